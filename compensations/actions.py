@@ -1,0 +1,112 @@
+"""The action catalog: what each provider write is, and how it is done and undone.
+
+An `Action` is data plus two coroutines supplied by a provider module. The engine reads the
+data to validate plans (kind, pivot eligibility, params model) and calls the coroutines
+inside journaled steps. The catalog is the per-integration map that `pivot actions` prints.
+"""
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from compensations.keys import StepKeys
+from compensations.kinds import StepKind
+
+JsonDict = dict[str, Any]
+"""A verified result: JSON-safe, always with a `ref` such as "stripe:invoice/in_123"."""
+
+ForwardFn = Callable[[Any, StepKeys], Awaitable[JsonDict]]
+"""(params model instance, keys) -> verified result. Looks up by key, writes if absent, reads back."""
+
+CompensateFn = Callable[[Any, StepKeys, JsonDict | None], Awaitable["CompensationReport"]]
+"""(params, keys, verified result or None if the forward answer was lost) -> what was undone."""
+
+Describe = Callable[[JsonDict], str]
+
+
+class CompensationReport(BaseModel):
+    """What a compensation found and did; journaled, so it must stay JSON-safe."""
+
+    state: Literal["compensated", "nothing_to_undo"]
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudget:
+    """How long a journaled step keeps retrying transient failures before it is terminal."""
+
+    max_attempts: int | None = 5
+    max_duration: timedelta | None = None
+    initial_interval: timedelta = timedelta(milliseconds=200)
+    max_interval: timedelta = timedelta(seconds=5)
+
+
+DEFAULT_FORWARD_BUDGET = RetryBudget()
+DEFAULT_COMPENSATION_BUDGET = RetryBudget(
+    max_attempts=None, max_duration=timedelta(days=3), max_interval=timedelta(minutes=5)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One write a saga step may perform, as the catalog declares it."""
+
+    name: str
+    """Qualified name, "provider.verb_object"."""
+    kind: StepKind
+    params: type[BaseModel]
+    forward: ForwardFn
+    key_carrier: str
+    """How the idempotency key reaches the provider (header, unique property, metadata…)."""
+    readback: str
+    """What is fetched after the write and which fields are verified."""
+    describe: Describe
+    """Past-tense sentence about a verified result, for the outcome summary."""
+    not_run: str
+    """Sentence for the summary when the step never ran ("No Slack message was sent.")."""
+    compensate: CompensateFn | None = None
+    compensation: str = "none"
+    """The semantic undo in words (or why there is none)."""
+    pivot_eligible: bool = False
+    retry: RetryBudget = DEFAULT_FORWARD_BUDGET
+    compensation_retry: RetryBudget = DEFAULT_COMPENSATION_BUDGET
+    atomicity: str = "single write"
+    describe_undo: Describe | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    def __post_init__(self) -> None:
+        if self.kind is StepKind.PIVOT:
+            raise ValueError(f"{self.name}: 'pivot' is a role in a plan, not an action kind")
+        if self.kind is StepKind.COMPENSABLE and self.compensate is None:
+            raise ValueError(f"{self.name}: a compensable action needs a compensation")
+
+
+@dataclass(frozen=True)
+class Catalog(Mapping[str, Action]):
+    """The actions a plan may use, by name. Immutable once built."""
+
+    actions: Mapping[str, Action] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, actions: Iterable[Action]) -> "Catalog":
+        table: dict[str, Action] = {}
+        for action in actions:
+            if action.name in table:
+                raise ValueError(f"duplicate action {action.name}")
+            table[action.name] = action
+        return cls(table)
+
+    def __getitem__(self, name: str) -> Action:
+        return self.actions[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.actions)
+
+    def __len__(self) -> int:
+        return len(self.actions)

@@ -1,0 +1,82 @@
+"""The outcome contract: what a saga returns and what `status` shows while it runs.
+
+The summary is the sentence an agent relays to its user. It is built only from verified
+states and verified results, never from params or from anything the agent said.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from compensations.actions import Action
+from compensations.errors import ErrorInfo
+from compensations.kinds import SagaStatus, StepKind, StepState
+from compensations.validation import Violation
+
+
+class Decision(BaseModel):
+    """A human decision on an approval gate."""
+
+    approved: bool
+    approver: str
+    at: str
+    comment: str = ""
+
+
+class StepOutcome(BaseModel):
+    id: str
+    action: str
+    kind: StepKind
+    state: StepState = StepState.PENDING
+    ref: str | None = None
+    key: str | None = None
+    result: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    compensation: str | None = Field(default=None, description="What the compensation found and did")
+    decision: Decision | None = None
+
+
+class Outcome(BaseModel):
+    run_id: str
+    status: SagaStatus
+    steps: list[StepOutcome] = Field(default_factory=list)
+    summary: str = ""
+    violations: list[Violation] | None = None
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith(".") else text + "."
+
+
+def summarize(outcome: Outcome, actions: Mapping[str, Action]) -> str:
+    """Say what is true now, step by step, from verified facts only."""
+    if outcome.status is SagaStatus.REJECTED:
+        count = len(outcome.violations or [])
+        return f"The plan was rejected ({count} problem{'s' if count != 1 else ''}); nothing was run."
+    parts: list[str] = []
+    failed = next((s for s in outcome.steps if s.error is not None and s.state is not StepState.COMPENSATION_FAILED),
+                  None)
+    if outcome.status is SagaStatus.COMMITTED:
+        parts.append("All steps were applied and verified.")
+    elif failed is not None and failed.error is not None:
+        parts.append(_sentence(f"Step '{failed.id}' ({failed.action}) failed: {failed.error.message}"))
+    for step in outcome.steps:
+        action = actions.get(step.action)
+        result = step.result or {}
+        if step.state is StepState.VERIFIED and action is not None:
+            parts.append(_sentence(action.describe(result)))
+        elif step.state is StepState.COMPENSATED and action is not None:
+            undo = action.describe_undo(result) if action.describe_undo and result else step.compensation
+            parts.append(_sentence(undo or f"{step.id} was undone"))
+        elif step.state is StepState.COMPENSATION_FAILED:
+            why = step.error.message if step.error else "unknown error"
+            parts.append(_sentence(f"Undoing '{step.id}' ({step.action}) failed and needs an operator: {why}"))
+        elif step.state is StepState.NOT_RUN and action is not None:
+            parts.append(_sentence(action.not_run))
+    if outcome.status is SagaStatus.NEEDS_ATTENTION:
+        parts.append("The saga needs attention from an operator.")
+    elif outcome.status is SagaStatus.COMPENSATED:
+        parts.append("Every step that had taken effect was undone.")
+    return " ".join(parts)

@@ -1,0 +1,60 @@
+"""The plan an agent submits: pydantic models with explicit, documented bounds.
+
+Shape only: whether the steps make a safe saga is `validation.py`'s job, because that needs
+the catalog.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_STEPS = 50
+"""Steps per plan. A saga longer than this is a workflow that should be split."""
+MAX_PLAN_BYTES = 256 * 1024
+"""Whole plan, as JSON."""
+MAX_PARAMS_BYTES = 32 * 1024
+"""One step's params, as JSON."""
+MAX_STRING_CHARS = 10_000
+"""Any single string inside params."""
+MAX_DEPTH = 8
+"""Nesting of objects and lists inside params."""
+MAX_APPROVAL_WAIT = timedelta(days=30)
+
+STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
+ACTION_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
+
+
+class Approval(BaseModel):
+    """A human gate in front of a step: the saga parks until a listed approver decides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approvers: list[str] = Field(min_length=1, max_length=20)
+    timeout: timedelta = Field(default=timedelta(days=3), description="ISO-8601 duration, e.g. P3D")
+    reason: str = Field(default="", max_length=500)
+
+
+class StepSpec(BaseModel):
+    """One step as the agent wrote it. Its kind comes from the catalog, not from here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=STEP_ID_PATTERN, description="Unique within the plan; part of the idempotency key")
+    action: str = Field(
+        pattern=ACTION_PATTERN, max_length=80, description="A catalog action, e.g. stripe.create_invoice"
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    pivot: bool = Field(default=False, description="Marks the point of no return (at most one step)")
+    group: str | None = Field(
+        default=None, pattern=STEP_ID_PATTERN, description="Adjacent compensable steps that may run in parallel"
+    )
+    approval: Approval | None = None
+
+
+class Plan(BaseModel):
+    """A multi-step write: all of it happens, or everything that happened is undone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: list[StepSpec] = Field(min_length=1, max_length=MAX_STEPS)

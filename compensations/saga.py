@@ -1,0 +1,232 @@
+"""The saga runner: the step protocol and the compensation stack, on Restate.
+
+Per step: derive keys → register the compensation (in memory; replay re-registers it before
+reaching the journaled write, so it needs no journal entry of its own) → one journaled
+`ctx.run` that looks up by key, writes if absent, reads back and verifies → record the
+verified result. A terminal failure at or before the pivot unwinds the stack in reverse; after
+the pivot nothing is unwound and the saga ends `needs_attention`.
+"""
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
+from restate import RunOptions, TerminalError, WorkflowContext, WorkflowSharedContext
+from restate.exceptions import RetryableError
+
+from compensations.actions import Action, Catalog, CompensationReport, JsonDict, RetryBudget
+from compensations.errors import ErrorInfo, ProviderRejected, ProviderUnavailable
+from compensations.keys import StepKeys
+from compensations.kinds import SagaStatus, StepState
+from compensations.outcome import Outcome, StepOutcome, summarize
+from compensations.references import ReferenceProblem, resolve
+from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, validate_plan
+
+OUTCOME_STATE = "outcome"
+REJECTED_STATUS_CODE = 400
+_PROVIDER_REJECTED_CODE = 422
+
+log = logging.getLogger("pivot.saga")
+
+
+def _options(budget: RetryBudget, type_hint: Any) -> RunOptions[Any]:
+    return RunOptions(
+        type_hint=type_hint,
+        max_attempts=budget.max_attempts,
+        max_duration=budget.max_duration,
+        initial_retry_interval=budget.initial_interval,
+        max_retry_interval=budget.max_interval,
+    )
+
+
+def _transient(exc: ProviderUnavailable) -> Exception:
+    """Honour Retry-After through Restate's delay override; otherwise the budget's backoff."""
+    if exc.retry_after_s is not None:
+        return RetryableError(exc.message, retry_after=timedelta(seconds=exc.retry_after_s))
+    return exc
+
+
+async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys) -> JsonDict:
+    """One attempt of a forward write; runs inside `ctx.run`, so it must not touch ctx."""
+    try:
+        result = await action.forward(params, keys)
+    except ProviderRejected as exc:
+        raise TerminalError(exc.info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
+    except ProviderUnavailable as exc:
+        raise _transient(exc) from None
+    # The journal stores JSON: coerce here, inside the attempt, so that a datetime or Decimal in a
+    # provider's answer can never fail serialization *after* the write and re-run it.
+    safe = to_jsonable_python(result, fallback=str)
+    if not isinstance(safe, dict) or not isinstance(safe.get("ref"), str):
+        raise TerminalError(
+            ErrorInfo(code="bad_result", message=f"{action.name} returned no ref").model_dump_json(),
+            status_code=_PROVIDER_REJECTED_CODE,
+        )
+    return safe
+
+
+async def _compensate_attempt(
+    action: Action, params: BaseModel, keys: StepKeys, result: JsonDict | None
+) -> JsonDict:
+    assert action.compensate is not None
+    try:
+        report: CompensationReport = await action.compensate(params, keys, result)
+    except ProviderRejected as exc:
+        raise TerminalError(exc.info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
+    except ProviderUnavailable as exc:
+        raise _transient(exc) from None
+    return report.model_dump(mode="json")
+
+
+def _error_info(exc: TerminalError, action: Action, budget: RetryBudget) -> ErrorInfo:
+    """Turn what `ctx.run` raised back into a stable code and a sentence."""
+    if exc.status_code == _PROVIDER_REJECTED_CODE:
+        try:
+            return ErrorInfo.model_validate_json(exc.message)
+        except ValidationError:
+            pass
+    if exc.status_code == 409 and exc.message == "cancelled":
+        return ErrorInfo(code="cancelled", message="the saga was cancelled")
+    attempts = f"{budget.max_attempts} attempts" if budget.max_attempts else "its retry budget"
+    return ErrorInfo(
+        code="provider_unavailable",
+        message=f"{action.provider} kept failing and Pivot gave up after {attempts} (last error: {exc.message})",
+    )
+
+
+class Saga:
+    """One run of one validated plan inside a Restate workflow invocation."""
+
+    def __init__(self, ctx: WorkflowContext, run_id: str, plan: ValidatedPlan, catalog: Catalog):
+        self.ctx = ctx
+        self.run_id = run_id
+        self.plan = plan
+        self.catalog = catalog
+        self.keys = [StepKeys.derive(run_id, s.id, s.action) for s in plan.steps]
+        self.outcome = Outcome(
+            run_id=run_id,
+            status=SagaStatus.RUNNING,
+            steps=[
+                StepOutcome(id=s.id, action=s.action, kind=kind, key=keys.forward)
+                for s, kind, keys in zip(plan.steps, plan.kinds, self.keys, strict=True)
+            ],
+        )
+        self.params: dict[int, BaseModel] = {}
+        self.results: dict[str, JsonDict] = {}
+
+    def publish(self) -> None:
+        """One state write per transition that a reader of `status` needs."""
+        self.outcome.summary = summarize(self.outcome, self.catalog)
+        self.ctx.set(OUTCOME_STATE, self.outcome.model_dump(mode="json", exclude_none=True))
+
+    async def run(self) -> Outcome:
+        self.publish()
+        stack: list[int] = []
+        pivot = self.plan.pivot_index
+        for index, (step, action) in enumerate(zip(self.plan.steps, self.plan.actions, strict=True)):
+            before_or_at_pivot = pivot is not None and index <= pivot
+            try:
+                params = action.params.model_validate(resolve(step.params, self.results))
+            except (ReferenceProblem, ValidationError) as exc:
+                return await self._fail(index, ErrorInfo(code="bad_params", message=str(exc)), stack)
+            self.params[index] = params
+            if before_or_at_pivot and action.compensate is not None:
+                stack.append(index)  # registered before the write: a lost answer is still undone
+            try:
+                result = await self.ctx.run_typed(
+                    f"{step.id}:{action.name}", _forward_attempt, _options(action.retry, dict),
+                    action, params, self.keys[index],
+                )
+            except TerminalError as exc:
+                return await self._fail(index, _error_info(exc, action, action.retry), stack)
+            state = self.outcome.steps[index]
+            state.state, state.ref, state.result = StepState.VERIFIED, result["ref"], result
+            self.results[step.id] = result
+            if index == pivot:
+                stack.clear()  # point of no return
+            self.publish()
+        return self._finish(SagaStatus.COMMITTED)
+
+    async def _fail(self, index: int, error: ErrorInfo, stack: list[int]) -> Outcome:
+        step = self.outcome.steps[index]
+        step.state, step.error = StepState.FAILED, error
+        for later in self.outcome.steps[index + 1 :]:
+            later.state = StepState.NOT_RUN
+        log.warning("run=%s step=%s failed: %s %s", self.run_id, step.id, error.code, error.message)
+        pivot = self.plan.pivot_index
+        if pivot is None or index > pivot:
+            self._alert(f"step '{step.id}' failed after the point of no return")
+            return self._finish(SagaStatus.NEEDS_ATTENTION)
+        self.publish()
+        clean = await self._unwind(stack)
+        return self._finish(SagaStatus.COMPENSATED if clean else SagaStatus.NEEDS_ATTENTION)
+
+    async def _unwind(self, stack: list[int]) -> bool:
+        """Run registered compensations in reverse. Each one finds the effect by key first, so a
+        step whose forward answer was lost is undone too. One failure never stops the rest."""
+        clean = True
+        for index in reversed(stack):
+            action = self.plan.actions[index]
+            step = self.outcome.steps[index]
+            try:
+                raw = await self.ctx.run_typed(
+                    f"{step.id}:compensate", _compensate_attempt,
+                    _options(action.compensation_retry, dict),
+                    action, self.params[index], self.keys[index], self.results.get(step.id),
+                )
+            except TerminalError as exc:
+                clean = False
+                step.state = StepState.COMPENSATION_FAILED
+                step.error = _error_info(exc, action, action.compensation_retry)
+                self._alert(f"compensation of '{step.id}' failed: {step.error.message}")
+            else:
+                report = CompensationReport.model_validate(raw)
+                step.compensation = report.detail
+                if report.state == "compensated":
+                    step.state = StepState.COMPENSATED
+                elif step.state is StepState.VERIFIED:
+                    step.state = StepState.NOTHING_TO_UNDO
+            self.publish()
+        return clean
+
+    def _alert(self, reason: str) -> None:
+        log.error("run=%s needs_attention: %s; outcome=%s", self.run_id, reason,
+                  self.outcome.model_dump_json(exclude={"summary"}))
+
+    def _finish(self, status: SagaStatus) -> Outcome:
+        self.outcome.status = status
+        self.publish()
+        log.info("run=%s finished %s", self.run_id, status.value)
+        return self.outcome
+
+
+async def run_saga(ctx: WorkflowContext, body: bytes | None, catalog: Catalog) -> JsonDict:
+    """The body of `SagaRun.run`: decode and validate, then run; a rejected plan runs nothing."""
+    run_id = ctx.key()
+    try:
+        plan = validate_plan(decode_plan(body), catalog)
+    except PlanRejected as rejected:
+        outcome = Outcome(run_id=run_id, status=SagaStatus.REJECTED, violations=rejected.violations)
+        outcome.summary = summarize(outcome, catalog)
+        body = outcome.model_dump(mode="json", exclude_none=True)
+        ctx.set(OUTCOME_STATE, body)
+        raise TerminalError(json.dumps(body), status_code=REJECTED_STATUS_CODE) from None
+    outcome = await Saga(ctx, run_id, plan, catalog).run()
+    return outcome.model_dump(mode="json", exclude_none=True)
+
+
+async def saga_status(ctx: WorkflowSharedContext) -> JsonDict:
+    """The live outcome; the first pending step of a running saga is the one in flight."""
+    stored = await ctx.get(OUTCOME_STATE, type_hint=dict)
+    if stored is None:
+        return Outcome(run_id=ctx.key(), status=SagaStatus.NOT_FOUND,
+                       summary="No saga with this run id has been submitted.").model_dump(mode="json")
+    outcome = Outcome.model_validate(stored)
+    if outcome.status is SagaStatus.RUNNING:
+        current = next((s for s in outcome.steps if s.state is StepState.PENDING), None)
+        if current is not None:
+            current.state = StepState.RUNNING
+    return outcome.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,149 @@
+"""The one HTTP layer every provider client shares.
+
+It owns what must be identical across providers: timeouts, the transient / ambiguous /
+terminal classification of transport failures and status codes, Retry-After, and the rule that
+a credential is read from the environment at request time and never appears in an error.
+Providers add only their own error bodies on top.
+"""
+
+import email.utils
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from compensations.errors import ProviderRejected, ProviderUnavailable
+
+DEFAULT_TIMEOUT_S = 10.0
+MAX_RETRY_AFTER_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a provider lives and which environment variable holds its credential.
+
+    The credential's *name* is configuration; its value is read per request and never stored
+    on an object that could end up in a journal, a state value or a log line.
+    """
+
+    provider: str
+    base_url: str
+    credential_env: str
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def from_env(cls, provider: str, default_base_url: str, credential_env: str) -> "Endpoint":
+        prefix = f"PIVOT_{provider.upper()}"
+        return cls(
+            provider=provider,
+            base_url=os.environ.get(f"{prefix}_BASE_URL", default_base_url).rstrip("/"),
+            credential_env=os.environ.get(f"{prefix}_CREDENTIAL_ENV", credential_env),
+            timeout_s=float(os.environ.get("PIVOT_HTTP_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
+        )
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Parse Retry-After (seconds or an HTTP date), capped so a bad header cannot park a step."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        seconds = parsed.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+class ProviderHTTP:
+    """An httpx client for one provider, with connection reuse and failure classification."""
+
+    def __init__(self, endpoint: Endpoint, *, auth_scheme: str = "Bearer", auth_header: str = "Authorization"):
+        self.endpoint = endpoint
+        self._auth_scheme = auth_scheme
+        self._auth_header = auth_header
+        self._client = httpx.AsyncClient(
+            base_url=endpoint.base_url,
+            timeout=httpx.Timeout(endpoint.timeout_s, connect=min(5.0, endpoint.timeout_s)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            headers={"User-Agent": "pivot/0.1"},
+        )
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.provider
+
+    def _credential(self) -> str:
+        value = os.environ.get(self.endpoint.credential_env)
+        if not value:
+            raise ProviderRejected(
+                "missing_credentials",
+                f"{self.name}: the environment variable {self.endpoint.credential_env} is not set",
+            )
+        return value
+
+    def _redact(self, text: str) -> str:
+        secret = os.environ.get(self.endpoint.credential_env)
+        return text.replace(secret, "[redacted]") if secret else text
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        data: Any = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request. Raises `ProviderUnavailable` for anything worth retrying; returns
+        every other response (2xx and 4xx) for the provider to interpret."""
+        credential = self._credential()
+        auth = f"{self._auth_scheme} {credential}" if self._auth_scheme else credential
+        all_headers = {self._auth_header: auth, **(headers or {})}
+        try:
+            response = await self._client.request(
+                method, path, params=params, data=data, json=json, headers=all_headers
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never left: retrying cannot double anything.
+            raise ProviderUnavailable(f"{self.name}: cannot connect ({type(exc).__name__})") from None
+        except httpx.TimeoutException:
+            raise ProviderUnavailable(
+                f"{self.name}: no answer to {method} {path} within {self.endpoint.timeout_s:g}s",
+                ambiguous=True,
+            ) from None
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(
+                self._redact(f"{self.name}: connection failed during {method} {path} ({type(exc).__name__})"),
+                ambiguous=True,
+            ) from None
+        if response.status_code == 429:
+            raise ProviderUnavailable(
+                f"{self.name} rate-limited {method} {path} (429)",
+                retry_after_s=retry_after_seconds(response),
+            )
+        if response.status_code >= 500:
+            raise ProviderUnavailable(
+                f"{self.name} answered {response.status_code} to {method} {path}",
+                retry_after_s=retry_after_seconds(response),
+                ambiguous=True,
+            )
+        return response
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body, or a terminal error naming the provider when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderRejected(
+            "bad_response", f"answered {response.status_code} with a body that is not JSON"
+        ) from None

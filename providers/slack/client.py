@@ -1,0 +1,37 @@
+"""A small Slack Web API client. Slack answers most failures with HTTP 200 and `ok: false`;
+this client turns them into the engine's transient / terminal failures."""
+
+from typing import Any
+
+from compensations.errors import ProviderRejected, ProviderUnavailable
+from providers.http import Endpoint, ProviderHTTP, json_body
+
+SLACK_API = "https://slack.com"
+
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+     "request_timeout", "team_added_to_org"}
+)
+AMBIGUOUS_ERRORS = frozenset({"internal_error", "fatal_error", "request_timeout"})
+
+
+class SlackClient:
+    def __init__(self, endpoint: Endpoint):
+        self.http = ProviderHTTP(endpoint)
+
+    async def call(self, method: str, payload: dict[str, Any], *, read: bool = False) -> dict[str, Any]:
+        if read:
+            response = await self.http.request("GET", f"/api/{method}", params=payload)
+        else:
+            response = await self.http.request(
+                "POST", f"/api/{method}", json=payload, headers={"Content-Type": "application/json; charset=utf-8"}
+            )
+        body = json_body(response)
+        if not isinstance(body, dict):
+            raise ProviderRejected("bad_response", f"Slack {method} answered with a body that is not an object")
+        if body.get("ok") is True:
+            return body
+        error = str(body.get("error") or f"HTTP {response.status_code}")
+        if error in TRANSIENT_ERRORS:
+            raise ProviderUnavailable(f"Slack {method}: {error}", ambiguous=error in AMBIGUOUS_ERRORS)
+        raise ProviderRejected(error, f"Slack {method} failed: {error}")

@@ -1,0 +1,185 @@
+"""Stripe actions for the catalog: create_invoice (customer, lines, finalize), undone by void.
+
+The forward write is one idempotent routine: find the invoice that carries the step's key in
+its metadata, create it only if absent, add the lines still missing, finalize, then read it
+back and verify amount, customer, currency and status. Every POST carries a key derived from
+the step key, so a replay after a lost answer is a Stripe replay, never a second invoice.
+"""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from compensations.actions import Action, CompensationReport, JsonDict, RetryBudget
+from compensations.errors import CompensationConflict, ProviderRejected
+from compensations.keys import StepKeys
+from compensations.kinds import StepKind
+from providers.stripe.client import StripeClient
+from providers.stripe.money import format_amount
+
+KEY_METADATA = "pivot_key"
+LOOKUP_PAGES = 5
+
+
+class InvoiceLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int = Field(gt=0, le=99_999_999, description="In the currency's minor unit (cents)")
+    currency: str = Field(pattern=r"^[a-z]{3}$")
+    description: str = Field(min_length=1, max_length=500)
+
+
+class CreateInvoiceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer: str = Field(pattern=r"^cus_[A-Za-z0-9]{1,64}$")
+    lines: list[InvoiceLine] = Field(min_length=1, max_length=50)
+    collection_method: Literal["send_invoice", "charge_automatically"] = "send_invoice"
+    days_until_due: int = Field(default=30, ge=1, le=365)
+    description: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> "CreateInvoiceParams":
+        if len({line.currency for line in self.lines}) != 1:
+            raise ValueError("all lines of an invoice must use one currency")
+        return self
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+    @property
+    def currency(self) -> str:
+        return self.lines[0].currency
+
+
+class StripeActions:
+    """The Stripe actions, bound to one client."""
+
+    def __init__(self, client: StripeClient):
+        self.client = client
+
+    async def find_invoice(self, customer: str, key: str) -> dict[str, Any] | None:
+        """The invoice whose metadata carries `key`; lists are consistent, search is not."""
+        starting_after: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            page = await self.client.get(
+                "/v1/invoices", {"customer": customer, "limit": 100, "starting_after": starting_after}
+            )
+            if page is None:
+                return None
+            for invoice in page.get("data", []):
+                if invoice.get("metadata", {}).get(KEY_METADATA) == key:
+                    return dict(invoice)
+            if not page.get("has_more") or not page.get("data"):
+                return None
+            starting_after = page["data"][-1]["id"]
+        return None
+
+    async def create_invoice(self, params: CreateInvoiceParams, keys: StepKeys) -> JsonDict:
+        invoice = await self.find_invoice(params.customer, keys.forward)
+        if invoice is None:
+            body: dict[str, Any] = {
+                "customer": params.customer,
+                "collection_method": params.collection_method,
+                "auto_advance": False,
+                "pending_invoice_items_behavior": "exclude",
+                "description": params.description,
+                "metadata": {KEY_METADATA: keys.forward},
+            }
+            if params.collection_method == "send_invoice":
+                body["days_until_due"] = params.days_until_due
+            invoice = await self.client.post("/v1/invoices", body, idempotency_key=keys.forward)
+        invoice_id = invoice["id"]
+        if invoice.get("status") == "draft":
+            # Lines are added in order, so a draft that already has k lines has lines 0..k-1.
+            present = len(invoice.get("lines", {}).get("data", []))
+            for index, line in enumerate(params.lines[present:], start=present):
+                await self.client.post(
+                    "/v1/invoiceitems",
+                    {"customer": params.customer, "invoice": invoice_id, "amount": line.amount,
+                     "currency": line.currency, "description": line.description,
+                     "metadata": {KEY_METADATA: keys.forward}},
+                    idempotency_key=keys.sub(f"line{index}"),
+                )
+            await self.client.post(f"/v1/invoices/{invoice_id}/finalize", {},
+                                   idempotency_key=keys.sub("finalize"))
+        return await self.verify_invoice(invoice_id, params, keys)
+
+    async def verify_invoice(self, invoice_id: str, params: CreateInvoiceParams, keys: StepKeys) -> JsonDict:
+        invoice = await self.client.get(f"/v1/invoices/{invoice_id}")
+        if invoice is None:
+            raise ProviderRejected("readback_mismatch", f"Stripe invoice {invoice_id} is gone after the write")
+        expected = {"customer": params.customer, "amount_due": params.total, "currency": params.currency,
+                    "status": "open"}
+        actual = {field: invoice.get(field) for field in expected}
+        if actual != expected or invoice.get("metadata", {}).get(KEY_METADATA) != keys.forward:
+            raise ProviderRejected("readback_mismatch", f"Stripe invoice {invoice_id} does not match the plan",
+                                   {"expected": expected, "actual": actual})
+        return {
+            "ref": f"stripe:invoice/{invoice_id}",
+            "id": invoice_id,
+            "number": invoice.get("number"),
+            "status": invoice["status"],
+            "amount_due": invoice["amount_due"],
+            "currency": invoice["currency"],
+            "customer": invoice["customer"],
+            "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+        }
+
+    async def void_invoice(
+        self, params: CreateInvoiceParams, keys: StepKeys, result: JsonDict | None
+    ) -> CompensationReport:
+        """Void a finalized invoice, delete a draft; a paid invoice is someone's money now."""
+        if result is not None:
+            invoice = await self.client.get(f"/v1/invoices/{result['id']}")
+        else:
+            invoice = await self.find_invoice(params.customer, keys.forward)
+        if invoice is None or invoice.get("deleted"):
+            if result is None:
+                return CompensationReport(state="nothing_to_undo", detail="Stripe holds no invoice for this step")
+            return CompensationReport(state="compensated", detail=f"draft invoice {result['id']} is deleted")
+        invoice_id, status, number = invoice["id"], invoice.get("status"), invoice.get("number")
+        if status == "draft":
+            await self.client.delete(f"/v1/invoices/{invoice_id}")
+            return CompensationReport(state="compensated", detail=f"draft invoice {invoice_id} deleted")
+        if status in {"open", "uncollectible"}:
+            await self.client.post(f"/v1/invoices/{invoice_id}/void", {}, idempotency_key=keys.compensation)
+            return CompensationReport(state="compensated", detail=f"invoice {number or invoice_id} voided")
+        if status == "void":
+            return CompensationReport(state="compensated", detail=f"invoice {number or invoice_id} is void")
+        raise CompensationConflict(
+            f"invoice {number or invoice_id} is {status}; voiding it would drop a payment",
+            expected="open", current=status,
+        )
+
+
+def _describe(result: JsonDict) -> str:
+    amount = format_amount(int(result["amount_due"]), str(result["currency"]))
+    return f"Stripe invoice {result.get('number') or result['id']} for {amount} was finalized"
+
+
+def _describe_undo(result: JsonDict) -> str:
+    return f"Stripe invoice {result.get('number') or result['id']} was voided"
+
+
+def stripe_actions(client: StripeClient) -> list[Action]:
+    actions = StripeActions(client)
+    return [
+        Action(
+            name="stripe.create_invoice",
+            kind=StepKind.COMPENSABLE,
+            pivot_eligible=True,
+            params=CreateInvoiceParams,
+            forward=actions.create_invoice,
+            compensate=actions.void_invoice,
+            key_carrier="Idempotency-Key header (step key; ':lineN' and ':finalize' for the sub-requests) "
+            "and metadata[pivot_key] for lookup",
+            readback="GET /v1/invoices/{id}: customer, amount_due, currency, status=open, metadata key",
+            compensation="void if finalized, delete if draft; a paid invoice is a conflict",
+            describe=_describe,
+            describe_undo=_describe_undo,
+            not_run="No Stripe invoice was created",
+            retry=RetryBudget(max_attempts=5),
+        )
+    ]

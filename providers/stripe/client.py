@@ -1,0 +1,88 @@
+"""A small Stripe API client: form encoding, Idempotency-Key, and Stripe's error taxonomy.
+
+Only what the catalog's actions use. Every POST carries an idempotency key chosen by the
+caller (a structural saga key), never a random one.
+"""
+
+from typing import Any
+
+from compensations.errors import ProviderRejected, ProviderUnavailable
+from providers.http import Endpoint, ProviderHTTP, json_body, retry_after_seconds
+
+STRIPE_API = "https://api.stripe.com"
+STRIPE_VERSION = "2023-08-16"
+MAX_KEY_LENGTH = 255
+
+
+def form_encode(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe's bracket nesting: {"metadata": {"k": "v"}} -> metadata[k]=v, lists -> a[0][b]."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            pairs += form_encode(value, name)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    pairs += form_encode(item, f"{name}[{index}]")
+                else:
+                    pairs.append((f"{name}[{index}]", _scalar(item)))
+        else:
+            pairs.append((name, _scalar(value)))
+    return pairs
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class StripeClient:
+    def __init__(self, endpoint: Endpoint):
+        self.http = ProviderHTTP(endpoint)
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """GET an object or list; None when Stripe says it does not exist."""
+        response = await self.http.request("GET", path, params=form_encode(params or {}),
+                                           headers={"Stripe-Version": STRIPE_VERSION})
+        if response.status_code == 404:
+            return None
+        return self._checked(response)
+
+    async def post(self, path: str, data: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        if len(idempotency_key) > MAX_KEY_LENGTH:
+            raise ValueError("Stripe idempotency keys are at most 255 characters")
+        response = await self.http.request(
+            "POST", path, data=dict(form_encode(data)) if data else None,
+            headers={"Idempotency-Key": idempotency_key, "Stripe-Version": STRIPE_VERSION},
+        )
+        return self._checked(response)
+
+    async def delete(self, path: str) -> dict[str, Any]:
+        response = await self.http.request("DELETE", path, headers={"Stripe-Version": STRIPE_VERSION})
+        return self._checked(response)
+
+    def _checked(self, response: Any) -> dict[str, Any]:
+        body = json_body(response)
+        if response.status_code < 400:
+            if not isinstance(body, dict):
+                raise ProviderRejected("bad_response", "Stripe answered with a body that is not an object")
+            return body
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        kind, code = error.get("type", ""), error.get("code", "")
+        message = str(error.get("message") or f"HTTP {response.status_code}")
+        should_retry = response.headers.get("stripe-should-retry")
+        if code in {"idempotency_key_in_use", "lock_timeout", "rate_limit"} or should_retry == "true":
+            raise ProviderUnavailable(f"Stripe: {message}", retry_after_s=retry_after_seconds(response))
+        if kind == "idempotency_error":
+            raise ProviderRejected("idempotency_mismatch", f"Stripe: {message}")
+        if response.status_code == 402 or kind == "card_error":
+            raise ProviderRejected("card_declined", f"Stripe declined: {message}",
+                                   {"decline_code": error.get("decline_code")})
+        if response.status_code in {401, 403}:
+            raise ProviderRejected("unauthorized", f"Stripe refused the credentials: {message}")
+        raise ProviderRejected(code or "invalid_request", f"Stripe rejected the request: {message}",
+                               {"param": error.get("param")} if error.get("param") else None)

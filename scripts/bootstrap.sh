@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what Pivot needs into the project folder: a virtualenv with the pinned Python
+# dependencies (.venv) and the pinned restate-server from npm (.tools/restate). Idempotent:
+# re-running it skips what is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv" >&2
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.pivot-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: installing Python dependencies" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+.venv/bin/python -m services.tools >/dev/null

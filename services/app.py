@@ -1,0 +1,23 @@
+"""The ASGI app that hypercorn serves: `hypercorn -w 0 services.app:app`.
+
+Request signing: when PIVOT_IDENTITY_KEYS holds Restate public keys ("publickeyv1_…",
+comma-separated), the SDK answers 401 to any request not signed by that Restate server.
+"""
+
+import logging
+import os
+
+import restate
+
+from services.catalog import build_catalog
+from services.saga_run import saga_run_workflow
+
+
+def create_app() -> object:
+    logging.basicConfig(level=os.environ.get("PIVOT_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
+    return restate.app(services=[saga_run_workflow(build_catalog())], identity_keys=keys or None)
+
+
+app = create_app()

@@ -1,0 +1,23 @@
+"""The catalog this deployment serves: every provider's actions, bound to their endpoints.
+
+Endpoints come from the environment (`PIVOT_<PROVIDER>_BASE_URL`); the local stack points them
+at the sandboxes, production leaves them at the real APIs.
+"""
+
+from compensations.actions import Catalog
+from providers.http import Endpoint
+from providers.hubspot.actions import hubspot_actions
+from providers.hubspot.client import HUBSPOT_API, HubSpotClient
+from providers.slack.actions import slack_actions
+from providers.slack.client import SLACK_API, SlackClient
+from providers.stripe.actions import stripe_actions
+from providers.stripe.client import STRIPE_API, StripeClient
+
+CREDENTIAL_ENV = {"stripe": "STRIPE_API_KEY", "hubspot": "HUBSPOT_TOKEN", "slack": "SLACK_BOT_TOKEN"}
+
+
+def build_catalog() -> Catalog:
+    stripe = StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"]))
+    hubspot = HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"]))
+    slack = SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"]))
+    return Catalog.of([*hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack)])

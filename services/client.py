@@ -1,0 +1,97 @@
+"""A small typed client for Pivot over Restate's ingress: what an agent (or the CLI) uses.
+
+Workflows run once per key: a second `run` on the same run id is answered 409 by Restate, and
+the client then attaches to the first run instead of failing or starting anything new.
+"""
+
+import json
+from typing import Any
+
+import httpx
+
+WORKFLOW = "SagaRun"
+
+
+class PivotError(Exception):
+    """The ingress refused or failed a call; `body` is what it said."""
+
+    def __init__(self, status: int, message: str, body: Any = None):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+        self.body = body
+
+
+class PlanRejectedError(PivotError):
+    """The plan was invalid; `outcome` is the rejected outcome with every violation."""
+
+    def __init__(self, outcome: dict[str, Any]):
+        super().__init__(400, outcome.get("summary", "plan rejected"), outcome)
+        self.outcome = outcome
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    return str(body.get("message", body)) if isinstance(body, dict) else str(body)
+
+
+def _rejected_outcome(message: str) -> dict[str, Any] | None:
+    try:
+        body = json.loads(message)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and body.get("status") == "rejected" else None
+
+
+class PivotClient:
+    def __init__(self, ingress_url: str = "http://127.0.0.1:8080", *, timeout_s: float = 300.0):
+        self._http = httpx.Client(base_url=ingress_url.rstrip("/"), timeout=timeout_s)
+
+    def __enter__(self) -> "PivotClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _result(self, response: httpx.Response) -> dict[str, Any]:
+        if response.status_code == 200:
+            body = response.json()
+            if not isinstance(body, dict):
+                raise PivotError(200, "unexpected body", body)
+            return body
+        message = _error_message(response)
+        rejected = _rejected_outcome(message) if response.status_code == 400 else None
+        if rejected is not None:
+            raise PlanRejectedError(rejected)
+        raise PivotError(response.status_code, message)
+
+    def run(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+        """Run a plan and wait for its outcome; an existing run id returns the first run's outcome."""
+        response = self._http.post(f"/{WORKFLOW}/{run_id}/run", json=plan)
+        if response.status_code == 409:
+            return self.attach(run_id)
+        return self._result(response)
+
+    def submit(self, run_id: str, plan: dict[str, Any]) -> str:
+        """Start a plan without waiting; returns Restate's invocation id."""
+        response = self._http.post(f"/{WORKFLOW}/{run_id}/run/send", json=plan)
+        if response.status_code not in {200, 202}:
+            raise PivotError(response.status_code, _error_message(response))
+        return str(response.json().get("invocationId", ""))
+
+    def attach(self, run_id: str) -> dict[str, Any]:
+        """Wait for the run's outcome (the first run's, whoever submitted it)."""
+        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{run_id}/attach"))
+
+    def output(self, run_id: str) -> dict[str, Any]:
+        """The outcome if the run has finished; PivotError 470 from Restate if it has not."""
+        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{run_id}/output"))
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        return self._result(self._http.post(f"/{WORKFLOW}/{run_id}/status", json=None))

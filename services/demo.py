@@ -1,0 +1,42 @@
+"""The flagship saga: a CRM contact, then a Stripe invoice (the pivot), then a Slack message.
+
+`pivot dev --demo` runs it twice against the sandboxes: once clean, once with every invoice
+create answering 500, which must end with the contact archived and no Slack message sent.
+"""
+
+from typing import Any
+
+import httpx
+
+DEMO_CUSTOMER = "cus_9s6XKzkNRiz8i3"  # seeded by the Stripe sandbox
+DEMO_CHANNEL = "C024BE91L"  # seeded by the Slack sandbox
+
+
+def flagship_plan(email: str = "ada@example.com") -> dict[str, Any]:
+    return {
+        "steps": [
+            {"id": "contact", "action": "hubspot.create_contact",
+             "params": {"email": email, "firstname": "Ada", "lastname": "Lovelace"}},
+            {"id": "invoice", "action": "stripe.create_invoice", "pivot": True,
+             "params": {"customer": DEMO_CUSTOMER,
+                        "lines": [{"amount": 12000, "currency": "usd", "description": "Pro plan"}]}},
+            {"id": "notify", "action": "slack.post_message",
+             "params": {"channel": DEMO_CHANNEL,
+                        "text": {"$template": "Invoice {number} is on its way to {email}",
+                                 "number": {"$from": "invoice.number"},
+                                 "email": {"$from": "contact.email"}}}},
+        ]
+    }
+
+
+def fail_invoice_creates(stripe_sandbox_url: str) -> str:
+    """Make every invoice create answer 500 until the rule is removed; returns the rule id."""
+    response = httpx.post(f"{stripe_sandbox_url}/_sandbox/faults",
+                          json={"method": "POST", "path": "/v1/invoices", "action": "error", "status": 500,
+                                "times": None})
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def clear_faults(sandbox_url: str) -> None:
+    httpx.delete(f"{sandbox_url}/_sandbox/faults").raise_for_status()

@@ -1,0 +1,52 @@
+"""Terminal rendering of outcomes, violations and the catalog (rich)."""
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from compensations.actions import Catalog
+
+STATUS_STYLE = {
+    "committed": "bold green", "compensated": "bold yellow", "needs_attention": "bold red",
+    "rejected": "bold red", "running": "bold cyan", "waiting_approval": "bold magenta", "not_found": "dim",
+}
+STATE_STYLE = {
+    "verified": "green", "compensated": "yellow", "nothing_to_undo": "yellow", "failed": "red",
+    "compensation_failed": "bold red", "not_run": "dim", "running": "cyan", "pending": "dim",
+}
+
+
+def outcome(console: Console, body: dict[str, Any]) -> None:
+    status = str(body.get("status", "?"))
+    console.print(f"[bold]{body.get('run_id')}[/]  [{STATUS_STYLE.get(status, 'bold')}]{status}[/]")
+    if body.get("steps"):
+        table = Table(show_header=True, header_style="bold")
+        for column in ("step", "action", "kind", "state", "ref / error"):
+            table.add_column(column)
+        for step in body["steps"]:
+            state = str(step.get("state"))
+            detail = step.get("ref") or ""
+            if step.get("error"):
+                detail = f"{step['error']['code']}: {step['error']['message']}"
+            if step.get("compensation"):
+                detail = f"{detail}\n↺ {step['compensation']}" if detail else f"↺ {step['compensation']}"
+            table.add_row(step["id"], step["action"], step["kind"], f"[{STATE_STYLE.get(state, '')}]{state}[/]",
+                          detail)
+        console.print(table)
+    for violation in body.get("violations") or []:
+        console.print(f"  [red]✗[/] {violation['path']} [dim]({violation['rule']})[/] {violation['message']}"
+                      f"\n    [dim]fix:[/] {violation['fix']}")
+    if body.get("summary"):
+        console.print(f"[italic]{body['summary']}[/]")
+
+
+def catalog(console: Console, actions: Catalog) -> None:
+    table = Table(title="Pivot action catalog", show_lines=True)
+    for column in ("action", "kind", "pivot?", "key carrier", "read-back", "compensation"):
+        table.add_column(column, overflow="fold")
+    for name in sorted(actions):
+        action = actions[name]
+        table.add_row(name, action.kind.value, "yes" if action.pivot_eligible else "no", action.key_carrier,
+                      action.readback, action.compensation)
+    console.print(table)

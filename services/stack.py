@@ -1,0 +1,174 @@
+"""The local stack: restate-server, the provider sandboxes and the Pivot service, wired up.
+
+`pivot dev` and the test fixtures both use this, so what the tests run is what a developer
+runs. Readiness is always a real condition (admin health, a registered deployment, a
+successful call), never a sleep.
+"""
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from services.processes import ManagedProcess, free_port, wait_until
+from services.tools import PROJECT_ROOT, ensure_restate
+
+# Recognisable fake credentials: the security tests search journals and logs for them.
+LOCAL_CREDENTIALS = {
+    "STRIPE_API_KEY": "sk_test_pivotlocal_4eC39HqLyjWDarjtT1zdp7dc",
+    "HUBSPOT_TOKEN": "pat-local-pivot-0b2f6c1e-hubspot",
+    "SLACK_BOT_TOKEN": "xoxb-pivot-local-slack-token",
+}
+
+
+@dataclass(frozen=True)
+class Ports:
+    ingress: int = 8080
+    admin: int = 9070
+    node: int = 5122
+    service: int = 9080
+    stripe: int = 9101
+    hubspot: int = 9102
+    slack: int = 9103
+
+    @classmethod
+    def free(cls) -> "Ports":
+        return cls(*(free_port() for _ in range(7)))
+
+
+@dataclass
+class Stack:
+    ports: Ports = field(default_factory=Ports)
+    data_dir: Path = PROJECT_ROOT / ".restate" / "data"
+    log_dir: Path = PROJECT_ROOT / ".restate" / "logs"
+    service_env: dict[str, str] = field(default_factory=dict)
+    restate_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        host = "127.0.0.1"
+        self.ingress_url = f"http://{host}:{self.ports.ingress}"
+        self.admin_url = f"http://{host}:{self.ports.admin}"
+        self.service_url = f"http://{host}:{self.ports.service}"
+        self.sandbox_urls = {
+            "stripe": f"http://{host}:{self.ports.stripe}",
+            "hubspot": f"http://{host}:{self.ports.hubspot}",
+            "slack": f"http://{host}:{self.ports.slack}",
+        }
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTATE_", "PIVOT_"))}
+        self.restate = ManagedProcess(
+            "restate-server",
+            [str(ensure_restate()), "--config-file", str(PROJECT_ROOT / "restate.toml")],
+            env={
+                **base_env,
+                "RESTATE_BASE_DIR": str(self.data_dir),
+                "RESTATE_BIND_ADDRESS": f"{host}:{self.ports.node}",
+                "RESTATE_ADVERTISED_ADDRESS": f"http://{host}:{self.ports.node}/",
+                "RESTATE_ADMIN__BIND_ADDRESS": f"{host}:{self.ports.admin}",
+                "RESTATE_INGRESS__BIND_ADDRESS": f"{host}:{self.ports.ingress}",
+                "RESTATE_LOG_FILTER": "warn",
+                **self.restate_env,
+            },
+            cwd=PROJECT_ROOT,
+            log_path=self.log_dir / "restate-server.log",
+        )
+        self.sandboxes = ManagedProcess(
+            "sandboxes",
+            [sys.executable, "-m", "providers.serve_sandboxes",
+             "--stripe", f"{host}:{self.ports.stripe}",
+             "--hubspot", f"{host}:{self.ports.hubspot}",
+             "--slack", f"{host}:{self.ports.slack}"],
+            env=base_env, cwd=PROJECT_ROOT, log_path=self.log_dir / "sandboxes.log",
+        )
+        self.service = ManagedProcess(
+            "pivot-service",
+            [sys.executable, "-m", "hypercorn", "-w", "0", "--bind", f"{host}:{self.ports.service}",
+             "services.app:app"],
+            env={
+                **base_env,
+                **LOCAL_CREDENTIALS,
+                "PIVOT_STRIPE_BASE_URL": self.sandbox_urls["stripe"],
+                "PIVOT_HUBSPOT_BASE_URL": self.sandbox_urls["hubspot"],
+                "PIVOT_SLACK_BASE_URL": self.sandbox_urls["slack"],
+                **self.service_env,
+            },
+            cwd=PROJECT_ROOT,
+            log_path=self.log_dir / "service.log",
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self.restate.start()
+            self.sandboxes.start()
+            self.service.start()
+            self.wait_restate()
+            self.wait_sandboxes()
+            self.wait_service()
+            self.register()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for proc in (self.service, self.sandboxes, self.restate):
+            proc.stop()
+
+    def __enter__(self) -> "Stack":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- readiness -------------------------------------------------------------------------
+    def _ok(self, url: str, proc: ManagedProcess) -> bool:
+        proc.check_alive()
+        return httpx.get(url, timeout=1.0).status_code == 200
+
+    def wait_restate(self, timeout_s: float = 60.0) -> None:
+        wait_until(lambda: self._ok(f"{self.admin_url}/health", self.restate), timeout_s=timeout_s,
+                   what="restate-server admin health")
+        wait_until(lambda: self._ok(f"{self.ingress_url}/restate/health", self.restate), timeout_s=timeout_s,
+                   what="restate-server ingress health")
+
+    def wait_sandboxes(self, timeout_s: float = 30.0) -> None:
+        for name, url in self.sandbox_urls.items():
+            wait_until(lambda url=url: self._ok(f"{url}/_sandbox/health", self.sandboxes),  # type: ignore[misc]
+                       timeout_s=timeout_s, what=f"{name} sandbox")
+
+    def wait_service(self, timeout_s: float = 30.0) -> None:
+        def discovered() -> bool:
+            self.service.check_alive()
+            response = httpx.get(f"{self.service_url}/discover", timeout=1.0,
+                                 headers={"accept": "application/vnd.restate.endpointmanifest.v1+json"})
+            return response.status_code in {200, 401, 415}
+        wait_until(discovered, timeout_s=timeout_s, what="the Pivot service endpoint")
+
+    def register(self, timeout_s: float = 60.0) -> None:
+        """Register the service with Restate's admin API, then wait for a first successful call."""
+        def registered() -> bool:
+            self.restate.check_alive()
+            response = httpx.post(f"{self.admin_url}/deployments", json={"uri": self.service_url, "force": True},
+                                  timeout=10.0)
+            return response.status_code in {200, 201}
+        wait_until(registered, timeout_s=timeout_s, what="deployment registration", interval_s=0.2)
+
+        def callable_() -> bool:
+            response = httpx.post(f"{self.ingress_url}/SagaRun/_readiness_probe/status", json=None, timeout=10.0)
+            return response.status_code == 200
+        wait_until(callable_, timeout_s=timeout_s, what="a first successful call through the ingress",
+                   interval_s=0.2)
+
+    # -- faults the tests inflict ----------------------------------------------------------
+    def restart_service(self) -> None:
+        """SIGKILL the service and start it again; Restate retries and replays the journal."""
+        self.service.kill()
+        self.service.start()
+        self.wait_service()
+
+    def restart_restate(self) -> None:
+        self.restate.kill()
+        self.restate.start()
+        self.wait_restate()

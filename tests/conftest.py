@@ -1,0 +1,40 @@
+"""One real stack per pytest session: restate-server (fresh data dir, free loopback ports),
+the provider sandboxes and the Pivot service under hypercorn -w 0. Each stopped by its pid."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.client import PivotClient
+from services.stack import Ports, Stack
+from tests.sandboxes import Sandboxes
+
+# A short client timeout lets commit-then-timeout faults (hang_s > this) resolve quickly.
+SERVICE_HTTP_TIMEOUT_S = "2"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base: Path = tmp_path_factory.mktemp("stack")
+    with Stack(
+        ports=Ports.free(),
+        data_dir=base / "restate-data",
+        log_dir=base / "logs",
+        service_env={"PIVOT_HTTP_TIMEOUT_S": SERVICE_HTTP_TIMEOUT_S},
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def pivot(stack: Stack) -> Iterator[PivotClient]:
+    with PivotClient(stack.ingress_url, timeout_s=120) as client:
+        yield client
+
+
+@pytest.fixture
+def sandboxes(stack: Stack) -> Iterator[Sandboxes]:
+    boxes = Sandboxes(stack.sandbox_urls)
+    boxes.clear_faults()
+    yield boxes
+    boxes.clear_faults()
