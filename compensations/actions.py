@@ -36,7 +36,11 @@ class CompensationReport(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class RetryBudget:
-    """How long a journaled step keeps retrying transient failures before it is terminal."""
+    """How long a journaled step keeps retrying transient failures before it is terminal.
+
+    A forward write uses `max_attempts` (counted in process, a few seconds in all); a
+    compensation must not give up early, so it uses `max_duration` (days) through Restate.
+    """
 
     max_attempts: int | None = 5
     max_duration: timedelta | None = None

@@ -7,6 +7,7 @@ verified result. A terminal failure at or before the pivot unwinds the stack in 
 the pivot nothing is unwound and the saga ends `needs_attention`.
 """
 
+import asyncio
 import json
 import logging
 from datetime import timedelta
@@ -27,6 +28,8 @@ from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, v
 
 OUTCOME_STATE = "outcome"
 REJECTED_STATUS_CODE = 400
+MAX_IN_PROCESS_WAIT_S = 30.0
+"""One in-process backoff wait; well under Restate's inactivity + abort timeouts."""
 _PROVIDER_REJECTED_CODE = 422
 
 log = logging.getLogger("pivot.saga")
@@ -50,13 +53,33 @@ def _transient(exc: ProviderUnavailable) -> Exception:
 
 
 async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys) -> JsonDict:
-    """One attempt of a forward write; runs inside `ctx.run`, so it must not touch ctx."""
-    try:
-        result = await action.forward(params, keys)
-    except ProviderRejected as exc:
-        raise TerminalError(exc.info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
-    except ProviderUnavailable as exc:
-        raise _transient(exc) from None
+    """The forward write with its retry budget; runs inside `ctx.run`, so it must not touch ctx.
+
+    Transient failures are retried here, in process, rather than by Restate's run retries:
+    Restate counts every attempt of the *invocation* since the last journal entry, so a
+    service that was down for a second would have spent the step's budget before its first
+    real try. Every attempt starts with the provider's lookup by key, which is what resolves
+    an ambiguous failure (the write may have landed) before anything is written again.
+    """
+    budget = action.retry
+    attempts = budget.max_attempts or 1
+    delay = budget.initial_interval.total_seconds()
+    for attempt in range(1, attempts + 1):
+        try:
+            result = await action.forward(params, keys)
+            break
+        except ProviderRejected as exc:
+            raise TerminalError(exc.info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
+        except ProviderUnavailable as exc:
+            if attempt == attempts:
+                info = ErrorInfo(code="provider_unavailable",
+                                 message=f"{exc.message}; gave up after {attempts} attempts")
+                raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
+            wait = exc.retry_after_s if exc.retry_after_s is not None else delay
+            log.info("key=%s attempt %d/%d failed (%s); retrying in %.2fs", keys.forward[:16], attempt, attempts,
+                     exc.message, wait)
+            await asyncio.sleep(min(wait, MAX_IN_PROCESS_WAIT_S))
+            delay = min(delay * 2, budget.max_interval.total_seconds())
     # The journal stores JSON: coerce here, inside the attempt, so that a datetime or Decimal in a
     # provider's answer can never fail serialization *after* the write and re-run it.
     safe = to_jsonable_python(result, fallback=str)
@@ -137,7 +160,7 @@ class Saga:
                 stack.append(index)  # registered before the write: a lost answer is still undone
             try:
                 result = await self.ctx.run_typed(
-                    f"{step.id}:{action.name}", _forward_attempt, _options(action.retry, dict),
+                    f"{step.id}:{action.name}", _forward_attempt, RunOptions(type_hint=dict),
                     action, params, self.keys[index],
                 )
             except TerminalError as exc:
@@ -211,9 +234,9 @@ async def run_saga(ctx: WorkflowContext, body: bytes | None, catalog: Catalog) -
     except PlanRejected as rejected:
         outcome = Outcome(run_id=run_id, status=SagaStatus.REJECTED, violations=rejected.violations)
         outcome.summary = summarize(outcome, catalog)
-        body = outcome.model_dump(mode="json", exclude_none=True)
-        ctx.set(OUTCOME_STATE, body)
-        raise TerminalError(json.dumps(body), status_code=REJECTED_STATUS_CODE) from None
+        rejected_body = outcome.model_dump(mode="json", exclude_none=True)
+        ctx.set(OUTCOME_STATE, rejected_body)
+        raise TerminalError(json.dumps(rejected_body), status_code=REJECTED_STATUS_CODE) from None
     outcome = await Saga(ctx, run_id, plan, catalog).run()
     return outcome.model_dump(mode="json", exclude_none=True)
 

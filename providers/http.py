@@ -32,12 +32,15 @@ class Endpoint:
     base_url: str
     credential_env: str
     timeout_s: float = DEFAULT_TIMEOUT_S
+    label: str = ""
+    """The provider's name as people write it ("HubSpot"), for error messages."""
 
     @classmethod
-    def from_env(cls, provider: str, default_base_url: str, credential_env: str) -> "Endpoint":
+    def from_env(cls, provider: str, default_base_url: str, credential_env: str, label: str) -> "Endpoint":
         prefix = f"PIVOT_{provider.upper()}"
         return cls(
             provider=provider,
+            label=label,
             base_url=os.environ.get(f"{prefix}_BASE_URL", default_base_url).rstrip("/"),
             credential_env=os.environ.get(f"{prefix}_CREDENTIAL_ENV", credential_env),
             timeout_s=float(os.environ.get("PIVOT_HTTP_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
@@ -75,7 +78,7 @@ class ProviderHTTP:
 
     @property
     def name(self) -> str:
-        return self.endpoint.provider
+        return self.endpoint.label or self.endpoint.provider
 
     def _credential(self) -> str:
         value = os.environ.get(self.endpoint.credential_env)

@@ -17,7 +17,7 @@ CREDENTIAL_ENV = {"stripe": "STRIPE_API_KEY", "hubspot": "HUBSPOT_TOKEN", "slack
 
 
 def build_catalog() -> Catalog:
-    stripe = StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"]))
-    hubspot = HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"]))
-    slack = SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"]))
+    stripe = StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"], "Stripe"))
+    hubspot = HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"], "HubSpot"))
+    slack = SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"], "Slack"))
     return Catalog.of([*hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack)])

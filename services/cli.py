@@ -13,7 +13,7 @@ from rich.console import Console
 from services import render
 from services.client import PivotClient, PivotError, PlanRejectedError
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 DEFAULT_INGRESS = "http://127.0.0.1:8080"
 
 

@@ -20,20 +20,21 @@ STATE_STYLE = {
 def outcome(console: Console, body: dict[str, Any]) -> None:
     status = str(body.get("status", "?"))
     console.print(f"[bold]{body.get('run_id')}[/]  [{STATUS_STYLE.get(status, 'bold')}]{status}[/]")
-    if body.get("steps"):
-        table = Table(show_header=True, header_style="bold")
-        for column in ("step", "action", "kind", "state", "ref / error"):
-            table.add_column(column)
-        for step in body["steps"]:
+    steps = body.get("steps") or []
+    if steps:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for column in ("step", "action", "kind", "state", "ref"):
+            table.add_column(column, no_wrap=column != "ref", overflow="fold")
+        for step in steps:
             state = str(step.get("state"))
-            detail = step.get("ref") or ""
-            if step.get("error"):
-                detail = f"{step['error']['code']}: {step['error']['message']}"
-            if step.get("compensation"):
-                detail = f"{detail}\n↺ {step['compensation']}" if detail else f"↺ {step['compensation']}"
-            table.add_row(step["id"], step["action"], step["kind"], f"[{STATE_STYLE.get(state, '')}]{state}[/]",
-                          detail)
+            table.add_row(step["id"], step["action"], step["kind"],
+                          f"[{STATE_STYLE.get(state, '')}]{state}[/]", step.get("ref") or "")
         console.print(table)
+        for step in steps:
+            if step.get("error"):
+                console.print(f"  [red]✗ {step['id']}[/] {step['error']['code']}: {step['error']['message']}")
+            if step.get("compensation"):
+                console.print(f"  [yellow]↺ {step['id']}[/] {step['compensation']}")
     for violation in body.get("violations") or []:
         console.print(f"  [red]✗[/] {violation['path']} [dim]({violation['rule']})[/] {violation['message']}"
                       f"\n    [dim]fix:[/] {violation['fix']}")

@@ -1,0 +1,1 @@
+"""Provider integrations: one package per third-party API (client, actions, sandbox)."""

@@ -1,0 +1,115 @@
+"""Fault rules: which request to sabotage, how, and how many times.
+
+A rule is data a test posts to `/_sandbox/faults`. Rules are checked in creation order and the
+first rule that matches and still has shots left fires, so a test can stack "fail twice, then
+add latency" deterministically. State lives in a `FaultBook` owned by one app instance.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FaultAction = Literal["error", "commit_then_timeout", "rate_limit", "latency"]
+
+
+class FaultSpec(BaseModel):
+    """What a test asks for: the body of `POST /_sandbox/faults`.
+
+    `times` null means every matching request, for as long as the rule exists; that is also the
+    default, so a forgotten `times` fails loudly instead of silently firing once.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str | None = None
+    path: str = Field(default="*", min_length=1, max_length=500)
+    action: FaultAction
+    times: int | None = Field(default=None, ge=1)
+    status: int = Field(default=500, ge=400, le=599)
+    body: dict[str, Any] | None = None
+    retry_after: float | None = Field(default=None, ge=0, le=3600)
+    latency_ms: int | None = Field(default=None, ge=0, le=600_000)
+    hang_s: float = Field(default=30.0, ge=0, le=3600)
+
+    @field_validator("method")
+    @classmethod
+    def _upper_method(cls, value: str | None) -> str | None:
+        return value.upper() if value else None
+
+    @model_validator(mode="after")
+    def _latency_needs_duration(self) -> FaultSpec:
+        if self.action == "latency" and self.latency_ms is None:
+            raise ValueError("a latency rule needs latency_ms")
+        return self
+
+
+@dataclass
+class FaultRule:
+    """A stored rule with its bookkeeping: `remaining` shots (None: unlimited) and `hits` so far."""
+
+    id: str
+    spec: FaultSpec
+    remaining: int | None
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.spec.method is not None and self.spec.method != method.upper():
+            return False
+        return fnmatch.fnmatchcase(path, self.spec.path)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, **self.spec.model_dump(), "remaining": self.remaining, "hits": self.hits}
+
+
+class FaultBook:
+    """The rules of one sandbox instance, in creation order."""
+
+    def __init__(self) -> None:
+        self._rules: list[FaultRule] = []
+        self._next_id = 1
+
+    def add(self, spec: FaultSpec) -> FaultRule:
+        rule = FaultRule(id=f"flt_{self._next_id}", spec=spec, remaining=spec.times)
+        self._next_id += 1
+        self._rules.append(rule)
+        return rule
+
+    def rules(self) -> list[FaultRule]:
+        return list(self._rules)
+
+    def remove(self, rule_id: str) -> bool:
+        before = len(self._rules)
+        self._rules = [rule for rule in self._rules if rule.id != rule_id]
+        return len(self._rules) != before
+
+    def clear(self) -> None:
+        """Drop every rule; ids keep counting so an old id never names a new rule."""
+        self._rules.clear()
+
+    def reset(self) -> None:
+        """Back to a fresh book (sandbox reset): no rules, ids from flt_1 again."""
+        self._rules.clear()
+        self._next_id = 1
+
+    def take(self, method: str, path: str) -> FaultRule | None:
+        """The first live rule matching this request, with one shot consumed.
+
+        Synchronous on purpose: no await between matching and decrementing, so two concurrent
+        requests can never both take a rule's last shot.
+        """
+        for rule in self._rules:
+            if rule.exhausted or not rule.matches(method, path):
+                continue
+            if rule.remaining is not None:
+                rule.remaining -= 1
+            rule.hits += 1
+            return rule
+        return None
