@@ -78,6 +78,8 @@ class Action:
     retry: RetryBudget = DEFAULT_FORWARD_BUDGET
     compensation_retry: RetryBudget = DEFAULT_COMPENSATION_BUDGET
     atomicity: str = "single write"
+    in_flight_window: timedelta = timedelta(seconds=30)
+    """How long a request already sent may still land at the provider (its client timeout)."""
     describe_undo: Describe | None = None
 
     @property

@@ -158,20 +158,30 @@ class Saga:
             self.params[index] = params
             if before_or_at_pivot and action.compensate is not None:
                 stack.append(index)  # registered before the write: a lost answer is still undone
+            write = self.ctx.run_typed(
+                f"{step.id}:{action.name}", _forward_attempt, RunOptions(type_hint=dict),
+                action, params, self.keys[index],
+            )
             try:
-                result = await self.ctx.run_typed(
-                    f"{step.id}:{action.name}", _forward_attempt, RunOptions(type_hint=dict),
-                    action, params, self.keys[index],
-                )
+                result = await write
             except TerminalError as exc:
-                return await self._fail(index, _error_info(exc, action, action.retry), stack)
-            state = self.outcome.steps[index]
-            state.state, state.ref, state.result = StepState.VERIFIED, result["ref"], result
-            self.results[step.id] = result
+                error = _error_info(exc, action, action.retry)
+                if error.code == "cancelled":
+                    # A cancel aborts the attempt, not the request already on the wire. Give it the
+                    # provider's in-flight window to land (or die) before the unwind looks it up by
+                    # key, so a write that lands late is undone instead of orphaned.
+                    await self.ctx.sleep(action.in_flight_window, name=f"{step.id}:settle")
+                return await self._fail(index, error, stack)
+            self._verified(index, result)
             if index == pivot:
                 stack.clear()  # point of no return
             self.publish()
         return self._finish(SagaStatus.COMMITTED)
+
+    def _verified(self, index: int, result: JsonDict) -> None:
+        step = self.outcome.steps[index]
+        step.state, step.ref, step.result = StepState.VERIFIED, result["ref"], result
+        self.results[step.id] = result
 
     async def _fail(self, index: int, error: ErrorInfo, stack: list[int]) -> Outcome:
         step = self.outcome.steps[index]

@@ -10,6 +10,7 @@ import email.utils
 import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -75,6 +76,11 @@ class ProviderHTTP:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             headers={"User-Agent": "pivot/0.1"},
         )
+
+    @property
+    def in_flight_window(self) -> timedelta:
+        """How long after we gave up on a request it may still land: the timeout, plus a margin."""
+        return timedelta(seconds=self.endpoint.timeout_s + 1.0)
 
     @property
     def name(self) -> str:

@@ -83,8 +83,7 @@ class Stack:
         )
         self.service = ManagedProcess(
             "pivot-service",
-            [sys.executable, "-m", "hypercorn", "-w", "0", "--bind", f"{host}:{self.ports.service}",
-             "services.app:app"],
+            [sys.executable, "-m", "services.serve", "--bind", f"{host}:{self.ports.service}"],
             env={
                 **base_env,
                 **LOCAL_CREDENTIALS,

@@ -194,3 +194,49 @@ def test_service_killed_mid_saga_finishes_without_doubling(
     assert compensation_key(run_id, "invoice", INVOICE) not in {
         e.get("idempotency_key") for e in sandboxes.ledger("stripe")
     }
+
+
+def test_failure_after_the_pivot_never_unwinds(pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    run_id, email = new_run()
+    plan = flagship_plan(email)
+    plan["steps"][2]["params"]["channel"] = "C0NOSUCHCHAN"
+
+    outcome = pivot.run(run_id, plan)
+
+    assert outcome["status"] == "needs_attention", outcome
+    assert states(outcome) == {"contact": "verified", "invoice": "verified", "notify": "failed"}
+    assert next(s for s in outcome["steps"] if s["id"] == "notify")["error"]["code"] == "channel_not_found"
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]
+    assert ("void", "invoice") not in sandboxes.ops("stripe", run_id, "invoice", INVOICE)
+    assert compensation_key(run_id, "invoice", INVOICE) not in {
+        e.get("idempotency_key") for e in sandboxes.ledger("stripe")
+    }
+
+
+def test_cancel_mid_saga_unwinds_like_a_failure(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    run_id, email = new_run()
+    hold = sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="latency", latency_ms=1500, times=1)
+    invocation_id = pivot.submit(run_id, flagship_plan(email))
+
+    from services.processes import wait_until
+
+    wait_until(lambda: sandboxes.fault_hits("stripe", hold) == 1, timeout_s=60, what="the invoice create in flight")
+    cancelled = httpx.patch(f"{stack.admin_url}/invocations/{invocation_id}/cancel", timeout=10)
+    assert cancelled.status_code in {200, 202}, cancelled.text
+    outcome = pivot.attach(run_id)
+
+    assert outcome["status"] == "compensated", outcome
+    invoice = next(s for s in outcome["steps"] if s["id"] == "invoice")
+    assert invoice["error"]["code"] == "cancelled"
+    assert sandboxes.effects_of("slack", run_id, "notify", NOTIFY) == []
+    # The create was on the wire when the cancel arrived (the sandbox held it): the unwind waited
+    # out the in-flight window, found the invoice by key and undid it (void if the attempt got as
+    # far as finalizing it, delete if it was still a draft): no orphan invoice is left behind.
+    assert invoice["state"] == "compensated", invoice
+    stripe_effects = sandboxes.ledger("stripe")
+    created = [e for e in stripe_effects
+               if e["idempotency_key"] == forward_key(run_id, "invoice", INVOICE) and e["object"] == "invoice"]
+    assert [e["op"] for e in created] == ["create"]
+    undone = [e["op"] for e in stripe_effects if e["id"] == created[0]["id"] and e["op"] in {"void", "delete"}]
+    assert len(undone) == 1, stripe_effects
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact"), ("archive", "contact")]

@@ -99,5 +99,6 @@ def hubspot_actions(client: HubSpotClient) -> list[Action]:
             describe=lambda r: f"HubSpot contact {r['id']} ({r.get('email')}) was created",
             describe_undo=lambda r: f"HubSpot contact {r['id']} was archived",
             not_run="No HubSpot contact was created",
+            in_flight_window=client.http.in_flight_window,
         )
     ]

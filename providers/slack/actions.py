@@ -96,6 +96,7 @@ def slack_actions(client: SlackClient) -> list[Action]:
             compensation="none: a message people may have read cannot be unsent (runs after the pivot)",
             describe=lambda r: f"Slack message {r['ts']} was posted in {r['channel']}",
             not_run="No Slack message was sent",
+            in_flight_window=client.http.in_flight_window,
             retry=RetryBudget(max_attempts=8),
         )
     ]

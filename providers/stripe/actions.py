@@ -180,6 +180,7 @@ def stripe_actions(client: StripeClient) -> list[Action]:
             describe=_describe,
             describe_undo=_describe_undo,
             not_run="No Stripe invoice was created",
+            in_flight_window=client.http.in_flight_window,
             retry=RetryBudget(max_attempts=5),
         )
     ]

@@ -1,0 +1,63 @@
+"""Serve the Pivot endpoint with hypercorn in this one process (what `hypercorn -w 0` does).
+
+Why not the `hypercorn` command itself: the Restate SDK installs its own SIGTERM handler on
+the first request, which replaces hypercorn's, so `hypercorn -w 0` never exits on SIGTERM.
+Here both hook into the SDK's shared SIGTERM dispatcher, so SIGTERM (and SIGINT) drain and
+stop the server, and there is still exactly one process with one pid to stop.
+
+    python -m services.serve --bind 127.0.0.1:9080
+"""
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from restate.server import install_shutdown_hook
+
+from services.app import app
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+
+
+async def _with_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer ASGI lifespan events (the SDK app does not), so startup logs no spurious error."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await app(scope, receive, send)
+
+
+async def _serve(bind: str, graceful_timeout_s: float) -> None:
+    config = Config()
+    config.bind = [bind]
+    config.graceful_timeout = graceful_timeout_s
+    config.accesslog = None
+    logging.getLogger("hypercorn.error").propagate = False  # hypercorn has its own handler
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        install_shutdown_hook(loop, stop.set, signum)
+    await serve(_with_lifespan, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.serve", description=__doc__)
+    parser.add_argument("--bind", default="127.0.0.1:9080")
+    parser.add_argument("--graceful-timeout", type=float, default=3.0)
+    args = parser.parse_args()
+    asyncio.run(_serve(args.bind, args.graceful_timeout))
+
+
+if __name__ == "__main__":
+    main()
