@@ -8,12 +8,13 @@ import logging
 import os
 
 import restate
+from restate.server_types import RestateAppT
 
 from services.catalog import build_catalog
 from services.saga_run import saga_run_workflow
 
 
-def create_app() -> object:
+def create_app() -> RestateAppT:
     logging.basicConfig(level=os.environ.get("PIVOT_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
