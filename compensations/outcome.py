@@ -35,6 +35,7 @@ class StepOutcome(BaseModel):
     error: ErrorInfo | None = None
     compensation: str | None = Field(default=None, description="What the compensation found and did")
     decision: Decision | None = None
+    approval: dict[str, Any] | None = Field(default=None, description="The gate: approvers, reason, deadline")
 
 
 class Outcome(BaseModel):

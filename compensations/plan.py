@@ -7,7 +7,7 @@ the catalog.
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 MAX_STEPS = 50
 """Steps per plan. A saga longer than this is a workflow that should be split."""
@@ -50,6 +50,9 @@ class StepSpec(BaseModel):
         default=None, pattern=STEP_ID_PATTERN, description="Adjacent compensable steps that may run in parallel"
     )
     approval: Approval | None = None
+    not_before: AwareDatetime | None = Field(
+        default=None, description="A scheduled write: the saga sleeps durably until this time"
+    )
 
 
 class Plan(BaseModel):

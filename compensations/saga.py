@@ -10,19 +10,22 @@ the pivot nothing is unwound and the saga ends `needs_attention`.
 import asyncio
 import json
 import logging
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
+import restate
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 from restate import RunOptions, TerminalError, WorkflowContext, WorkflowSharedContext
 from restate.exceptions import RetryableError
+from restate.serde import BytesSerde
 
 from compensations.actions import Action, Catalog, CompensationReport, JsonDict, RetryBudget
+from compensations.approvals import PendingApproval, approval_id
 from compensations.errors import ErrorInfo, ProviderRejected, ProviderUnavailable
 from compensations.keys import StepKeys
 from compensations.kinds import SagaStatus, StepState
-from compensations.outcome import Outcome, StepOutcome, summarize
+from compensations.outcome import Decision, Outcome, StepOutcome, summarize
 from compensations.references import ReferenceProblem, resolve
 from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, validate_plan
 
@@ -33,6 +36,25 @@ MAX_IN_PROCESS_WAIT_S = 30.0
 _PROVIDER_REJECTED_CODE = 422
 
 log = logging.getLogger("pivot.saga")
+
+
+class ApprovalGate(Protocol):
+    """How a parked saga reaches the approvals inbox; services/ implements it.
+
+    `opened` and `closed` are called from the saga handler (they may send Restate messages);
+    `verify` runs inside `ctx.run` (it reads approver credentials from the environment, so
+    only its verdict is journaled, never a token).
+    """
+
+    def opened(self, ctx: WorkflowContext, pending: PendingApproval, awakeable_id: str) -> None: ...
+
+    def closed(self, ctx: WorkflowContext, approval: str, closing: JsonDict) -> None: ...
+
+    def verify(self, raw: bytes, pending: JsonDict) -> JsonDict: ...
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
 
 
 def _options(budget: RetryBudget, type_hint: Any) -> RunOptions[Any]:
@@ -123,8 +145,12 @@ def _error_info(exc: TerminalError, action: Action, budget: RetryBudget) -> Erro
 class Saga:
     """One run of one validated plan inside a Restate workflow invocation."""
 
-    def __init__(self, ctx: WorkflowContext, run_id: str, plan: ValidatedPlan, catalog: Catalog):
+    def __init__(
+        self, ctx: WorkflowContext, run_id: str, plan: ValidatedPlan, catalog: Catalog,
+        gate: ApprovalGate | None = None,
+    ):
         self.ctx = ctx
+        self.gate = gate
         self.run_id = run_id
         self.plan = plan
         self.catalog = catalog
@@ -156,6 +182,12 @@ class Saga:
             except (ReferenceProblem, ValidationError) as exc:
                 return await self._fail(index, ErrorInfo(code="bad_params", message=str(exc)), stack)
             self.params[index] = params
+            if step.not_before is not None:
+                await self._sleep_until(step.not_before.timestamp(), step.id)
+            if step.approval is not None:
+                refusal = await self._await_approval(index, params)
+                if refusal is not None:
+                    return await self._fail(index, refusal, stack)
             if before_or_at_pivot and action.compensate is not None:
                 stack.append(index)  # registered before the write: a lost answer is still undone
             write = self.ctx.run_typed(
@@ -177,6 +209,73 @@ class Saga:
                 stack.clear()  # point of no return
             self.publish()
         return self._finish(SagaStatus.COMMITTED)
+
+    async def _sleep_until(self, epoch_s: float, step_id: str) -> None:
+        """A scheduled write: sleep durably (the invocation suspends) until its time."""
+        now = await self.ctx.time()
+        if epoch_s > now:
+            await self.ctx.sleep(timedelta(seconds=epoch_s - now), name=f"{step_id}:not_before")
+
+    async def _await_approval(self, index: int, params: BaseModel) -> ErrorInfo | None:
+        """Park on an awakeable until a valid decision or the deadline, whichever comes first.
+
+        A decision that is malformed, from someone not on the list, or with a bad proof does
+        not move the saga: it is refused and a fresh awakeable is armed (the deadline stands).
+        Returns None when approved, else why the step must not run.
+        """
+        if self.gate is None:
+            return ErrorInfo(code="approvals_unavailable", message="this deployment has no approvals inbox")
+        spec = self.plan.steps[index].approval
+        assert spec is not None
+        step = self.outcome.steps[index]
+        now = await self.ctx.time()
+        pending = PendingApproval(
+            approval_id=approval_id(self.run_id, step.id), run_id=self.run_id, step_id=step.id,
+            action=step.action, params=params.model_dump(mode="json"), approvers=spec.approvers,
+            reason=spec.reason, requested_at=now, deadline=now + spec.timeout.total_seconds(),
+            done=[{"id": s.id, "action": s.action, "ref": s.ref} for s in self.outcome.steps[:index]],
+        )
+        step.state = StepState.WAITING_APPROVAL
+        step.approval = {"approval_id": pending.approval_id, "approvers": spec.approvers, "reason": spec.reason,
+                         "deadline": _iso(pending.deadline)}
+        self.outcome.status = SagaStatus.WAITING_APPROVAL
+        self.publish()
+        deadline = self.ctx.sleep(timedelta(seconds=spec.timeout.total_seconds()), name=f"{step.id}:deadline")
+        while True:
+            awakeable_id, decision = self.ctx.awakeable(serde=BytesSerde())
+            self.gate.opened(self.ctx, pending, awakeable_id)
+            try:
+                match await restate.select(decision=decision, deadline=deadline):
+                    case ["decision", raw]:
+                        verdict = await self.ctx.run_typed(
+                            f"{step.id}:verify_decision", self.gate.verify, RunOptions(type_hint=dict),
+                            raw, pending.model_dump(mode="json"),
+                        )
+                    case _:
+                        self.gate.closed(self.ctx, pending.approval_id, {"expired": True})
+                        step.state = StepState.PENDING
+                        return ErrorInfo(code="approval_expired",
+                                         message=f"no decision before the deadline {_iso(pending.deadline)}")
+            except TerminalError as exc:
+                if exc.status_code == 409 and exc.message == "cancelled":
+                    raise
+                log.warning("run=%s step=%s approval awakeable rejected; re-armed", self.run_id, step.id)
+                continue
+            if not verdict.get("ok"):
+                log.warning("run=%s step=%s decision refused: %s", self.run_id, step.id, verdict.get("problem"))
+                continue
+            at = await self.ctx.time()
+            step.decision = Decision(approved=bool(verdict["approved"]), approver=str(verdict["approver"]),
+                                     at=_iso(at), comment=str(verdict.get("comment", "")))
+            self.gate.closed(self.ctx, pending.approval_id, {"decision": step.decision.model_dump()})
+            self.outcome.status = SagaStatus.RUNNING
+            step.state = StepState.PENDING
+            self.publish()
+            if step.decision.approved:
+                return None
+            return ErrorInfo(code="approval_rejected",
+                             message=f"{step.decision.approver} rejected it"
+                             + (f": {step.decision.comment}" if step.decision.comment else ""))
 
     def _verified(self, index: int, result: JsonDict) -> None:
         step = self.outcome.steps[index]
@@ -236,7 +335,9 @@ class Saga:
         return self.outcome
 
 
-async def run_saga(ctx: WorkflowContext, body: bytes | None, catalog: Catalog) -> JsonDict:
+async def run_saga(
+    ctx: WorkflowContext, body: bytes | None, catalog: Catalog, gate: ApprovalGate | None = None
+) -> JsonDict:
     """The body of `SagaRun.run`: decode and validate, then run; a rejected plan runs nothing."""
     run_id = ctx.key()
     try:
@@ -247,7 +348,7 @@ async def run_saga(ctx: WorkflowContext, body: bytes | None, catalog: Catalog) -
         rejected_body = outcome.model_dump(mode="json", exclude_none=True)
         ctx.set(OUTCOME_STATE, rejected_body)
         raise TerminalError(json.dumps(rejected_body), status_code=REJECTED_STATUS_CODE) from None
-    outcome = await Saga(ctx, run_id, plan, catalog).run()
+    outcome = await Saga(ctx, run_id, plan, catalog, gate).run()
     return outcome.model_dump(mode="json", exclude_none=True)
 
 

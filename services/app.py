@@ -10,6 +10,7 @@ import os
 import restate
 from restate.server_types import RestateAppT
 
+from services.approvals import InboxGate, approval, inbox
 from services.catalog import build_catalog
 from services.saga_run import saga_run_workflow
 
@@ -18,7 +19,8 @@ def create_app() -> RestateAppT:
     logging.basicConfig(level=os.environ.get("PIVOT_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
-    return restate.app(services=[saga_run_workflow(build_catalog())], identity_keys=keys or None)
+    workflow = saga_run_workflow(build_catalog(), InboxGate())
+    return restate.app(services=[workflow, approval, inbox], identity_keys=keys or None)
 
 
 app = create_app()

@@ -6,10 +6,18 @@ the client then attaches to the first run instead of failing or starting anythin
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from compensations.approvals import decision_proof
+
 WORKFLOW = "SagaRun"
+
+
+def _key(value: str) -> str:
+    """A Restate key as one URL path segment."""
+    return quote(value, safe="")
 
 
 class PivotError(Exception):
@@ -73,25 +81,41 @@ class PivotClient:
 
     def run(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         """Run a plan and wait for its outcome; an existing run id returns the first run's outcome."""
-        response = self._http.post(f"/{WORKFLOW}/{run_id}/run", json=plan)
+        response = self._http.post(f"/{WORKFLOW}/{_key(run_id)}/run", json=plan)
         if response.status_code == 409:
             return self.attach(run_id)
         return self._result(response)
 
     def submit(self, run_id: str, plan: dict[str, Any]) -> str:
         """Start a plan without waiting; returns Restate's invocation id."""
-        response = self._http.post(f"/{WORKFLOW}/{run_id}/run/send", json=plan)
+        response = self._http.post(f"/{WORKFLOW}/{_key(run_id)}/run/send", json=plan)
         if response.status_code not in {200, 202}:
             raise PivotError(response.status_code, _error_message(response))
         return str(response.json().get("invocationId", ""))
 
     def attach(self, run_id: str) -> dict[str, Any]:
         """Wait for the run's outcome (the first run's, whoever submitted it)."""
-        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{run_id}/attach"))
+        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/attach"))
 
     def output(self, run_id: str) -> dict[str, Any]:
         """The outcome if the run has finished; PivotError 470 from Restate if it has not."""
-        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{run_id}/output"))
+        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/output"))
 
     def status(self, run_id: str) -> dict[str, Any]:
-        return self._result(self._http.post(f"/{WORKFLOW}/{run_id}/status", json=None))
+        return self._result(self._http.post(f"/{WORKFLOW}/{_key(run_id)}/status", json=None))
+
+    # -- approvals ---------------------------------------------------------------------------
+    def approvals(self, approver: str) -> list[dict[str, Any]]:
+        """Pending approvals that `approver` may decide, soonest deadline first."""
+        response = self._http.post(f"/ApprovalInbox/{_key(approver)}/list", json=None)
+        if response.status_code != 200:
+            raise PivotError(response.status_code, _error_message(response))
+        body = response.json()
+        return body if isinstance(body, list) else []
+
+    def decide(self, approval_id: str, *, approver: str, token: str, approved: bool,
+               comment: str = "") -> dict[str, Any]:
+        """Approve or reject; the token only keys the proof and is never sent."""
+        proof = decision_proof(token, approval_id, approver, approved)
+        body = {"approver": approver, "approved": approved, "comment": comment, "proof": proof}
+        return self._result(self._http.post(f"/Approval/{_key(approval_id)}/decide", json=body))

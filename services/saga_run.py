@@ -11,17 +11,17 @@ from restate import WorkflowContext, WorkflowSharedContext
 from restate.serde import BytesSerde
 
 from compensations.actions import Catalog
-from compensations.saga import run_saga, saga_status
+from compensations.saga import ApprovalGate, run_saga, saga_status
 
 
-def saga_run_workflow(catalog: Catalog) -> restate.Workflow:
+def saga_run_workflow(catalog: Catalog, gate: ApprovalGate | None = None) -> restate.Workflow:
     workflow = restate.Workflow("SagaRun")
 
     # The plan arrives as raw bytes so that malformed JSON is a clear "rejected" (400) from our
     # own validation rather than a decoding failure inside the SDK.
     @workflow.main(name="run", input_serde=BytesSerde())
     async def run(ctx: WorkflowContext, plan: bytes) -> dict[str, Any]:
-        return await run_saga(ctx, plan, catalog)
+        return await run_saga(ctx, plan, catalog, gate)
 
     @workflow.handler(name="status")
     async def status(ctx: WorkflowSharedContext) -> dict[str, Any]:

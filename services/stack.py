@@ -23,6 +23,10 @@ LOCAL_CREDENTIALS = {
 }
 
 
+# Approvers of the local stack and their tokens (the service gets them as PIVOT_APPROVERS).
+LOCAL_APPROVERS = {"finance": "finance-local-token", "ops": "ops-local-token"}
+
+
 @dataclass(frozen=True)
 class Ports:
     ingress: int = 8080
@@ -87,6 +91,7 @@ class Stack:
             env={
                 **base_env,
                 **LOCAL_CREDENTIALS,
+                "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in LOCAL_APPROVERS.items()),
                 "PIVOT_STRIPE_BASE_URL": self.sandbox_urls["stripe"],
                 "PIVOT_HUBSPOT_BASE_URL": self.sandbox_urls["hubspot"],
                 "PIVOT_SLACK_BASE_URL": self.sandbox_urls["slack"],

@@ -1,0 +1,133 @@
+"""Approvals: one `Approval` object per gate, and an `ApprovalInbox` per approver.
+
+`Approval/{id}` serializes decisions (exclusive handlers): the first valid decision wins,
+a second one, or one after the deadline, is answered clearly and changes nothing. It holds
+the awakeable id — a capability — in its state and never returns it. `ApprovalInbox/{approver}`
+is the index that `list` reads, so listing never scans sagas.
+"""
+
+import json
+import os
+from typing import Any
+
+import restate
+from restate import ObjectContext, ObjectSharedContext, RunOptions, TerminalError, WorkflowContext
+
+from compensations.approvals import PendingApproval, check_decision, parse_approver_tokens
+
+APPROVERS_ENV = "PIVOT_APPROVERS"
+
+approval = restate.VirtualObject("Approval")
+inbox = restate.VirtualObject("ApprovalInbox")
+
+
+def _tokens() -> dict[str, str]:
+    return parse_approver_tokens(os.environ.get(APPROVERS_ENV, ""))
+
+
+def verify_decision(raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:
+    """Runs inside ctx.run: only this verdict is journaled, never an approver's token."""
+    decision, problem = check_decision(raw, PendingApproval.model_validate(pending), _tokens())
+    if decision is None:
+        return {"ok": False, "problem": problem}
+    return {"ok": True, "approver": decision.approver, "approved": decision.approved, "comment": decision.comment}
+
+
+class InboxGate:
+    """The saga's side of approvals (compensations.saga.ApprovalGate)."""
+
+    def opened(self, ctx: WorkflowContext, pending: PendingApproval, awakeable_id: str) -> None:
+        ctx.object_send(open_approval, key=pending.approval_id,
+                        arg={"pending": pending.model_dump(mode="json"), "awakeable_id": awakeable_id})
+
+    def closed(self, ctx: WorkflowContext, approval_key: str, closing: dict[str, Any]) -> None:
+        ctx.object_send(close_approval, key=approval_key, arg=closing)
+
+    def verify(self, raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:
+        return verify_decision(raw, pending)
+
+
+@approval.handler("open")
+async def open_approval(ctx: ObjectContext, request: dict[str, Any]) -> None:
+    """Record the gate (again, with a fresh awakeable after a refused decision)."""
+    if await ctx.get("closed", type_hint=dict) is not None:
+        return
+    first = await ctx.get("pending", type_hint=dict) is None
+    ctx.set("pending", request["pending"])
+    ctx.set("awakeable", request["awakeable_id"])
+    if first:
+        for approver in request["pending"]["approvers"]:
+            ctx.object_send(inbox_add, key=approver, arg=request["pending"])
+
+
+@approval.handler("close")
+async def close_approval(ctx: ObjectContext, closing: dict[str, Any]) -> None:
+    """The saga is done waiting (decided, possibly through the awakeable directly, or expired)."""
+    if await ctx.get("closed", type_hint=dict) is None:
+        ctx.set("closed", closing)
+    ctx.clear("awakeable")
+    pending = await ctx.get("pending", type_hint=dict)
+    for approver in (pending or {}).get("approvers", []):
+        ctx.object_send(inbox_remove, key=approver, arg=ctx.key())
+
+
+@approval.handler("decide")
+async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
+    """Approve or reject. 404 unknown, 409 already decided, 410 past the deadline, 403 not
+    allowed; in each of those cases nothing changes."""
+    pending_raw = await ctx.get("pending", type_hint=dict)
+    if pending_raw is None:
+        raise TerminalError(f"no approval {ctx.key()} is pending", status_code=404)
+    pending = PendingApproval.model_validate(pending_raw)
+    closed = await ctx.get("closed", type_hint=dict)
+    if closed is not None:
+        if closed.get("expired"):
+            raise TerminalError(f"approval {ctx.key()} expired at its deadline; nothing changed", status_code=410)
+        earlier = closed.get("decision", {})
+        verb = "approved" if earlier.get("approved") else "rejected"
+        raise TerminalError(f"approval {ctx.key()} was already {verb} by {earlier.get('approver')} "
+                            f"at {earlier.get('at')}; nothing changed", status_code=409)
+    now = await ctx.time()
+    if now >= pending.deadline:
+        raise TerminalError(f"approval {ctx.key()} is past its deadline; nothing changed", status_code=410)
+    raw = json.dumps(request).encode()
+    verdict = await ctx.run_typed("verify_decision", verify_decision, RunOptions(type_hint=dict), raw, pending_raw)
+    if not verdict["ok"]:
+        raise TerminalError(f"refused: {verdict['problem']}; nothing changed", status_code=403)
+    awakeable_id = await ctx.get("awakeable", type_hint=str)
+    if awakeable_id is None:
+        raise TerminalError(f"approval {ctx.key()} is not waiting for a decision", status_code=409)
+    ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"]}})
+    ctx.resolve_awakeable(awakeable_id, raw, serde=restate.serde.BytesSerde())
+    ctx.clear("awakeable")
+    return {"approval_id": ctx.key(), "approved": verdict["approved"], "approver": verdict["approver"]}
+
+
+@approval.handler("get", kind="shared")
+async def get_approval(ctx: ObjectSharedContext) -> dict[str, Any]:
+    """The public view: never the awakeable id."""
+    pending = await ctx.get("pending", type_hint=dict)
+    if pending is None:
+        raise TerminalError(f"no approval {ctx.key()}", status_code=404)
+    return {"pending": pending, "closed": await ctx.get("closed", type_hint=dict)}
+
+
+@inbox.handler("add")
+async def inbox_add(ctx: ObjectContext, pending: dict[str, Any]) -> None:
+    ctx.set(pending["approval_id"], pending)
+
+
+@inbox.handler("remove")
+async def inbox_remove(ctx: ObjectContext, approval_key: str) -> None:
+    ctx.clear(approval_key)
+
+
+@inbox.handler("list", kind="shared")
+async def inbox_list(ctx: ObjectSharedContext) -> list[dict[str, Any]]:
+    """Pending approvals this approver may decide, soonest deadline first."""
+    items = []
+    for key in await ctx.state_keys():
+        item = await ctx.get(key, type_hint=dict)
+        if item is not None:
+            items.append(item)
+    return sorted(items, key=lambda item: float(item["deadline"]))
