@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -60,6 +61,42 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _approver(args: argparse.Namespace) -> tuple[str, str]:
+    approver = args.approver or os.environ.get("PIVOT_APPROVER", "")
+    token = os.environ.get("PIVOT_APPROVER_TOKEN", "")
+    if not approver or not token:
+        raise SystemExit("set PIVOT_APPROVER (or --approver) and PIVOT_APPROVER_TOKEN; the token is never sent, "
+                         "it signs the decision")
+    return approver, token
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    approver = args.approver or os.environ.get("PIVOT_APPROVER", "")
+    if not approver:
+        raise SystemExit("which approver? pass --approver NAME or set PIVOT_APPROVER")
+    with PivotClient(args.ingress) as client:
+        pending = client.approvals(approver)
+    if args.json:
+        print(json.dumps(pending, indent=2))
+    else:
+        render.approvals(console, pending, now=time.time())
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    approver, token = _approver(args)
+    with PivotClient(args.ingress) as client:
+        try:
+            result = client.decide(args.approval_id, approver=approver, token=token,
+                                   approved=args.command == "approve", comment=args.comment or "")
+        except PivotError as exc:
+            console.print(f"[red]refused[/] ({exc.status}) {exc.message}")
+            return 1
+    verb = "approved" if result["approved"] else "rejected"
+    console.print(f"[green]{args.approval_id} {verb}[/] by {result['approver']}")
+    return 0
+
+
 def cmd_actions(args: argparse.Namespace) -> int:
     from services.catalog import build_catalog
 
@@ -94,7 +131,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with stack:
         console.print(f"  ingress   {stack.ingress_url}\n  admin     {stack.admin_url}\n"
-                      f"  service   {stack.service_url}\n"
+                      f"  service   {stack.service_url}\n  approvals {stack.approvals_url}\n"
                       + "".join(f"  {name:<9} {url}\n" for name, url in stack.sandbox_urls.items())
                       + f"  logs      {stack.log_dir}")
         if args.demo:
@@ -104,7 +141,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         console.print("[bold green]ready[/] — Ctrl-C stops every process started here")
         try:
             while True:
-                for proc in (stack.restate, stack.service, stack.sandboxes):
+                for proc in (stack.restate, stack.service, stack.sandboxes, stack.approval_page):
                     proc.check_alive()
                 time.sleep(1)
         except KeyboardInterrupt:
@@ -144,7 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stripe-sandbox", default="http://127.0.0.1:9101")
     demo.set_defaults(func=cmd_demo)
 
-    for command in (run, status, demo):
+    approvals = sub.add_parser("approvals", help="list the approvals you may decide, with age and deadline")
+    approvals.add_argument("--approver", help="default: $PIVOT_APPROVER")
+    approvals.add_argument("--json", action="store_true")
+    approvals.set_defaults(func=cmd_approvals)
+    decisions = []
+    for verb in ("approve", "reject"):
+        decision = sub.add_parser(verb, help=f"{verb} a pending approval (signed with $PIVOT_APPROVER_TOKEN)")
+        decision.add_argument("approval_id")
+        decision.add_argument("--comment", default="", required=verb == "reject")
+        decision.add_argument("--approver", help="default: $PIVOT_APPROVER")
+        decision.set_defaults(func=cmd_decide)
+        decisions.append(decision)
+
+    for command in (run, status, demo, approvals, *decisions):
         command.add_argument("--ingress", default=DEFAULT_INGRESS, help="Restate ingress URL")
     return parser
 

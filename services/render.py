@@ -51,3 +51,24 @@ def catalog(console: Console, actions: Catalog) -> None:
         table.add_row(name, action.kind.value, "yes" if action.pivot_eligible else "no", action.key_carrier,
                       action.readback, action.compensation)
     console.print(table)
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def approvals(console: Console, pending: list[dict[str, Any]], *, now: float) -> None:
+    if not pending:
+        console.print("[dim]no pending approvals[/]")
+        return
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("approval", "action", "reason", "age", "deadline in"):
+        table.add_column(column, overflow="fold")
+    for item in pending:
+        table.add_row(item["approval_id"], item["action"], item.get("reason", ""),
+                      _age(now - float(item["requested_at"])), _age(float(item["deadline"]) - now))
+    console.print(table)

@@ -36,10 +36,11 @@ class Ports:
     stripe: int = 9101
     hubspot: int = 9102
     slack: int = 9103
+    approvals: int = 9095
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(*(free_port() for _ in range(7)))
+        return cls(*(free_port() for _ in range(8)))
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Stack:
         self.ingress_url = f"http://{host}:{self.ports.ingress}"
         self.admin_url = f"http://{host}:{self.ports.admin}"
         self.service_url = f"http://{host}:{self.ports.service}"
+        self.approvals_url = f"http://{host}:{self.ports.approvals}"
         self.sandbox_urls = {
             "stripe": f"http://{host}:{self.ports.stripe}",
             "hubspot": f"http://{host}:{self.ports.hubspot}",
@@ -101,22 +103,32 @@ class Stack:
             log_path=self.log_dir / "service.log",
         )
 
+        self.approval_page = ManagedProcess(
+            "approval-page",
+            [sys.executable, "-m", "services.approval_page", "--bind", f"{host}:{self.ports.approvals}",
+             "--ingress", self.ingress_url],
+            env=base_env, cwd=PROJECT_ROOT, log_path=self.log_dir / "approval-page.log",
+        )
+
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         try:
             self.restate.start()
             self.sandboxes.start()
             self.service.start()
+            self.approval_page.start()
             self.wait_restate()
             self.wait_sandboxes()
             self.wait_service()
             self.register()
+            wait_until(lambda: self._ok(f"{self.approvals_url}/", self.approval_page), timeout_s=30,
+                       what="the approval page")
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        for proc in (self.service, self.sandboxes, self.restate):
+        for proc in (self.approval_page, self.service, self.sandboxes, self.restate):
             proc.stop()
 
     def __enter__(self) -> "Stack":
