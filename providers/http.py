@@ -72,7 +72,10 @@ class ProviderHTTP:
         self._auth_header = auth_header
         self._client = httpx.AsyncClient(
             base_url=endpoint.base_url,
-            timeout=httpx.Timeout(endpoint.timeout_s, connect=min(5.0, endpoint.timeout_s)),
+            # No pool timeout: waiting for one of our own connections is local back-pressure, not a
+            # provider failure, and must not spend a step's retry budget (seen with 300 sagas
+            # resuming at once). Connect, read and write stay bounded.
+            timeout=httpx.Timeout(endpoint.timeout_s, connect=min(5.0, endpoint.timeout_s), pool=None),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             headers={"User-Agent": "pivot/0.1"},
         )
@@ -118,7 +121,7 @@ class ProviderHTTP:
             response = await self._client.request(
                 method, path, params=params, data=data, json=json, headers=all_headers
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # The request never left: retrying cannot double anything.
             raise ProviderUnavailable(f"{self.name}: cannot connect ({type(exc).__name__})") from None
         except httpx.TimeoutException:

@@ -27,6 +27,7 @@ from hypercorn.typing import ASGIFramework
 from starlette.applications import Starlette
 
 from providers.hubspot.sandbox import create_app as create_hubspot_app
+from providers.salesforce.sandbox import create_app as create_salesforce_app
 from providers.slack.sandbox import create_app as create_slack_app
 from providers.stripe.sandbox import create_app as create_stripe_app
 
@@ -38,6 +39,7 @@ SANDBOXES: MappingProxyType[str, Callable[[], Starlette]] = MappingProxyType({
     "stripe": create_stripe_app,
     "hubspot": create_hubspot_app,
     "slack": create_slack_app,
+    "salesforce": create_salesforce_app,
 })
 
 log = logging.getLogger("pivot.sandbox.serve")

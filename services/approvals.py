@@ -112,12 +112,14 @@ async def get_approval(ctx: ObjectSharedContext) -> dict[str, Any]:
     return {"pending": pending, "closed": await ctx.get("closed", type_hint=dict)}
 
 
-@inbox.handler("add")
+# add/remove touch one entry: lazy state, so an inbox with thousands of entries is not shipped
+# to the service on every change (eager state made 1,000 parks quadratic). list wants them all.
+@inbox.handler("add", enable_lazy_state=True)
 async def inbox_add(ctx: ObjectContext, pending: dict[str, Any]) -> None:
     ctx.set(pending["approval_id"], pending)
 
 
-@inbox.handler("remove")
+@inbox.handler("remove", enable_lazy_state=True)
 async def inbox_remove(ctx: ObjectContext, approval_key: str) -> None:
     ctx.clear(approval_key)
 

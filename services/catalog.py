@@ -8,16 +8,27 @@ from compensations.actions import Catalog
 from providers.http import Endpoint
 from providers.hubspot.actions import hubspot_actions
 from providers.hubspot.client import HUBSPOT_API, HubSpotClient
+from providers.salesforce.actions import salesforce_actions
+from providers.salesforce.client import SALESFORCE_API, SalesforceClient
 from providers.slack.actions import slack_actions
 from providers.slack.client import SLACK_API, SlackClient
 from providers.stripe.actions import stripe_actions
 from providers.stripe.client import STRIPE_API, StripeClient
 
-CREDENTIAL_ENV = {"stripe": "STRIPE_API_KEY", "hubspot": "HUBSPOT_TOKEN", "slack": "SLACK_BOT_TOKEN"}
+CREDENTIAL_ENV = {
+    "stripe": "STRIPE_API_KEY",
+    "hubspot": "HUBSPOT_TOKEN",
+    "slack": "SLACK_BOT_TOKEN",
+    "salesforce": "SALESFORCE_TOKEN",
+}
 
 
 def build_catalog() -> Catalog:
     stripe = StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"], "Stripe"))
     hubspot = HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"], "HubSpot"))
     slack = SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"], "Slack"))
-    return Catalog.of([*hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack)])
+    salesforce = SalesforceClient(
+        Endpoint.from_env("salesforce", SALESFORCE_API, CREDENTIAL_ENV["salesforce"], "Salesforce")
+    )
+    return Catalog.of([*hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack),
+                       *salesforce_actions(salesforce)])

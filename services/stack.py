@@ -20,7 +20,10 @@ LOCAL_CREDENTIALS = {
     "STRIPE_API_KEY": "sk_test_pivotlocal_4eC39HqLyjWDarjtT1zdp7dc",
     "HUBSPOT_TOKEN": "pat-local-pivot-0b2f6c1e-hubspot",
     "SLACK_BOT_TOKEN": "xoxb-pivot-local-slack-token",
+    "SALESFORCE_TOKEN": "00Dlocal!pivot-local-salesforce-token",
 }
+
+SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce")
 
 
 # Approvers of the local stack and their tokens (the service gets them as PIVOT_APPROVERS).
@@ -36,11 +39,15 @@ class Ports:
     stripe: int = 9101
     hubspot: int = 9102
     slack: int = 9103
+    salesforce: int = 9104
     approvals: int = 9095
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(*(free_port() for _ in range(8)))
+        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+
+    def of(self, provider: str) -> int:
+        return int(getattr(self, provider))
 
 
 @dataclass
@@ -57,11 +64,7 @@ class Stack:
         self.admin_url = f"http://{host}:{self.ports.admin}"
         self.service_url = f"http://{host}:{self.ports.service}"
         self.approvals_url = f"http://{host}:{self.ports.approvals}"
-        self.sandbox_urls = {
-            "stripe": f"http://{host}:{self.ports.stripe}",
-            "hubspot": f"http://{host}:{self.ports.hubspot}",
-            "slack": f"http://{host}:{self.ports.slack}",
-        }
+        self.sandbox_urls = {name: f"http://{host}:{self.ports.of(name)}" for name in SANDBOXED_PROVIDERS}
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTATE_", "PIVOT_"))}
         self.restate = ManagedProcess(
             "restate-server",
@@ -82,9 +85,7 @@ class Stack:
         self.sandboxes = ManagedProcess(
             "sandboxes",
             [sys.executable, "-m", "providers.serve_sandboxes",
-             "--stripe", f"{host}:{self.ports.stripe}",
-             "--hubspot", f"{host}:{self.ports.hubspot}",
-             "--slack", f"{host}:{self.ports.slack}"],
+             *(arg for name in SANDBOXED_PROVIDERS for arg in (f"--{name}", f"{host}:{self.ports.of(name)}"))],
             env=base_env, cwd=PROJECT_ROOT, log_path=self.log_dir / "sandboxes.log",
         )
         self.service = ManagedProcess(
@@ -94,9 +95,7 @@ class Stack:
                 **base_env,
                 **LOCAL_CREDENTIALS,
                 "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in LOCAL_APPROVERS.items()),
-                "PIVOT_STRIPE_BASE_URL": self.sandbox_urls["stripe"],
-                "PIVOT_HUBSPOT_BASE_URL": self.sandbox_urls["hubspot"],
-                "PIVOT_SLACK_BASE_URL": self.sandbox_urls["slack"],
+                **{f"PIVOT_{name.upper()}_BASE_URL": url for name, url in self.sandbox_urls.items()},
                 **self.service_env,
             },
             cwd=PROJECT_ROOT,

@@ -1,0 +1,106 @@
+"""1,000 sagas parked on approval at once: the inbox lists every one, a bulk approval finishes
+them all, and the service's memory while they are parked is reported (not asserted: a figure,
+not a timing claim; bench/ owns speed)."""
+
+import asyncio
+import os
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from compensations.approvals import decision_proof
+from compensations.keys import forward_key
+from services.client import PivotClient
+from services.demo import DEMO_CUSTOMER
+from services.processes import wait_until
+from services.stack import LOCAL_APPROVERS, Stack
+from tests.sandboxes import Sandboxes
+
+PARKED = int(os.environ.get("PIVOT_PARKED_SAGAS", "1000"))
+CONCURRENCY = 32
+
+
+def rss_mib(pid: int | None) -> float:
+    assert pid is not None
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def plan(token: str, index: int) -> dict[str, object]:
+    return {"steps": [
+        {"id": "contact", "action": "hubspot.create_contact",
+         "params": {"email": f"bulk{index}+{token}@example.com", "firstname": "Bulk"}},
+        {"id": "invoice", "action": "stripe.create_invoice",
+         "params": {"customer": DEMO_CUSTOMER, "lines": [{"amount": 100 + index, "currency": "usd",
+                                                          "description": f"bulk {index}"}]},
+         "approval": {"approvers": ["finance"], "timeout": "P3D", "reason": "bulk"}},
+    ]}
+
+
+async def _each(items: list[str], call: object) -> None:
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(item: str) -> None:
+        async with limit:
+            await call(item)  # type: ignore[operator]
+
+    await asyncio.gather(*(one(item) for item in items))
+
+
+def test_a_thousand_parked_sagas_list_and_finish(
+    stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, record_property: object
+) -> None:
+    token = uuid.uuid4().hex[:8]
+    runs = [f"bulk-{token}-{i:04d}" for i in range(PARKED)]
+    mine = {f"{run}~invoice" for run in runs}
+
+    async def submit_all() -> None:
+        async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=60) as http:
+            async def submit(run: str) -> None:
+                response = await http.post(f"/SagaRun/{run}/run/send", json=plan(token, runs.index(run)))
+                assert response.status_code in {200, 202}, response.text
+            await _each(runs, submit)
+
+    started = time.monotonic()
+    asyncio.run(submit_all())
+    wait_until(lambda: mine <= {a["approval_id"] for a in pivot.approvals("finance")}, timeout_s=600,
+               what=f"{PARKED} approvals in the inbox", interval_s=1.0)
+    listed = [a for a in pivot.approvals("finance") if a["approval_id"] in mine]
+    assert len(listed) == PARKED and {a["run_id"] for a in listed} == set(runs)
+    assert [a["deadline"] for a in listed] == sorted(a["deadline"] for a in listed)
+
+    parked_after = time.monotonic() - started
+    service_rss, restate_rss = rss_mib(stack.service.pid), rss_mib(stack.restate.pid)
+    print(f"\n{PARKED} parked: service RSS {service_rss:.0f} MiB, restate-server RSS {restate_rss:.0f} MiB")
+    record_property("parked_service_rss_mib", round(service_rss))  # type: ignore[operator]
+    record_property("parked_restate_rss_mib", round(restate_rss))  # type: ignore[operator]
+    assert sandboxes.effects_of("stripe", runs[0], "invoice", "stripe.create_invoice") == []
+
+    async def approve_all() -> None:
+        async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=60) as http:
+            async def approve(approval: str) -> None:
+                body = {"approver": "finance", "approved": True, "comment": "bulk",
+                        "proof": decision_proof(LOCAL_APPROVERS["finance"], approval, "finance", True)}
+                response = await http.post(f"/Approval/{approval}/decide", json=body)
+                assert response.status_code == 200, response.text
+            await _each(sorted(mine), approve)
+
+            async def outcome(run: str) -> None:
+                response = await http.get(f"/restate/workflow/SagaRun/{run}/attach")
+                assert response.status_code == 200 and response.json()["status"] == "committed", response.text
+            await _each(runs, outcome)
+
+    started = time.monotonic()
+    asyncio.run(approve_all())
+    print(f"parked all in {parked_after:.0f} s; approved and finished all in {time.monotonic() - started:.0f} s")
+    keys = {forward_key(run, "invoice", "stripe.create_invoice") for run in runs}
+    creates = Counter(e["idempotency_key"] for e in sandboxes.ledger("stripe")
+                      if e["idempotency_key"] in keys and e["op"] == "create" and e["object"] == "invoice")
+    assert len(creates) == PARKED and set(creates.values()) == {1}
+    wait_until(lambda: not mine & {a["approval_id"] for a in pivot.approvals("finance")}, timeout_s=120,
+               what="the inbox to empty", interval_s=1.0)
