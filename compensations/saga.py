@@ -86,16 +86,22 @@ async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys) ->
     budget = action.retry
     attempts = budget.max_attempts or 1
     delay = budget.initial_interval.total_seconds()
+    failures: list[str] = []
     for attempt in range(1, attempts + 1):
         try:
             result = await action.forward(params, keys)
             break
         except ProviderRejected as exc:
-            raise TerminalError(exc.info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
+            info = exc.info
+            if failures:
+                info = info.model_copy(update={"detail": {**(info.detail or {}), "earlier_attempts": failures}})
+            raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
         except ProviderUnavailable as exc:
+            failures.append(f"attempt {attempt}: {exc.message}")
             if attempt == attempts:
                 info = ErrorInfo(code="provider_unavailable",
-                                 message=f"{exc.message}; gave up after {attempts} attempts")
+                                 message=f"{exc.message}; gave up after {attempts} attempts",
+                                 detail={"attempts": failures})
                 raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
             wait = exc.retry_after_s if exc.retry_after_s is not None else delay
             log.info("key=%s attempt %d/%d failed (%s); retrying in %.2fs", keys.forward[:16], attempt, attempts,
@@ -207,7 +213,8 @@ class Saga:
             self._verified(index, result)
             if index == pivot:
                 stack.clear()  # point of no return
-            self.publish()
+            if index < len(self.plan.steps) - 1:
+                self.publish()  # the last step's state goes out with the final status, in one write
         return self._finish(SagaStatus.COMMITTED)
 
     async def _sleep_until(self, epoch_s: float, step_id: str) -> None:

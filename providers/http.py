@@ -111,9 +111,11 @@ class ProviderHTTP:
         data: Any = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
+        passthrough: frozenset[int] = frozenset(),
     ) -> httpx.Response:
         """Send one request. Raises `ProviderUnavailable` for anything worth retrying; returns
-        every other response (2xx and 4xx) for the provider to interpret."""
+        every other response (2xx and 4xx) for the provider to interpret, and the statuses in
+        `passthrough` too (e.g. a 429 whose body says how long to wait)."""
         credential = self._credential()
         auth = f"{self._auth_scheme} {credential}" if self._auth_scheme else credential
         all_headers = {self._auth_header: auth, **(headers or {})}
@@ -134,6 +136,8 @@ class ProviderHTTP:
                 self._redact(f"{self.name}: connection failed during {method} {path} ({type(exc).__name__})"),
                 ambiguous=True,
             ) from None
+        if response.status_code in passthrough:
+            return response
         if response.status_code == 429:
             raise ProviderUnavailable(
                 f"{self.name} rate-limited {method} {path} (429)",

@@ -28,6 +28,7 @@ from starlette.applications import Starlette
 
 from providers.hubspot.sandbox import create_app as create_hubspot_app
 from providers.salesforce.sandbox import create_app as create_salesforce_app
+from providers.shopify.sandbox import create_app as create_shopify_app
 from providers.slack.sandbox import create_app as create_slack_app
 from providers.stripe.sandbox import create_app as create_stripe_app
 
@@ -40,6 +41,7 @@ SANDBOXES: MappingProxyType[str, Callable[[], Starlette]] = MappingProxyType({
     "hubspot": create_hubspot_app,
     "slack": create_slack_app,
     "salesforce": create_salesforce_app,
+    "shopify": create_shopify_app,
 })
 
 log = logging.getLogger("pivot.sandbox.serve")

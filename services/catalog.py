@@ -10,6 +10,8 @@ from providers.hubspot.actions import hubspot_actions
 from providers.hubspot.client import HUBSPOT_API, HubSpotClient
 from providers.salesforce.actions import salesforce_actions
 from providers.salesforce.client import SALESFORCE_API, SalesforceClient
+from providers.shopify.actions import shopify_actions
+from providers.shopify.client import SHOPIFY_API, ShopifyClient
 from providers.slack.actions import slack_actions
 from providers.slack.client import SLACK_API, SlackClient
 from providers.stripe.actions import stripe_actions
@@ -20,6 +22,7 @@ CREDENTIAL_ENV = {
     "hubspot": "HUBSPOT_TOKEN",
     "slack": "SLACK_BOT_TOKEN",
     "salesforce": "SALESFORCE_TOKEN",
+    "shopify": "SHOPIFY_ACCESS_TOKEN",
 }
 
 
@@ -30,5 +33,6 @@ def build_catalog() -> Catalog:
     salesforce = SalesforceClient(
         Endpoint.from_env("salesforce", SALESFORCE_API, CREDENTIAL_ENV["salesforce"], "Salesforce")
     )
+    shopify = ShopifyClient(Endpoint.from_env("shopify", SHOPIFY_API, CREDENTIAL_ENV["shopify"], "Shopify"))
     return Catalog.of([*hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack),
-                       *salesforce_actions(salesforce)])
+                       *salesforce_actions(salesforce), *shopify_actions(shopify)])

@@ -15,7 +15,8 @@ from services import render
 from services.client import PivotClient, PivotError, PlanRejectedError
 
 console = Console(width=None if sys.stdout.isatty() else 120)
-DEFAULT_INGRESS = "http://127.0.0.1:8080"
+DEFAULT_INGRESS = os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080")
+DEFAULT_ADMIN = os.environ.get("PIVOT_ADMIN_URL", "http://127.0.0.1:9070")
 
 
 def _load_plan(path: str) -> dict[str, Any]:
@@ -53,6 +54,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     with PivotClient(args.ingress) as client:
+        if args.watch:
+            return _watch(client, args.run_id)
         body = client.status(args.run_id)
     if args.json:
         print(json.dumps(body, indent=2))
@@ -95,6 +98,120 @@ def cmd_decide(args: argparse.Namespace) -> int:
     verb = "approved" if result["approved"] else "rejected"
     console.print(f"[green]{args.approval_id} {verb}[/] by {result['approver']}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from compensations.validation import PlanRejected, validate_plan
+    from services.catalog import build_catalog
+    from services.explain import explain, explanation_text
+
+    catalog = build_catalog()
+    try:
+        plan = validate_plan(_load_plan(args.plan), catalog)
+    except PlanRejected as rejected:
+        if args.json:
+            print(json.dumps({"valid": False, "violations": [v.model_dump() for v in rejected.violations]}, indent=2))
+        else:
+            console.print(f"[red]✗ {len(rejected.violations)} problem(s)[/]; nothing would run")
+            for v in rejected.violations:
+                console.print(f"  [red]✗[/] {v.path} [dim]({v.rule})[/] {v.message}\n    [dim]fix:[/] {v.fix}")
+        return 2
+    explanation = explain(plan, catalog)
+    if args.json:
+        print(json.dumps({"valid": True, **explanation.model_dump(mode="json")}, indent=2))
+    else:
+        console.print("[green]✓ valid plan[/]")
+        for line in explanation_text(explanation):
+            console.print(line, highlight=False, markup=False)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from compensations.outcome import Outcome
+    from services.catalog import build_catalog
+    from services.explain import plan_json_schema
+
+    schema = plan_json_schema(build_catalog()) if args.which == "plan" else Outcome.model_json_schema()
+    print(json.dumps(schema, indent=2))
+    return 0
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from services.catalog import build_catalog
+    from services.tools_schema import render_tools
+
+    print(json.dumps(render_tools(build_catalog(), args.format), indent=2))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from services.admin import AdminClient
+
+    with AdminClient(args.admin) as admin:
+        rows = admin.saga_outcomes()
+    sagas = []
+    for row in rows:
+        outcome = json.loads(row["value_utf8"])
+        if args.status and outcome.get("status") != args.status:
+            continue
+        sagas.append(outcome)
+    if args.json:
+        print(json.dumps(sagas, indent=2))
+    else:
+        render.saga_list(console, sagas)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from services.admin import AdminClient
+
+    with AdminClient(args.admin) as admin:
+        invocation = admin.saga_invocation(args.run_id)
+        if invocation is None:
+            console.print(f"[red]no saga {args.run_id}[/]")
+            return 1
+        if invocation.get("status") == "completed":
+            console.print(f"{args.run_id} has already finished; nothing to cancel")
+        else:
+            admin.cancel(str(invocation["id"]))
+            console.print(f"cancelled {args.run_id}; its compensations run now")
+    with PivotClient(args.ingress) as client:
+        try:
+            render.outcome(console, client.attach(args.run_id))
+        except PivotError as exc:
+            console.print(f"[red]{exc}[/]")
+            return 1
+    return 0
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    from services.admin import AdminClient
+    from services.journal import timeline
+
+    with AdminClient(args.admin) as admin:
+        invocation = admin.saga_invocation(args.run_id)
+        if invocation is None:
+            console.print(f"[red]no saga {args.run_id} (journals are kept for the retention period)[/]")
+            return 1
+        events = timeline(admin.journal(str(invocation["id"])))
+    if args.json:
+        print(json.dumps({"invocation": invocation, "events": [e.model_dump() for e in events]}, indent=2))
+    else:
+        render.journal(console, invocation, events)
+    return 0
+
+
+def _watch(client: PivotClient, run_id: str) -> int:
+    """Follow a saga live until it ends."""
+    from rich.live import Live
+
+    body = client.status(run_id)
+    with Live(render.outcome_renderable(body), console=console, refresh_per_second=4) as live:
+        while body.get("status") not in {"committed", "compensated", "needs_attention", "rejected", "not_found"}:
+            time.sleep(0.5)
+            body = client.status(run_id)
+            live.update(render.outcome_renderable(body))
+    return _exit_code(body)
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
@@ -172,7 +289,36 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show a saga's live outcome")
     status.add_argument("run_id")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", action="store_true", help="follow it live until it ends")
     status.set_defaults(func=cmd_status)
+
+    check = sub.add_parser("check", help="validate a plan offline and explain it (non-zero exit if invalid)")
+    check.add_argument("plan", help="plan JSON file, or - for stdin")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_check)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of the plan or the outcome")
+    schema.add_argument("which", choices=["plan", "outcome"])
+    schema.set_defaults(func=cmd_schema)
+
+    tools = sub.add_parser("tools", help="print LLM tool definitions generated from the models and catalog")
+    tools.add_argument("--format", choices=["openai", "anthropic", "mcp-json"], default="anthropic")
+    tools.set_defaults(func=cmd_tools)
+
+    listing = sub.add_parser("list", help="list sagas, by status")
+    listing.add_argument("--status", choices=["running", "waiting_approval", "committed", "compensated",
+                                              "needs_attention", "rejected"])
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_list)
+
+    cancel = sub.add_parser("cancel", help="cancel a saga through Restate (its compensations run)")
+    cancel.add_argument("run_id")
+    cancel.set_defaults(func=cmd_cancel)
+
+    journal = sub.add_parser("journal", help="replay a saga's journal: Restate entries and step events")
+    journal.add_argument("run_id")
+    journal.add_argument("--json", action="store_true")
+    journal.set_defaults(func=cmd_journal)
 
     actions = sub.add_parser("actions", help="print the per-integration action catalog")
     actions.set_defaults(func=cmd_actions)
@@ -194,8 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
         decision.set_defaults(func=cmd_decide)
         decisions.append(decision)
 
-    for command in (run, status, demo, approvals, *decisions):
+    for command in (run, status, demo, approvals, cancel, *decisions):
         command.add_argument("--ingress", default=DEFAULT_INGRESS, help="Restate ingress URL")
+    for command in (listing, cancel, journal):
+        command.add_argument("--admin", default=DEFAULT_ADMIN, help="Restate admin URL")
     return parser
 
 

@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from compensations.actions import Catalog
 
@@ -15,6 +16,14 @@ STATE_STYLE = {
     "verified": "green", "compensated": "yellow", "nothing_to_undo": "yellow", "failed": "red",
     "compensation_failed": "bold red", "not_run": "dim", "running": "cyan", "pending": "dim",
 }
+
+
+def outcome_renderable(body: dict[str, Any]) -> Group:
+    """The outcome as one renderable (for `status --watch`'s live view)."""
+    recorder = Console(record=True, width=120)
+    with recorder.capture():
+        outcome(recorder, body)
+    return Group(Text.from_ansi(recorder.export_text(styles=True)))
 
 
 def outcome(console: Console, body: dict[str, Any]) -> None:
@@ -71,4 +80,35 @@ def approvals(console: Console, pending: list[dict[str, Any]], *, now: float) ->
     for item in pending:
         table.add_row(item["approval_id"], item["action"], item.get("reason", ""),
                       _age(now - float(item["requested_at"])), _age(float(item["deadline"]) - now))
+    console.print(table)
+
+
+def saga_list(console: Console, sagas: list[dict[str, Any]]) -> None:
+    if not sagas:
+        console.print("[dim]no sagas[/]")
+        return
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("run", "status", "steps", "summary"):
+        table.add_column(column, overflow="fold")
+    for saga in sorted(sagas, key=lambda s: str(s.get("run_id"))):
+        status = str(saga.get("status"))
+        steps = " ".join(f"{s['id']}:{s['state']}" for s in saga.get("steps", []))
+        table.add_row(str(saga.get("run_id")), f"[{STATUS_STYLE.get(status, '')}]{status}[/]", steps,
+                      str(saga.get("summary", ""))[:160])
+    console.print(table)
+
+
+def journal(console: Console, invocation: dict[str, Any], events: list[Any]) -> None:
+    console.print(f"[bold]{invocation.get('target')}[/]  {invocation.get('id')}  status={invocation.get('status')}"
+                  f"  created={invocation.get('created_at')}")
+    if invocation.get("retry_count"):
+        console.print(f"  invocation attempts: {invocation.get('retry_count')}  "
+                      f"last failure: {invocation.get('last_failure') or '-'}")
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("#", "time", "", "what", "detail"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        style = "cyan" if event.kind == "step" else ""
+        table.add_row(str(event.index), event.at[11:23], "●" if event.kind == "step" else "·",
+                      f"[{style}]{event.what}[/]" if style else event.what, event.detail)
     console.print(table)

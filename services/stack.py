@@ -21,9 +21,10 @@ LOCAL_CREDENTIALS = {
     "HUBSPOT_TOKEN": "pat-local-pivot-0b2f6c1e-hubspot",
     "SLACK_BOT_TOKEN": "xoxb-pivot-local-slack-token",
     "SALESFORCE_TOKEN": "00Dlocal!pivot-local-salesforce-token",
+    "SHOPIFY_ACCESS_TOKEN": "shpat_pivotlocal_shopify_token",
 }
 
-SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce")
+SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
 
 
 # Approvers of the local stack and their tokens (the service gets them as PIVOT_APPROVERS).
@@ -40,6 +41,7 @@ class Ports:
     hubspot: int = 9102
     slack: int = 9103
     salesforce: int = 9104
+    shopify: int = 9105
     approvals: int = 9095
 
     @classmethod

@@ -1,0 +1,91 @@
+"""`pivot check`: validate a plan offline and explain what Pivot will do with it.
+
+For agent builders' CI: each step's kind, how its key travels, what is read back, how it is
+undone, where the point of no return falls, and the split-state risks the order implies.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from compensations.actions import Catalog
+from compensations.kinds import StepKind
+from compensations.validation import ValidatedPlan
+
+
+class StepExplanation(BaseModel):
+    id: str
+    action: str
+    kind: StepKind
+    key_carrier: str
+    readback: str
+    compensation: str
+    approval: str | None = None
+
+
+class Explanation(BaseModel):
+    steps: list[StepExplanation]
+    pivot: str | None
+    risks: list[str]
+
+
+def explain(plan: ValidatedPlan, catalog: Catalog) -> Explanation:
+    steps = []
+    for spec, action, kind in zip(plan.steps, plan.actions, plan.kinds, strict=True):
+        gate = None
+        if spec.approval is not None:
+            gate = f"waits up to {spec.approval.timeout} for {', '.join(spec.approval.approvers)}"
+        steps.append(StepExplanation(id=spec.id, action=action.name, kind=kind, key_carrier=action.key_carrier,
+                                     readback=action.readback, compensation=action.compensation, approval=gate))
+    pivot = plan.steps[plan.pivot_index].id if plan.pivot_index is not None else None
+    return Explanation(steps=steps, pivot=pivot, risks=_risks(plan))
+
+
+def _risks(plan: ValidatedPlan) -> list[str]:
+    """Where the saga can end split (some effects standing, others not) and who must act then."""
+    risks: list[str] = []
+    pivot = plan.pivot_index
+    if pivot is None:
+        risks.append("No step can be undone: if any step fails, the ones before it stand and the saga "
+                     "ends needs_attention.")
+        return risks
+    after = plan.steps[pivot + 1 :]
+    if after:
+        names = ", ".join(f"'{s.id}'" for s in after)
+        risks.append(f"After the pivot '{plan.steps[pivot].id}' nothing is undone: if {names} cannot finish, "
+                     "the pivot's effect stands and the saga ends needs_attention for an operator.")
+    for spec, kind in zip(plan.steps, plan.kinds, strict=True):
+        if kind is StepKind.NONCOMPENSABLE:
+            risks.append(f"'{spec.id}' ({spec.action}) cannot be undone once done (people may have seen it).")
+    for spec in plan.steps[: pivot + 1]:
+        if spec.approval is not None:
+            risks.append(f"'{spec.id}' parks the saga until a decision; the steps before it stay applied "
+                         "while it waits, and are undone if it is rejected or expires.")
+    return risks
+
+
+def explanation_text(explanation: Explanation) -> list[str]:
+    lines: list[str] = []
+    for index, step in enumerate(explanation.steps, start=1):
+        marker = "  ← point of no return" if step.id == explanation.pivot else ""
+        lines.append(f"{index}. {step.id}: {step.action} [{step.kind.value}]{marker}")
+        lines.append(f"     key:      {step.key_carrier}")
+        lines.append(f"     verifies: {step.readback}")
+        lines.append(f"     undo:     {step.compensation}")
+        if step.approval:
+            lines.append(f"     approval: {step.approval}")
+    if explanation.risks:
+        lines.append("risks:")
+        lines.extend(f"  - {risk}" for risk in explanation.risks)
+    return lines
+
+
+def plan_json_schema(catalog: Catalog) -> dict[str, Any]:
+    """The plan's JSON Schema, with the action names of this catalog as an enum."""
+    from compensations.plan import Plan
+
+    schema = Plan.model_json_schema()
+    step = schema["$defs"]["StepSpec"]["properties"]
+    step["action"] = {**step["action"], "enum": sorted(catalog)}
+    step["action"].pop("pattern", None)
+    return schema

@@ -1,0 +1,212 @@
+"""The Shopify sandbox as a real subprocess, its test instruments, and a harness for the actions.
+
+The sandbox runs exactly as the local stack will run it (`python -m providers.shopify.sandbox`)
+on a free loopback port; readiness is its ready line, never a sleep. The harness calls the
+catalog's coroutines the way the engine does: params validated by the action's model, keys
+derived from (run, step, action).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from compensations.actions import Action, CompensationReport, JsonDict
+from compensations.keys import StepKeys
+from providers.http import Endpoint
+from providers.shopify.actions import shopify_actions
+from providers.shopify.client import API_VERSION, ShopifyClient
+from providers.shopify.draft_orders import DraftOrders
+from providers.shopify.orders import Orders
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+READY_LINE = "sandboxes ready"
+READY_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 5.0
+TOKEN = "shpat_pivot_test_0123456789abcdef"
+TOKEN_ENV = "PIVOT_TEST_SHOPIFY_TOKEN"
+CLIENT_TIMEOUT_S = 1.0
+GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SandboxProcess:
+    process: subprocess.Popen[str]
+    url: str
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        """Terminate by pid, kill if it does not exit in time; the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def _wait_for_ready_line(handle: SandboxProcess) -> None:
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = handle.process.stdout
+    assert stdout is not None
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, name="shopify-sandbox-stdout", daemon=True).start()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            raise RuntimeError(f"shopify sandbox not ready after {READY_TIMEOUT_S}s:\n{handle.stderr()}") from None
+        if line == "":
+            handle.process.wait(timeout=STOP_TIMEOUT_S)
+            raise RuntimeError(f"shopify sandbox exited ({handle.process.returncode}):\n{handle.stderr()}")
+        if line.strip() == READY_LINE:
+            return
+
+
+@contextlib.contextmanager
+def running_shopify_sandbox() -> Iterator[SandboxProcess]:
+    bind = f"127.0.0.1:{free_port()}"
+    with tempfile.TemporaryDirectory(prefix="pivot-shopify-") as tmp:
+        stderr_path = Path(tmp) / "stderr.log"
+        with stderr_path.open("w") as stderr:
+            process = subprocess.Popen([sys.executable, "-m", "providers.shopify.sandbox", "--bind", bind],
+                                       cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        handle = SandboxProcess(process, f"http://{bind}", stderr_path)
+        try:
+            _wait_for_ready_line(handle)
+            yield handle
+        finally:
+            handle.stop()
+
+
+class Instruments:
+    """The sandbox's `/_sandbox/*` routes, plus raw GraphQL calls for setting the scene."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+
+    def reset(self) -> None:
+        self.http.post("/_sandbox/reset").raise_for_status()
+
+    def fault(self, **rule: Any) -> str:
+        response = self.http.post("/_sandbox/faults", json={"method": "POST", "path": GRAPHQL_PATH, **rule})
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def fault_on_request(self, number: int, **rule: Any) -> str:
+        """A one-shot fault on the `number`-th GraphQL request from now (1-based): the requests
+        before it pass through zero-latency rules, since every call shares one path."""
+        if number > 1:
+            self.fault(action="latency", latency_ms=0, times=number - 1)
+        return self.fault(times=1, **rule)
+
+    def hits(self, rule_id: str) -> int:
+        rules = self.http.get("/_sandbox/faults").json()["rules"]
+        return int(next(rule for rule in rules if rule["id"] == rule_id)["hits"])
+
+    def effects(self, op: str | None = None, obj: str | None = None, key: str | None = None) -> list[dict[str, Any]]:
+        params = {name: value for name, value in (("op", op), ("object", obj), ("key", key)) if value}
+        response = self.http.get("/_sandbox/ledger", params=params)
+        response.raise_for_status()
+        return list(response.json()["effects"])
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None, *,
+                version: str = API_VERSION) -> dict[str, Any]:
+        response = self.http.post(f"/admin/api/{version}/graphql.json", json={"query": query, "variables": variables},
+                                  headers={"X-Shopify-Access-Token": TOKEN})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert isinstance(body, dict)
+        return body
+
+    def drain_bucket(self, level: float = 0) -> dict[str, Any]:
+        response = self.http.post("/_sandbox/bucket", json={"currentlyAvailable": level})
+        response.raise_for_status()
+        return dict(response.json())
+
+    def fulfill(self, order_gid: str) -> None:
+        number = order_gid.rsplit("/", 1)[-1]
+        self.http.post(f"/_sandbox/orders/{number}/fulfill").raise_for_status()
+
+
+class Harness:
+    """The catalog's Shopify actions over one client, called the way the engine calls them."""
+
+    def __init__(self, client: ShopifyClient) -> None:
+        self.client = client
+        self.actions: dict[str, Action] = {action.name: action for action in shopify_actions(client)}
+        self.drafts = DraftOrders(client)
+        self.orders = Orders(client)
+        self.run_id = f"run-{uuid.uuid4().hex[:12]}"
+
+    async def draft(self, draft_id: str) -> dict[str, Any]:
+        draft = await self.drafts.get(draft_id)
+        assert draft is not None, f"no draft order {draft_id}"
+        return draft
+
+    async def order(self, order_id: str) -> dict[str, Any]:
+        order = await self.orders.get(order_id)
+        assert order is not None, f"no order {order_id}"
+        return order
+
+    def keys(self, step: str, action: str) -> StepKeys:
+        return StepKeys.derive(self.run_id, step, action)
+
+    async def forward(self, action: str, params: dict[str, Any], *, step: str = "s1") -> JsonDict:
+        spec = self.actions[action]
+        return await spec.forward(spec.params.model_validate(params), self.keys(step, action))
+
+    async def compensate(self, action: str, params: dict[str, Any], result: JsonDict | None, *,
+                         step: str = "s1") -> CompensationReport:
+        spec = self.actions[action]
+        assert spec.compensate is not None
+        return await spec.compensate(spec.params.model_validate(params), self.keys(step, action), result)
+
+
+def run(url: str, scenario: Callable[[Harness], Awaitable[T]], *, version: str = API_VERSION,
+        timeout_s: float = CLIENT_TIMEOUT_S) -> T:
+    """Run one async scenario with a fresh client (its own event loop, closed afterwards)."""
+
+    async def main() -> T:
+        endpoint = Endpoint(provider="shopify", base_url=url, credential_env=TOKEN_ENV, timeout_s=timeout_s,
+                            label="Shopify")
+        client = ShopifyClient(endpoint, api_version=version)
+        try:
+            return await scenario(Harness(client))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())

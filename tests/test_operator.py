@@ -1,0 +1,95 @@
+"""The agent's and the operator's side: offline check, schemas and tool definitions, list,
+journal and cancel against the real stack."""
+
+import json
+import uuid
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from services.catalog import build_catalog
+from services.cli import main
+from services.client import PivotClient
+from services.demo import flagship_plan
+from services.stack import Stack
+from services.tools_schema import render_tools, tool_specs
+from tests.sandboxes import Sandboxes
+from tests.test_approvals import park
+
+
+def write(tmp_path: Path, plan: object) -> str:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return str(path)
+
+
+def test_check_explains_a_valid_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", write(tmp_path, flagship_plan()), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] and report["pivot"] == "invoice"
+    assert [s["kind"] for s in report["steps"]] == ["compensable", "pivot", "noncompensable"]
+    assert any("'notify'" in risk for risk in report["risks"])
+
+
+def test_check_fails_an_unsafe_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = flagship_plan()
+    plan["steps"] = [plan["steps"][2], *plan["steps"][:2]]
+    assert main(["check", write(tmp_path, plan), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert not report["valid"] and {"before_pivot", "reference_order"} <= {v["rule"] for v in report["violations"]}
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic", "mcp-json"])
+def test_generated_tool_schema_accepts_valid_and_rejects_invalid_plans(fmt: str) -> None:
+    rendered = render_tools(build_catalog(), fmt)  # type: ignore[arg-type]
+    tools = rendered["tools"] if fmt == "mcp-json" else rendered
+    names = [t["function"]["name"] if fmt == "openai" else t["name"] for t in tools]
+    assert names == ["submit_saga_plan", "get_saga_status", "list_actions"]
+    submit = tool_specs(build_catalog())[0]["input_schema"]
+    validator = jsonschema.Draft202012Validator(submit)
+    assert not list(validator.iter_errors({"run_id": "agent-run-1", "plan": flagship_plan()}))
+    unknown_action = flagship_plan()
+    unknown_action["steps"][0]["action"] = "fax.send"
+    extra_field = flagship_plan()
+    extra_field["steps"][0]["surprise"] = True
+    for bad in ({"run_id": "x", "plan": unknown_action}, {"run_id": "x", "plan": extra_field},
+                {"plan": flagship_plan()}, {"run_id": "x", "plan": {"steps": []}}):
+        assert list(validator.iter_errors(bad)), bad
+
+
+def test_journal_of_a_compensated_saga_shows_attempts_and_compensations_in_order(
+    stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id = f"test-journal-{uuid.uuid4().hex[:10]}"
+    sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="error", status=500, times=None)
+    assert pivot.run(run_id, flagship_plan(f"{run_id}@example.com"))["status"] == "compensated"
+
+    assert main(["journal", run_id, "--admin", stack.admin_url, "--json"]) == 0
+    events = [e["what"] for e in json.loads(capsys.readouterr().out)["events"]]
+    order = [
+        "run contact:hubspot.create_contact", "contact → verified", "run invoice:stripe.create_invoice",
+        "invoice ✗ attempt 1", "invoice ✗ attempt 5", "invoice → failed", "run contact:compensate",
+        "contact → compensated", "saga → compensated",
+    ]
+    positions = [events.index(what) for what in order]
+    assert positions == sorted(positions), events
+
+    assert main(["journal", run_id, "--admin", stack.admin_url]) == 0
+    assert "contact → compensated" in capsys.readouterr().out
+
+
+def test_list_by_status_and_cancel_a_parked_saga(
+    stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id, _ = park(pivot)
+    assert main(["list", "--status", "waiting_approval", "--admin", stack.admin_url, "--json"]) == 0
+    assert run_id in {s["run_id"] for s in json.loads(capsys.readouterr().out)}
+
+    assert main(["cancel", run_id, "--admin", stack.admin_url, "--ingress", stack.ingress_url]) == 0
+    assert "compensated" in capsys.readouterr().out
+    assert pivot.attach(run_id)["status"] == "compensated"
+    assert [op for op, _ in sandboxes.ops("hubspot", run_id, "contact", "hubspot.create_contact")] == [
+        "create", "archive"]
+    assert main(["list", "--status", "compensated", "--admin", stack.admin_url, "--json"]) == 0
+    assert run_id in {s["run_id"] for s in json.loads(capsys.readouterr().out)}
