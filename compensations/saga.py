@@ -53,6 +53,10 @@ class ApprovalGate(Protocol):
     def verify(self, raw: bytes, pending: JsonDict) -> JsonDict: ...
 
 
+def _is_cancel(exc: TerminalError) -> bool:
+    return exc.status_code == 409 and exc.message == "cancelled"
+
+
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
 
@@ -139,7 +143,7 @@ def _error_info(exc: TerminalError, action: Action, budget: RetryBudget) -> Erro
             return ErrorInfo.model_validate_json(exc.message)
         except ValidationError:
             pass
-    if exc.status_code == 409 and exc.message == "cancelled":
+    if _is_cancel(exc):
         return ErrorInfo(code="cancelled", message="the saga was cancelled")
     attempts = f"{budget.max_attempts} attempts" if budget.max_attempts else "its retry budget"
     return ErrorInfo(
@@ -188,12 +192,16 @@ class Saga:
             except (ReferenceProblem, ValidationError) as exc:
                 return await self._fail(index, ErrorInfo(code="bad_params", message=str(exc)), stack)
             self.params[index] = params
-            if step.not_before is not None:
-                await self._sleep_until(step.not_before.timestamp(), step.id)
-            if step.approval is not None:
-                refusal = await self._await_approval(index, params)
-                if refusal is not None:
-                    return await self._fail(index, refusal, stack)
+            try:
+                if step.not_before is not None:
+                    await self._sleep_until(step.not_before.timestamp(), step.id)
+                refusal = await self._await_approval(index, params) if step.approval is not None else None
+            except TerminalError as exc:
+                if not _is_cancel(exc):
+                    raise
+                refusal = ErrorInfo(code="cancelled", message="the saga was cancelled before this step ran")
+            if refusal is not None:
+                return await self._fail(index, refusal, stack)
             if before_or_at_pivot and action.compensate is not None:
                 stack.append(index)  # registered before the write: a lost answer is still undone
             write = self.ctx.run_typed(
@@ -264,7 +272,9 @@ class Saga:
                         return ErrorInfo(code="approval_expired",
                                          message=f"no decision before the deadline {_iso(pending.deadline)}")
             except TerminalError as exc:
-                if exc.status_code == 409 and exc.message == "cancelled":
+                if _is_cancel(exc):
+                    self.gate.closed(self.ctx, pending.approval_id, {"cancelled": True})
+                    self.outcome.status = SagaStatus.RUNNING
                     raise
                 log.warning("run=%s step=%s approval awakeable rejected; re-armed", self.run_id, step.id)
                 continue

@@ -83,6 +83,8 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     if closed is not None:
         if closed.get("expired"):
             raise TerminalError(f"approval {ctx.key()} expired at its deadline; nothing changed", status_code=410)
+        if closed.get("cancelled"):
+            raise TerminalError(f"the saga of approval {ctx.key()} was cancelled; nothing changed", status_code=410)
         earlier = closed.get("decision", {})
         verb = "approved" if earlier.get("approved") else "rejected"
         raise TerminalError(f"approval {ctx.key()} was already {verb} by {earlier.get('approver')} "
