@@ -44,6 +44,7 @@ class Outcome(BaseModel):
     steps: list[StepOutcome] = Field(default_factory=list)
     summary: str = ""
     violations: list[Violation] | None = None
+    plan_digest: str | None = Field(default=None, description="sha256 of the submitted plan (canonical JSON)")
 
 
 def _sentence(text: str) -> str:

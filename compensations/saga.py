@@ -27,7 +27,7 @@ from compensations.keys import StepKeys
 from compensations.kinds import SagaStatus, StepState
 from compensations.outcome import Decision, Outcome, StepOutcome, summarize
 from compensations.references import ReferenceProblem, resolve
-from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, validate_plan
+from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, plan_digest, validate_plan
 
 OUTCOME_STATE = "outcome"
 REJECTED_STATUS_CODE = 400
@@ -157,7 +157,7 @@ class Saga:
 
     def __init__(
         self, ctx: WorkflowContext, run_id: str, plan: ValidatedPlan, catalog: Catalog,
-        gate: ApprovalGate | None = None,
+        gate: ApprovalGate | None = None, digest: str | None = None,
     ):
         self.ctx = ctx
         self.gate = gate
@@ -168,6 +168,7 @@ class Saga:
         self.outcome = Outcome(
             run_id=run_id,
             status=SagaStatus.RUNNING,
+            plan_digest=digest,
             steps=[
                 StepOutcome(id=s.id, action=s.action, kind=kind, key=keys.forward)
                 for s, kind, keys in zip(plan.steps, plan.kinds, self.keys, strict=True)
@@ -357,15 +358,19 @@ async def run_saga(
 ) -> JsonDict:
     """The body of `SagaRun.run`: decode and validate, then run; a rejected plan runs nothing."""
     run_id = ctx.key()
+    digest = None
     try:
-        plan = validate_plan(decode_plan(body), catalog)
+        raw = decode_plan(body)
+        digest = plan_digest(raw)
+        plan = validate_plan(raw, catalog)
     except PlanRejected as rejected:
-        outcome = Outcome(run_id=run_id, status=SagaStatus.REJECTED, violations=rejected.violations)
+        outcome = Outcome(run_id=run_id, status=SagaStatus.REJECTED, violations=rejected.violations,
+                          plan_digest=digest)
         outcome.summary = summarize(outcome, catalog)
         rejected_body = outcome.model_dump(mode="json", exclude_none=True)
         ctx.set(OUTCOME_STATE, rejected_body)
         raise TerminalError(json.dumps(rejected_body), status_code=REJECTED_STATUS_CODE) from None
-    outcome = await Saga(ctx, run_id, plan, catalog, gate).run()
+    outcome = await Saga(ctx, run_id, plan, catalog, gate, digest).run()
     return outcome.model_dump(mode="json", exclude_none=True)
 
 

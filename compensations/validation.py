@@ -4,6 +4,7 @@ A rejected plan lists *all* its violations at once, each naming the step, the ru
 fix, so an agent can repair the plan in one round trip instead of one error at a time.
 """
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,13 @@ def decode_plan(body: bytes | None) -> Any:
         message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise PlanRejected([Violation(step=None, path="", rule="json", message=f"not JSON: {message}",
                                       fix="send a JSON object with a 'steps' list")]) from None
+
+
+def plan_digest(raw: Any) -> str:
+    """A stable digest of a plan as submitted, so a resubmission can be told apart from a
+    different plan sent under the same run id."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _parse(raw: Any) -> Plan:

@@ -163,20 +163,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from services.admin import AdminClient
-
-    with AdminClient(args.admin) as admin:
-        invocation = admin.saga_invocation(args.run_id)
-        if invocation is None:
-            console.print(f"[red]no saga {args.run_id}[/]")
-            return 1
-        if invocation.get("status") == "completed":
-            console.print(f"{args.run_id} has already finished; nothing to cancel")
-        else:
-            admin.cancel(str(invocation["id"]))
-            console.print(f"cancelled {args.run_id}; its compensations run now")
-    with PivotClient(args.ingress) as client:
+    with PivotClient(args.ingress, admin_url=args.admin) as client:
         try:
+            if client.cancel(args.run_id):
+                console.print(f"cancelled {args.run_id}; its compensations run now")
+            else:
+                console.print(f"{args.run_id} has already finished; nothing to cancel")
             render.outcome(console, client.attach(args.run_id))
         except PivotError as exc:
             console.print(f"[red]{exc}[/]")

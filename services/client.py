@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from compensations.approvals import decision_proof
+from compensations.validation import plan_digest
 
 WORKFLOW = "SagaRun"
 
@@ -28,6 +29,14 @@ class PivotError(Exception):
         self.status = status
         self.message = message
         self.body = body
+
+
+class RunConflictError(PivotError):
+    """The run id already ran a *different* plan: nothing new was started."""
+
+    def __init__(self, run_id: str):
+        super().__init__(409, f"run {run_id} already exists with a different plan; use a new run id")
+        self.run_id = run_id
 
 
 class PlanRejectedError(PivotError):
@@ -55,8 +64,10 @@ def _rejected_outcome(message: str) -> dict[str, Any] | None:
 
 
 class PivotClient:
-    def __init__(self, ingress_url: str = "http://127.0.0.1:8080", *, timeout_s: float = 300.0):
+    def __init__(self, ingress_url: str = "http://127.0.0.1:8080", *, admin_url: str = "http://127.0.0.1:9070",
+                 timeout_s: float = 300.0):
         self._http = httpx.Client(base_url=ingress_url.rstrip("/"), timeout=timeout_s)
+        self._admin_url = admin_url
 
     def __enter__(self) -> "PivotClient":
         return self
@@ -80,18 +91,27 @@ class PivotClient:
         raise PivotError(response.status_code, message)
 
     def run(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
-        """Run a plan and wait for its outcome; an existing run id returns the first run's outcome."""
+        """Run a plan and wait for its outcome. Resubmitting the same plan under an existing run
+        id returns the first run's outcome; a different plan raises `RunConflictError`."""
         response = self._http.post(f"/{WORKFLOW}/{_key(run_id)}/run", json=plan)
         if response.status_code == 409:
+            self._same_plan_or_conflict(run_id, plan)
             return self.attach(run_id)
         return self._result(response)
 
     def submit(self, run_id: str, plan: dict[str, Any]) -> str:
-        """Start a plan without waiting; returns Restate's invocation id."""
+        """Start a plan without waiting; returns the run id (use `attach` or `status` with it)."""
         response = self._http.post(f"/{WORKFLOW}/{_key(run_id)}/run/send", json=plan)
         if response.status_code not in {200, 202}:
             raise PivotError(response.status_code, _error_message(response))
-        return str(response.json().get("invocationId", ""))
+        if response.json().get("status") == "PreviouslyAccepted":
+            self._same_plan_or_conflict(run_id, plan)
+        return run_id
+
+    def _same_plan_or_conflict(self, run_id: str, plan: dict[str, Any]) -> None:
+        stored = self.status(run_id).get("plan_digest")
+        if stored is not None and stored != plan_digest(plan):
+            raise RunConflictError(run_id)
 
     def attach(self, run_id: str) -> dict[str, Any]:
         """Wait for the run's outcome (the first run's, whoever submitted it)."""
@@ -100,6 +120,20 @@ class PivotClient:
     def output(self, run_id: str) -> dict[str, Any]:
         """The outcome if the run has finished; PivotError 470 from Restate if it has not."""
         return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/output"))
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a running saga through Restate's admin API; its compensations then run.
+        Returns False when the saga had already finished (nothing to cancel)."""
+        from services.admin import AdminClient
+
+        with AdminClient(self._admin_url) as admin:
+            invocation = admin.saga_invocation(run_id)
+            if invocation is None:
+                raise PivotError(404, f"no saga {run_id}")
+            if invocation.get("status") == "completed":
+                return False
+            admin.cancel(str(invocation["id"]))
+            return True
 
     def status(self, run_id: str) -> dict[str, Any]:
         return self._result(self._http.post(f"/{WORKFLOW}/{_key(run_id)}/status", json=None))

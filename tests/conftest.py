@@ -28,7 +28,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def pivot(stack: Stack) -> Iterator[PivotClient]:
-    with PivotClient(stack.ingress_url, timeout_s=120) as client:
+    with PivotClient(stack.ingress_url, admin_url=stack.admin_url, timeout_s=120) as client:
         yield client
 
 

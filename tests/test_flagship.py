@@ -2,6 +2,7 @@
 through Restate's ingress as an agent calls it, proven against the sandboxes' ledgers."""
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +21,8 @@ def new_run() -> tuple[str, str]:
     return f"test-{token}", f"ada+{token}@example.com"
 
 
-def states(outcome: dict[str, object]) -> dict[str, str]:
-    return {s["id"]: s["state"] for s in outcome["steps"]}  # type: ignore[attr-defined,index]
+def states(outcome: dict[str, Any]) -> dict[str, str]:
+    return {s["id"]: s["state"] for s in outcome["steps"]}
 
 
 def test_happy_path_commits_each_effect_once(pivot: PivotClient, sandboxes: Sandboxes) -> None:
@@ -216,13 +217,12 @@ def test_failure_after_the_pivot_never_unwinds(pivot: PivotClient, sandboxes: Sa
 def test_cancel_mid_saga_unwinds_like_a_failure(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes) -> None:
     run_id, email = new_run()
     hold = sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="latency", latency_ms=1500, times=1)
-    invocation_id = pivot.submit(run_id, flagship_plan(email))
+    pivot.submit(run_id, flagship_plan(email))
 
     from services.processes import wait_until
 
     wait_until(lambda: sandboxes.fault_hits("stripe", hold) == 1, timeout_s=60, what="the invoice create in flight")
-    cancelled = httpx.patch(f"{stack.admin_url}/invocations/{invocation_id}/cancel", timeout=10)
-    assert cancelled.status_code in {200, 202}, cancelled.text
+    assert pivot.cancel(run_id) is True
     outcome = pivot.attach(run_id)
 
     assert outcome["status"] == "compensated", outcome
@@ -240,3 +240,23 @@ def test_cancel_mid_saga_unwinds_like_a_failure(stack: Stack, pivot: PivotClient
     undone = [e["op"] for e in stripe_effects if e["id"] == created[0]["id"] and e["op"] in {"void", "delete"}]
     assert len(undone) == 1, stripe_effects
     assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact"), ("archive", "contact")]
+
+
+def test_same_run_id_with_a_different_plan_is_a_conflict_not_a_second_saga(
+    stack: Stack, pivot: PivotClient, sandboxes: Sandboxes
+) -> None:
+    from services.client import RunConflictError
+
+    run_id, email = new_run()
+    first = pivot.run(run_id, flagship_plan(email))
+    ledgers = {p: len(sandboxes.ledger(p)) for p in stack.sandbox_urls}
+
+    with pytest.raises(RunConflictError) as conflict:
+        pivot.run(run_id, flagship_plan("someone.else@example.com"))
+    assert run_id in str(conflict.value)
+    with pytest.raises(RunConflictError):
+        pivot.submit(run_id, flagship_plan("someone.else@example.com"))
+    assert pivot.submit(run_id, flagship_plan(email)) == run_id
+    assert pivot.attach(run_id) == first
+    assert pivot.cancel(run_id) is False
+    assert {p: len(sandboxes.ledger(p)) for p in stack.sandbox_urls} == ledgers
