@@ -78,7 +78,7 @@ def _transient(exc: ProviderUnavailable) -> Exception:
     return exc
 
 
-async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys) -> JsonDict:
+async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys, where: dict[str, str]) -> JsonDict:
     """The forward write with its retry budget; runs inside `ctx.run`, so it must not touch ctx.
 
     Transient failures are retried here, in process, rather than by Restate's run retries:
@@ -108,8 +108,8 @@ async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys) ->
                                  detail={"attempts": failures})
                 raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
             wait = exc.retry_after_s if exc.retry_after_s is not None else delay
-            log.info("key=%s attempt %d/%d failed (%s); retrying in %.2fs", keys.forward[:16], attempt, attempts,
-                     exc.message, wait)
+            log.info("run=%s step=%s attempt %d/%d failed (%s); retrying in %.2fs", where["run_id"],
+                     where["step_id"], attempt, attempts, exc.message, wait, extra=where)
             await asyncio.sleep(min(wait, MAX_IN_PROCESS_WAIT_S))
             delay = min(delay * 2, budget.max_interval.total_seconds())
     # The journal stores JSON: coerce here, inside the attempt, so that a datetime or Decimal in a
@@ -207,7 +207,7 @@ class Saga:
                 stack.append(index)  # registered before the write: a lost answer is still undone
             write = self.ctx.run_typed(
                 f"{step.id}:{action.name}", _forward_attempt, RunOptions(type_hint=dict),
-                action, params, self.keys[index],
+                action, params, self.keys[index], {"run_id": self.run_id, "step_id": step.id},
             )
             try:
                 result = await write
@@ -277,10 +277,12 @@ class Saga:
                     self.gate.closed(self.ctx, pending.approval_id, {"cancelled": True})
                     self.outcome.status = SagaStatus.RUNNING
                     raise
-                log.warning("run=%s step=%s approval awakeable rejected; re-armed", self.run_id, step.id)
+                log.warning("run=%s step=%s approval awakeable rejected; re-armed", self.run_id, step.id,
+                            extra={"run_id": self.run_id, "step_id": step.id})
                 continue
             if not verdict.get("ok"):
-                log.warning("run=%s step=%s decision refused: %s", self.run_id, step.id, verdict.get("problem"))
+                log.warning("run=%s step=%s decision refused: %s", self.run_id, step.id, verdict.get("problem"),
+                            extra={"run_id": self.run_id, "step_id": step.id})
                 continue
             at = await self.ctx.time()
             step.decision = Decision(approved=bool(verdict["approved"]), approver=str(verdict["approver"]),
@@ -305,7 +307,8 @@ class Saga:
         step.state, step.error = StepState.FAILED, error
         for later in self.outcome.steps[index + 1 :]:
             later.state = StepState.NOT_RUN
-        log.warning("run=%s step=%s failed: %s %s", self.run_id, step.id, error.code, error.message)
+        log.warning("run=%s step=%s failed: %s %s", self.run_id, step.id, error.code, error.message,
+                    extra={"run_id": self.run_id, "step_id": step.id})
         pivot = self.plan.pivot_index
         if pivot is None or index > pivot:
             self._alert(f"step '{step.id}' failed after the point of no return")
@@ -344,12 +347,12 @@ class Saga:
 
     def _alert(self, reason: str) -> None:
         log.error("run=%s needs_attention: %s; outcome=%s", self.run_id, reason,
-                  self.outcome.model_dump_json(exclude={"summary"}))
+                  self.outcome.model_dump_json(exclude={"summary"}), extra={"run_id": self.run_id})
 
     def _finish(self, status: SagaStatus) -> Outcome:
         self.outcome.status = status
         self.publish()
-        log.info("run=%s finished %s", self.run_id, status.value)
+        log.info("run=%s finished %s", self.run_id, status.value, extra={"run_id": self.run_id})
         return self.outcome
 
 

@@ -4,7 +4,6 @@ Request signing: when PIVOT_IDENTITY_KEYS holds Restate public keys ("publickeyv
 comma-separated), the SDK answers 401 to any request not signed by that Restate server.
 """
 
-import logging
 import os
 
 import restate
@@ -12,12 +11,12 @@ from restate.server_types import RestateAppT
 
 from services.approvals import InboxGate, approval, inbox
 from services.catalog import build_catalog
+from services.logs import configure_logging
 from services.saga_run import saga_run_workflow
 
 
 def create_app() -> RestateAppT:
-    logging.basicConfig(level=os.environ.get("PIVOT_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
     workflow = saga_run_workflow(build_catalog(), InboxGate())
     return restate.app(services=[workflow, approval, inbox], identity_keys=keys or None)

@@ -1,0 +1,1 @@
+"""Scripted agents that use Pivot the way an LLM agent would (see README.md)."""
