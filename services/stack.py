@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from services.identity import ensure_identity
 from services.processes import ManagedProcess, free_port, wait_until
 from services.tools import PROJECT_ROOT, ensure_restate
 
@@ -68,6 +69,8 @@ class Stack:
         self.approvals_url = f"http://{host}:{self.ports.approvals}"
         self.sandbox_urls = {name: f"http://{host}:{self.ports.of(name)}" for name in SANDBOXED_PROVIDERS}
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTATE_", "PIVOT_"))}
+        identity_pem, identity_public = ensure_identity(self.data_dir.parent / "identity")
+        self.identity_public_key = identity_public
         self.restate = ManagedProcess(
             "restate-server",
             [str(ensure_restate()), "--config-file", str(PROJECT_ROOT / "restate.toml")],
@@ -79,6 +82,7 @@ class Stack:
                 "RESTATE_ADMIN__BIND_ADDRESS": f"{host}:{self.ports.admin}",
                 "RESTATE_INGRESS__BIND_ADDRESS": f"{host}:{self.ports.ingress}",
                 "RESTATE_LOG_FILTER": "warn",
+                "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE": str(identity_pem),
                 **self.restate_env,
             },
             cwd=PROJECT_ROOT,
@@ -96,6 +100,7 @@ class Stack:
             env={
                 **base_env,
                 **LOCAL_CREDENTIALS,
+                "PIVOT_IDENTITY_KEYS": identity_public,
                 "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in LOCAL_APPROVERS.items()),
                 **{f"PIVOT_{name.upper()}_BASE_URL": url for name, url in self.sandbox_urls.items()},
                 **self.service_env,
