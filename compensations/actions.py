@@ -80,6 +80,10 @@ class Action:
     atomicity: str = "single write"
     in_flight_window: timedelta = timedelta(seconds=30)
     """How long a request already sent may still land at the provider (its client timeout)."""
+    fenced: bool = False
+    """The provider has no idempotency key (Slack): its lookup cannot see a write that is still
+    in flight. A retry after a crash, or after an ambiguous failure, first waits out the
+    in-flight window of the earlier attempt, then looks up. Costs one journal entry per step."""
     describe_undo: Describe | None = None
 
     @property

@@ -10,6 +10,7 @@ the pivot nothing is unwound and the saga ends `needs_attention`.
 import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -78,7 +79,9 @@ def _transient(exc: ProviderUnavailable) -> Exception:
     return exc
 
 
-async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys, where: dict[str, str]) -> JsonDict:
+async def _forward_attempt(
+    action: Action, params: BaseModel, keys: StepKeys, where: dict[str, str], fenced_until: float | None = None
+) -> JsonDict:
     """The forward write with its retry budget; runs inside `ctx.run`, so it must not touch ctx.
 
     Transient failures are retried here, in process, rather than by Restate's run retries:
@@ -90,8 +93,12 @@ async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys, wh
     budget = action.retry
     attempts = budget.max_attempts or 1
     delay = budget.initial_interval.total_seconds()
+    window = action.in_flight_window.total_seconds()
     failures: list[str] = []
+    if fenced_until is not None:
+        await asyncio.sleep(max(0.0, fenced_until - time.time()))  # an earlier attempt's write may land
     for attempt in range(1, attempts + 1):
+        started = time.time()
         try:
             result = await action.forward(params, keys)
             break
@@ -108,6 +115,8 @@ async def _forward_attempt(action: Action, params: BaseModel, keys: StepKeys, wh
                                  detail={"attempts": failures})
                 raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
             wait = exc.retry_after_s if exc.retry_after_s is not None else delay
+            if action.fenced and exc.ambiguous:
+                wait = max(wait, started + window - time.time())  # let the lost request land first
             log.info("run=%s step=%s attempt %d/%d failed (%s); retrying in %.2fs", where["run_id"],
                      where["step_id"], attempt, attempts, exc.message, wait, extra=where)
             await asyncio.sleep(min(wait, MAX_IN_PROCESS_WAIT_S))
@@ -205,9 +214,10 @@ class Saga:
                 return await self._fail(index, refusal, stack)
             if before_or_at_pivot and action.compensate is not None:
                 stack.append(index)  # registered before the write: a lost answer is still undone
+            fenced_until = await self._fence(step.id, action) if action.fenced else None
             write = self.ctx.run_typed(
                 f"{step.id}:{action.name}", _forward_attempt, RunOptions(type_hint=dict),
-                action, params, self.keys[index], {"run_id": self.run_id, "step_id": step.id},
+                action, params, self.keys[index], {"run_id": self.run_id, "step_id": step.id}, fenced_until,
             )
             try:
                 result = await write
@@ -225,6 +235,20 @@ class Saga:
             if index < len(self.plan.steps) - 1:
                 self.publish()  # the last step's state goes out with the final status, in one write
         return self._finish(SagaStatus.COMMITTED)
+
+    async def _fence(self, step_id: str, action: Action) -> float | None:
+        """Journal when this step's first attempt began. If that entry is replayed rather than
+        executed now, an earlier process attempted the write and may have left it in flight:
+        the attempt must wait until that request can no longer land before it looks up."""
+        fresh = False
+
+        def begin() -> float:
+            nonlocal fresh
+            fresh = True
+            return time.time()
+
+        began = await self.ctx.run_typed(f"{step_id}:begin", begin, RunOptions(type_hint=float))
+        return None if fresh else began + action.in_flight_window.total_seconds()
 
     async def _sleep_until(self, epoch_s: float, step_id: str) -> None:
         """A scheduled write: sleep durably (the invocation suspends) until its time."""

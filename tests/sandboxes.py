@@ -20,6 +20,10 @@ class Sandboxes:
         rules = httpx.get(f"{self.urls[provider]}/_sandbox/faults").json()["rules"]
         return int(next(r for r in rules if r["id"] == rule_id)["hits"])
 
+    def fault_held(self, provider: str, rule_id: str) -> int:
+        rules = httpx.get(f"{self.urls[provider]}/_sandbox/faults").json()["rules"]
+        return int(next(r for r in rules if r["id"] == rule_id)["held"])
+
     def clear_faults(self) -> None:
         for url in self.urls.values():
             httpx.delete(f"{url}/_sandbox/faults").raise_for_status()

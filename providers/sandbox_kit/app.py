@@ -85,6 +85,8 @@ class FaultMiddleware:
         self.app = app
         self.faults = faults
         self.responder = responder
+        self._held: set[asyncio.Future[None]] = set()
+        """Held requests still running after their client left (kept referenced until done)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or str(scope["path"]).startswith(SANDBOX_PREFIX):
@@ -114,14 +116,33 @@ class FaultMiddleware:
         await response(scope, receive, send)
 
     async def _delayed(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hold the request, then execute it, even if the client is gone by then.
+
+        The held request runs in its own task, shielded from the server cancelling the
+        connection's task: a request that reached a real provider completes there whether or
+        not its client is still waiting (the worst case for a client that crashed: the write
+        lands after its retry may already have looked for it).
+        """
         scope[_LATENCY_SCOPE_KEY] = _PendingLatency(seconds=(rule.spec.latency_ms or 0) / 1000)
 
         async def send_after_latency(message: Message) -> None:
             if message["type"] == "http.response.start":
                 await apply_pending_latency(scope)
-            await send(message)
+            try:
+                await send(message)
+            except OSError:  # the client left while the request was held: the write stands
+                return
 
-        await self.app(scope, receive, send_after_latency)
+        rule.held += 1
+        held = asyncio.ensure_future(self.app(scope, receive, send_after_latency))
+        self._held.add(held)
+
+        def released(done: asyncio.Future[None]) -> None:
+            self._held.discard(done)
+            rule.held -= 1
+
+        held.add_done_callback(released)
+        await asyncio.shield(held)
 
     async def _commit_then_hang(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
         """Execute fully (state, ledger, idempotency record), then hold the answer back.

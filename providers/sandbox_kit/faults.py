@@ -55,6 +55,9 @@ class FaultRule:
     spec: FaultSpec
     remaining: int | None
     hits: int = 0
+    held: int = 0
+    """Requests this (latency) rule is holding right now: a test waits for 0 before it reads
+    the ledger, so a write that lands after a crash is never missed."""
 
     def matches(self, method: str, path: str) -> bool:
         if self.spec.method is not None and self.spec.method != method.upper():
@@ -66,7 +69,8 @@ class FaultRule:
         return self.remaining is not None and self.remaining <= 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, **self.spec.model_dump(), "remaining": self.remaining, "hits": self.hits}
+        return {"id": self.id, **self.spec.model_dump(), "remaining": self.remaining, "hits": self.hits,
+                "held": self.held}
 
 
 class FaultBook:
