@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from compensations.references import ReferenceProblem, resolve
 from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, plan_digest, validate_plan
 
 OUTCOME_STATE = "outcome"
+REPAIR_STATE = "repair"
 REJECTED_STATUS_CODE = 400
 MAX_IN_PROCESS_WAIT_S = 30.0
 """One in-process backoff wait; well under Restate's inactivity + abort timeouts."""
@@ -52,6 +54,10 @@ class ApprovalGate(Protocol):
     def closed(self, ctx: WorkflowContext, approval: str, closing: JsonDict) -> None: ...
 
     def verify(self, raw: bytes, pending: JsonDict) -> JsonDict: ...
+
+
+AlertSink = Callable[[JsonDict], bool]
+"""Delivers a needs_attention outcome to people (a webhook); runs inside `ctx.run`."""
 
 
 def _is_cancel(exc: TerminalError) -> bool:
@@ -167,9 +173,12 @@ class Saga:
     def __init__(
         self, ctx: WorkflowContext, run_id: str, plan: ValidatedPlan, catalog: Catalog,
         gate: ApprovalGate | None = None, digest: str | None = None,
+        alert: AlertSink | None = None, raw_plan: Any = None,
     ):
         self.ctx = ctx
         self.gate = gate
+        self.alert = alert
+        self.raw_plan = raw_plan
         self.run_id = run_id
         self.plan = plan
         self.catalog = catalog
@@ -234,7 +243,7 @@ class Saga:
                 stack.clear()  # point of no return
             if index < len(self.plan.steps) - 1:
                 self.publish()  # the last step's state goes out with the final status, in one write
-        return self._finish(SagaStatus.COMMITTED)
+        return await self._finish(SagaStatus.COMMITTED)
 
     async def _fence(self, step_id: str, action: Action) -> float | None:
         """Journal when this step's first attempt began. If that entry is replayed rather than
@@ -336,10 +345,10 @@ class Saga:
         pivot = self.plan.pivot_index
         if pivot is None or index > pivot:
             self._alert(f"step '{step.id}' failed after the point of no return")
-            return self._finish(SagaStatus.NEEDS_ATTENTION)
+            return await self._finish(SagaStatus.NEEDS_ATTENTION)
         self.publish()
         clean = await self._unwind(stack)
-        return self._finish(SagaStatus.COMPENSATED if clean else SagaStatus.NEEDS_ATTENTION)
+        return await self._finish(SagaStatus.COMPENSATED if clean else SagaStatus.NEEDS_ATTENTION)
 
     async def _unwind(self, stack: list[int]) -> bool:
         """Run registered compensations in reverse. Each one finds the effect by key first, so a
@@ -373,15 +382,26 @@ class Saga:
         log.error("run=%s needs_attention: %s; outcome=%s", self.run_id, reason,
                   self.outcome.model_dump_json(exclude={"summary"}), extra={"run_id": self.run_id})
 
-    def _finish(self, status: SagaStatus) -> Outcome:
+    async def _finish(self, status: SagaStatus) -> Outcome:
         self.outcome.status = status
         self.publish()
+        if status is SagaStatus.NEEDS_ATTENTION:
+            # What an operator's `pivot retry` needs later; written only for sagas that need it.
+            self.ctx.set(REPAIR_STATE, {"plan": self.raw_plan, "results": self.results})
+            if self.alert is not None:
+                try:
+                    await self.ctx.run_typed("alert", self.alert, RunOptions(max_attempts=5, type_hint=bool),
+                                             self.outcome.model_dump(mode="json", exclude_none=True))
+                except TerminalError as exc:
+                    log.error("run=%s alert could not be delivered: %s", self.run_id, exc.message,
+                              extra={"run_id": self.run_id})
         log.info("run=%s finished %s", self.run_id, status.value, extra={"run_id": self.run_id})
         return self.outcome
 
 
 async def run_saga(
-    ctx: WorkflowContext, body: bytes | None, catalog: Catalog, gate: ApprovalGate | None = None
+    ctx: WorkflowContext, body: bytes | None, catalog: Catalog, gate: ApprovalGate | None = None,
+    alert: AlertSink | None = None,
 ) -> JsonDict:
     """The body of `SagaRun.run`: decode and validate, then run; a rejected plan runs nothing."""
     run_id = ctx.key()
@@ -397,7 +417,7 @@ async def run_saga(
         rejected_body = outcome.model_dump(mode="json", exclude_none=True)
         ctx.set(OUTCOME_STATE, rejected_body)
         raise TerminalError(json.dumps(rejected_body), status_code=REJECTED_STATUS_CODE) from None
-    outcome = await Saga(ctx, run_id, plan, catalog, gate, digest).run()
+    outcome = await Saga(ctx, run_id, plan, catalog, gate, digest, alert, raw).run()
     return outcome.model_dump(mode="json", exclude_none=True)
 
 

@@ -9,17 +9,20 @@ import os
 import restate
 from restate.server_types import RestateAppT
 
+from services.alerts import webhook_alert
 from services.approvals import InboxGate, approval, inbox
 from services.catalog import build_catalog
 from services.logs import configure_logging
+from services.repair import saga_repair_object
 from services.saga_run import saga_run_workflow
 
 
 def create_app() -> RestateAppT:
     configure_logging()
     keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
-    workflow = saga_run_workflow(build_catalog(), InboxGate())
-    return restate.app(services=[workflow, approval, inbox], identity_keys=keys or None)
+    catalog = build_catalog()
+    workflow = saga_run_workflow(catalog, InboxGate(), webhook_alert())
+    return restate.app(services=[workflow, approval, inbox, saga_repair_object(catalog)], identity_keys=keys or None)
 
 
 app = create_app()

@@ -4,7 +4,11 @@ Endpoints come from the environment (`PIVOT_<PROVIDER>_BASE_URL`); the local sta
 at the sandboxes, production leaves them at the real APIs.
 """
 
-from compensations.actions import Catalog
+import os
+from dataclasses import replace
+from datetime import timedelta
+
+from compensations.actions import Action, Catalog, RetryBudget
 from providers.http import Endpoint
 from providers.hubspot.actions import hubspot_actions
 from providers.hubspot.client import HUBSPOT_API, HubSpotClient
@@ -26,6 +30,16 @@ CREDENTIAL_ENV = {
 }
 
 
+def _with_compensation_budget(actions: list[Action]) -> list[Action]:
+    """PIVOT_COMPENSATION_BUDGET_S bounds how long an undo keeps retrying (default: days)."""
+    seconds = os.environ.get("PIVOT_COMPENSATION_BUDGET_S")
+    if not seconds:
+        return actions
+    budget = RetryBudget(max_attempts=None, max_duration=timedelta(seconds=float(seconds)),
+                         max_interval=timedelta(seconds=min(60.0, max(1.0, float(seconds) / 4))))
+    return [replace(action, compensation_retry=budget) for action in actions]
+
+
 def build_catalog() -> Catalog:
     stripe = StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"], "Stripe"))
     hubspot = HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"], "HubSpot"))
@@ -34,5 +48,7 @@ def build_catalog() -> Catalog:
         Endpoint.from_env("salesforce", SALESFORCE_API, CREDENTIAL_ENV["salesforce"], "Salesforce")
     )
     shopify = ShopifyClient(Endpoint.from_env("shopify", SHOPIFY_API, CREDENTIAL_ENV["shopify"], "Shopify"))
-    return Catalog.of([*hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack),
-                       *salesforce_actions(salesforce), *shopify_actions(shopify)])
+    return Catalog.of(_with_compensation_budget([
+        *hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack),
+        *salesforce_actions(salesforce), *shopify_actions(shopify),
+    ]))

@@ -176,6 +176,20 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    with PivotClient(args.ingress) as client:
+        try:
+            result = client.retry_compensations(args.run_id)
+        except PivotError as exc:
+            console.print(f"[red]{exc.message}[/]")
+            return 1
+        for step_id, repair in result["repairs"].items():
+            console.print(f"  {step_id}: {repair['state']} (retry {repair['attempt']})")
+        body = client.status(args.run_id)
+    render.outcome(console, body)
+    return 0 if body.get("status") != "needs_attention" else 4
+
+
 def cmd_journal(args: argparse.Namespace) -> int:
     from services.admin import AdminClient
     from services.journal import timeline
@@ -307,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("run_id")
     cancel.set_defaults(func=cmd_cancel)
 
+    retry = sub.add_parser("retry", help="retry the compensations of a needs_attention saga that gave up")
+    retry.add_argument("run_id")
+    retry.set_defaults(func=cmd_retry)
+
     journal = sub.add_parser("journal", help="replay a saga's journal: Restate entries and step events")
     journal.add_argument("run_id")
     journal.add_argument("--json", action="store_true")
@@ -332,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         decision.set_defaults(func=cmd_decide)
         decisions.append(decision)
 
-    for command in (run, status, demo, approvals, cancel, *decisions):
+    for command in (run, status, demo, approvals, cancel, retry, *decisions):
         command.add_argument("--ingress", default=DEFAULT_INGRESS, help="Restate ingress URL")
     for command in (listing, cancel, journal):
         command.add_argument("--admin", default=DEFAULT_ADMIN, help="Restate admin URL")

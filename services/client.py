@@ -135,6 +135,10 @@ class PivotClient:
             admin.cancel(str(invocation["id"]))
             return True
 
+    def retry_compensations(self, run_id: str) -> dict[str, Any]:
+        """Operator repair: re-run the undos of a needs_attention saga that gave up."""
+        return self._result(self._http.post(f"/SagaRepair/{_key(run_id)}/retry", json=None))
+
     def status(self, run_id: str) -> dict[str, Any]:
         return self._result(self._http.post(f"/{WORKFLOW}/{_key(run_id)}/status", json=None))
 

@@ -4,6 +4,7 @@
 shared handler that reads the live outcome while `run` is still going.
 """
 
+import json
 from typing import Any
 
 import restate
@@ -11,20 +12,37 @@ from restate import WorkflowContext, WorkflowSharedContext
 from restate.serde import BytesSerde
 
 from compensations.actions import Catalog
-from compensations.saga import ApprovalGate, run_saga, saga_status
+from compensations.outcome import Outcome
+from compensations.repair import apply_repairs
+from compensations.saga import REPAIR_STATE, AlertSink, ApprovalGate, run_saga, saga_status
 
 
-def saga_run_workflow(catalog: Catalog, gate: ApprovalGate | None = None) -> restate.Workflow:
+def saga_run_workflow(
+    catalog: Catalog, gate: ApprovalGate | None = None, alert: AlertSink | None = None
+) -> restate.Workflow:
     workflow = restate.Workflow("SagaRun")
 
     # The plan arrives as raw bytes so that malformed JSON is a clear "rejected" (400) from our
     # own validation rather than a decoding failure inside the SDK.
     @workflow.main(name="run", input_serde=BytesSerde())
     async def run(ctx: WorkflowContext, plan: bytes) -> dict[str, Any]:
-        return await run_saga(ctx, plan, catalog, gate)
+        return await run_saga(ctx, plan, catalog, gate, alert)
 
     @workflow.handler(name="status")
     async def status(ctx: WorkflowSharedContext) -> dict[str, Any]:
-        return await saga_status(ctx)
+        """The live outcome, with any operator repairs applied."""
+        body = await saga_status(ctx)
+        if body.get("status") != "needs_attention":
+            return body
+        raw = await ctx.generic_call("SagaRepair", "get", arg=b"", key=ctx.key())
+        repairs = json.loads(raw) if raw else {}
+        if not repairs:
+            return body
+        return apply_repairs(Outcome.model_validate(body), repairs, catalog).model_dump(mode="json", exclude_none=True)
+
+    @workflow.handler(name="repair_context")
+    async def repair_context(ctx: WorkflowSharedContext) -> dict[str, Any] | None:
+        """Plan and verified results of a needs_attention saga, for `SagaRepair.retry`."""
+        return await ctx.get(REPAIR_STATE, type_hint=dict)
 
     return workflow

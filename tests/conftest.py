@@ -8,20 +8,35 @@ import pytest
 
 from services.client import PivotClient
 from services.stack import Ports, Stack
+from tests.alerts import AlertInbox
 from tests.sandboxes import Sandboxes
 
 # A short client timeout lets commit-then-timeout faults (hang_s > this) resolve quickly.
 SERVICE_HTTP_TIMEOUT_S = "2"
 
 
+# An undo that keeps failing gives up after this long (production default: days).
+COMPENSATION_BUDGET_S = "3"
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def alerts() -> Iterator[AlertInbox]:
+    with AlertInbox() as inbox:
+        yield inbox
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox) -> Iterator[Stack]:
     base: Path = tmp_path_factory.mktemp("stack")
     with Stack(
         ports=Ports.free(),
         data_dir=base / "restate-data",
         log_dir=base / "logs",
-        service_env={"PIVOT_HTTP_TIMEOUT_S": SERVICE_HTTP_TIMEOUT_S},
+        service_env={
+            "PIVOT_HTTP_TIMEOUT_S": SERVICE_HTTP_TIMEOUT_S,
+            "PIVOT_COMPENSATION_BUDGET_S": COMPENSATION_BUDGET_S,
+            "PIVOT_ALERT_WEBHOOK_URL": alerts.url,
+        },
     ) as running:
         yield running
 

@@ -1,0 +1,41 @@
+"""`SagaRepair/{run_id}`: the operator's retry of compensations that gave up.
+
+`retry` re-runs a needs_attention saga's failed undos (exclusive: two operators cannot
+retry the same saga at once); `get` returns what repairs did, which `SagaRun.status` overlays.
+"""
+
+import json
+from typing import Any
+
+import restate
+from restate import ObjectContext, ObjectSharedContext, TerminalError
+
+from compensations.actions import Catalog
+from compensations.repair import REPAIRS_STATE, retry_compensations
+
+SAGA_REPAIR = "SagaRepair"
+
+
+async def _call_saga(ctx: ObjectContext, handler: str) -> Any:
+    raw = await ctx.generic_call("SagaRun", handler, arg=b"", key=ctx.key())
+    return json.loads(raw) if raw else None
+
+
+def saga_repair_object(catalog: Catalog) -> restate.VirtualObject:
+    repair = restate.VirtualObject(SAGA_REPAIR)
+
+    @repair.handler("retry")
+    async def retry(ctx: ObjectContext) -> dict[str, Any]:
+        context = await _call_saga(ctx, "repair_context")
+        if not context:
+            raise TerminalError(f"saga {ctx.key()} does not need repair (not needs_attention, or unknown)",
+                                status_code=409)
+        outcome = await _call_saga(ctx, "status")
+        repairs = await retry_compensations(ctx, ctx.key(), context, outcome, catalog)
+        return {"run_id": ctx.key(), "repairs": repairs}
+
+    @repair.handler("get", kind="shared")
+    async def get(ctx: ObjectSharedContext) -> dict[str, Any]:
+        return await ctx.get(REPAIRS_STATE, type_hint=dict) or {}
+
+    return repair
