@@ -9,6 +9,7 @@ Providers add only their own error bodies on top.
 import email.utils
 import os
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -66,7 +67,16 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 class ProviderHTTP:
     """An httpx client for one provider, with connection reuse and failure classification."""
 
-    def __init__(self, endpoint: Endpoint, *, auth_scheme: str = "Bearer", auth_header: str = "Authorization"):
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        auth_scheme: str = "Bearer",
+        auth_header: str = "Authorization",
+        response_hooks: Sequence[Callable[[httpx.Response], Awaitable[None]]] = (),
+    ):
+        """`response_hooks` see every response first (httpx event hooks): a provider uses them
+        for rules that must win over the generic classification (e.g. a replayed 5xx)."""
         self.endpoint = endpoint
         self._auth_scheme = auth_scheme
         self._auth_header = auth_header
@@ -78,6 +88,7 @@ class ProviderHTTP:
             timeout=httpx.Timeout(endpoint.timeout_s, connect=min(5.0, endpoint.timeout_s), pool=None),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             headers={"User-Agent": "pivot/0.1"},
+            event_hooks={"response": list(response_hooks)},
         )
 
     @property

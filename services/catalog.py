@@ -4,6 +4,7 @@ Endpoints come from the environment (`PIVOT_<PROVIDER>_BASE_URL`); the local sta
 at the sandboxes, production leaves them at the real APIs.
 """
 
+import importlib
 import os
 from dataclasses import replace
 from datetime import timedelta
@@ -40,6 +41,17 @@ def _with_compensation_budget(actions: list[Action]) -> list[Action]:
     return [replace(action, compensation_retry=budget) for action in actions]
 
 
+def _plugin_actions() -> list[Action]:
+    """PIVOT_CATALOG_PLUGINS="pkg.module:function,…": each function returns more actions, so a
+    team can add its own integrations without forking Pivot."""
+    actions: list[Action] = []
+    for spec in filter(None, (p.strip() for p in os.environ.get("PIVOT_CATALOG_PLUGINS", "").split(","))):
+        module_name, _, function = spec.partition(":")
+        factory = getattr(importlib.import_module(module_name), function)
+        actions.extend(factory())
+    return actions
+
+
 def build_catalog() -> Catalog:
     stripe = StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"], "Stripe"))
     hubspot = HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"], "HubSpot"))
@@ -50,5 +62,5 @@ def build_catalog() -> Catalog:
     shopify = ShopifyClient(Endpoint.from_env("shopify", SHOPIFY_API, CREDENTIAL_ENV["shopify"], "Shopify"))
     return Catalog.of(_with_compensation_budget([
         *hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack),
-        *salesforce_actions(salesforce), *shopify_actions(shopify),
+        *salesforce_actions(salesforce), *shopify_actions(shopify), *_plugin_actions(),
     ]))

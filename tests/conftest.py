@@ -36,6 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox) -> Itera
             "PIVOT_HTTP_TIMEOUT_S": SERVICE_HTTP_TIMEOUT_S,
             "PIVOT_COMPENSATION_BUDGET_S": COMPENSATION_BUDGET_S,
             "PIVOT_ALERT_WEBHOOK_URL": alerts.url,
+            "PIVOT_CATALOG_PLUGINS": "tests.catalog_plugin:actions",
         },
     ) as running:
         yield running

@@ -36,6 +36,7 @@ from providers.sandbox_kit import (
     format_retry_after,
     read_json_object,
 )
+from providers.stripe.sandbox.recorder import RecorderMiddleware, RequestRecorder
 
 RATE_LIMIT_MAX = 190
 RATE_LIMIT_INTERVAL_MS = 10_000
@@ -230,11 +231,13 @@ class HubSpotSandbox:
     def __init__(self) -> None:
         self.faults = FaultBook()
         self.ledger = Ledger()
+        self.recorder = RequestRecorder()
         self.state = HubSpotState()
         self._recent_requests: deque[float] = deque()
         self._daily_requests = 0
 
     def reset(self) -> None:
+        self.recorder.clear()
         self.state = HubSpotState()
         self._recent_requests.clear()
         self._daily_requests = 0
@@ -249,8 +252,8 @@ class HubSpotSandbox:
             Route(base + "/{object_id}", self._endpoint(self.update), methods=["PATCH"]),
             Route(base + "/{object_id}", self._endpoint(self.archive), methods=["DELETE"]),
         ]
-        return build_sandbox_app(
-            routes=routes,
+        app = build_sandbox_app(
+            routes=[*self.recorder.routes(), *routes],
             faults=self.faults,
             ledger=self.ledger,
             responder=HubSpotFaultResponder(),
@@ -258,6 +261,8 @@ class HubSpotSandbox:
             stamp=self._rate_limit_headers,
             exception_handlers={404: _route_not_found, 405: _route_not_found},
         )
+        app.add_middleware(RecorderMiddleware, recorder=self.recorder)
+        return app
 
     # ----------------------------------------------------------------- pipeline
 

@@ -106,7 +106,14 @@ class FaultMiddleware:
             await self._commit_then_hang(rule, scope, receive, send)
 
     async def _refuse(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer at once without executing: nothing stored, nothing in the ledger."""
+        """Answer at once without executing: nothing stored, nothing in the ledger.
+
+        The request body is read (and dropped) first: answering with it unread leaves it on a
+        keep-alive connection, where it broke the next, unrelated request now and then."""
+        more = True
+        while more:
+            message = await receive()
+            more = message["type"] == "http.request" and bool(message.get("more_body"))
         if rule.spec.action == "rate_limit":
             response = self.responder.rate_limited(rule.spec.retry_after)
         else:

@@ -1,10 +1,17 @@
 """A small Slack Web API client. Slack answers most failures with HTTP 200 and `ok: false`;
-this client turns them into the engine's transient / terminal failures."""
+this client turns them into the engine's transient / terminal failures.
+
+Rate limits: HTTP 429 with Retry-After is handled by the shared layer; an `ok: false` body with
+`ratelimited` (or the old spec's `rate_limited`) is transient too and honours Retry-After when
+present. Server-side errors that may have executed (`internal_error`, `fatal_error`,
+`request_timeout`) are ambiguous: the caller's next attempt starts with its lookup. Every other
+error code is terminal.
+"""
 
 from typing import Any
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.http import Endpoint, ProviderHTTP, json_body
+from providers.http import Endpoint, ProviderHTTP, json_body, retry_after_seconds
 
 SLACK_API = "https://slack.com"
 
@@ -33,5 +40,6 @@ class SlackClient:
             return body
         error = str(body.get("error") or f"HTTP {response.status_code}")
         if error in TRANSIENT_ERRORS:
-            raise ProviderUnavailable(f"Slack {method}: {error}", ambiguous=error in AMBIGUOUS_ERRORS)
+            raise ProviderUnavailable(f"Slack {method}: {error}", ambiguous=error in AMBIGUOUS_ERRORS,
+                                      retry_after_s=retry_after_seconds(response))
         raise ProviderRejected(error, f"Slack {method} failed: {error}")

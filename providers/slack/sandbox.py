@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,6 +36,7 @@ from providers.sandbox_kit import (
     build_sandbox_app,
     format_retry_after,
 )
+from providers.stripe.sandbox.recorder import RecorderMiddleware, RequestRecorder
 
 TEAM_ID = "T07PIVOTSB"
 TEAM_NAME = "Pivot Sandbox"
@@ -47,6 +49,9 @@ TOKEN_PREFIXES = ("xoxb-", "xoxp-")
 DEFAULT_HISTORY_LIMIT = 100
 MAX_HISTORY_LIMIT = 999
 MAX_TEXT_LENGTH = 40_000
+BOT_UPDATED = 1_700_000_000
+BOT_ICONS = MappingProxyType({size: f"https://a.slack-edge.com/pivot/bot_{size[6:]}.png"
+                              for size in ("image_36", "image_48", "image_72")})
 
 log = logging.getLogger("pivot.sandbox.slack")
 
@@ -225,6 +230,7 @@ class SlackSandbox:
     def __init__(self) -> None:
         self.faults = FaultBook()
         self.ledger = Ledger()
+        self.recorder = RequestRecorder()
         self.state = SlackState()
         self.methods: dict[str, SlackMethod] = {
             "auth.test": self.auth_test,
@@ -237,17 +243,20 @@ class SlackSandbox:
         }
 
     def reset(self) -> None:
+        self.recorder.clear()
         self.state = SlackState()
 
     def app(self) -> Starlette:
         routes: list[BaseRoute] = [Route("/api/{method}", self.dispatch, methods=["GET", "POST"])]
-        return build_sandbox_app(
-            routes=routes,
+        app = build_sandbox_app(
+            routes=[*self.recorder.routes(), *routes],
             faults=self.faults,
             ledger=self.ledger,
             responder=SlackFaultResponder(),
             reset=self.reset,
         )
+        app.add_middleware(RecorderMiddleware, recorder=self.recorder)
+        return app
 
     # ----------------------------------------------------------------- request pipeline
 
@@ -311,7 +320,7 @@ class SlackSandbox:
             "app_id": APP_ID,
             "team": TEAM_ID,
             "bot_profile": {"id": BOT_ID, "app_id": APP_ID, "name": "pivot", "team_id": TEAM_ID,
-                            "deleted": False},
+                            "deleted": False, "updated": BOT_UPDATED, "icons": dict(BOT_ICONS)},
         }
         if message.blocks is not None:
             body["blocks"] = message.blocks
@@ -421,14 +430,15 @@ class SlackSandbox:
         return {
             "messages": [self._render(m, include_metadata=include_metadata) for m in page],
             "has_more": bool(rest),
-            "pin_count": 0,
             "response_metadata": {"next_cursor": _encode_cursor(rest[0].ts) if rest else ""},
         }
 
     def history(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
         top_level = [m for m in self.state.messages[channel].values() if not m.is_reply]
-        return self._page(top_level, args, newest_first=True)
+        page = self._page(top_level, args, newest_first=True)
+        # conversations.history also reports pins and channel actions; replies do not.
+        return {**page, "pin_count": 0, "channel_actions_ts": None, "channel_actions_count": 0}
 
     def replies(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)

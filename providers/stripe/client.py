@@ -1,13 +1,25 @@
 """A small Stripe API client: form encoding, Idempotency-Key, and Stripe's error taxonomy.
 
 Only what the catalog's actions use. Every POST carries an idempotency key chosen by the
-caller (a structural saga key), never a random one.
+caller (a structural saga key), never a random one. Stripe scopes a key to one endpoint, so a
+caller uses a distinct sub-key per endpoint it writes to.
+
+Replays: Stripe answers a repeated key with the saved response and `Idempotent-Replayed: true`.
+A replayed success is fine (callers read objects back anyway, since a replayed body is as old as
+the first answer); a replayed 5xx is a saved failure that every retry under that key would get
+again for 24 h, so it is terminal, not transient. So is a 5xx with `Stripe-Should-Retry: false`.
 """
 
+import logging
+from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
 from providers.http import Endpoint, ProviderHTTP, json_body, retry_after_seconds
+
+log = logging.getLogger("pivot.providers.stripe")
 
 STRIPE_API = "https://api.stripe.com"
 STRIPE_VERSION = "2023-08-16"
@@ -40,9 +52,26 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+async def refuse_settled_failures(response: httpx.Response) -> None:
+    """httpx response hook: stop the shared layer from retrying a failure Stripe will repeat.
+
+    Runs before `ProviderHTTP` classifies the status (it would call any 5xx transient)."""
+    if response.status_code < 500:
+        return
+    replayed = response.headers.get("idempotent-replayed") == "true"
+    if replayed or response.headers.get("stripe-should-retry") == "false":
+        reason = "replayed the saved" if replayed else "answered"
+        raise ProviderRejected(
+            "stripe_settled_failure",
+            f"Stripe {reason} {response.status_code} for {response.request.method} {response.request.url.path} "
+            "and says a retry with the same key cannot succeed",
+            {"status": response.status_code, "request_id": response.headers.get("request-id")},
+        )
+
+
 class StripeClient:
     def __init__(self, endpoint: Endpoint):
-        self.http = ProviderHTTP(endpoint)
+        self.http = ProviderHTTP(endpoint, response_hooks=[refuse_settled_failures])
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """GET an object or list; None when Stripe says it does not exist."""
@@ -59,7 +88,28 @@ class StripeClient:
             "POST", path, data=dict(form_encode(data)) if data else None,
             headers={"Idempotency-Key": idempotency_key, "Stripe-Version": STRIPE_VERSION},
         )
+        if response.headers.get("idempotent-replayed") == "true":
+            log.info("Stripe replayed the saved answer to POST %s (request %s)", path,
+                     response.headers.get("original-request"))
         return self._checked(response)
+
+    async def find(
+        self, path: str, params: dict[str, Any], match: Callable[[dict[str, Any]], bool], *, pages: int = 5
+    ) -> dict[str, Any] | None:
+        """The first object of a list endpoint (newest first) that `match`es, within `pages` pages.
+
+        Lists are consistent where Stripe's search is not (search lags by up to a minute)."""
+        starting_after: str | None = None
+        for _ in range(pages):
+            page = await self.get(path, {**params, "limit": 100, "starting_after": starting_after})
+            data = (page or {}).get("data") or []
+            for item in data:
+                if isinstance(item, dict) and match(item):
+                    return item
+            if not (page or {}).get("has_more") or not data:
+                return None
+            starting_after = str(data[-1]["id"])
+        return None
 
     async def delete(self, path: str) -> dict[str, Any]:
         response = await self.http.request("DELETE", path, headers={"Stripe-Version": STRIPE_VERSION})
@@ -80,8 +130,10 @@ class StripeClient:
         if kind == "idempotency_error":
             raise ProviderRejected("idempotency_mismatch", f"Stripe: {message}")
         if response.status_code == 402 or kind == "card_error":
-            raise ProviderRejected("card_declined", f"Stripe declined: {message}",
-                                   {"decline_code": error.get("decline_code")})
+            intent = error.get("payment_intent")
+            raise ProviderRejected(code or "card_declined", f"Stripe declined: {message}",
+                                   {"decline_code": error.get("decline_code"),
+                                    "payment_intent": intent.get("id") if isinstance(intent, dict) else None})
         if response.status_code in {401, 403}:
             raise ProviderRejected("unauthorized", f"Stripe refused the credentials: {message}")
         raise ProviderRejected(code or "invalid_request", f"Stripe rejected the request: {message}",

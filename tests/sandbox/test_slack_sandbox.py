@@ -238,3 +238,26 @@ def test_serving_a_single_sandbox_and_stopping_cleanly(
         assert set(handle.urls) == {"slack"}
         assert httpx.get(f"{handle.urls['slack']}/_sandbox/health").json() == {"ok": True}
         assert handle.stop() == 0
+
+
+def test_history_and_replies_carry_slacks_envelope_fields(slack: httpx.Client) -> None:
+    parent = post(slack, "parent")["ts"]
+    call(slack, "chat.postMessage", channel=CHANNEL, text="reply", thread_ts=parent)
+
+    history = slack.get("/api/conversations.history", params={"channel": CHANNEL}).json()
+    replies = slack.get("/api/conversations.replies", params={"channel": CHANNEL, "ts": parent}).json()
+
+    assert (history["pin_count"], history["channel_actions_ts"], history["channel_actions_count"]) == (0, None, 0)
+    assert "pin_count" not in replies and replies["response_metadata"] == {"next_cursor": ""}
+    profile = history["messages"][0]["bot_profile"]
+    assert set(profile["icons"]) == {"image_36", "image_48", "image_72"} and isinstance(profile["updated"], int)
+    assert [m["text"] for m in replies["messages"]] == ["parent", "reply"]
+
+
+def test_the_recorder_sees_slack_calls(slack: httpx.Client) -> None:
+    slack.delete("/_sandbox/requests").raise_for_status()
+    post(slack, "recorded")
+    recorded = slack.get("/_sandbox/requests", params={"path": "/api/chat.*"}).json()["requests"]
+    assert [(r["path"], r["status"]) for r in recorded] == [("/api/chat.postMessage", 200)]
+    assert json.loads(recorded[0]["body"]) == {"channel": CHANNEL, "text": "recorded"}
+    assert recorded[0]["response_body"]["ok"] is True and recorded[0]["headers"]["authorization"] == "[redacted]"

@@ -166,7 +166,6 @@ def test_invoice_lifecycle_draft_items_finalize_void(stripe: httpx.Client) -> No
         "object": "list",
         "data": [],
         "has_more": False,
-        "total_count": 0,
         "url": f"/v1/invoices/{invoice['id']}/lines",
     }
     assert invoice["metadata"] == {"pivot_key": "pv1_abc"}

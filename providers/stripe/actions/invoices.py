@@ -1,24 +1,30 @@
-"""Stripe actions for the catalog: create_invoice (customer, lines, finalize), undone by void.
+"""Invoices: create_invoice (customer, lines, finalize; undone by void) and send_invoice.
 
 The forward write is one idempotent routine: find the invoice that carries the step's key in
 its metadata, create it only if absent, add the lines still missing, finalize, then read it
 back and verify amount, customer, currency and status. Every POST carries a key derived from
-the step key, so a replay after a lost answer is a Stripe replay, never a second invoice.
+the step key, one per endpoint (`key`, `key:lineN`, `key:finalize`), so a replay after a lost
+answer is a Stripe replay, never a second invoice.
+
+Paid meanwhile: if the invoice was paid before the saga unwinds, the compensation does *not*
+refund. The payment is the customer's act, not the saga's, and giving money back is a business
+decision; it raises `CompensationConflict` (expected open, current paid, with the amount paid),
+changes nothing, and the saga ends `needs_attention` for a person to decide.
 """
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compensations.actions import Action, CompensationReport, JsonDict, RetryBudget
+from compensations.actions import CompensationReport, JsonDict
 from compensations.errors import CompensationConflict, ProviderRejected
 from compensations.keys import StepKeys
-from compensations.kinds import StepKind
+from providers.stripe.actions.lookup import KEY_METADATA, SEND_METADATA, carries
 from providers.stripe.client import StripeClient
 from providers.stripe.money import format_amount
 
-KEY_METADATA = "pivot_key"
-LOOKUP_PAGES = 5
+INVOICE_ID = r"^in_[A-Za-z0-9]{1,64}$"
+SENDABLE = ("open", "paid")
 
 
 class InvoiceLine(BaseModel):
@@ -53,28 +59,21 @@ class CreateInvoiceParams(BaseModel):
         return self.lines[0].currency
 
 
-class StripeActions:
-    """The Stripe actions, bound to one client."""
+class SendInvoiceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoice: str = Field(pattern=INVOICE_ID, description="A finalized send_invoice invoice, e.g. from create_invoice")
+
+
+class InvoiceActions:
+    """create_invoice, its void, and send_invoice, bound to one client."""
 
     def __init__(self, client: StripeClient):
         self.client = client
 
     async def find_invoice(self, customer: str, key: str) -> dict[str, Any] | None:
-        """The invoice whose metadata carries `key`; lists are consistent, search is not."""
-        starting_after: str | None = None
-        for _ in range(LOOKUP_PAGES):
-            page = await self.client.get(
-                "/v1/invoices", {"customer": customer, "limit": 100, "starting_after": starting_after}
-            )
-            if page is None:
-                return None
-            for invoice in page.get("data", []):
-                if invoice.get("metadata", {}).get(KEY_METADATA) == key:
-                    return dict(invoice)
-            if not page.get("has_more") or not page.get("data"):
-                return None
-            starting_after = page["data"][-1]["id"]
-        return None
+        """The invoice whose metadata carries `key`."""
+        return await self.client.find("/v1/invoices", {"customer": customer}, carries(key))
 
     async def create_invoice(self, params: CreateInvoiceParams, keys: StepKeys) -> JsonDict:
         invoice = await self.find_invoice(params.customer, keys.forward)
@@ -130,7 +129,7 @@ class StripeActions:
     async def void_invoice(
         self, params: CreateInvoiceParams, keys: StepKeys, result: JsonDict | None
     ) -> CompensationReport:
-        """Void a finalized invoice, delete a draft; a paid invoice is someone's money now."""
+        """Void a finalized invoice, delete a draft; a paid invoice is a conflict (see the module)."""
         if result is not None:
             invoice = await self.client.get(f"/v1/invoices/{result['id']}")
         else:
@@ -148,39 +147,42 @@ class StripeActions:
             return CompensationReport(state="compensated", detail=f"invoice {number or invoice_id} voided")
         if status == "void":
             return CompensationReport(state="compensated", detail=f"invoice {number or invoice_id} is void")
+        paid = format_amount(int(invoice.get("amount_paid") or 0), str(invoice.get("currency") or "usd"))
         raise CompensationConflict(
-            f"invoice {number or invoice_id} is {status}; voiding it would drop a payment",
-            expected="open", current=status,
+            f"invoice {number or invoice_id} was {status} ({paid}) before the saga could void it; the payment is "
+            "the customer's, so Pivot neither voids nor refunds it: a person must decide",
+            expected={"status": "open"},
+            current={"status": status, "amount_paid": invoice.get("amount_paid")},
         )
 
+    async def send_invoice(self, params: SendInvoiceParams, keys: StepKeys) -> JsonDict:
+        """Email the invoice once: the invoice's metadata records the send, the key guards the gap.
 
-def _describe(result: JsonDict) -> str:
+        A crash between the send and the metadata mark is covered by the send's Idempotency-Key:
+        the retry's send is a Stripe replay, not a second email (within Stripe's 24 h window)."""
+        invoice = await self.client.get(f"/v1/invoices/{params.invoice}")
+        if invoice is None:
+            raise ProviderRejected("resource_missing", f"Stripe has no invoice {params.invoice}")
+        if not carries(keys.forward, SEND_METADATA)(invoice):
+            await self.client.post(f"/v1/invoices/{params.invoice}/send", {}, idempotency_key=keys.forward)
+            await self.client.post(f"/v1/invoices/{params.invoice}", {"metadata": {SEND_METADATA: keys.forward}},
+                                   idempotency_key=keys.sub("mark"))
+        fresh = await self.client.get(f"/v1/invoices/{params.invoice}")
+        if fresh is None or fresh.get("status") not in SENDABLE or not carries(keys.forward, SEND_METADATA)(fresh):
+            raise ProviderRejected("readback_mismatch", f"Stripe invoice {params.invoice} does not show the send",
+                                   {"status": (fresh or {}).get("status")})
+        return {"ref": f"stripe:invoice/{params.invoice}", "id": params.invoice, "number": fresh.get("number"),
+                "status": fresh["status"], "sent": True}
+
+
+def describe_invoice(result: JsonDict) -> str:
     amount = format_amount(int(result["amount_due"]), str(result["currency"]))
     return f"Stripe invoice {result.get('number') or result['id']} for {amount} was finalized"
 
 
-def _describe_undo(result: JsonDict) -> str:
+def describe_void(result: JsonDict) -> str:
     return f"Stripe invoice {result.get('number') or result['id']} was voided"
 
 
-def stripe_actions(client: StripeClient) -> list[Action]:
-    actions = StripeActions(client)
-    return [
-        Action(
-            name="stripe.create_invoice",
-            kind=StepKind.COMPENSABLE,
-            pivot_eligible=True,
-            params=CreateInvoiceParams,
-            forward=actions.create_invoice,
-            compensate=actions.void_invoice,
-            key_carrier="Idempotency-Key header (step key; ':lineN' and ':finalize' for the sub-requests) "
-            "and metadata[pivot_key] for lookup",
-            readback="GET /v1/invoices/{id}: customer, amount_due, currency, status=open, metadata key",
-            compensation="void if finalized, delete if draft; a paid invoice is a conflict",
-            describe=_describe,
-            describe_undo=_describe_undo,
-            not_run="No Stripe invoice was created",
-            in_flight_window=client.http.in_flight_window,
-            retry=RetryBudget(max_attempts=5),
-        )
-    ]
+def describe_send(result: JsonDict) -> str:
+    return f"Stripe invoice {result.get('number') or result['id']} was emailed to the customer"

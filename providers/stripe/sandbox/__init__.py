@@ -1,0 +1,20 @@
+"""A local Stripe in Stripe's wire format (API 2023-08-16): customers, invoices and invoice items,
+PaymentIntents with test cards, charges and refunds.
+
+It exists so that the Stripe client and the saga engine can be exercised offline against the
+behaviour that matters for exactly-once writes: form bodies with bracket nesting, Stripe's error
+bodies, the invoice and payment state machines, refundable balances, and the idempotency layer
+(saved responses replayed with `Idempotent-Replayed: true`, the 400 on a key reused with other
+parameters or on another endpoint, the 409 while a request with the same key is in flight).
+
+One module per job: `app` (pipeline and routes), `idempotency`, `forms` (bodies and params),
+`errors`, `listing`, and one module per resource. State lives in one `StripeSandbox` per
+`create_app()` call; nothing is module-level.
+"""
+
+from providers.stripe.sandbox.app import StripeSandbox, create_app
+from providers.stripe.sandbox.common import SEED_CUSTOMER_ID, STRIPE_VERSION
+from providers.stripe.sandbox.forms import parse_form
+from providers.stripe.sandbox.payments import TEST_CARDS
+
+__all__ = ["SEED_CUSTOMER_ID", "STRIPE_VERSION", "TEST_CARDS", "StripeSandbox", "create_app", "parse_form"]

@@ -1,0 +1,106 @@
+"""Starting the sandboxes as a real subprocess on free loopback ports, and stopping it by pid.
+
+Shared by tests/sandbox (the sandboxes' own tests) and tests/providers (the catalog's actions run
+against the sandboxes). The process is started exactly as the local stack starts it
+(`python -m providers.serve_sandboxes`); readiness is the `sandboxes ready` line, never a sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+READY_LINE = "sandboxes ready"
+READY_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 5.0
+
+STRIPE_KEY = "sk_test_pivotSandboxKey123"
+HUBSPOT_TOKEN = "pat-na1-00000000-0000-0000-0000-000000000000"
+SLACK_TOKEN = "xoxb-1234-5678-pivotsandbox"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SandboxProcess:
+    process: subprocess.Popen[str]
+    urls: dict[str, str]
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        """Terminate by pid, then kill if it does not exit in time; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def running_sandboxes(names: tuple[str, ...]) -> Iterator[SandboxProcess]:
+    urls = {name: f"127.0.0.1:{free_port()}" for name in names}
+    args = [arg for name, bind in urls.items() for arg in (f"--{name}", bind)]
+    with tempfile.TemporaryDirectory(prefix="pivot-sandboxes-") as tmp:
+        stderr_path = Path(tmp) / "stderr.log"
+        with stderr_path.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "providers.serve_sandboxes", *args],
+                cwd=PROJECT_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        handle = SandboxProcess(process, {name: f"http://{bind}" for name, bind in urls.items()}, stderr_path)
+        try:
+            _wait_for_ready_line(handle)
+            yield handle
+        finally:
+            handle.stop()
+
+
+def _wait_for_ready_line(handle: SandboxProcess) -> None:
+    """Block on the process's stdout (in a thread, so there is a deadline) for the ready line."""
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = handle.process.stdout
+    assert stdout is not None
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")  # EOF: the process ended
+
+    threading.Thread(target=pump, name="sandbox-stdout", daemon=True).start()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            line = lines.get(timeout=max(remaining, 0.01))
+        except queue.Empty:
+            raise RuntimeError(f"sandboxes not ready after {READY_TIMEOUT_S}s:\n{handle.stderr()}") from None
+        if line == "":
+            handle.process.wait(timeout=STOP_TIMEOUT_S)
+            raise RuntimeError(
+                f"sandboxes exited ({handle.process.returncode}) before ready:\n{handle.stderr()}"
+            )
+        if line.strip() == READY_LINE:
+            return
