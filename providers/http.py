@@ -6,6 +6,7 @@ a credential is read from the environment at request time and never appears in a
 Providers add only their own error bodies on top.
 """
 
+import asyncio
 import email.utils
 import os
 import time
@@ -19,6 +20,9 @@ import httpx
 from compensations.errors import ProviderRejected, ProviderUnavailable
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 32
+"""Per provider and process. Requests beyond it wait on a semaphore, not in httpcore's pool,
+whose queue handling is quadratic (seen: 600 sagas resuming at once pegged the service)."""
 MAX_RETRY_AFTER_S = 300.0
 
 
@@ -78,6 +82,7 @@ class ProviderHTTP:
         """`response_hooks` see every response first (httpx event hooks): a provider uses them
         for rules that must win over the generic classification (e.g. a replayed 5xx)."""
         self.endpoint = endpoint
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._auth_scheme = auth_scheme
         self._auth_header = auth_header
         self._client = httpx.AsyncClient(
@@ -86,7 +91,7 @@ class ProviderHTTP:
             # provider failure, and must not spend a step's retry budget (seen with 300 sagas
             # resuming at once). Connect, read and write stay bounded.
             timeout=httpx.Timeout(endpoint.timeout_s, connect=min(5.0, endpoint.timeout_s), pool=None),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
             headers={"User-Agent": "pivot/0.1"},
             event_hooks={"response": list(response_hooks)},
         )
@@ -131,9 +136,10 @@ class ProviderHTTP:
         auth = f"{self._auth_scheme} {credential}" if self._auth_scheme else credential
         all_headers = {self._auth_header: auth, **(headers or {})}
         try:
-            response = await self._client.request(
-                method, path, params=params, data=data, json=json, headers=all_headers
-            )
+            async with self._slots:
+                response = await self._client.request(
+                    method, path, params=params, data=data, json=json, headers=all_headers
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # The request never left: retrying cannot double anything.
             raise ProviderUnavailable(f"{self.name}: cannot connect ({type(exc).__name__})") from None

@@ -8,7 +8,8 @@ add latency" deterministically. State lives in a `FaultBook` owned by one app in
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -34,6 +35,8 @@ class FaultSpec(BaseModel):
     retry_after: float | None = Field(default=None, ge=0, le=3600)
     latency_ms: int | None = Field(default=None, ge=0, le=600_000)
     hang_s: float = Field(default=30.0, ge=0, le=3600)
+    probability: float = Field(default=1.0, gt=0, le=1, description="Fire on this share of matching requests")
+    seed: int | None = Field(default=None, description="Seed of the rule's own random draws (reproducible soaks)")
 
     @field_validator("method")
     @classmethod
@@ -55,6 +58,7 @@ class FaultRule:
     spec: FaultSpec
     remaining: int | None
     hits: int = 0
+    draws: random.Random = field(default_factory=random.Random, repr=False)
     held: int = 0
     """Requests this (latency) rule is holding right now: a test waits for 0 before it reads
     the ledger, so a write that lands after a crash is never missed."""
@@ -81,7 +85,8 @@ class FaultBook:
         self._next_id = 1
 
     def add(self, spec: FaultSpec) -> FaultRule:
-        rule = FaultRule(id=f"flt_{self._next_id}", spec=spec, remaining=spec.times)
+        rule = FaultRule(id=f"flt_{self._next_id}", spec=spec, remaining=spec.times,
+                         draws=random.Random(spec.seed))
         self._next_id += 1
         self._rules.append(rule)
         return rule
@@ -111,6 +116,8 @@ class FaultBook:
         """
         for rule in self._rules:
             if rule.exhausted or not rule.matches(method, path):
+                continue
+            if rule.spec.probability < 1.0 and rule.draws.random() >= rule.spec.probability:
                 continue
             if rule.remaining is not None:
                 rule.remaining -= 1
