@@ -16,7 +16,7 @@ from compensations.keys import forward_key
 from services.client import PivotClient
 from services.demo import DEMO_CUSTOMER
 from services.processes import wait_until
-from services.stack import LOCAL_APPROVERS, Stack
+from services.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Stack
 from tests.sandboxes import Sandboxes
 
 PARKED = int(os.environ.get("PIVOT_PARKED_SAGAS", "1000"))
@@ -31,12 +31,12 @@ def rss_mib(pid: int | None) -> float:
     raise AssertionError("no VmRSS")
 
 
-def plan(token: str, index: int) -> dict[str, object]:
+def plan(token: str, index: int, customer: str = DEMO_CUSTOMER) -> dict[str, object]:
     return {"steps": [
         {"id": "contact", "action": "hubspot.create_contact",
          "params": {"email": f"bulk{index}+{token}@example.com", "firstname": "Bulk"}},
         {"id": "invoice", "action": "stripe.create_invoice",
-         "params": {"customer": DEMO_CUSTOMER, "lines": [{"amount": 100 + index, "currency": "usd",
+         "params": {"customer": customer, "lines": [{"amount": 100 + index, "currency": "usd",
                                                           "description": f"bulk {index}"}]},
          "approval": {"approvers": ["finance"], "timeout": "P3D", "reason": "bulk"}},
     ]}
@@ -57,12 +57,14 @@ def test_a_thousand_parked_sagas_list_and_finish(
 ) -> None:
     token = uuid.uuid4().hex[:8]
     runs = [f"bulk-{token}-{i:04d}" for i in range(PARKED)]
+    customer = httpx.post(f"{stack.sandbox_urls['stripe']}/v1/customers", data={"email": f"bulk+{token}@example.com"},
+                          headers={"Authorization": f"Bearer {LOCAL_CREDENTIALS['STRIPE_API_KEY']}"}).json()["id"]
     mine = {f"{run}~invoice" for run in runs}
 
     async def submit_all() -> None:
         async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=60) as http:
             async def submit(run: str) -> None:
-                response = await http.post(f"/SagaRun/{run}/run/send", json=plan(token, runs.index(run)))
+                response = await http.post(f"/SagaRun/{run}/run/send", json=plan(token, runs.index(run), customer))
                 assert response.status_code in {200, 202}, response.text
             await _each(runs, submit)
 
@@ -82,7 +84,7 @@ def test_a_thousand_parked_sagas_list_and_finish(
     assert sandboxes.effects_of("stripe", runs[0], "invoice", "stripe.create_invoice") == []
 
     async def approve_all() -> None:
-        async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=600) as http:
             async def approve(approval: str) -> None:
                 body = {"approver": "finance", "approved": True, "comment": "bulk",
                         "proof": decision_proof(LOCAL_APPROVERS["finance"], approval, "finance", True)}

@@ -76,19 +76,22 @@ class InvoiceActions:
         return await self.client.find("/v1/invoices", {"customer": customer}, carries(key))
 
     async def create_invoice(self, params: CreateInvoiceParams, keys: StepKeys) -> JsonDict:
-        invoice = await self.find_invoice(params.customer, keys.forward)
-        if invoice is None:
-            body: dict[str, Any] = {
-                "customer": params.customer,
-                "collection_method": params.collection_method,
-                "auto_advance": False,
-                "pending_invoice_items_behavior": "exclude",
-                "description": params.description,
-                "metadata": {KEY_METADATA: keys.forward},
-            }
-            if params.collection_method == "send_invoice":
-                body["days_until_due"] = params.days_until_due
-            invoice = await self.client.post("/v1/invoices", body, idempotency_key=keys.forward)
+        # No list lookup first: Stripe's own idempotency is the lookup by key here. A retry with the
+        # same Idempotency-Key within Stripe's 24 h retention replays the first answer (the invoice
+        # it created), and every later request carries its own sub-key, so nothing can double.
+        # Listing the customer's invoices before every create cost O(invoices) per step; the list
+        # lookup stays where it is needed, in the compensation, which may run days later.
+        body: dict[str, Any] = {
+            "customer": params.customer,
+            "collection_method": params.collection_method,
+            "auto_advance": False,
+            "pending_invoice_items_behavior": "exclude",
+            "description": params.description,
+            "metadata": {KEY_METADATA: keys.forward},
+        }
+        if params.collection_method == "send_invoice":
+            body["days_until_due"] = params.days_until_due
+        invoice = await self.client.post("/v1/invoices", body, idempotency_key=keys.forward)
         invoice_id = invoice["id"]
         if invoice.get("status") == "draft":
             # Lines are added in order, so a draft that already has k lines has lines 0..k-1.
