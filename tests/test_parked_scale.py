@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from compensations.approvals import decision_proof
 from compensations.keys import forward_key
@@ -52,6 +53,7 @@ async def _each(items: list[str], call: object) -> None:
     await asyncio.gather(*(one(item) for item in items))
 
 
+@pytest.mark.timeout(900)
 def test_a_thousand_parked_sagas_list_and_finish(
     stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, record_property: object
 ) -> None:
