@@ -200,50 +200,105 @@ class Saga:
         self.outcome.summary = summarize(self.outcome, self.catalog)
         self.ctx.set(OUTCOME_STATE, self.outcome.model_dump(mode="json", exclude_none=True))
 
+    def _units(self) -> list[list[int]]:
+        """Steps in execution order; a parallel group (adjacent compensable steps sharing a
+        `group`, validated) is one unit whose writes run concurrently."""
+        units: list[list[int]] = []
+        for index, step in enumerate(self.plan.steps):
+            previous = self.plan.steps[index - 1] if index else None
+            if step.group is not None and previous is not None and previous.group == step.group:
+                units[-1].append(index)
+            else:
+                units.append([index])
+        return units
+
     async def run(self) -> Outcome:
         self.publish()
         stack: list[int] = []
         pivot = self.plan.pivot_index
-        for index, (step, action) in enumerate(zip(self.plan.steps, self.plan.actions, strict=True)):
-            before_or_at_pivot = pivot is not None and index <= pivot
+        last = len(self.plan.steps) - 1
+        for unit in self._units():
+            writes: dict[int, Any] = {}
+            for index in unit:
+                refusal = await self._prepare(index, stack)
+                if refusal is not None:
+                    return await self._fail(index, refusal, stack)
+                writes[index] = await self._start_write(index)
+            failure = await self._collect(writes)
+            if failure is not None:
+                return await self._fail(failure[0], failure[1], stack)
+            if pivot in unit:
+                stack.clear()  # point of no return
+            if unit[-1] < last:
+                self.publish()  # the last step's state goes out with the final status, in one write
+        return await self._finish(SagaStatus.COMMITTED)
+
+    async def _prepare(self, index: int, stack: list[int]) -> ErrorInfo | None:
+        """Everything before a step's write: params from verified results, a schedule, an
+        approval, and the compensation registered before the write (a lost answer is undone)."""
+        step, action = self.plan.steps[index], self.plan.actions[index]
+        try:
+            params = action.params.model_validate(resolve(step.params, self.results))
+        except (ReferenceProblem, ValidationError) as exc:
+            return ErrorInfo(code="bad_params", message=str(exc))
+        self.params[index] = params
+        try:
+            if step.not_before is not None:
+                await self._sleep_until(step.not_before.timestamp(), step.id)
+            refusal = await self._await_approval(index, params) if step.approval is not None else None
+        except TerminalError as exc:
+            if not _is_cancel(exc):
+                raise
+            refusal = ErrorInfo(code="cancelled", message="the saga was cancelled before this step ran")
+        if refusal is not None:
+            return refusal
+        pivot = self.plan.pivot_index
+        if pivot is not None and index <= pivot and action.compensate is not None:
+            stack.append(index)
+        return None
+
+    async def _start_write(self, index: int) -> Any:
+        step, action = self.plan.steps[index], self.plan.actions[index]
+        fenced_until = await self._fence(step.id, action) if action.fenced else None
+        return self.ctx.run_typed(
+            f"{step.id}:{action.name}", _forward_attempt, RunOptions(type_hint=dict),
+            action, self.params[index], self.keys[index], {"run_id": self.run_id, "step_id": step.id},
+            fenced_until,
+        )
+
+    async def _collect(self, writes: dict[int, Any]) -> tuple[int, ErrorInfo] | None:
+        """Await the unit's writes (together, if several) and record each verified result.
+        Returns the first failure; every other member keeps its own state and error."""
+        indices = list(writes)
+        try:
+            if len(writes) > 1:
+                await restate.gather(*writes.values())
+        except TerminalError as exc:
+            if not _is_cancel(exc):
+                raise
+            await self._settle([self.plan.actions[i] for i in indices], self.plan.steps[indices[0]].id)
+            return indices[0], _error_info(exc, self.plan.actions[indices[0]], self.plan.actions[indices[0]].retry)
+        failure: tuple[int, ErrorInfo] | None = None
+        for index, write in writes.items():
+            action = self.plan.actions[index]
             try:
-                params = action.params.model_validate(resolve(step.params, self.results))
-            except (ReferenceProblem, ValidationError) as exc:
-                return await self._fail(index, ErrorInfo(code="bad_params", message=str(exc)), stack)
-            self.params[index] = params
-            try:
-                if step.not_before is not None:
-                    await self._sleep_until(step.not_before.timestamp(), step.id)
-                refusal = await self._await_approval(index, params) if step.approval is not None else None
-            except TerminalError as exc:
-                if not _is_cancel(exc):
-                    raise
-                refusal = ErrorInfo(code="cancelled", message="the saga was cancelled before this step ran")
-            if refusal is not None:
-                return await self._fail(index, refusal, stack)
-            if before_or_at_pivot and action.compensate is not None:
-                stack.append(index)  # registered before the write: a lost answer is still undone
-            fenced_until = await self._fence(step.id, action) if action.fenced else None
-            write = self.ctx.run_typed(
-                f"{step.id}:{action.name}", _forward_attempt, RunOptions(type_hint=dict),
-                action, params, self.keys[index], {"run_id": self.run_id, "step_id": step.id}, fenced_until,
-            )
-            try:
-                result = await write
+                self._verified(index, await write)
             except TerminalError as exc:
                 error = _error_info(exc, action, action.retry)
                 if error.code == "cancelled":
-                    # A cancel aborts the attempt, not the request already on the wire. Give it the
-                    # provider's in-flight window to land (or die) before the unwind looks it up by
-                    # key, so a write that lands late is undone instead of orphaned.
-                    await self.ctx.sleep(action.in_flight_window, name=f"{step.id}:settle")
-                return await self._fail(index, error, stack)
-            self._verified(index, result)
-            if index == pivot:
-                stack.clear()  # point of no return
-            if index < len(self.plan.steps) - 1:
-                self.publish()  # the last step's state goes out with the final status, in one write
-        return await self._finish(SagaStatus.COMMITTED)
+                    await self._settle([action], self.plan.steps[index].id)
+                if failure is None:
+                    failure = (index, error)
+                else:
+                    self.outcome.steps[index].state, self.outcome.steps[index].error = StepState.FAILED, error
+        return failure
+
+    async def _settle(self, actions: list[Action], step_id: str) -> None:
+        """A cancel aborts the attempt, not the request already on the wire. Give it the provider's
+        in-flight window to land (or die) before the unwind looks it up by key, so a write that
+        lands late is undone instead of orphaned."""
+        window = max(action.in_flight_window for action in actions)
+        await self.ctx.sleep(window, name=f"{step_id}:settle")
 
     async def _fence(self, step_id: str, action: Action) -> float | None:
         """Journal when this step's first attempt began. If that entry is replayed rather than
@@ -339,7 +394,8 @@ class Saga:
         step = self.outcome.steps[index]
         step.state, step.error = StepState.FAILED, error
         for later in self.outcome.steps[index + 1 :]:
-            later.state = StepState.NOT_RUN
+            if later.state is StepState.PENDING:
+                later.state = StepState.NOT_RUN
         log.warning("run=%s step=%s failed: %s %s", self.run_id, step.id, error.code, error.message,
                     extra={"run_id": self.run_id, "step_id": step.id})
         pivot = self.plan.pivot_index
@@ -352,31 +408,52 @@ class Saga:
 
     async def _unwind(self, stack: list[int]) -> bool:
         """Run registered compensations in reverse. Each one finds the effect by key first, so a
-        step whose forward answer was lost is undone too. One failure never stops the rest."""
+        step whose forward answer was lost is undone too. Members of one parallel group are
+        undone concurrently. One failure never stops the rest."""
         clean = True
-        for index in reversed(stack):
-            action = self.plan.actions[index]
-            step = self.outcome.steps[index]
-            try:
-                raw = await self.ctx.run_typed(
-                    f"{step.id}:compensate", _compensate_attempt,
-                    _options(action.compensation_retry, dict),
-                    action, self.params[index], self.keys[index], self.results.get(step.id),
+        for batch in self._undo_batches(stack):
+            undos = {
+                index: self.ctx.run_typed(
+                    f"{self.plan.steps[index].id}:compensate", _compensate_attempt,
+                    _options(self.plan.actions[index].compensation_retry, dict),
+                    self.plan.actions[index], self.params[index], self.keys[index],
+                    self.results.get(self.plan.steps[index].id),
                 )
-            except TerminalError as exc:
-                clean = False
-                step.state = StepState.COMPENSATION_FAILED
-                step.error = _error_info(exc, action, action.compensation_retry)
-                self._alert(f"compensation of '{step.id}' failed: {step.error.message}")
-            else:
-                report = CompensationReport.model_validate(raw)
-                step.compensation = report.detail
-                if report.state == "compensated":
-                    step.state = StepState.COMPENSATED
-                elif step.state is StepState.VERIFIED:
-                    step.state = StepState.NOTHING_TO_UNDO
+                for index in batch
+            }
+            if len(undos) > 1:
+                await restate.gather(*undos.values())
+            for index, undo in undos.items():
+                clean = await self._record_undo(index, undo) and clean
             self.publish()
         return clean
+
+    def _undo_batches(self, stack: list[int]) -> list[list[int]]:
+        batches: list[list[int]] = []
+        for index in reversed(stack):
+            group = self.plan.steps[index].group
+            if batches and group is not None and self.plan.steps[batches[-1][0]].group == group:
+                batches[-1].append(index)
+            else:
+                batches.append([index])
+        return batches
+
+    async def _record_undo(self, index: int, undo: Any) -> bool:
+        action, step = self.plan.actions[index], self.outcome.steps[index]
+        try:
+            raw = await undo
+        except TerminalError as exc:
+            step.state = StepState.COMPENSATION_FAILED
+            step.error = _error_info(exc, action, action.compensation_retry)
+            self._alert(f"compensation of '{step.id}' failed: {step.error.message}")
+            return False
+        report = CompensationReport.model_validate(raw)
+        step.compensation = report.detail
+        if report.state == "compensated":
+            step.state = StepState.COMPENSATED
+        elif step.state is StepState.VERIFIED:
+            step.state = StepState.NOTHING_TO_UNDO
+        return True
 
     def _alert(self, reason: str) -> None:
         log.error("run=%s needs_attention: %s; outcome=%s", self.run_id, reason,

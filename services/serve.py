@@ -5,11 +5,12 @@ the first request, which replaces hypercorn's, so `hypercorn -w 0` never exits o
 Here both hook into the SDK's shared SIGTERM dispatcher, so SIGTERM (and SIGINT) drain and
 stop the server, and there is still exactly one process with one pid to stop.
 
-    python -m services.serve --bind 127.0.0.1:9080
+    python -m services.serve --bind 127.0.0.1:9080 [--app services.app:app]
 """
 
 import argparse
 import asyncio
+import importlib
 import logging
 import signal
 from typing import Any
@@ -18,27 +19,34 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from restate.server import install_shutdown_hook
 
-from services.app import app
-
 Scope = dict[str, Any]
 Receive = Any
 Send = Any
 
 
-async def _with_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+def _with_lifespan(app: Any) -> Any:
     """Answer ASGI lifespan events (the SDK app does not), so startup logs no spurious error."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    await app(scope, receive, send)
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await app(scope, receive, send)
+
+    return wrapped
 
 
-async def _serve(bind: str, graceful_timeout_s: float) -> None:
+def load_app(spec: str) -> Any:
+    module_name, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attribute or "app")
+
+
+async def _serve(app: Any, bind: str, graceful_timeout_s: float) -> None:
     config = Config()
     config.bind = [bind]
     config.graceful_timeout = graceful_timeout_s
@@ -48,15 +56,16 @@ async def _serve(bind: str, graceful_timeout_s: float) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         install_shutdown_hook(loop, stop.set, signum)
-    await serve(_with_lifespan, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(_with_lifespan(app), config, shutdown_trigger=stop.wait)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.serve", description=__doc__)
     parser.add_argument("--bind", default="127.0.0.1:9080")
     parser.add_argument("--graceful-timeout", type=float, default=3.0)
+    parser.add_argument("--app", default="services.app:app", help="module:attribute of the ASGI app")
     args = parser.parse_args()
-    asyncio.run(_serve(args.bind, args.graceful_timeout))
+    asyncio.run(_serve(load_app(args.app), args.bind, args.graceful_timeout))
 
 
 if __name__ == "__main__":

@@ -201,6 +201,9 @@ async def run_stripe_scenario(client: StripeClient, sandbox: Boxes) -> list[dict
     invoice = await forward("stripe.create_invoice", invoice_params, invoice_keys)
     await forward("stripe.send_invoice", {"invoice": invoice["id"]})
     await compensate("stripe.create_invoice", invoice_params, invoice_keys, invoice)
+    lost_keys = new_keys("stripe.create_invoice")  # an undo whose forward answer was lost: found by listing
+    await forward("stripe.create_invoice", invoice_params, lost_keys)
+    await compensate("stripe.create_invoice", invoice_params, lost_keys, None)
     charge_params = {"amount": 5000, "currency": "usd", "customer": SEED_CUSTOMER_ID,
                      "payment_method": "pm_card_visa", "description": "conformance"}
     charge_keys = new_keys("stripe.charge")

@@ -1,0 +1,348 @@
+"""Engine overhead: the flagship saga through Pivot's `SagaRun` vs the raw `RawSaga` handler.
+
+    .venv/bin/python -m bench.engine_overhead [--sagas 200] [--concurrency 16]   # its own stack
+
+One stack on free loopback ports whose service serves `bench.raw_app:app` (Pivot's services
+plus `RawSaga`, see bench/raw_app.py), against zero-latency sandboxes. Both sides make the
+same provider HTTP calls (checked: requests per saga and provider are counted once per side).
+In one run:
+
+- throughput (sagas/s, steps/s) and p50/p99 latency of each side, and the ratio Pivot/raw.
+  The N sagas per side run in alternating batches (ABBA order), the sandboxes reset before
+  every batch, so machine noise and the Slack channel's growing history hit both sides alike;
+- journal entries per saga, by entry type, for a sample of each side (admin SQL, `sys_journal`);
+- the scaling curve: throughput of both sides at concurrency 1, 4, 16, 64;
+- with `--profile DIR`: a py-spy profile of the service under a Pivot-only batch
+  (DIR/profile.raw.txt: collapsed stacks for any flame-graph tool; DIR/profile.txt: the
+  hottest frames, self and inclusive).
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.admin import sql_literal
+from services.demo import flagship_plan
+from services.stack import Ports, Stack
+from services.tools import PROJECT_ROOT
+
+STEPS = 3
+PROVIDERS = ("hubspot", "stripe", "slack")
+SIDES = {"pivot": "SagaRun", "raw": "RawSaga"}
+CURVE = (1, 4, 16, 64)
+
+
+@dataclass
+class Side:
+    """What one side did across its batches."""
+
+    name: str
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    run_ids: list[str] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each process of the stack spent during this side's batches."""
+
+    @property
+    def sagas(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def sagas_per_s(self) -> float:
+        return self.sagas / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "sagas": self.sagas, "seconds": round(self.seconds, 2),
+            "sagas_per_s": round(self.sagas_per_s, 1), "steps_per_s": round(self.sagas_per_s * STEPS, 1),
+            "p50_ms": round(self.percentile(0.50), 1), "p99_ms": round(self.percentile(0.99), 1),
+            "mean_ms": round(statistics.fmean(self.latencies_ms), 1) if self.latencies_ms else 0.0,
+            "statuses": dict(self.statuses),
+            "cpu_ms_per_saga": {name: round(1000 * seconds / self.sagas, 1) for name, seconds in self.cpu_s.items()}
+            if self.sagas else {},
+        }
+
+
+class Bench:
+    def __init__(self, stack: Stack, http: httpx.AsyncClient):
+        self.stack = stack
+        self.http = http
+        self.token = uuid.uuid4().hex[:8]
+        self.counter = 0
+
+    async def reset_sandboxes(self) -> None:
+        for provider in PROVIDERS:
+            (await self.http.post(f"{self.stack.sandbox_urls[provider]}/_sandbox/reset")).raise_for_status()
+
+    async def one(self, side: str, run_id: str, plan: dict[str, Any]) -> tuple[float, str]:
+        started = time.perf_counter()
+        response = await self.http.post(f"{self.stack.ingress_url}/{SIDES[side]}/{run_id}/run", json=plan)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            return elapsed_ms, f"http_{response.status_code}"
+        return elapsed_ms, str(response.json().get("status", "?"))
+
+    async def batch(self, side: Side, count: int, concurrency: int) -> None:
+        """`count` sagas, at most `concurrency` in flight, from freshly reset sandboxes."""
+        await self.reset_sandboxes()
+        jobs = []
+        for _ in range(count):
+            self.counter += 1
+            run_id = f"eo-{side.name}-{self.token}-{self.counter:05d}"
+            jobs.append((run_id, flagship_plan(f"eo{self.counter}+{self.token}@example.com")))
+        queue = iter(jobs)
+
+        async def worker() -> None:
+            for run_id, plan in queue:  # a shared iterator: each job is taken by one worker
+                elapsed_ms, status = await self.one(side.name, run_id, plan)
+                side.latencies_ms.append(elapsed_ms)
+                side.statuses[status] += 1
+                side.run_ids.append(run_id)
+
+        cpu_before = self.cpu()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+        side.seconds += time.perf_counter() - started
+        for name, seconds in self.cpu().items():
+            side.cpu_s[name] = side.cpu_s.get(name, 0.0) + seconds - cpu_before[name]
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds (user + system) so far of each stack process and of this bench client."""
+        processes = {"restate-server": self.stack.restate.pid, "service": self.stack.service.pid,
+                     "sandboxes": self.stack.sandboxes.pid}
+        used = {name: process_cpu_s(pid) for name, pid in processes.items()}
+        own = os.times()
+        used["bench-client"] = own.user + own.system
+        return used
+
+    async def alternate(self, sagas: int, concurrency: int, batch_size: int) -> dict[str, Side]:
+        """Both sides, `sagas` each, in alternating batches: P R, R P, P R, …"""
+        sides = {name: Side(name) for name in SIDES}
+        rounds = max(1, -(-sagas // batch_size))
+        for index in range(rounds):
+            count = min(batch_size, sagas - index * batch_size)
+            order = ("pivot", "raw") if index % 2 == 0 else ("raw", "pivot")
+            for name in order:
+                await self.batch(sides[name], count, concurrency)
+        return sides
+
+    async def calls_per_saga(self) -> dict[str, dict[str, int]]:
+        """Provider requests of one saga per side, counted by a zero-latency fault rule's hits."""
+        counts: dict[str, dict[str, int]] = {}
+        for name in SIDES:
+            await self.reset_sandboxes()
+            rules = {}
+            for provider in PROVIDERS:
+                response = await self.http.post(f"{self.stack.sandbox_urls[provider]}/_sandbox/faults",
+                                                json={"path": "*", "action": "latency", "latency_ms": 0})
+                rules[provider] = response.json()["id"]
+            side = Side(name)
+            await self.batch_without_reset(side)
+            counts[name] = {}
+            for provider in PROVIDERS:
+                listed = (await self.http.get(f"{self.stack.sandbox_urls[provider]}/_sandbox/faults")).json()
+                counts[name][provider] = sum(int(r["hits"]) for r in listed["rules"] if r["id"] == rules[provider])
+                (await self.http.delete(f"{self.stack.sandbox_urls[provider]}/_sandbox/faults")).raise_for_status()
+        return counts
+
+    async def batch_without_reset(self, side: Side) -> None:
+        self.counter += 1
+        run_id = f"eo-{side.name}-{self.token}-{self.counter:05d}"
+        _, status = await self.one(side.name, run_id, flagship_plan(f"eo{self.counter}+{self.token}@example.com"))
+        if status != "committed":
+            raise RuntimeError(f"{side.name} saga {run_id} ended {status}")
+
+    async def query(self, sql: str) -> list[dict[str, Any]]:
+        response = await self.http.post(f"{self.stack.admin_url}/query", json={"query": sql},
+                                        headers={"accept": "application/json"})
+        response.raise_for_status()
+        rows = response.json().get("rows", [])
+        return rows if isinstance(rows, list) else []
+
+    async def journal(self, side: str, run_ids: list[str]) -> dict[str, Any]:
+        """Journal entries per saga (mean over the sample) and their types, from `sys_journal`."""
+        totals: list[int] = []
+        types: Counter[str] = Counter()
+        for run_id in run_ids:
+            rows = await self.query(
+                "SELECT id FROM sys_invocation WHERE target_service_name = "
+                f"{sql_literal(SIDES[side])} AND target_service_key = {sql_literal(run_id)} "
+                "AND target_handler_name = 'run'")
+            if not rows:
+                continue
+            entries = await self.query(
+                f"SELECT entry_type, name FROM sys_journal WHERE id = {sql_literal(str(rows[0]['id']))}")
+            totals.append(len(entries))
+            types.update(str(e["entry_type"]) + (f" {e['name']}" if e.get("name") else "") for e in entries)
+        if not totals:
+            return {"sampled": 0}
+        return {"sampled": len(totals), "entries_per_saga": round(statistics.fmean(totals), 2),
+                "min": min(totals), "max": max(totals),
+                "by_type_per_saga": {k: round(v / len(totals), 2) for k, v in sorted(types.items())}}
+
+
+def process_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and 15)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def collapse_top(raw_path: Path, limit: int = 25) -> str:
+    """The hottest frames of a py-spy `--format raw` (collapsed stacks) file: self and inclusive."""
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw_path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        self_time[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    lines = [f"samples: {total}", "", "self (leaf) share:"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in self_time.most_common(limit)] if total else []
+    lines += ["", "inclusive share (frames under which the time was spent):"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(limit * 2)] if total else []
+    return "\n".join(lines) + "\n"
+
+
+async def profiled(bench: Bench, out: Path, sagas: int, concurrency: int) -> dict[str, Any]:
+    """A Pivot-only batch under py-spy (raw collapsed stacks + an SVG flame graph)."""
+    pid = bench.stack.service.pid
+    assert pid is not None
+    out.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    raw_file = out / "profile.raw.txt"
+    recorder = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw", "-o", str(raw_file),
+                                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    side = Side("pivot")
+    try:
+        await bench.batch(side, sagas, concurrency)
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        _, err = await asyncio.to_thread(recorder.communicate)
+    if not raw_file.exists():
+        return {"error": err.decode(errors="replace")[-500:]}
+    (out / "profile.txt").write_text(collapse_top(raw_file))
+    return {"batch": side.summary(), "raw": str(raw_file), "top": str(out / "profile.txt")}
+
+
+def ratio(pivot: Side, raw: Side) -> dict[str, float]:
+    pivot_cpu, raw_cpu = sum(pivot.cpu_s.values()) / max(1, pivot.sagas), sum(raw.cpu_s.values()) / max(1, raw.sagas)
+    return {
+        "cpu_per_saga_raw_over_pivot": round(raw_cpu / pivot_cpu, 3) if pivot_cpu else 0.0,
+        "throughput_pivot_over_raw": round(pivot.sagas_per_s / raw.sagas_per_s, 3) if raw.sagas_per_s else 0.0,
+        "p50_pivot_over_raw": round(pivot.percentile(0.5) / raw.percentile(0.5), 3) if raw.latencies_ms else 0.0,
+        "p99_pivot_over_raw": round(pivot.percentile(0.99) / raw.percentile(0.99), 3) if raw.latencies_ms else 0.0,
+    }
+
+
+async def _bench(stack: Stack, sagas: int, concurrency: int, batch_size: int, curve_min: int,
+                 profile: Path | None) -> dict[str, Any]:
+    engine_digest = hashlib.sha256((PROJECT_ROOT / "compensations" / "saga.py").read_bytes()).hexdigest()[:16]
+    limits = httpx.Limits(max_connections=max(CURVE) + 8, max_keepalive_connections=max(CURVE) + 8)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as http:
+        bench = Bench(stack, http)
+        restate_version = (await http.get(f"{stack.admin_url}/version")).json()
+        calls = await bench.calls_per_saga()
+        warm = await bench.alternate(max(2 * concurrency, 16), concurrency, max(2 * concurrency, 16))
+        started = time.perf_counter()
+        sides = await bench.alternate(sagas, concurrency, batch_size)
+        main_seconds = time.perf_counter() - started
+        journals = {name: await bench.journal(name, side.run_ids[:: max(1, side.sagas // 10)][:10])
+                    for name, side in sides.items()}
+        curve: list[dict[str, Any]] = []
+        for level in CURVE:
+            count = max(curve_min, 4 * level)
+            at = await bench.alternate(count, level, count)
+            curve.append({"concurrency": level, "sagas_per_side": count,
+                          "pivot_sagas_per_s": round(at["pivot"].sagas_per_s, 1),
+                          "raw_sagas_per_s": round(at["raw"].sagas_per_s, 1),
+                          "pivot_p50_ms": round(at["pivot"].percentile(0.5), 1),
+                          "raw_p50_ms": round(at["raw"].percentile(0.5), 1),
+                          **ratio(at["pivot"], at["raw"])})
+        profile_report = await profiled(bench, profile, sagas, concurrency) if profile else None
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": _cpus(), "python": platform.python_version(), "platform": platform.platform()},
+        "versions": {"restate-server": restate_version, "restate-sdk": version("restate-sdk"),
+                     "hypercorn": version("hypercorn"), "httpx": version("httpx")},
+        "engine": {"compensations/saga.py sha256": engine_digest},
+        "load_average_after": os.getloadavg(),
+        "settings": {"sagas_per_side": sagas, "concurrency": concurrency, "batch": batch_size,
+                     "steps_per_saga": STEPS},
+        "provider_calls_per_saga": calls,
+        "warmup": {name: side.sagas for name, side in warm.items()},
+        "main": {name: side.summary() for name, side in sides.items()},
+        "main_wall_seconds": round(main_seconds, 1),
+        "ratio": ratio(sides["pivot"], sides["raw"]),
+        "journal": journals,
+        "curve": curve,
+        "profile": profile_report,
+    }
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def bench_stack(base: Path) -> Stack:
+    """The usual local stack, except that its service serves `bench.raw_app:app`."""
+    stack = Stack(ports=Ports.free(), data_dir=base / "data", log_dir=base / "logs")
+    stack.service.argv = [sys.executable, "-m", "services.serve", "--bind", f"127.0.0.1:{stack.ports.service}",
+                          "--app", "bench.raw_app:app"]
+    return stack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.engine_overhead", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sagas", type=int, default=200, help="sagas per side in the main comparison")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=25, help="sagas per alternating batch")
+    parser.add_argument("--curve-min", type=int, default=48, help="least sagas per side at each curve point")
+    parser.add_argument("--profile", type=Path, help="also profile a Pivot batch with py-spy into this folder")
+    parser.add_argument("--out", type=Path, help="also write the report as JSON here")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="pivot-engine-overhead-"))
+    with bench_stack(base) as stack:
+        report = asyncio.run(_bench(stack, args.sagas, args.concurrency, args.batch, args.curve_min,
+                                    args.profile))
+    body = json.dumps(report, indent=2)
+    print(body)
+    if args.out:
+        args.out.write_text(body)
+
+
+if __name__ == "__main__":
+    main()
