@@ -10,17 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -32,11 +23,8 @@ from providers.shopify.actions import shopify_actions
 from providers.shopify.client import API_VERSION, ShopifyClient
 from providers.shopify.draft_orders import DraftOrders
 from providers.shopify.orders import Orders
+from tests.sandbox.process import OneSandbox, running_sandbox
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-READY_LINE = "sandboxes ready"
-READY_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 5.0
 TOKEN = "shpat_pivot_test_0123456789abcdef"
 TOKEN_ENV = "PIVOT_TEST_SHOPIFY_TOKEN"
 CLIENT_TIMEOUT_S = 1.0
@@ -45,71 +33,11 @@ GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class SandboxProcess:
-    process: subprocess.Popen[str]
-    url: str
-    stderr_path: Path
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        """Terminate by pid, kill if it does not exit in time; the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-def _wait_for_ready_line(handle: SandboxProcess) -> None:
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = handle.process.stdout
-    assert stdout is not None
-
-    def pump() -> None:
-        for line in stdout:
-            lines.put(line)
-        lines.put("")
-
-    threading.Thread(target=pump, name="shopify-sandbox-stdout", daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        try:
-            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-        except queue.Empty:
-            raise RuntimeError(f"shopify sandbox not ready after {READY_TIMEOUT_S}s:\n{handle.stderr()}") from None
-        if line == "":
-            handle.process.wait(timeout=STOP_TIMEOUT_S)
-            raise RuntimeError(f"shopify sandbox exited ({handle.process.returncode}):\n{handle.stderr()}")
-        if line.strip() == READY_LINE:
-            return
-
-
 @contextlib.contextmanager
-def running_shopify_sandbox() -> Iterator[SandboxProcess]:
-    bind = f"127.0.0.1:{free_port()}"
-    with tempfile.TemporaryDirectory(prefix="pivot-shopify-") as tmp:
-        stderr_path = Path(tmp) / "stderr.log"
-        with stderr_path.open("w") as stderr:
-            process = subprocess.Popen([sys.executable, "-m", "providers.shopify.sandbox", "--bind", bind],
-                                       cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        handle = SandboxProcess(process, f"http://{bind}", stderr_path)
-        try:
-            _wait_for_ready_line(handle)
-            yield handle
-        finally:
-            handle.stop()
+def running_shopify_sandbox() -> Iterator[OneSandbox]:
+    """The shopify sandbox as a real subprocess (`python -m providers.serve_sandboxes --shopify …`)."""
+    with running_sandbox("shopify") as sandbox:
+        yield sandbox
 
 
 class Instruments:

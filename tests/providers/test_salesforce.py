@@ -30,7 +30,7 @@ from tests.providers.salesforce_fixtures import (
     TOKEN,
     TOKEN_ENV,
     Instruments,
-    SandboxProcess,
+    OneSandbox,
     drive,
     running_sandbox,
 )
@@ -41,7 +41,7 @@ UPSERT_PATH = f"{API}/sobjects/*/Pivot_Key__c/*"
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProcess]:
+def sandbox() -> Iterator[OneSandbox]:
     with running_sandbox() as handle:
         yield handle
         code = handle.stop()
@@ -49,7 +49,7 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture(scope="module")
-def rest(sandbox: SandboxProcess) -> Iterator[httpx.Client]:
+def rest(sandbox: OneSandbox) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5) as client:
         yield client
 
@@ -63,7 +63,7 @@ def sf(rest: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> Instruments:
 
 
 @pytest.fixture
-def url(sandbox: SandboxProcess) -> str:
+def url(sandbox: OneSandbox) -> str:
     return sandbox.url
 
 

@@ -24,7 +24,7 @@ from tests.providers.shopify_fixtures import (
     TOKEN_ENV,
     Harness,
     Instruments,
-    SandboxProcess,
+    OneSandbox,
     run,
     running_shopify_sandbox,
 )
@@ -41,7 +41,7 @@ DRAFT = {
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProcess]:
+def sandbox() -> Iterator[OneSandbox]:
     with running_shopify_sandbox() as handle:
         yield handle
         code = handle.stop()
@@ -49,7 +49,7 @@ def sandbox() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture
-def box(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Instruments]:
+def box(sandbox: OneSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Instruments]:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     with httpx.Client(base_url=sandbox.url, timeout=5) as http:
         instruments = Instruments(http)
@@ -58,7 +58,7 @@ def box(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[In
 
 
 @pytest.fixture
-def url(sandbox: SandboxProcess) -> str:
+def url(sandbox: OneSandbox) -> str:
     return sandbox.url
 
 

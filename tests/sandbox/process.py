@@ -104,3 +104,23 @@ def _wait_for_ready_line(handle: SandboxProcess) -> None:
             )
         if line.strip() == READY_LINE:
             return
+
+
+@dataclass
+class OneSandbox:
+    """One provider's sandbox out of `running_sandboxes`, for suites that test a single provider."""
+
+    handle: SandboxProcess
+    url: str
+
+    def stop(self) -> int:
+        return self.handle.stop()
+
+    def stderr(self) -> str:
+        return self.handle.stderr()
+
+
+@contextlib.contextmanager
+def running_sandbox(name: str) -> Iterator[OneSandbox]:
+    with running_sandboxes((name,)) as handle:
+        yield OneSandbox(handle, handle.urls[name])
