@@ -11,11 +11,11 @@ from typing import Any
 from restate import ObjectContext, RunOptions, TerminalError
 
 from compensations.actions import Catalog, CompensationReport, JsonDict
+from compensations.attempts import compensate_attempt, error_info
 from compensations.keys import StepKeys
 from compensations.kinds import SagaStatus, StepState
 from compensations.outcome import Outcome, summarize
 from compensations.references import resolve
-from compensations.saga import _compensate_attempt, _error_info
 from compensations.validation import validate_plan
 
 REPAIRS_STATE = "repairs"
@@ -40,12 +40,12 @@ async def retry_compensations(
         attempt = int(repairs.get(step.id, {}).get("attempt", 0)) + 1
         try:
             raw = await ctx.run_typed(
-                f"{step.id}:compensate:retry{attempt}", _compensate_attempt,
+                f"{step.id}:compensate:retry{attempt}", compensate_attempt,
                 RunOptions(type_hint=dict, max_attempts=RETRY_ATTEMPTS),
                 action, params, keys, results.get(step.id),
             )
         except TerminalError as exc:
-            error = _error_info(exc, action, action.compensation_retry)
+            error = error_info(exc, action, action.compensation_retry)
             repairs[step.id] = {"state": "compensation_failed", "attempt": attempt, "error": error.model_dump()}
         else:
             report = CompensationReport.model_validate(raw)

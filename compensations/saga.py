@@ -7,7 +7,6 @@ verified result. A terminal failure at or before the pivot unwinds the stack in 
 the pivot nothing is unwound and the saga ends `needs_attention`.
 """
 
-import asyncio
 import json
 import logging
 import time
@@ -17,14 +16,13 @@ from typing import Any, Protocol
 
 import restate
 from pydantic import BaseModel, ValidationError
-from pydantic_core import to_jsonable_python
 from restate import RunOptions, TerminalError, WorkflowContext, WorkflowSharedContext
-from restate.exceptions import RetryableError
 from restate.serde import BytesSerde
 
-from compensations.actions import Action, Catalog, CompensationReport, JsonDict, RetryBudget
+from compensations.actions import Action, Catalog, CompensationReport, JsonDict
 from compensations.approvals import PendingApproval, approval_id
-from compensations.errors import ErrorInfo, ProviderRejected, ProviderUnavailable
+from compensations.attempts import compensate_attempt, error_info, forward_attempt, is_cancel, run_options
+from compensations.errors import ErrorInfo
 from compensations.keys import StepKeys
 from compensations.kinds import SagaStatus, StepState
 from compensations.outcome import Decision, Outcome, StepOutcome, summarize
@@ -34,9 +32,6 @@ from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, p
 OUTCOME_STATE = "outcome"
 REPAIR_STATE = "repair"
 REJECTED_STATUS_CODE = 400
-MAX_IN_PROCESS_WAIT_S = 30.0
-"""One in-process backoff wait; well under Restate's inactivity + abort timeouts."""
-_PROVIDER_REJECTED_CODE = 422
 
 log = logging.getLogger("pivot.saga")
 
@@ -60,111 +55,8 @@ AlertSink = Callable[[JsonDict], bool]
 """Delivers a needs_attention outcome to people (a webhook); runs inside `ctx.run`."""
 
 
-def _is_cancel(exc: TerminalError) -> bool:
-    return exc.status_code == 409 and exc.message == "cancelled"
-
-
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
-
-
-def _options(budget: RetryBudget, type_hint: Any) -> RunOptions[Any]:
-    return RunOptions(
-        type_hint=type_hint,
-        max_attempts=budget.max_attempts,
-        max_duration=budget.max_duration,
-        initial_retry_interval=budget.initial_interval,
-        max_retry_interval=budget.max_interval,
-    )
-
-
-def _transient(exc: ProviderUnavailable) -> Exception:
-    """Honour Retry-After through Restate's delay override; otherwise the budget's backoff."""
-    if exc.retry_after_s is not None:
-        return RetryableError(exc.message, retry_after=timedelta(seconds=exc.retry_after_s))
-    return exc
-
-
-async def _forward_attempt(
-    action: Action, params: BaseModel, keys: StepKeys, where: dict[str, str], fenced_until: float | None = None
-) -> JsonDict:
-    """The forward write with its retry budget; runs inside `ctx.run`, so it must not touch ctx.
-
-    Transient failures are retried here, in process, rather than by Restate's run retries:
-    Restate counts every attempt of the *invocation* since the last journal entry, so a
-    service that was down for a second would have spent the step's budget before its first
-    real try. Every attempt starts with the provider's lookup by key, which is what resolves
-    an ambiguous failure (the write may have landed) before anything is written again.
-    """
-    budget = action.retry
-    attempts = budget.max_attempts or 1
-    delay = budget.initial_interval.total_seconds()
-    window = action.in_flight_window.total_seconds()
-    failures: list[str] = []
-    if fenced_until is not None:
-        await asyncio.sleep(max(0.0, fenced_until - time.time()))  # an earlier attempt's write may land
-    for attempt in range(1, attempts + 1):
-        started = time.time()
-        try:
-            result = await action.forward(params, keys)
-            break
-        except ProviderRejected as exc:
-            info = exc.info
-            if failures:
-                info = info.model_copy(update={"detail": {**(info.detail or {}), "earlier_attempts": failures}})
-            raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
-        except ProviderUnavailable as exc:
-            failures.append(f"attempt {attempt}: {exc.message}")
-            if attempt == attempts:
-                info = ErrorInfo(code="provider_unavailable",
-                                 message=f"{exc.message}; gave up after {attempts} attempts",
-                                 detail={"attempts": failures})
-                raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
-            wait = exc.retry_after_s if exc.retry_after_s is not None else delay
-            if action.fenced and exc.ambiguous:
-                wait = max(wait, started + window - time.time())  # let the lost request land first
-            log.info("run=%s step=%s attempt %d/%d failed (%s); retrying in %.2fs", where["run_id"],
-                     where["step_id"], attempt, attempts, exc.message, wait, extra=where)
-            await asyncio.sleep(min(wait, MAX_IN_PROCESS_WAIT_S))
-            delay = min(delay * 2, budget.max_interval.total_seconds())
-    # The journal stores JSON: coerce here, inside the attempt, so that a datetime or Decimal in a
-    # provider's answer can never fail serialization *after* the write and re-run it.
-    safe = to_jsonable_python(result, fallback=str)
-    if not isinstance(safe, dict) or not isinstance(safe.get("ref"), str):
-        raise TerminalError(
-            ErrorInfo(code="bad_result", message=f"{action.name} returned no ref").model_dump_json(),
-            status_code=_PROVIDER_REJECTED_CODE,
-        )
-    return safe
-
-
-async def _compensate_attempt(
-    action: Action, params: BaseModel, keys: StepKeys, result: JsonDict | None
-) -> JsonDict:
-    assert action.compensate is not None
-    try:
-        report: CompensationReport = await action.compensate(params, keys, result)
-    except ProviderRejected as exc:
-        raise TerminalError(exc.info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
-    except ProviderUnavailable as exc:
-        raise _transient(exc) from None
-    return report.model_dump(mode="json")
-
-
-def _error_info(exc: TerminalError, action: Action, budget: RetryBudget) -> ErrorInfo:
-    """Turn what `ctx.run` raised back into a stable code and a sentence."""
-    if exc.status_code == _PROVIDER_REJECTED_CODE:
-        try:
-            return ErrorInfo.model_validate_json(exc.message)
-        except ValidationError:
-            pass
-    if _is_cancel(exc):
-        return ErrorInfo(code="cancelled", message="the saga was cancelled")
-    attempts = f"{budget.max_attempts} attempts" if budget.max_attempts else "its retry budget"
-    return ErrorInfo(
-        code="provider_unavailable",
-        message=f"{action.provider} kept failing and Pivot gave up after {attempts} (last error: {exc.message})",
-    )
 
 
 class Saga:
@@ -247,7 +139,7 @@ class Saga:
                 await self._sleep_until(step.not_before.timestamp(), step.id)
             refusal = await self._await_approval(index, params) if step.approval is not None else None
         except TerminalError as exc:
-            if not _is_cancel(exc):
+            if not is_cancel(exc):
                 raise
             refusal = ErrorInfo(code="cancelled", message="the saga was cancelled before this step ran")
         if refusal is not None:
@@ -261,7 +153,7 @@ class Saga:
         step, action = self.plan.steps[index], self.plan.actions[index]
         fenced_until = await self._fence(step.id, action) if action.fenced else None
         return self.ctx.run_typed(
-            f"{step.id}:{action.name}", _forward_attempt, RunOptions(type_hint=dict),
+            f"{step.id}:{action.name}", forward_attempt, RunOptions(type_hint=dict),
             action, self.params[index], self.keys[index], {"run_id": self.run_id, "step_id": step.id},
             fenced_until,
         )
@@ -274,17 +166,17 @@ class Saga:
             if len(writes) > 1:
                 await restate.gather(*writes.values())
         except TerminalError as exc:
-            if not _is_cancel(exc):
+            if not is_cancel(exc):
                 raise
             await self._settle([self.plan.actions[i] for i in indices], self.plan.steps[indices[0]].id)
-            return indices[0], _error_info(exc, self.plan.actions[indices[0]], self.plan.actions[indices[0]].retry)
+            return indices[0], error_info(exc, self.plan.actions[indices[0]], self.plan.actions[indices[0]].retry)
         failure: tuple[int, ErrorInfo] | None = None
         for index, write in writes.items():
             action = self.plan.actions[index]
             try:
                 self._verified(index, await write)
             except TerminalError as exc:
-                error = _error_info(exc, action, action.retry)
+                error = error_info(exc, action, action.retry)
                 if error.code == "cancelled":
                     await self._settle([action], self.plan.steps[index].id)
                 if failure is None:
@@ -361,7 +253,7 @@ class Saga:
                         return ErrorInfo(code="approval_expired",
                                          message=f"no decision before the deadline {_iso(pending.deadline)}")
             except TerminalError as exc:
-                if _is_cancel(exc):
+                if is_cancel(exc):
                     self.gate.closed(self.ctx, pending.approval_id, {"cancelled": True})
                     self.outcome.status = SagaStatus.RUNNING
                     raise
@@ -414,8 +306,8 @@ class Saga:
         for batch in self._undo_batches(stack):
             undos = {
                 index: self.ctx.run_typed(
-                    f"{self.plan.steps[index].id}:compensate", _compensate_attempt,
-                    _options(self.plan.actions[index].compensation_retry, dict),
+                    f"{self.plan.steps[index].id}:compensate", compensate_attempt,
+                    run_options(self.plan.actions[index].compensation_retry, dict),
                     self.plan.actions[index], self.params[index], self.keys[index],
                     self.results.get(self.plan.steps[index].id),
                 )
@@ -444,7 +336,7 @@ class Saga:
             raw = await undo
         except TerminalError as exc:
             step.state = StepState.COMPENSATION_FAILED
-            step.error = _error_info(exc, action, action.compensation_retry)
+            step.error = error_info(exc, action, action.compensation_retry)
             self._alert(f"compensation of '{step.id}' failed: {step.error.message}")
             return False
         report = CompensationReport.model_validate(raw)
