@@ -69,7 +69,7 @@ def run(stack: Stack, sagas: int) -> dict[str, Any]:
             await _each([str(i) for i in range(sagas)], lambda i: submit(int(i)))
 
     def listed() -> int:
-        body = httpx.post(f"{stack.ingress_url}/ApprovalInbox/finance/list", json=None, timeout=600).json()
+        body = httpx.post(f"{stack.ingress_url}/Approvals/pending", json="finance", timeout=600).json()
         return len(mine & {a["approval_id"] for a in body})
 
     started = time.monotonic()

@@ -29,7 +29,7 @@ from providers.slack.actions.messages import EVENT_TYPE, Messages
 from providers.slack.client import SLACK_API, SlackClient
 from providers.stripe.client import STRIPE_API, StripeClient
 from services.alerts import webhook_alert
-from services.approvals import InboxGate, approval, inbox
+from services.approvals import InboxGate, approval, approvals_service, inbox
 from services.catalog import CREDENTIAL_ENV, build_catalog
 from services.logs import configure_logging
 from services.repair import saga_repair_object
@@ -129,7 +129,8 @@ def create_bench_app() -> RestateAppT:
     catalog = build_catalog()
     workflow = saga_run_workflow(catalog, InboxGate(), webhook_alert())
     return restate.app(
-        services=[workflow, approval, inbox, saga_repair_object(catalog), raw_saga_workflow(RawClients())],
+        services=[workflow, approval, inbox, approvals_service, saga_repair_object(catalog),
+                  raw_saga_workflow(RawClients())],
         identity_keys=keys or None,
     )
 

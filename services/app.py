@@ -10,7 +10,7 @@ import restate
 from restate.server_types import RestateAppT
 
 from services.alerts import webhook_alert
-from services.approvals import InboxGate, approval, inbox
+from services.approvals import InboxGate, approval, approvals_service, inbox
 from services.catalog import build_catalog
 from services.logs import configure_logging
 from services.repair import saga_repair_object
@@ -22,7 +22,10 @@ def create_app() -> RestateAppT:
     keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
     catalog = build_catalog()
     workflow = saga_run_workflow(catalog, InboxGate(), webhook_alert())
-    return restate.app(services=[workflow, approval, inbox, saga_repair_object(catalog)], identity_keys=keys or None)
+    services: list[restate.Service | restate.VirtualObject | restate.Workflow] = [
+        workflow, approval, inbox, approvals_service, saga_repair_object(catalog),
+    ]
+    return restate.app(services=services, identity_keys=keys or None)
 
 
 app = create_app()

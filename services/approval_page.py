@@ -47,7 +47,7 @@ def create_app(ingress_url: str) -> Starlette:
         approver = request.query_params.get("approver", "")
         if not approver:
             return JSONResponse({"error": "approver is required"}, status_code=400)
-        upstream = await ingress.post(f"/ApprovalInbox/{quote(approver, safe='')}/list", json=None)
+        upstream = await ingress.post("/Approvals/pending", json=approver)
         return JSONResponse(upstream.json(), status_code=upstream.status_code)
 
     async def decide(request: Request) -> Response:

@@ -145,7 +145,7 @@ class PivotClient:
     # -- approvals ---------------------------------------------------------------------------
     def approvals(self, approver: str) -> list[dict[str, Any]]:
         """Pending approvals that `approver` may decide, soonest deadline first."""
-        response = self._http.post(f"/ApprovalInbox/{_key(approver)}/list", json=None)
+        response = self._http.post("/Approvals/pending", json=approver)
         if response.status_code != 200:
             raise PivotError(response.status_code, _error_message(response))
         body = response.json()
