@@ -7,11 +7,11 @@ import os
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 
+from bench.parked import rss_mib
 from compensations.approvals import decision_proof
 from compensations.keys import forward_key
 from services.client import PivotClient
@@ -22,14 +22,6 @@ from tests.sandboxes import Sandboxes
 
 PARKED = int(os.environ.get("PIVOT_PARKED_SAGAS", "1000"))
 CONCURRENCY = 32
-
-
-def rss_mib(pid: int | None) -> float:
-    assert pid is not None
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def plan(token: str, index: int, customer: str = DEMO_CUSTOMER) -> dict[str, object]:

@@ -8,27 +8,18 @@ and the SOQL lookups Pivot sends. Every response carries `Sforce-Limit-Info`; th
 ledger records every applied create, update and delete with the record's `Pivot_Key__c` as its
 idempotency key, and with how the write arrived (`via`, `allOrNone`).
 
-    python -m providers.salesforce.sandbox --bind 127.0.0.1:8104
+    python -m providers.serve_sandboxes --salesforce 127.0.0.1:8104
 
 prints "sandboxes ready" once it answers its health check, and exits 0 on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 import json
 import re
-import signal
-import sys
-from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 from urllib.parse import unquote
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-from hypercorn.typing import ASGIFramework
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -140,77 +131,3 @@ class SalesforceSandbox:
 def create_app() -> Starlette:
     """A fresh, empty Salesforce sandbox with its own state."""
     return SalesforceSandbox().app()
-
-
-# --------------------------------------------------------------------- standalone runner
-
-
-def _bind(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return value
-
-
-async def _answers_health(bind: str) -> bool:
-    host, _, port = bind.rpartition(":")
-    try:
-        reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-    except OSError:
-        return False
-    try:
-        writer.write(f"GET /_sandbox/health HTTP/1.1\r\nHost: {bind}\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        return (await reader.readline()).split(b" ")[1:2] == [b"200"]
-    except OSError:
-        return False
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-
-
-async def _serve(bind: str) -> int:
-    shutdown = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, shutdown.set)
-    config = Config()
-    config.bind = [bind]
-    config.graceful_timeout = 2.0
-    config.accesslog = None
-    config.loglevel = "WARNING"
-    server = asyncio.create_task(
-        serve(cast(ASGIFramework, create_app()), config, shutdown_trigger=shutdown.wait, mode="asgi")
-    )
-
-    async def ready() -> None:
-        while not await _answers_health(bind):
-            await asyncio.sleep(0.02)  # server-side readiness poll; callers wait on the ready line
-
-    waiting = asyncio.create_task(asyncio.wait_for(ready(), READY_TIMEOUT_S))
-    await asyncio.wait([waiting, server], return_when=asyncio.FIRST_COMPLETED)
-    if not waiting.done() or waiting.exception() is not None:
-        waiting.cancel()
-        shutdown.set()
-        outcome = await asyncio.gather(server, return_exceptions=True)
-        print(f"salesforce sandbox failed to start: {outcome[0]!r}", file=sys.stderr, flush=True)
-        return 1
-    print(READY_LINE, flush=True)
-    try:
-        await server
-    except Exception as exc:  # the server itself failed: report it, exit non-zero
-        print(f"salesforce sandbox failed: {exc!r}", file=sys.stderr, flush=True)
-        return 1
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m providers.salesforce.sandbox",
-                                     description="Serve the Salesforce sandbox on its own.")
-    parser.add_argument("--bind", type=_bind, required=True, metavar="HOST:PORT")
-    return asyncio.run(_serve(parser.parse_args(argv).bind))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

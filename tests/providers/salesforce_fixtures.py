@@ -2,7 +2,7 @@
 client bound to it, and the sandbox's instruments (ledger, faults).
 
 The sandbox is started exactly as the brief's runner starts it
-(`python -m providers.salesforce.sandbox --bind 127.0.0.1:PORT`); readiness is its ready line,
+(`python -m providers.serve_sandboxes --salesforce …`); readiness is its ready line,
 never a sleep, and it is stopped by its pid.
 """
 

@@ -1,6 +1,6 @@
 """The Shopify sandbox as a real subprocess, its test instruments, and a harness for the actions.
 
-The sandbox runs exactly as the local stack will run it (`python -m providers.shopify.sandbox`)
+The sandbox runs exactly as the local stack will run it (`python -m providers.serve_sandboxes --shopify …`)
 on a free loopback port; readiness is its ready line, never a sleep. The harness calls the
 catalog's coroutines the way the engine does: params validated by the action's model, keys
 derived from (run, step, action).
