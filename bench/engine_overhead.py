@@ -1,17 +1,19 @@
-"""Engine overhead: the flagship saga through Pivot's `SagaRun` vs the raw `RawSaga` handler.
+"""Engine overhead: the flagship saga through Pivot's `SagaRun` vs a raw handler and a peer library.
 
     .venv/bin/python -m bench.engine_overhead [--sagas 200] [--concurrency 16]   # its own stack
 
-One stack on free loopback ports whose service serves `bench.raw_app:app` (Pivot's services
-plus `RawSaga`, see bench/raw_app.py), against zero-latency sandboxes. Both sides make the
-same provider HTTP calls (checked: requests per saga and provider are counted once per side).
-In one run:
+One stack on free loopback ports whose service serves `bench.peer_app:app`: Pivot's services,
+`RawSaga` (the same provider HTTP calls in plain `ctx.run`s, see bench/raw_app.py) and
+`PeerSaga` (the saga written with PyPI's `restate-saga`, see bench/peer_app.py), against
+zero-latency sandboxes. Pivot and raw make the same provider calls; the peer makes only the
+writes (requests per saga and provider are counted once per side). In one run:
 
-- throughput (sagas/s, steps/s) and p50/p99 latency of each side, and the ratio Pivot/raw.
-  The N sagas per side run in alternating batches (ABBA order), the sandboxes reset before
-  every batch, so machine noise and the Slack channel's growing history hit both sides alike;
+- throughput (sagas/s, steps/s) and p50/p99 latency of each side, and the ratios Pivot/raw and
+  Pivot/peer. The N sagas per side run in alternating batches (P R X, X R P, …), the sandboxes
+  reset before every batch, so machine noise and the Slack channel's history hit all alike;
 - journal entries per saga, by entry type, for a sample of each side (admin SQL, `sys_journal`);
-- the scaling curve: throughput of both sides at concurrency 1, 4, 16, 64;
+- the scaling curve: throughput of every side at concurrency 1, 4, 16, 64;
+- one service process vs two sharing the registered endpoint's port (`two_endpoints`);
 - with `--profile DIR`: a py-spy profile of the service under a Pivot-only batch
   (DIR/profile.raw.txt: collapsed stacks for any flame-graph tool; DIR/profile.txt: the
   hottest frames, self and inclusive).
@@ -41,12 +43,13 @@ import httpx
 
 from services.admin import sql_literal
 from services.demo import flagship_plan
+from services.processes import ManagedProcess
 from services.stack import Ports, Stack
 from services.tools import PROJECT_ROOT
 
 STEPS = 3
 PROVIDERS = ("hubspot", "stripe", "slack")
-SIDES = {"pivot": "SagaRun", "raw": "RawSaga"}
+SIDES = {"pivot": "SagaRun", "raw": "RawSaga", "peer": "PeerSaga"}
 CURVE = (1, 4, 16, 64)
 
 
@@ -61,6 +64,8 @@ class Side:
     run_ids: list[str] = field(default_factory=list)
     cpu_s: dict[str, float] = field(default_factory=dict)
     """CPU seconds each process of the stack spent during this side's batches."""
+    batch_rates: list[float] = field(default_factory=list)
+    """Sagas/s of each batch, in order: batch i of every side ran in the same round."""
 
     @property
     def sagas(self) -> int:
@@ -127,7 +132,9 @@ class Bench:
         cpu_before = self.cpu()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-        side.seconds += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        side.seconds += elapsed
+        side.batch_rates.append(count / elapsed if elapsed else 0.0)
         for name, seconds in self.cpu().items():
             side.cpu_s[name] = side.cpu_s.get(name, 0.0) + seconds - cpu_before[name]
 
@@ -140,13 +147,14 @@ class Bench:
         used["bench-client"] = own.user + own.system
         return used
 
-    async def alternate(self, sagas: int, concurrency: int, batch_size: int) -> dict[str, Side]:
-        """Both sides, `sagas` each, in alternating batches: P R, R P, P R, …"""
-        sides = {name: Side(name) for name in SIDES}
+    async def alternate(self, sagas: int, concurrency: int, batch_size: int,
+                        names: tuple[str, ...] = tuple(SIDES)) -> dict[str, Side]:
+        """Every side, `sagas` each, in alternating batches: P R X, X R P, P R X, …"""
+        sides = {name: Side(name) for name in names}
         rounds = max(1, -(-sagas // batch_size))
         for index in range(rounds):
             count = min(batch_size, sagas - index * batch_size)
-            order = ("pivot", "raw") if index % 2 == 0 else ("raw", "pivot")
+            order = names if index % 2 == 0 else tuple(reversed(names))
             for name in order:
                 await self.batch(sides[name], count, concurrency)
         return sides
@@ -258,8 +266,12 @@ async def profiled(bench: Bench, out: Path, sagas: int, concurrency: int) -> dic
 
 
 def ratio(pivot: Side, raw: Side) -> dict[str, float]:
+    """Pivot against another side (`raw` names the other side's figures, whichever it is)."""
     pivot_cpu, raw_cpu = sum(pivot.cpu_s.values()) / max(1, pivot.sagas), sum(raw.cpu_s.values()) / max(1, raw.sagas)
+    rounds = [p / r for p, r in zip(pivot.batch_rates, raw.batch_rates, strict=False) if r]
     return {
+        "median_round_throughput_pivot_over_raw": round(statistics.median(rounds), 3) if rounds else 0.0,
+        "rounds": len(rounds),
         "cpu_per_saga_raw_over_pivot": round(raw_cpu / pivot_cpu, 3) if pivot_cpu else 0.0,
         "throughput_pivot_over_raw": round(pivot.sagas_per_s / raw.sagas_per_s, 3) if raw.sagas_per_s else 0.0,
         "p50_pivot_over_raw": round(pivot.percentile(0.5) / raw.percentile(0.5), 3) if raw.latencies_ms else 0.0,
@@ -268,7 +280,7 @@ def ratio(pivot: Side, raw: Side) -> dict[str, float]:
 
 
 async def _bench(stack: Stack, sagas: int, concurrency: int, batch_size: int, curve_min: int,
-                 profile: Path | None) -> dict[str, Any]:
+                 profile: Path | None, replica_sagas: int) -> dict[str, Any]:
     engine_digest = hashlib.sha256((PROJECT_ROOT / "compensations" / "saga.py").read_bytes()).hexdigest()[:16]
     limits = httpx.Limits(max_connections=max(CURVE) + 8, max_keepalive_connections=max(CURVE) + 8)
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
@@ -288,9 +300,11 @@ async def _bench(stack: Stack, sagas: int, concurrency: int, batch_size: int, cu
             curve.append({"concurrency": level, "sagas_per_side": count,
                           "pivot_sagas_per_s": round(at["pivot"].sagas_per_s, 1),
                           "raw_sagas_per_s": round(at["raw"].sagas_per_s, 1),
+                          "peer_sagas_per_s": round(at["peer"].sagas_per_s, 1),
                           "pivot_p50_ms": round(at["pivot"].percentile(0.5), 1),
                           "raw_p50_ms": round(at["raw"].percentile(0.5), 1),
                           **ratio(at["pivot"], at["raw"])})
+        replica_points = await two_endpoints(bench, replica_sagas) if replica_sagas else []
         profile_report = await profiled(bench, profile, sagas, concurrency) if profile else None
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -306,6 +320,8 @@ async def _bench(stack: Stack, sagas: int, concurrency: int, batch_size: int, cu
         "main": {name: side.summary() for name, side in sides.items()},
         "main_wall_seconds": round(main_seconds, 1),
         "ratio": ratio(sides["pivot"], sides["raw"]),
+        "peer_ratio": ratio(sides["pivot"], sides["peer"]),
+        "replicas": replica_points,
         "journal": journals,
         "curve": curve,
         "profile": profile_report,
@@ -317,11 +333,59 @@ def _cpus() -> int:
 
 
 def bench_stack(base: Path) -> Stack:
-    """The usual local stack, except that its service serves `bench.raw_app:app`."""
+    """The usual local stack, except that its service serves `bench.peer_app:app` (all three sides),
+    on a port that a second service process may share (`--reuse-port`)."""
     stack = Stack(ports=Ports.free(), data_dir=base / "data", log_dir=base / "logs")
     stack.service.argv = [sys.executable, "-m", "services.serve", "--bind", f"127.0.0.1:{stack.ports.service}",
-                          "--app", "bench.raw_app:app"]
+                          "--app", "bench.peer_app:app", "--reuse-port"]
     return stack
+
+
+REPLICA_CONCURRENCY = (16, 64)
+
+
+async def two_endpoints(bench: Bench, sagas: int) -> list[dict[str, Any]]:
+    """Pivot's throughput with one service process vs two behind the one registered endpoint.
+
+    The second process shares the port (SO_REUSEPORT). Restate keeps its HTTP/2 connections
+    (one per partition) open, so every switch restarts restate-server to make it reconnect;
+    the kernel then spreads the new connections over the processes that listen. Order 2 1 1 2
+    at each concurrency; each process's CPU share shows that both did work.
+    """
+    stack = bench.stack
+    replica = ManagedProcess("pivot-service-2", list(stack.service.argv), env=dict(stack.service.env),
+                             cwd=PROJECT_ROOT, log_path=stack.log_dir / "service-2.log")
+
+    async def use(processes: int) -> None:
+        if processes == 2 and not replica.running:
+            replica.start()
+        if processes == 1 and replica.running:
+            replica.stop()
+        await asyncio.to_thread(stack.restart_restate)
+        await asyncio.to_thread(stack.register)
+
+    points: list[dict[str, Any]] = []
+    try:
+        for level in REPLICA_CONCURRENCY:
+            runs: dict[int, Side] = {1: Side("pivot"), 2: Side("pivot")}
+            shares: dict[int, list[float]] = {1: [], 2: []}
+            for processes in (2, 1, 1, 2):
+                await use(processes)
+                pids = [stack.service.pid, replica.pid if processes == 2 else None]
+                before = [process_cpu_s(pid) for pid in pids]
+                await bench.batch(runs[processes], sagas // 2, level)
+                used = [process_cpu_s(pid) - start for pid, start in zip(pids, before, strict=True)]
+                shares[processes].append(round(used[1] / sum(used), 2) if sum(used) else 0.0)
+            points.append({"concurrency": level, "sagas_per_point": runs[1].sagas,
+                           "one_process_sagas_per_s": round(runs[1].sagas_per_s, 1),
+                           "two_processes_sagas_per_s": round(runs[2].sagas_per_s, 1),
+                           "two_over_one": round(runs[2].sagas_per_s / runs[1].sagas_per_s, 3)
+                           if runs[1].sagas_per_s else 0.0,
+                           "second_process_cpu_share": shares[2],
+                           "statuses": {"1": dict(runs[1].statuses), "2": dict(runs[2].statuses)}})
+    finally:
+        replica.stop()
+    return points
 
 
 def main() -> None:
@@ -332,12 +396,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25, help="sagas per alternating batch")
     parser.add_argument("--curve-min", type=int, default=48, help="least sagas per side at each curve point")
     parser.add_argument("--profile", type=Path, help="also profile a Pivot batch with py-spy into this folder")
+    parser.add_argument("--replica-sagas", type=int, default=200,
+                        help="sagas per point of the one-vs-two service processes comparison (0: skip it)")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="pivot-engine-overhead-"))
     with bench_stack(base) as stack:
         report = asyncio.run(_bench(stack, args.sagas, args.concurrency, args.batch, args.curve_min,
-                                    args.profile))
+                                    args.profile, args.replica_sagas))
     body = json.dumps(report, indent=2)
     print(body)
     if args.out:

@@ -25,10 +25,11 @@ from services.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Ports, Stack
 CONCURRENCY = 32
 
 
-def rss_mib(pid: int | None) -> float:
+def rss_mib(pid: int | None, field: str = "VmRSS") -> float:
+    """A process's resident memory (`VmRSS`) or its peak so far (`VmHWM`), in MiB."""
     assert pid is not None
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -77,6 +78,7 @@ def run(stack: Stack, sagas: int) -> dict[str, Any]:
     wait_until(lambda: listed() == sagas, timeout_s=3600, what="every approval listed", interval_s=5.0)
     parked_s = time.monotonic() - started
     parked = {"service": rss_mib(stack.service.pid), "restate": rss_mib(stack.restate.pid)}
+    peak = {"service": rss_mib(stack.service.pid, "VmHWM"), "restate": rss_mib(stack.restate.pid, "VmHWM")}
 
     async def approve_all() -> None:
         async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=3600) as http:
@@ -96,16 +98,20 @@ def run(stack: Stack, sagas: int) -> dict[str, Any]:
     resumed_s = time.monotonic() - started
     return {"sagas": sagas, "park_all_s": round(parked_s, 1), "resume_all_s": round(resumed_s, 1),
             "rss_mib_before": {k: round(v) for k, v in baseline.items()},
-            "rss_mib_parked": {k: round(v) for k, v in parked.items()}}
+            "rss_mib_parked": {k: round(v) for k, v in parked.items()},
+            "rss_mib_peak_while_parking": {k: round(v) for k, v in peak.items()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.parked", description=__doc__)
     parser.add_argument("--sagas", type=int, default=10_000)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--restate-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra RESTATE_* server setting, e.g. RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT=1s")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="pivot-parked-"))
-    with Stack(ports=Ports.free(), data_dir=base / "data", log_dir=base / "logs") as stack:
+    restate_env = dict(item.split("=", 1) for item in args.restate_env)
+    with Stack(ports=Ports.free(), data_dir=base / "data", log_dir=base / "logs", restate_env=restate_env) as stack:
         result = run(stack, args.sagas)
     print(json.dumps(result, indent=2))
     if args.out:

@@ -15,6 +15,7 @@ service process answers both and the bench compares them on equal terms.
 """
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import restate
@@ -122,15 +123,15 @@ def raw_saga_workflow(clients: RawClients) -> restate.Workflow:
     return workflow
 
 
-def create_bench_app() -> RestateAppT:
-    """Pivot's services exactly as `services.app.create_app` builds them, plus `RawSaga`."""
+def create_bench_app(extra: Sequence[restate.Workflow] = ()) -> RestateAppT:
+    """Pivot's services exactly as `services.app.create_app` builds them, plus `RawSaga` (and `extra`)."""
     configure_logging()
     keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
     catalog = build_catalog()
     workflow = saga_run_workflow(catalog, InboxGate(), webhook_alert())
     return restate.app(
         services=[workflow, approval, inbox, approvals_service, saga_repair_object(catalog),
-                  raw_saga_workflow(RawClients())],
+                  raw_saga_workflow(RawClients()), *extra],
         identity_keys=keys or None,
     )
 

@@ -34,6 +34,9 @@ exponentiation-factor = 2.0
 max-interval = "2s"
 max-attempts = 500
 on-max-attempts = "pause"
+
+[worker.invoker]
+concurrent-invocations-limit = 8   # per partition, as in restate.toml
 """
 
 

@@ -5,7 +5,11 @@ the first request, which replaces hypercorn's, so `hypercorn -w 0` never exits o
 Here both hook into the SDK's shared SIGTERM dispatcher, so SIGTERM (and SIGINT) drain and
 stop the server, and there is still exactly one process with one pid to stop.
 
-    python -m services.serve --bind 127.0.0.1:9080 [--app services.app:app]
+    python -m services.serve --bind 127.0.0.1:9080 [--app services.app:app] [--reuse-port]
+
+`--reuse-port` lets several such processes listen on one address (SO_REUSEPORT): Restate keeps
+one HTTP/2 connection per partition to a deployment, and the kernel spreads those connections
+over the processes, so one registered endpoint scales over the cores without a proxy.
 """
 
 import argparse
@@ -13,6 +17,7 @@ import asyncio
 import importlib
 import logging
 import signal
+import socket
 from typing import Any
 
 from hypercorn.asyncio import serve
@@ -46,9 +51,22 @@ def load_app(spec: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute or "app")
 
 
-async def _serve(app: Any, bind: str, graceful_timeout_s: float) -> None:
+def shared_socket(bind: str) -> socket.socket:
+    """A listening TCP socket on `host:port` that other processes may bind too (SO_REUSEPORT)."""
+    host, _, port = bind.rpartition(":")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host.strip("[]"), int(port)))
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve(app: Any, bind: str, graceful_timeout_s: float, reuse_port: bool = False) -> None:
     config = Config()
-    config.bind = [bind]
+    shared = shared_socket(bind) if reuse_port else None
+    config.bind = [f"fd://{shared.fileno()}"] if shared else [bind]
     config.graceful_timeout = graceful_timeout_s
     config.accesslog = None
     logging.getLogger("hypercorn.error").propagate = False  # hypercorn has its own handler
@@ -64,8 +82,10 @@ def main() -> None:
     parser.add_argument("--bind", default="127.0.0.1:9080")
     parser.add_argument("--graceful-timeout", type=float, default=3.0)
     parser.add_argument("--app", default="services.app:app", help="module:attribute of the ASGI app")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="share the address with other service processes (SO_REUSEPORT)")
     args = parser.parse_args()
-    asyncio.run(_serve(load_app(args.app), args.bind, args.graceful_timeout))
+    asyncio.run(_serve(load_app(args.app), args.bind, args.graceful_timeout, args.reuse_port))
 
 
 if __name__ == "__main__":
