@@ -43,7 +43,6 @@ import httpx
 
 from services.admin import sql_literal
 from services.demo import flagship_plan
-from services.processes import ManagedProcess
 from services.stack import Ports, Stack
 from services.tools import PROJECT_ROOT
 
@@ -353,8 +352,7 @@ async def two_endpoints(bench: Bench, sagas: int) -> list[dict[str, Any]]:
     at each concurrency; each process's CPU share shows that both did work.
     """
     stack = bench.stack
-    replica = ManagedProcess("pivot-service-2", list(stack.service.argv), env=dict(stack.service.env),
-                             cwd=PROJECT_ROOT, log_path=stack.log_dir / "service-2.log")
+    replica = stack.service_replica()
 
     async def use(processes: int) -> None:
         if processes == 2 and not replica.running:

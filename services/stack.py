@@ -183,6 +183,12 @@ class Stack:
         wait_until(callable_, timeout_s=timeout_s, what="a first successful call through the ingress",
                    interval_s=0.2)
 
+    def service_replica(self, number: int = 2) -> ManagedProcess:
+        """Another service process with the same command and environment (not started). Both
+        share the port only if the command has `--reuse-port` (see services/serve.py)."""
+        return ManagedProcess(f"pivot-service-{number}", list(self.service.argv), env=dict(self.service.env),
+                              cwd=PROJECT_ROOT, log_path=self.log_dir / f"service-{number}.log")
+
     # -- faults the tests inflict ----------------------------------------------------------
     def restart_service(self) -> None:
         """SIGKILL the service and start it again; Restate retries and replays the journal."""

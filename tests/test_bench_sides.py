@@ -15,9 +15,7 @@ import pytest
 
 from bench.engine_overhead import bench_stack
 from services.demo import DEMO_CHANNEL, flagship_plan
-from services.processes import ManagedProcess
 from services.stack import Stack
-from services.tools import PROJECT_ROOT
 from tests.sandboxes import Sandboxes
 
 
@@ -73,8 +71,7 @@ def _accepted_from(pid: int, port: int) -> set[int]:
 
 
 def test_two_service_processes_share_one_registered_endpoint(bench: Stack) -> None:
-    replica = ManagedProcess("pivot-service-2", list(bench.service.argv), env=dict(bench.service.env),
-                             cwd=PROJECT_ROOT, log_path=bench.log_dir / "service-2.log")
+    replica = bench.service_replica()
     replica.start()
     try:
         bench.wait_service()
