@@ -42,9 +42,9 @@ from typing import Any
 import httpx
 
 from services.admin import sql_literal
-from services.demo import flagship_plan
-from services.stack import Ports, Stack
-from services.tools import PROJECT_ROOT
+from services.local.demo import flagship_plan
+from services.local.restate_binary import PROJECT_ROOT
+from services.local.stack import Ports, Stack
 
 STEPS = 3
 PROVIDERS = ("hubspot", "stripe", "slack")

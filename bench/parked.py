@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from compensations.approvals import decision_proof
-from services.processes import wait_until
-from services.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Ports, Stack
+from services.local.processes import wait_until
+from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Ports, Stack
 
 CONCURRENCY = 32
 

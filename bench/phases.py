@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from services.client import PivotClient
-from services.demo import DEMO_CUSTOMER
-from services.stack import Ports, Stack
+from services.local.demo import DEMO_CUSTOMER
+from services.local.stack import Ports, Stack
 
 LATENCY_MS = 100
 

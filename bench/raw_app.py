@@ -29,12 +29,12 @@ from providers.hubspot.client import HUBSPOT_API, HubSpotClient
 from providers.slack.actions.messages import EVENT_TYPE, Messages
 from providers.slack.client import SLACK_API, SlackClient
 from providers.stripe.client import STRIPE_API, StripeClient
-from services.alerts import webhook_alert
-from services.approvals import InboxGate, approval, approvals_service, inbox
 from services.catalog import CREDENTIAL_ENV, build_catalog
+from services.handlers.alerts import webhook_alert
+from services.handlers.approvals import InboxGate, approval, approvals_service, inbox
+from services.handlers.repair import saga_repair_object
+from services.handlers.saga_run import saga_run_workflow
 from services.logs import configure_logging
-from services.repair import saga_repair_object
-from services.saga_run import saga_run_workflow
 
 RAW_SAGA = "RawSaga"
 KEY_PROPERTY = "pivot_key"  # HubSpot's unique key property, as the catalog action uses it

@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 
 from compensations.keys import compensation_key, forward_key
-from services.demo import flagship_plan
-from services.stack import Ports, Stack
+from services.local.demo import flagship_plan
+from services.local.stack import Ports, Stack
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
 FINAL = {"committed", "compensated", "needs_attention"}

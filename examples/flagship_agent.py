@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from services.client import PivotClient, PlanRejectedError
-from services.demo import flagship_plan
+from services.local.demo import flagship_plan
 
 
 def run_task(client: PivotClient, email: str, run_id: str | None = None) -> dict[str, Any]:

@@ -9,12 +9,12 @@ import os
 import restate
 from restate.server_types import RestateAppT
 
-from services.alerts import webhook_alert
-from services.approvals import InboxGate, approval, approvals_service, inbox
 from services.catalog import build_catalog
+from services.handlers.alerts import webhook_alert
+from services.handlers.approvals import InboxGate, approval, approvals_service, inbox
+from services.handlers.repair import saga_repair_object
+from services.handlers.saga_run import saga_run_workflow
 from services.logs import configure_logging
-from services.repair import saga_repair_object
-from services.saga_run import saga_run_workflow
 
 
 def create_app() -> RestateAppT:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.client import PivotClient
-from services.stack import Ports, Stack
+from services.local.stack import Ports, Stack
 from tests.alerts import AlertInbox
 from tests.sandboxes import Sandboxes
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.client import PivotClient
-from services.stack import LOCAL_APPROVERS, Stack
+from services.local.stack import LOCAL_APPROVERS, Stack
 from tests.test_approvals import park
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,9 +10,9 @@ import pytest
 from compensations.approvals import decision_proof
 from compensations.keys import forward_key
 from services.client import PivotClient, PivotError
-from services.demo import flagship_plan
-from services.processes import wait_until
-from services.stack import LOCAL_APPROVERS, Stack
+from services.local.demo import flagship_plan
+from services.local.processes import wait_until
+from services.local.stack import LOCAL_APPROVERS, Stack
 from tests.sandboxes import Sandboxes
 
 INVOICE = "stripe.create_invoice"

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from bench.engine_overhead import bench_stack
-from services.demo import DEMO_CHANNEL, flagship_plan
-from services.stack import Stack
+from services.local.demo import DEMO_CHANNEL, flagship_plan
+from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from services.client import PivotClient
-from services.cluster import Cluster
-from services.demo import flagship_plan
-from services.processes import wait_until
-from services.stack import Stack
+from services.local.cluster import Cluster
+from services.local.demo import flagship_plan
+from services.local.processes import wait_until
+from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.test_crash_matrix import _assert_exactly_once
 

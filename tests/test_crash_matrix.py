@@ -16,9 +16,9 @@ import pytest
 
 from compensations.keys import compensation_key
 from services.client import PivotClient
-from services.demo import flagship_plan
-from services.processes import wait_until
-from services.stack import Stack
+from services.local.demo import flagship_plan
+from services.local.processes import wait_until
+from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"

@@ -9,7 +9,7 @@ from compensations.kinds import StepKind
 from compensations.references import ReferenceProblem, resolve
 from compensations.validation import PlanRejected, validate_plan
 from services.catalog import build_catalog
-from services.demo import flagship_plan
+from services.local.demo import flagship_plan
 
 CATALOG = build_catalog()
 

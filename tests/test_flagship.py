@@ -9,8 +9,8 @@ import pytest
 
 from compensations.keys import compensation_key, forward_key
 from services.client import PivotClient
-from services.demo import DEMO_CHANNEL, flagship_plan
-from services.stack import Stack
+from services.local.demo import DEMO_CHANNEL, flagship_plan
+from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
@@ -180,7 +180,7 @@ def test_service_killed_mid_saga_finishes_without_doubling(
                            latency_ms=1500, times=1)
     pivot.submit(run_id, flagship_plan(email))
 
-    from services.processes import wait_until
+    from services.local.processes import wait_until
 
     wait_until(lambda: sandboxes.fault_hits("stripe", hold) == 1, timeout_s=60, what="the finalize in flight")
     stack.restart_service()
@@ -219,7 +219,7 @@ def test_cancel_mid_saga_unwinds_like_a_failure(stack: Stack, pivot: PivotClient
     hold = sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="latency", latency_ms=1500, times=1)
     pivot.submit(run_id, flagship_plan(email))
 
-    from services.processes import wait_until
+    from services.local.processes import wait_until
 
     wait_until(lambda: sandboxes.fault_hits("stripe", hold) == 1, timeout_s=60, what="the invoice create in flight")
     assert pivot.cancel(run_id) is True

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compensations.keys import forward_key
-from services.demo import flagship_plan
-from services.stack import Stack
+from services.local.demo import flagship_plan
+from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 REJECTED: list[str] = []

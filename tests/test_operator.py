@@ -8,12 +8,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from services.agents.tools_schema import render_tools, tool_specs
 from services.catalog import build_catalog
 from services.cli import main
 from services.client import PivotClient
-from services.demo import flagship_plan
-from services.stack import Stack
-from services.tools_schema import render_tools, tool_specs
+from services.local.demo import flagship_plan
+from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import park
 

@@ -5,8 +5,8 @@ import uuid
 from typing import Any
 
 from services.client import PivotClient
-from services.demo import DEMO_CUSTOMER
-from services.processes import wait_until
+from services.local.demo import DEMO_CUSTOMER
+from services.local.processes import wait_until
 from tests.sandboxes import Sandboxes
 
 

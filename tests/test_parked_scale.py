@@ -15,9 +15,9 @@ from bench.parked import rss_mib
 from compensations.approvals import decision_proof
 from compensations.keys import forward_key
 from services.client import PivotClient
-from services.demo import DEMO_CUSTOMER
-from services.processes import wait_until
-from services.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Stack
+from services.local.demo import DEMO_CUSTOMER
+from services.local.processes import wait_until
+from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Stack
 from tests.sandboxes import Sandboxes
 
 PARKED = int(os.environ.get("PIVOT_PARKED_SAGAS", "1000"))

@@ -5,7 +5,7 @@ import uuid
 from typing import Any
 
 from services.client import PivotClient
-from services.demo import DEMO_CUSTOMER
+from services.local.demo import DEMO_CUSTOMER
 from tests.sandboxes import Sandboxes
 
 GROUP = "salesforce.create_records_atomic"

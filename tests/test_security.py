@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.client import PivotClient
-from services.demo import flagship_plan
-from services.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Stack
+from services.local.demo import flagship_plan
+from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Stack
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import decide, park
 

@@ -6,9 +6,9 @@ import uuid
 
 from services.cli import main
 from services.client import PivotClient
-from services.demo import DEMO_CHANNEL
-from services.processes import wait_until
-from services.stack import Stack
+from services.local.demo import DEMO_CHANNEL
+from services.local.processes import wait_until
+from services.local.stack import Stack
 from tests.alerts import AlertInbox
 from tests.sandboxes import Sandboxes
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from services.identity import ensure_identity
-from services.processes import ManagedProcess, free_port, wait_until
-from services.tools import PROJECT_ROOT, ensure_restate
+from services.local.identity import ensure_identity
+from services.local.processes import ManagedProcess, free_port, wait_until
+from services.local.restate_binary import PROJECT_ROOT, ensure_restate
 
 # Recognisable fake credentials: the security tests search journals and logs for them.
 LOCAL_CREDENTIALS = {
@@ -111,7 +111,7 @@ class Stack:
 
         self.approval_page = ManagedProcess(
             "approval-page",
-            [sys.executable, "-m", "services.approval_page", "--bind", f"{host}:{self.ports.approvals}",
+            [sys.executable, "-m", "services.local.approval_page", "--bind", f"{host}:{self.ports.approvals}",
              "--ingress", self.ingress_url],
             env=base_env, cwd=PROJECT_ROOT, log_path=self.log_dir / "approval-page.log",
         )

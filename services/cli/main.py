@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from services import render
+from services.cli import render
 from services.client import PivotClient, PivotError, PlanRejectedError
 
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -103,7 +103,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from compensations.validation import PlanRejected, validate_plan
     from services.catalog import build_catalog
-    from services.explain import explain, explanation_text
+    from services.cli.explain import explain, explanation_text
 
     catalog = build_catalog()
     try:
@@ -129,7 +129,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from compensations.outcome import Outcome
     from services.catalog import build_catalog
-    from services.explain import plan_json_schema
+    from services.cli.explain import plan_json_schema
 
     schema = plan_json_schema(build_catalog()) if args.which == "plan" else Outcome.model_json_schema()
     print(json.dumps(schema, indent=2))
@@ -137,8 +137,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
+    from services.agents.tools_schema import render_tools
     from services.catalog import build_catalog
-    from services.tools_schema import render_tools
 
     print(json.dumps(render_tools(build_catalog(), args.format), indent=2))
     return 0
@@ -192,7 +192,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     from services.admin import AdminClient
-    from services.journal import timeline
+    from services.cli.journal import timeline
 
     with AdminClient(args.admin) as admin:
         invocation = admin.saga_invocation(args.run_id)
@@ -228,7 +228,7 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 
 def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
-    from services.demo import clear_faults, fail_invoice_creates, flagship_plan
+    from services.local.demo import clear_faults, fail_invoice_creates, flagship_plan
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes = []
@@ -247,7 +247,7 @@ def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from services.stack import Stack
+    from services.local.stack import Stack
 
     stack = Stack()
     console.print("[bold]starting[/] restate-server, sandboxes and the Pivot service…")

@@ -1,6 +1,6 @@
 """The approval page: a small web app where approvers see pending gates and decide.
 
-    python -m services.approval_page --bind 127.0.0.1:9095 --ingress http://127.0.0.1:8080
+    python -m services.local.approval_page --bind 127.0.0.1:9095 --ingress http://127.0.0.1:8080
 
 The approver enters their name and token once (kept in the tab's sessionStorage). The token
 is sent to this page's own server only, which turns it into the decision's proof; Restate's
@@ -78,7 +78,7 @@ def create_app(ingress_url: str) -> Starlette:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.approval_page", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m services.local.approval_page", description=__doc__)
     parser.add_argument("--bind", default="127.0.0.1:9095")
     parser.add_argument("--ingress", default=os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080"))
     args = parser.parse_args()

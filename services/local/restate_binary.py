@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 RESTATE_VERSION = "1.7.12"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = PROJECT_ROOT / ".tools" / "restate"
 
 

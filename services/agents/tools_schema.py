@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from compensations.actions import Catalog
 from compensations.outcome import Outcome
-from services.explain import plan_json_schema
+from services.cli.explain import plan_json_schema
 
 Format = Literal["openai", "anthropic", "mcp-json"]
 

@@ -1,0 +1,1 @@
+"""Restate handlers: the plan workflow, approvals, operator repair (what the service endpoint serves)."""
