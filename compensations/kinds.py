@@ -18,6 +18,9 @@ class StepKind(StrEnum):
 
 class StepState(StrEnum):
     PENDING = "pending"
+    DEFERRED = "deferred"
+    """Open sagas: accepted before the point of no return, runs at commit (dropped unsent if the
+    saga unwinds)."""
     RUNNING = "running"
     WAITING_APPROVAL = "waiting_approval"
     VERIFIED = "verified"
@@ -30,6 +33,8 @@ class StepState(StrEnum):
 
 
 class SagaStatus(StrEnum):
+    OPEN = "open"
+    """An open saga accepting steps (until commit, abort or its timeout)."""
     RUNNING = "running"
     WAITING_APPROVAL = "waiting_approval"
     COMMITTED = "committed"

@@ -5,7 +5,7 @@ states and verified results, never from params or from anything the agent said.
 """
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,7 @@ class StepOutcome(BaseModel):
     compensation: str | None = Field(default=None, description="What the compensation found and did")
     decision: Decision | None = None
     approval: dict[str, Any] | None = Field(default=None, description="The gate: approvers, reason, deadline")
+    note: str | None = Field(default=None, description="Why a step did not run (e.g. a deferred step not sent)")
 
 
 class Outcome(BaseModel):
@@ -45,6 +46,13 @@ class Outcome(BaseModel):
     summary: str = ""
     violations: list[Violation] | None = None
     plan_digest: str | None = Field(default=None, description="sha256 of the submitted plan (canonical JSON)")
+    mode: Literal["plan", "open"] | None = Field(
+        default=None, description="How the saga is driven: a whole plan, or an open saga built step by step")
+    on_failure: Literal["unwind", "report"] | None = Field(
+        default=None, description="Open sagas: what a failure before the pivot does")
+    idle_timeout: str | None = Field(default=None, description="Open sagas: unwinds after this long without a call")
+    deadline: str | None = Field(default=None, description="Open sagas: unwinds (or finishes) at this time")
+    reason: str | None = Field(default=None, description="Why the saga closed, when it was not committed by the agent")
 
 
 def _sentence(text: str) -> str:
@@ -60,8 +68,14 @@ def summarize(outcome: Outcome, actions: Mapping[str, Action]) -> str:
     parts: list[str] = []
     failed = next((s for s in outcome.steps if s.error is not None and s.state is not StepState.COMPENSATION_FAILED),
                   None)
-    if outcome.status is SagaStatus.COMMITTED:
+    if outcome.status is SagaStatus.COMMITTED and failed is None:
         parts.append("All steps were applied and verified.")
+    elif outcome.status is SagaStatus.COMMITTED and failed is not None and failed.error is not None:
+        # An open saga under the `report` policy commits around a step that failed (and took no effect).
+        parts.append(_sentence(f"The saga was committed without step '{failed.id}' ({failed.action}), which "
+                               f"failed and took no effect: {failed.error.message}"))
+    elif outcome.reason and outcome.status.is_final:
+        parts.append(_sentence(outcome.reason[0].upper() + outcome.reason[1:]))
     elif failed is not None and failed.error is not None:
         parts.append(_sentence(f"Step '{failed.id}' ({failed.action}) failed: {failed.error.message}"))
     for step in outcome.steps:
@@ -77,7 +91,13 @@ def summarize(outcome: Outcome, actions: Mapping[str, Action]) -> str:
             parts.append(_sentence(f"Undoing '{step.id}' ({step.action}) failed and needs an operator: {why}"))
         elif step.state is StepState.NOT_RUN and action is not None:
             parts.append(_sentence(action.not_run))
-    if outcome.status is SagaStatus.NEEDS_ATTENTION:
+        elif step.state is StepState.DEFERRED:
+            parts.append(f"'{step.id}' ({step.action}) is deferred: it runs only at commit.")
+        elif step.state in {StepState.RUNNING, StepState.WAITING_APPROVAL}:
+            parts.append(f"'{step.id}' ({step.action}) is {step.state.value.replace('_', ' ')}.")
+    if outcome.status is SagaStatus.OPEN:
+        parts.append("The saga is open: commit to finish it, or abort to undo every step that took effect.")
+    elif outcome.status is SagaStatus.NEEDS_ATTENTION:
         parts.append("The saga needs attention from an operator.")
     elif outcome.status is SagaStatus.COMPENSATED:
         parts.append("Every step that had taken effect was undone.")

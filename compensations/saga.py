@@ -1,343 +1,358 @@
-"""The saga runner: the step protocol and the compensation stack, on Restate.
+"""The saga engine's one step API: take a step, commit, abort, inside any Restate handler.
 
-Per step: derive keys → register the compensation (in memory; replay re-registers it before
-reaching the journaled write, so it needs no journal entry of its own) → one journaled
-`ctx.run` that looks up by key, writes if absent, reads back and verifies → record the
-verified result. A terminal failure at or before the pivot unwinds the stack in reverse; after
-the pivot nothing is unwound and the saga ends `needs_attention`.
+    async with Saga(ctx, run_id, catalog) as saga:
+        contact = await saga.step("contact", "hubspot.create_contact", {"email": "ada@example.com"})
+        await saga.step("notify", "slack.post_message", {"channel": "C024BE91L", "text": "Welcome!"})
+        await saga.step("invoice", "stripe.create_invoice", {...}, pivot=True)
+    # leaving the block commits (the deferred Slack post is sent now); a TerminalError unwinds
+
+Per step: keys from (run, step, action) → params resolved from verified results → approval, if
+gated → the compensation registered (in memory: on replay the same code registers it again
+before it reaches the journaled write, so it needs no journal entry) → one journaled `ctx.run`
+that looks up by key, writes if absent, reads back and verifies → the verified result recorded.
+A terminal failure before the point of no return unwinds the registered compensations in
+reverse (or, under the `report` policy, undoes just the failed step and leaves the saga open);
+after it, nothing is unwound and the saga needs attention.
+
+Three drivers use this class: a user's own handler (as above), the plan runner (`plans.py`),
+and the open saga, whose steps run as separate invocations that each drive one step here.
 """
 
 import json
 import logging
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
 
 import restate
 from pydantic import BaseModel, ValidationError
-from restate import RunOptions, TerminalError, WorkflowContext, WorkflowSharedContext
-from restate.serde import BytesSerde
+from restate import Context, TerminalError
 
-from compensations.actions import Action, Catalog, CompensationReport, JsonDict
-from compensations.approvals import PendingApproval, approval_id
-from compensations.attempts import compensate_attempt, error_info, forward_attempt, is_cancel, run_options
+from compensations.actions import Catalog, CompensationReport, JsonDict
+from compensations.admission import StepRefused, admit, resolve_params
+from compensations.attempts import error_info, is_cancel
 from compensations.errors import ErrorInfo
-from compensations.keys import StepKeys
-from compensations.kinds import SagaStatus, StepState
-from compensations.outcome import Decision, Outcome, StepOutcome, summarize
-from compensations.references import ReferenceProblem, resolve
-from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, plan_digest, validate_plan
-
-OUTCOME_STATE = "outcome"
-REPAIR_STATE = "repair"
-REJECTED_STATUS_CODE = 400
+from compensations.kinds import SagaStatus, StepKind, StepState
+from compensations.outcome import Outcome, StepOutcome
+from compensations.plan import Approval, StepSpec
+from compensations.protocol import (
+    AlertSink,
+    ApprovalGate,
+    await_approval,
+    deliver_alert,
+    let_in_flight_land,
+    sleep_until,
+    start_undo,
+    start_write,
+)
+from compensations.record import OnFailure, SagaRecord, StepRecord
 
 log = logging.getLogger("pivot.saga")
 
+Publisher = Callable[[SagaRecord], None]
+"""Makes the record visible to `status` readers (a state write); called once per transition."""
 
-class ApprovalGate(Protocol):
-    """How a parked saga reaches the approvals inbox; services/ implements it.
-
-    `opened` and `closed` are called from the saga handler (they may send Restate messages);
-    `verify` runs inside `ctx.run` (it reads approver credentials from the environment, so
-    only its verdict is journaled, never a token).
-    """
-
-    def opened(self, ctx: WorkflowContext, pending: PendingApproval, awakeable_id: str) -> None: ...
-
-    def closed(self, ctx: WorkflowContext, approval: str, closing: JsonDict) -> None: ...
-
-    def verify(self, raw: bytes, pending: JsonDict) -> JsonDict: ...
+NOT_SENT = "not sent: the saga unwound before commit"
 
 
-AlertSink = Callable[[JsonDict], bool]
-"""Delivers a needs_attention outcome to people (a webhook); runs inside `ctx.run`."""
+class SagaEnded(TerminalError):
+    """`Saga.step` raises this when the step's failure ended the saga: it unwound (or, past the
+    point of no return, needs attention). `outcome` is the verified outcome; the message is its
+    summary, so an uncaught one fails the handler with the truth."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.summary, status_code=409)
+        self.outcome = outcome
 
 
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
+def refused_error(refused: StepRefused) -> TerminalError:
+    """A refused step as a Restate error with the same status an agent gets over HTTP."""
+    return TerminalError(json.dumps(refused.body()), status_code=refused.status)
 
 
 class Saga:
-    """One run of one validated plan inside a Restate workflow invocation."""
+    """One saga inside one Restate handler invocation. Its record is in memory; replay rebuilds it."""
 
     def __init__(
-        self, ctx: WorkflowContext, run_id: str, plan: ValidatedPlan, catalog: Catalog,
-        gate: ApprovalGate | None = None, digest: str | None = None,
-        alert: AlertSink | None = None, raw_plan: Any = None,
+        self, ctx: Context, run_id: str, catalog: Catalog, *, on_failure: OnFailure = "unwind",
+        gate: ApprovalGate | None = None, alert: AlertSink | None = None, publish: Publisher | None = None,
+        record: SagaRecord | None = None,
     ):
         self.ctx = ctx
+        self.run_id = run_id
+        self.catalog = catalog
         self.gate = gate
         self.alert = alert
-        self.raw_plan = raw_plan
-        self.run_id = run_id
-        self.plan = plan
-        self.catalog = catalog
-        self.keys = [StepKeys.derive(run_id, s.id, s.action) for s in plan.steps]
-        self.outcome = Outcome(
-            run_id=run_id,
-            status=SagaStatus.RUNNING,
-            plan_digest=digest,
-            steps=[
-                StepOutcome(id=s.id, action=s.action, kind=kind, key=keys.forward)
-                for s, kind, keys in zip(plan.steps, plan.kinds, self.keys, strict=True)
-            ],
-        )
-        self.params: dict[int, BaseModel] = {}
-        self.results: dict[str, JsonDict] = {}
+        self._publish = publish
+        self.record = record or SagaRecord(run_id=run_id, status=SagaStatus.OPEN, on_failure=on_failure)
+        self.params: dict[str, BaseModel] = {}
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.record.public(self.catalog)
 
     def publish(self) -> None:
-        """One state write per transition that a reader of `status` needs."""
-        self.outcome.summary = summarize(self.outcome, self.catalog)
-        self.ctx.set(OUTCOME_STATE, self.outcome.model_dump(mode="json", exclude_none=True))
+        if self._publish is not None:
+            self._publish(self.record)
 
-    def _units(self) -> list[list[int]]:
-        """Steps in execution order; a parallel group (adjacent compensable steps sharing a
-        `group`, validated) is one unit whose writes run concurrently."""
-        units: list[list[int]] = []
-        for index, step in enumerate(self.plan.steps):
-            previous = self.plan.steps[index - 1] if index else None
-            if step.group is not None and previous is not None and previous.group == step.group:
-                units[-1].append(index)
-            else:
-                units.append([index])
-        return units
+    def _public_step(self, step: StepRecord) -> StepOutcome:
+        return StepOutcome.model_validate(step.model_dump(include=set(StepOutcome.model_fields)))
 
-    async def run(self) -> Outcome:
-        self.publish()
-        stack: list[int] = []
-        pivot = self.plan.pivot_index
-        last = len(self.plan.steps) - 1
-        for unit in self._units():
-            writes: dict[int, Any] = {}
-            for index in unit:
-                refusal = await self._prepare(index, stack)
-                if refusal is not None:
-                    return await self._fail(index, refusal, stack)
-                writes[index] = await self._start_write(index)
-            failure = await self._collect(writes)
-            if failure is not None:
-                return await self._fail(failure[0], failure[1], stack)
-            if pivot in unit:
-                stack.clear()  # point of no return
-            if unit[-1] < last:
-                self.publish()  # the last step's state goes out with the final status, in one write
-        return await self._finish(SagaStatus.COMMITTED)
-
-    async def _prepare(self, index: int, stack: list[int]) -> ErrorInfo | None:
-        """Everything before a step's write: params from verified results, a schedule, an
-        approval, and the compensation registered before the write (a lost answer is undone)."""
-        step, action = self.plan.steps[index], self.plan.actions[index]
+    # -- the step API ------------------------------------------------------------------------
+    async def step(
+        self, step_id: str, action: str, params: dict[str, Any] | None = None, *, pivot: bool = False,
+        approval: Approval | dict[str, Any] | None = None,
+    ) -> StepOutcome:
+        """Take one step. Compensable steps run now; retryable and noncompensable ones asked for
+        before the point of no return are deferred to `commit`. Returns the step's verified outcome
+        (or `deferred`); raises `SagaEnded` when its failure ended the saga, and a 400/409
+        `TerminalError` when the step is refused (nothing was recorded or written)."""
         try:
-            params = action.params.model_validate(resolve(step.params, self.results))
-        except (ReferenceProblem, ValidationError) as exc:
-            return ErrorInfo(code="bad_params", message=str(exc))
-        self.params[index] = params
+            spec = StepSpec(id=step_id, action=action, params=params or {}, pivot=pivot,
+                            approval=Approval.model_validate(approval) if isinstance(approval, dict) else approval)
+            admission = admit(self.record, spec, self.catalog)
+        except ValidationError as exc:
+            raise refused_error(StepRefused(400, "invalid_step", str(exc))) from None
+        except StepRefused as refused:
+            raise refused_error(refused) from None
+        step = admission.step
+        if admission.verdict == "busy" or step is None:
+            raise refused_error(StepRefused(409, "busy", "other steps are still running; await them first"))
+        if admission.verdict == "deferred":
+            self.publish()
+        elif admission.verdict == "run":
+            failure = await self.run_steps([step])
+            if failure is not None:
+                await self.fail(*failure)
+                if not self.record.is_open:
+                    raise SagaEnded(self.outcome)
+        return self._public_step(step)
+
+    async def commit(self) -> Outcome:
+        """Cross the point of no return and run the deferred steps, in order; every one of them
+        must succeed (a failure now is `needs_attention`, nothing is unwound)."""
+        if not self.record.is_open:
+            raise refused_error(StepRefused(409, "saga_closed", f"saga {self.run_id} is {self.record.status.value}"))
+        deferred = self.record.deferred()
+        for step in deferred:  # a deferred step that cannot run must stop the commit before it crosses
+            resolved = resolve_params(step.params, self.catalog[step.action], self.record.results())
+            if isinstance(resolved, ErrorInfo):
+                await self._unwind_for(step, resolved)
+                return self.outcome
+        self.cross()
+        self.record.status = SagaStatus.RUNNING
+        self.publish()
+        for step in deferred:
+            failure = await self.run_steps([step])
+            if failure is not None:
+                await self.fail(*failure)
+                return self.outcome
+            if step is not deferred[-1]:
+                self.publish()
+        await self.finish(SagaStatus.COMMITTED)
+        return self.outcome
+
+    async def abort(self, reason: str | None = None) -> Outcome:
+        """Undo every step that took effect, in reverse; deferred steps are dropped unsent."""
+        if self.record.crossed:
+            raise refused_error(StepRefused(
+                409, "past_pivot", f"saga {self.run_id} is past its point of no return; it can only be committed"))
+        if not self.record.is_open:
+            return self.outcome
+        self.record.reason = reason
+        self._drop_pending()
+        self.record.status = SagaStatus.RUNNING
+        self.publish()
+        clean = await self.unwind()
+        await self.finish(SagaStatus.COMPENSATED if clean else SagaStatus.NEEDS_ATTENTION)
+        return self.outcome
+
+    async def __aenter__(self) -> "Saga":
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        """Commit when the block ends normally; unwind when it raised a TerminalError (a retryable
+        exception is left to Restate, whose retry replays the journal and comes back here)."""
+        if exc is None:
+            if self.record.is_open:
+                await self.commit()
+        elif (isinstance(exc, TerminalError) and not isinstance(exc, SagaEnded) and self.record.is_open
+              and not self.record.crossed):
+            await self.abort(f"the handler failed: {exc.message}")
+
+    # -- the parts every driver shares -------------------------------------------------------
+    async def prepare(self, step: StepRecord) -> BaseModel | ErrorInfo:
+        """Everything before a step's write: params from verified results, a schedule, an approval,
+        and the compensation registered before the write (so a lost answer is undone too)."""
+        action = self.catalog[step.action]
+        params = resolve_params(step.params, action, self.record.results())
+        if isinstance(params, ErrorInfo):
+            return params
+        self.params[step.id] = params
         try:
             if step.not_before is not None:
-                await self._sleep_until(step.not_before.timestamp(), step.id)
-            refusal = await self._await_approval(index, params) if step.approval is not None else None
+                await sleep_until(self.ctx, step.not_before.timestamp(), step.id)
+            refusal = await self._approve(step, params) if step.gate is not None else None
         except TerminalError as exc:
             if not is_cancel(exc):
                 raise
             refusal = ErrorInfo(code="cancelled", message="the saga was cancelled before this step ran")
         if refusal is not None:
             return refusal
-        pivot = self.plan.pivot_index
-        if pivot is not None and index <= pivot and action.compensate is not None:
-            stack.append(index)
-        return None
+        if not self.record.crossed and action.compensate is not None and step.kind in {
+                StepKind.COMPENSABLE, StepKind.PIVOT}:
+            step.registered = True
+        step.state = StepState.RUNNING
+        return params
 
-    async def _start_write(self, index: int) -> Any:
-        step, action = self.plan.steps[index], self.plan.actions[index]
-        fenced_until = await self._fence(step.id, action) if action.fenced else None
-        return self.ctx.run_typed(
-            f"{step.id}:{action.name}", forward_attempt, RunOptions(type_hint=dict),
-            action, self.params[index], self.keys[index], {"run_id": self.run_id, "step_id": step.id},
-            fenced_until,
-        )
+    async def _approve(self, step: StepRecord, params: BaseModel) -> ErrorInfo | None:
+        def changed(waiting: bool) -> None:
+            if self.record.status in {SagaStatus.RUNNING, SagaStatus.WAITING_APPROVAL}:
+                self.record.status = SagaStatus.WAITING_APPROVAL if waiting else SagaStatus.RUNNING
+            self.publish()
 
-    async def _collect(self, writes: dict[int, Any]) -> tuple[int, ErrorInfo] | None:
-        """Await the unit's writes (together, if several) and record each verified result.
-        Returns the first failure; every other member keeps its own state and error."""
-        indices = list(writes)
+        done = [{"id": s.id, "action": s.action, "ref": s.ref} for s in self.record.steps[: self._index(step)]]
+        return await await_approval(self.ctx, self.gate, self.run_id, step, params, done, changed)
+
+    def _index(self, step: StepRecord) -> int:
+        return next(i for i, s in enumerate(self.record.steps) if s.id == step.id)
+
+    async def run_steps(self, steps: list[StepRecord]) -> tuple[StepRecord, ErrorInfo] | None:
+        """Prepare each step in turn, then let their writes run together and record each result.
+        Returns the first failure; every other step keeps its own state and error."""
+        writes: dict[str, Awaitable[JsonDict]] = {}
+        for step in steps:
+            prepared = await self.prepare(step)
+            if isinstance(prepared, ErrorInfo):
+                earlier = await self.collect(writes)  # a started write is awaited, never orphaned
+                return earlier or (step, prepared)
+            writes[step.id] = await start_write(self.ctx, self.run_id, step, self.catalog[step.action], prepared)
+        return await self.collect(writes)
+
+    async def collect(self, writes: dict[str, Awaitable[JsonDict]]) -> tuple[StepRecord, ErrorInfo] | None:
+        if not writes:
+            return None
+        steps = [self._must(step_id) for step_id in writes]
+        actions = [self.catalog[s.action] for s in steps]
         try:
             if len(writes) > 1:
-                await restate.gather(*writes.values())
+                await restate.gather(*writes.values())  # type: ignore[arg-type]
         except TerminalError as exc:
             if not is_cancel(exc):
                 raise
-            await self._settle([self.plan.actions[i] for i in indices], self.plan.steps[indices[0]].id)
-            return indices[0], error_info(exc, self.plan.actions[indices[0]], self.plan.actions[indices[0]].retry)
-        failure: tuple[int, ErrorInfo] | None = None
-        for index, write in writes.items():
-            action = self.plan.actions[index]
+            await let_in_flight_land(self.ctx, actions, steps[0].id)
+            return steps[0], error_info(exc, actions[0], actions[0].retry)
+        failure: tuple[StepRecord, ErrorInfo] | None = None
+        for step, action, write in zip(steps, actions, writes.values(), strict=True):
             try:
-                self._verified(index, await write)
+                result = await write
             except TerminalError as exc:
                 error = error_info(exc, action, action.retry)
                 if error.code == "cancelled":
-                    await self._settle([action], self.plan.steps[index].id)
+                    await let_in_flight_land(self.ctx, [action], step.id)
                 if failure is None:
-                    failure = (index, error)
+                    failure = (step, error)
                 else:
-                    self.outcome.steps[index].state, self.outcome.steps[index].error = StepState.FAILED, error
+                    step.state, step.error = StepState.FAILED, error
+                continue
+            step.state, step.ref, step.result = StepState.VERIFIED, result["ref"], result
         return failure
 
-    async def _settle(self, actions: list[Action], step_id: str) -> None:
-        """A cancel aborts the attempt, not the request already on the wire. Give it the provider's
-        in-flight window to land (or die) before the unwind looks it up by key, so a write that
-        lands late is undone instead of orphaned."""
-        window = max(action.in_flight_window for action in actions)
-        await self.ctx.sleep(window, name=f"{step_id}:settle")
+    def _must(self, step_id: str) -> StepRecord:
+        step = self.record.step(step_id)
+        assert step is not None, step_id
+        return step
 
-    async def _fence(self, step_id: str, action: Action) -> float | None:
-        """Journal when this step's first attempt began. If that entry is replayed rather than
-        executed now, an earlier process attempted the write and may have left it in flight:
-        the attempt must wait until that request can no longer land before it looks up."""
-        fresh = False
+    def cross(self) -> None:
+        """The point of no return: from here the saga only moves forward. With no explicit pivot,
+        the last compensable step that verified is the implied one."""
+        if not any(s.kind is StepKind.PIVOT and s.state is StepState.VERIFIED for s in self.record.steps):
+            last = next((s for s in reversed(self.record.steps) if s.registered
+                         and s.state is StepState.VERIFIED), None)
+            if last is not None:
+                last.kind = StepKind.PIVOT
+        for step in self.record.steps:
+            step.registered = False
+        self.record.crossed = True
 
-        def begin() -> float:
-            nonlocal fresh
-            fresh = True
-            return time.time()
+    def _drop_pending(self) -> None:
+        for step in self.record.steps:
+            if step.state is StepState.DEFERRED:
+                step.state, step.note = StepState.NOT_RUN, NOT_SENT
+            elif step.state is StepState.PENDING:
+                step.state = StepState.NOT_RUN
 
-        began = await self.ctx.run_typed(f"{step_id}:begin", begin, RunOptions(type_hint=float))
-        return None if fresh else began + action.in_flight_window.total_seconds()
-
-    async def _sleep_until(self, epoch_s: float, step_id: str) -> None:
-        """A scheduled write: sleep durably (the invocation suspends) until its time."""
-        now = await self.ctx.time()
-        if epoch_s > now:
-            await self.ctx.sleep(timedelta(seconds=epoch_s - now), name=f"{step_id}:not_before")
-
-    async def _await_approval(self, index: int, params: BaseModel) -> ErrorInfo | None:
-        """Park on an awakeable until a valid decision or the deadline, whichever comes first.
-
-        A decision that is malformed, from someone not on the list, or with a bad proof does
-        not move the saga: it is refused and a fresh awakeable is armed (the deadline stands).
-        Returns None when approved, else why the step must not run.
-        """
-        if self.gate is None:
-            return ErrorInfo(code="approvals_unavailable", message="this deployment has no approvals inbox")
-        spec = self.plan.steps[index].approval
-        assert spec is not None
-        step = self.outcome.steps[index]
-        now = await self.ctx.time()
-        pending = PendingApproval(
-            approval_id=approval_id(self.run_id, step.id), run_id=self.run_id, step_id=step.id,
-            action=step.action, params=params.model_dump(mode="json"), approvers=spec.approvers,
-            reason=spec.reason, requested_at=now, deadline=now + spec.timeout.total_seconds(),
-            done=[{"id": s.id, "action": s.action, "ref": s.ref} for s in self.outcome.steps[:index]],
-        )
-        step.state = StepState.WAITING_APPROVAL
-        step.approval = {"approval_id": pending.approval_id, "approvers": spec.approvers, "reason": spec.reason,
-                         "deadline": _iso(pending.deadline)}
-        self.outcome.status = SagaStatus.WAITING_APPROVAL
-        self.publish()
-        deadline = self.ctx.sleep(timedelta(seconds=spec.timeout.total_seconds()), name=f"{step.id}:deadline")
-        while True:
-            awakeable_id, decision = self.ctx.awakeable(serde=BytesSerde())
-            self.gate.opened(self.ctx, pending, awakeable_id)
-            try:
-                match await restate.select(decision=decision, deadline=deadline):
-                    case ["decision", raw]:
-                        verdict = await self.ctx.run_typed(
-                            f"{step.id}:verify_decision", self.gate.verify, RunOptions(type_hint=dict),
-                            raw, pending.model_dump(mode="json"),
-                        )
-                    case _:
-                        self.gate.closed(self.ctx, pending.approval_id, {"expired": True})
-                        step.state = StepState.PENDING
-                        return ErrorInfo(code="approval_expired",
-                                         message=f"no decision before the deadline {_iso(pending.deadline)}")
-            except TerminalError as exc:
-                if is_cancel(exc):
-                    self.gate.closed(self.ctx, pending.approval_id, {"cancelled": True})
-                    self.outcome.status = SagaStatus.RUNNING
-                    raise
-                log.warning("run=%s step=%s approval awakeable rejected; re-armed", self.run_id, step.id,
-                            extra={"run_id": self.run_id, "step_id": step.id})
-                continue
-            if not verdict.get("ok"):
-                log.warning("run=%s step=%s decision refused: %s", self.run_id, step.id, verdict.get("problem"),
-                            extra={"run_id": self.run_id, "step_id": step.id})
-                continue
-            at = await self.ctx.time()
-            step.decision = Decision(approved=bool(verdict["approved"]), approver=str(verdict["approver"]),
-                                     at=_iso(at), comment=str(verdict.get("comment", "")))
-            self.gate.closed(self.ctx, pending.approval_id, {"decision": step.decision.model_dump()})
-            self.outcome.status = SagaStatus.RUNNING
-            step.state = StepState.PENDING
-            self.publish()
-            if step.decision.approved:
-                return None
-            return ErrorInfo(code="approval_rejected",
-                             message=f"{step.decision.approver} rejected it"
-                             + (f": {step.decision.comment}" if step.decision.comment else ""))
-
-    def _verified(self, index: int, result: JsonDict) -> None:
-        step = self.outcome.steps[index]
-        step.state, step.ref, step.result = StepState.VERIFIED, result["ref"], result
-        self.results[step.id] = result
-
-    async def _fail(self, index: int, error: ErrorInfo, stack: list[int]) -> Outcome:
-        step = self.outcome.steps[index]
+    async def fail(self, step: StepRecord, error: ErrorInfo) -> None:
+        """A step failed terminally. Past the point of no return: needs attention. Before it: unwind,
+        or under the `report` policy undo just this step and keep the saga open."""
         step.state, step.error = StepState.FAILED, error
-        for later in self.outcome.steps[index + 1 :]:
-            if later.state is StepState.PENDING:
-                later.state = StepState.NOT_RUN
         log.warning("run=%s step=%s failed: %s %s", self.run_id, step.id, error.code, error.message,
                     extra={"run_id": self.run_id, "step_id": step.id})
-        pivot = self.plan.pivot_index
-        if pivot is None or index > pivot:
-            self._alert(f"step '{step.id}' failed after the point of no return")
-            return await self._finish(SagaStatus.NEEDS_ATTENTION)
-        self.publish()
-        clean = await self._unwind(stack)
-        return await self._finish(SagaStatus.COMPENSATED if clean else SagaStatus.NEEDS_ATTENTION)
-
-    async def _unwind(self, stack: list[int]) -> bool:
-        """Run registered compensations in reverse. Each one finds the effect by key first, so a
-        step whose forward answer was lost is undone too. Members of one parallel group are
-        undone concurrently. One failure never stops the rest."""
-        clean = True
-        for batch in self._undo_batches(stack):
-            undos = {
-                index: self.ctx.run_typed(
-                    f"{self.plan.steps[index].id}:compensate", compensate_attempt,
-                    run_options(self.plan.actions[index].compensation_retry, dict),
-                    self.plan.actions[index], self.params[index], self.keys[index],
-                    self.results.get(self.plan.steps[index].id),
-                )
-                for index in batch
-            }
-            if len(undos) > 1:
-                await restate.gather(*undos.values())
-            for index, undo in undos.items():
-                clean = await self._record_undo(index, undo) and clean
+        if self.record.crossed:
+            self._drop_pending()
+            self._log_attention(f"step '{step.id}' failed after the point of no return")
+            await self.finish(SagaStatus.NEEDS_ATTENTION)
+            return
+        # Under `report`, only a step that reached its write can have left an effect: its undo looks it
+        # up by key, shows that nothing took effect (or undoes what did), and the saga stays open.
+        if self.record.on_failure == "report" and self.record.is_open and (
+                not step.registered or await self.undo([step])):
             self.publish()
+            return
+        await self._unwind_for(step, None)
+
+    async def _unwind_for(self, step: StepRecord, error: ErrorInfo | None) -> None:
+        if error is not None:
+            step.state, step.error = StepState.FAILED, error
+        self._drop_pending()
+        if self.record.status is SagaStatus.OPEN:
+            self.record.status = SagaStatus.RUNNING
+        self.publish()
+        clean = await self.unwind()
+        await self.finish(SagaStatus.COMPENSATED if clean else SagaStatus.NEEDS_ATTENTION)
+
+    async def unwind(self) -> bool:
+        """Run the registered compensations in reverse; members of one parallel group together.
+        One failure never stops the rest. True when every undo finished."""
+        for batch in self._undo_batches(self.record.stack()):
+            await self.undo(batch)
+            self.publish()
+        return all(s.state is not StepState.COMPENSATION_FAILED for s in self.record.steps)
+
+    async def undo(self, batch: list[StepRecord]) -> bool:
+        undos: dict[str, Awaitable[JsonDict]] = {}
+        for step in batch:
+            action = self.catalog[step.action]
+            params = self.params.get(step.id) or resolve_params(step.params, action, self.record.results())
+            if isinstance(params, ErrorInfo):  # cannot happen for a step that ran: its params resolved then
+                raise TerminalError(f"cannot undo '{step.id}': {params.message}")
+            undos[step.id] = start_undo(self.ctx, self.run_id, step, action, params)
+        if len(undos) > 1:
+            await restate.gather(*undos.values())  # type: ignore[arg-type]
+        clean = True
+        for step in batch:
+            clean = await self._record_undo(step, undos[step.id]) and clean
         return clean
 
-    def _undo_batches(self, stack: list[int]) -> list[list[int]]:
-        batches: list[list[int]] = []
-        for index in reversed(stack):
-            group = self.plan.steps[index].group
-            if batches and group is not None and self.plan.steps[batches[-1][0]].group == group:
-                batches[-1].append(index)
+    def _undo_batches(self, stack: list[StepRecord]) -> list[list[StepRecord]]:
+        batches: list[list[StepRecord]] = []
+        for step in reversed(stack):
+            if batches and step.group is not None and batches[-1][0].group == step.group:
+                batches[-1].append(step)
             else:
-                batches.append([index])
+                batches.append([step])
         return batches
 
-    async def _record_undo(self, index: int, undo: Any) -> bool:
-        action, step = self.plan.actions[index], self.outcome.steps[index]
+    async def _record_undo(self, step: StepRecord, undo: Awaitable[JsonDict]) -> bool:
+        action = self.catalog[step.action]
+        step.registered = False
         try:
             raw = await undo
         except TerminalError as exc:
             step.state = StepState.COMPENSATION_FAILED
             step.error = error_info(exc, action, action.compensation_retry)
-            self._alert(f"compensation of '{step.id}' failed: {step.error.message}")
+            self._log_attention(f"compensation of '{step.id}' failed: {step.error.message}")
             return False
         report = CompensationReport.model_validate(raw)
         step.compensation = report.detail
@@ -347,58 +362,13 @@ class Saga:
             step.state = StepState.NOTHING_TO_UNDO
         return True
 
-    def _alert(self, reason: str) -> None:
+    def _log_attention(self, reason: str) -> None:
         log.error("run=%s needs_attention: %s; outcome=%s", self.run_id, reason,
                   self.outcome.model_dump_json(exclude={"summary"}), extra={"run_id": self.run_id})
 
-    async def _finish(self, status: SagaStatus) -> Outcome:
-        self.outcome.status = status
+    async def finish(self, status: SagaStatus) -> None:
+        self.record.status = status
         self.publish()
-        if status is SagaStatus.NEEDS_ATTENTION:
-            # What an operator's `pivot retry` needs later; written only for sagas that need it.
-            self.ctx.set(REPAIR_STATE, {"plan": self.raw_plan, "results": self.results})
-            if self.alert is not None:
-                try:
-                    await self.ctx.run_typed("alert", self.alert, RunOptions(max_attempts=5, type_hint=bool),
-                                             self.outcome.model_dump(mode="json", exclude_none=True))
-                except TerminalError as exc:
-                    log.error("run=%s alert could not be delivered: %s", self.run_id, exc.message,
-                              extra={"run_id": self.run_id})
+        if status is SagaStatus.NEEDS_ATTENTION and self.alert is not None:
+            await deliver_alert(self.ctx, self.alert, self.run_id, self.record.public_json(self.catalog))
         log.info("run=%s finished %s", self.run_id, status.value, extra={"run_id": self.run_id})
-        return self.outcome
-
-
-async def run_saga(
-    ctx: WorkflowContext, body: bytes | None, catalog: Catalog, gate: ApprovalGate | None = None,
-    alert: AlertSink | None = None,
-) -> JsonDict:
-    """The body of `SagaRun.run`: decode and validate, then run; a rejected plan runs nothing."""
-    run_id = ctx.key()
-    digest = None
-    try:
-        raw = decode_plan(body)
-        digest = plan_digest(raw)
-        plan = validate_plan(raw, catalog)
-    except PlanRejected as rejected:
-        outcome = Outcome(run_id=run_id, status=SagaStatus.REJECTED, violations=rejected.violations,
-                          plan_digest=digest)
-        outcome.summary = summarize(outcome, catalog)
-        rejected_body = outcome.model_dump(mode="json", exclude_none=True)
-        ctx.set(OUTCOME_STATE, rejected_body)
-        raise TerminalError(json.dumps(rejected_body), status_code=REJECTED_STATUS_CODE) from None
-    outcome = await Saga(ctx, run_id, plan, catalog, gate, digest, alert, raw).run()
-    return outcome.model_dump(mode="json", exclude_none=True)
-
-
-async def saga_status(ctx: WorkflowSharedContext) -> JsonDict:
-    """The live outcome; the first pending step of a running saga is the one in flight."""
-    stored = await ctx.get(OUTCOME_STATE, type_hint=dict)
-    if stored is None:
-        return Outcome(run_id=ctx.key(), status=SagaStatus.NOT_FOUND,
-                       summary="No saga with this run id has been submitted.").model_dump(mode="json")
-    outcome = Outcome.model_validate(stored)
-    if outcome.status is SagaStatus.RUNNING:
-        current = next((s for s in outcome.steps if s.state is StepState.PENDING), None)
-        if current is not None:
-            current.state = StepState.RUNNING
-    return outcome.model_dump(mode="json", exclude_none=True)

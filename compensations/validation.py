@@ -90,10 +90,15 @@ def _has_reference(value: Any) -> bool:
     return False
 
 
-def _check_params(step: StepSpec, index: int, action: Action) -> list[Violation]:
+def _at(base: str, rest: str) -> str:
+    """A JSON path inside a plan step ("steps[2].params.x") or a lone step request ("params.x")."""
+    return f"{base}.{rest}" if base else rest
+
+
+def _check_params(step: StepSpec, where: str, action: Action) -> list[Violation]:
     """Validate params against the action's model; fields holding references are checked
     for presence only, since their values exist only once earlier steps have verified."""
-    base = f"steps[{index}].params"
+    base = _at(where, "params")
     model = action.params
     if not _has_reference(step.params):
         try:
@@ -126,6 +131,39 @@ def _check_params(step: StepSpec, index: int, action: Action) -> list[Violation]
                           message=f"{action.name} requires '{name}'", fix=f"add params.{name}")
             )
     return problems
+
+
+def check_step(step: StepSpec, catalog: Catalog, where: str = "") -> list[Violation]:
+    """Everything one step can be refused for on its own: its action, the size and shape of its
+    params, its params against the action's model, its approval bounds. Plans check each step
+    with it (`where` = "steps[2]"), and so does every step call of an open saga (`where` = "")."""
+    out: list[Violation] = []
+
+    def violation(path: str, rule: str, message: str, fix: str) -> None:
+        out.append(Violation(step=step.id, path=path, rule=rule, message=message, fix=fix))
+
+    action = catalog.get(step.action)
+    if action is None:
+        violation(_at(where, "action"), "unknown_action", f"unknown action '{step.action}'",
+                  "pick an action listed by `pivot actions`")
+        return out
+    params_json = json.dumps(step.params, ensure_ascii=False).encode()
+    if len(params_json) > MAX_PARAMS_BYTES:
+        violation(_at(where, "params"), "size", f"params are {len(params_json)} bytes, the limit is {MAX_PARAMS_BYTES}",
+                  "pass less data per step")
+        return out
+    for path, problem in _bounds(step.params, _at(where, "params")):
+        violation(path, "size", problem, "shorten or flatten the value")
+    for path, problem in check_shape(step.params):
+        violation(_at(where, f"params.{path}"), "reference", problem, 'write {"$from": "earlier_step.field"}')
+    out.extend(_check_params(step, where, action))
+    if step.approval is not None and step.approval.timeout > MAX_APPROVAL_WAIT:
+        violation(_at(where, "approval.timeout"), "approval", f"approval timeout exceeds {MAX_APPROVAL_WAIT.days} days",
+                  "use a shorter timeout")
+    if step.pivot and not action.pivot_eligible:
+        violation(_at(where, "pivot"), "pivot_eligible", f"{action.name} may not be the pivot",
+                  "choose a pivot-eligible action (see `pivot actions`)")
+    return out
 
 
 def decode_plan(body: bytes | None) -> Any:
@@ -190,27 +228,8 @@ def validate_plan(raw: Any, catalog: Catalog) -> ValidatedPlan:
 
     actions: list[Action | None] = []
     for index, step in enumerate(steps):
-        action = catalog.get(step.action)
-        actions.append(action)
-        if action is None:
-            violation(index, f"steps[{index}].action", "unknown_action",
-                      f"unknown action '{step.action}'", "pick an action listed by `pivot actions`")
-            continue
-        params_json = json.dumps(step.params, ensure_ascii=False).encode()
-        if len(params_json) > MAX_PARAMS_BYTES:
-            violation(index, f"steps[{index}].params", "size",
-                      f"params are {len(params_json)} bytes, the limit is {MAX_PARAMS_BYTES}",
-                      "pass less data per step")
-            continue
-        for path, problem in _bounds(step.params, f"steps[{index}].params"):
-            violation(index, path, "size", problem, "shorten or flatten the value")
-        for path, problem in check_shape(step.params):
-            violation(index, f"steps[{index}].params.{path}", "reference", problem,
-                      'write {"$from": "earlier_step.field"}')
-        out.extend(_check_params(step, index, action))
-        if step.approval is not None and step.approval.timeout > MAX_APPROVAL_WAIT:
-            violation(index, f"steps[{index}].approval.timeout", "approval",
-                      f"approval timeout exceeds {MAX_APPROVAL_WAIT.days} days", "use a shorter timeout")
+        actions.append(catalog.get(step.action))
+        out.extend(check_step(step, catalog, f"steps[{index}]"))
 
     # Rule 6: references only to earlier steps.
     for index, step in enumerate(steps):
@@ -231,12 +250,6 @@ def validate_plan(raw: Any, catalog: Catalog) -> ValidatedPlan:
         violation(extra, f"steps[{extra}].pivot", "one_pivot",
                   f"a second pivot (the first is '{steps[explicit[0]].id}')",
                   "mark exactly one step as the point of no return")
-    for index in explicit[:1]:
-        action = actions[index]
-        if action is not None and not action.pivot_eligible:
-            violation(index, f"steps[{index}].pivot", "pivot_eligible",
-                      f"{action.name} may not be the pivot",
-                      "choose a pivot-eligible action (see `pivot actions`)")
 
     # Rule 4: with no explicit pivot, the last compensable step is the implied pivot.
     # Steps with an unknown action have no kind; they are already reported and skipped below.

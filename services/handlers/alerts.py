@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from compensations.saga import AlertSink
+from compensations.protocol import AlertSink
 
 WEBHOOK_ENV = "PIVOT_ALERT_WEBHOOK_URL"
 

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 import restate
-from restate import ObjectContext, ObjectSharedContext, RunOptions, TerminalError, WorkflowContext
+from restate import ObjectContext, ObjectSharedContext, RunOptions, TerminalError
 
 from compensations.approvals import PendingApproval, check_decision, parse_approver_tokens
 
@@ -45,13 +45,13 @@ def verify_decision(raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:
 
 
 class InboxGate:
-    """The saga's side of approvals (compensations.saga.ApprovalGate)."""
+    """The saga's side of approvals (compensations.protocol.ApprovalGate)."""
 
-    def opened(self, ctx: WorkflowContext, pending: PendingApproval, awakeable_id: str) -> None:
+    def opened(self, ctx: restate.Context, pending: PendingApproval, awakeable_id: str) -> None:
         ctx.object_send(open_approval, key=pending.approval_id,
                         arg={"pending": pending.model_dump(mode="json"), "awakeable_id": awakeable_id})
 
-    def closed(self, ctx: WorkflowContext, approval_key: str, closing: dict[str, Any]) -> None:
+    def closed(self, ctx: restate.Context, approval_key: str, closing: dict[str, Any]) -> None:
         ctx.object_send(close_approval, key=approval_key, arg=closing)
 
     def verify(self, raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:

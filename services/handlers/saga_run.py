@@ -14,8 +14,9 @@ from restate.serde import BytesSerde
 
 from compensations.actions import Catalog
 from compensations.outcome import Outcome
+from compensations.plans import REPAIR_STATE, run_saga, saga_status
+from compensations.protocol import AlertSink, ApprovalGate
 from compensations.repair import apply_repairs
-from compensations.saga import REPAIR_STATE, AlertSink, ApprovalGate, run_saga, saga_status
 
 SUSPEND_AFTER = timedelta(seconds=2)
 """How long a saga that waits on nothing but Restate (an approval, a `not_before`, a deadline)

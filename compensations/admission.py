@@ -1,0 +1,160 @@
+"""Whether a saga takes one more step, and how: run it now, defer it to commit, replay it, or refuse.
+
+Pure functions of the saga record, so the open saga (across invocations) and a user's own
+handler (in one invocation) decide exactly alike. Nothing here writes anywhere: a refused
+step leaves the record as it was.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from compensations.actions import Action, Catalog, JsonDict
+from compensations.errors import ErrorInfo
+from compensations.keys import StepKeys
+from compensations.kinds import StepKind, StepState
+from compensations.plan import MAX_STEPS, StepSpec
+from compensations.record import SagaRecord, StepRecord, request_digest
+from compensations.references import ReferenceProblem, iter_references, resolve
+from compensations.validation import Violation, check_step
+
+
+class StepRefused(Exception):
+    """The saga will not take this step as asked; nothing was recorded or written.
+
+    `status` is the HTTP answer: 400 for a request that is wrong on its own (unknown action, bad
+    params, a reference to nothing), 409 for one that conflicts with the saga as it stands
+    (the id already ran with other params, the saga is closed, the pivot is behind it).
+    """
+
+    def __init__(self, status: int, code: str, message: str, violations: list[Violation] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.violations = violations
+
+    def body(self) -> JsonDict:
+        body: JsonDict = {"code": self.code, "message": self.message}
+        if self.violations:
+            body["violations"] = [v.model_dump() for v in self.violations]
+        return body
+
+
+Verdict = Literal["replay", "run", "deferred", "busy"]
+
+
+@dataclass
+class Admission:
+    verdict: Verdict
+    step: StepRecord | None = None
+    """The recorded step (replay, run, deferred); None when busy."""
+    busy: list[StepRecord] = field(default_factory=list)
+    """The steps in flight that a pivot must wait for before it may run."""
+
+
+def resolve_params(params: dict[str, Any], action: Action, results: dict[str, JsonDict]) -> BaseModel | ErrorInfo:
+    """Params with every `$from` replaced by the verified value it names, validated by the action."""
+    try:
+        return action.params.model_validate(resolve(params, results))
+    except (ReferenceProblem, ValidationError) as exc:
+        return ErrorInfo(code="bad_params", message=str(exc))
+
+
+def _differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ, as "path: old → new", at most a few of them."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in _differences(a, b, f"{path}[{i}]")]
+    if old == new:
+        return []
+    return [f"{path or 'value'}: {json.dumps(old)[:80]} → {json.dumps(new)[:80]}"]
+
+
+def conflict(existing: StepRecord, spec: StepSpec) -> StepRefused:
+    asked = {"action": spec.action, "params": spec.params, "pivot": spec.pivot,
+             "approval": spec.approval.model_dump(mode="json") if spec.approval else None}
+    had = {"action": existing.action, "params": existing.params, "pivot": existing.pivot,
+           "approval": existing.gate.model_dump(mode="json") if existing.gate else None}
+    differences = _differences(had, asked)
+    return StepRefused(
+        409, "step_conflict",
+        f"step '{spec.id}' was already asked for with other arguments ({'; '.join(differences[:5])}); nothing "
+        "was written. A step id names one write: use a new id for a different write.",
+    )
+
+
+def _closed(record: SagaRecord, spec: StepSpec) -> StepRefused:
+    return StepRefused(409, "saga_closed",
+                       f"saga {record.run_id} is {record.status.value}; it takes no more steps ('{spec.id}' was "
+                       "not recorded). Open a new saga with a new run id.")
+
+
+def _check_references(record: SagaRecord, spec: StepSpec, deferred: bool) -> list[Violation]:
+    """A step that runs now may use only results already verified; a deferred one may also name a
+    step asked for later (it is resolved at commit), but never itself."""
+    known = {s.id: s for s in record.steps}
+    problems = []
+    for path, source in iter_references(spec.params):
+        target = source.partition(".")[0]
+        where = f"params.{path}"
+        if target == spec.id:
+            problems.append(Violation(step=spec.id, path=where, rule="reference_order",
+                                      message="a step cannot reference its own result",
+                                      fix="reference an earlier step"))
+        elif deferred:
+            continue
+        elif target not in known or known[target].state is not StepState.VERIFIED:
+            state = known[target].state.value if target in known else "unknown"
+            problems.append(Violation(step=spec.id, path=where, rule="reference_order",
+                                      message=f"references step '{target}', which has no verified result ({state})",
+                                      fix="reference a step of this saga that has verified, or pass the value"))
+    return problems
+
+
+def admit(record: SagaRecord, spec: StepSpec, catalog: Catalog) -> Admission:
+    """Decide what the saga does with one more step, and record it unless it is refused or busy."""
+    problems = check_step(spec, catalog)
+    if problems:
+        raise StepRefused(400, "invalid_step", "; ".join(f"{v.path}: {v.message}" for v in problems), problems)
+    existing = record.step(spec.id)
+    if existing is not None:
+        if existing.request != request_digest(spec):
+            raise conflict(existing, spec)
+        return Admission("replay", existing)
+    if not record.is_open:
+        raise _closed(record, spec)
+    if len(record.steps) >= MAX_STEPS:
+        raise StepRefused(409, "too_many_steps",
+                          f"saga {record.run_id} already has {MAX_STEPS} steps; commit it and start another")
+    action = catalog[spec.action]
+    kind = StepKind.PIVOT if spec.pivot else action.kind
+    pivot = next((s for s in record.steps if s.pivot and s.state is not StepState.FAILED), None)
+    if spec.pivot and pivot is not None:
+        raise StepRefused(409, "one_pivot", f"saga {record.run_id} already has its pivot '{pivot.id}'; a saga has "
+                          "one point of no return. Ask for this step without `pivot`.")
+    if kind is StepKind.COMPENSABLE and (record.crossed or pivot is not None):
+        where = f"the pivot '{pivot.id}'" if pivot is not None else "the point of no return"
+        raise StepRefused(409, "after_pivot", f"{spec.action} is compensable, but the saga is past {where}: it "
+                          "could never be undone. Commit this saga and do it in a new one.")
+    deferred = kind in {StepKind.RETRYABLE, StepKind.NONCOMPENSABLE} and not record.crossed
+    problems = _check_references(record, spec, deferred)
+    if not deferred and not problems:
+        resolved = resolve_params(spec.params, action, record.results())
+        if isinstance(resolved, ErrorInfo):
+            problems = [Violation(step=spec.id, path="params", rule="params", message=resolved.message,
+                                  fix=f"see `pivot actions` for the params of {spec.action}")]
+    if problems:
+        raise StepRefused(400, "invalid_step", "; ".join(f"{v.path}: {v.message}" for v in problems), problems)
+    if spec.pivot and record.in_flight():
+        return Admission("busy", busy=record.in_flight())
+    step = StepRecord.of(spec, kind, StepKeys.derive(record.run_id, spec.id, spec.action).forward)
+    step.state = StepState.DEFERRED if deferred else StepState.RUNNING
+    record.steps.append(step)
+    return Admission("deferred" if deferred else "run", step)

@@ -1,0 +1,114 @@
+"""The plan driver: a whole validated plan, run through the step API inside one workflow invocation.
+
+The plan is known up front, so every step is in the outcome from the start (`pending`), the
+pivot is known before anything runs (explicit, or the last compensable step), and adjacent
+compensable steps of one `group` write concurrently. Everything else (keys, the compensation
+registered before the write, the journaled write, unwinding) is `Saga`'s, as for every driver.
+"""
+
+import json
+from typing import Any
+
+from restate import TerminalError, WorkflowContext, WorkflowSharedContext
+
+from compensations.actions import Catalog, JsonDict
+from compensations.keys import forward_key
+from compensations.kinds import SagaStatus, StepState
+from compensations.outcome import Outcome, summarize
+from compensations.protocol import AlertSink, ApprovalGate
+from compensations.record import SagaRecord, StepRecord
+from compensations.saga import Saga
+from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, plan_digest, validate_plan
+
+OUTCOME_STATE = "outcome"
+REPAIR_STATE = "repair"
+REJECTED_STATUS_CODE = 400
+
+
+def _units(plan: ValidatedPlan) -> list[list[int]]:
+    """Steps in execution order; a parallel group (adjacent compensable steps sharing a `group`,
+    validated) is one unit whose writes run concurrently."""
+    units: list[list[int]] = []
+    for index, step in enumerate(plan.steps):
+        previous = plan.steps[index - 1] if index else None
+        if step.group is not None and previous is not None and previous.group == step.group:
+            units[-1].append(index)
+        else:
+            units.append([index])
+    return units
+
+
+class PlanSaga(Saga):
+    """A saga whose steps come from a plan; a needs_attention ending keeps what `pivot retry` needs."""
+
+    raw_plan: Any = None
+
+    async def finish(self, status: SagaStatus) -> None:
+        if status is SagaStatus.NEEDS_ATTENTION:
+            self.ctx.set(REPAIR_STATE, {"plan": self.raw_plan, "results": self.record.results()})  # type: ignore[attr-defined]
+        await super().finish(status)
+
+
+async def run_plan(
+    ctx: WorkflowContext, run_id: str, plan: ValidatedPlan, catalog: Catalog, *, gate: ApprovalGate | None = None,
+    alert: AlertSink | None = None, digest: str | None = None, raw_plan: Any = None,
+) -> Outcome:
+    record = SagaRecord(
+        run_id=run_id, status=SagaStatus.RUNNING, plan_digest=digest, crossed=plan.pivot_index is None,
+        steps=[StepRecord.of(spec, kind, forward_key(run_id, spec.id, spec.action))
+               for spec, kind in zip(plan.steps, plan.kinds, strict=True)],
+    )
+    for step in record.steps:
+        step.state = StepState.PENDING
+    saga = PlanSaga(ctx, run_id, catalog, gate=gate, alert=alert, record=record,
+                    publish=lambda r: ctx.set(OUTCOME_STATE, r.public_json(catalog)))
+    saga.raw_plan = raw_plan
+    saga.publish()
+    last = len(plan.steps) - 1
+    for unit in _units(plan):
+        failure = await saga.run_steps([record.steps[i] for i in unit])
+        if failure is not None:
+            await saga.fail(*failure)
+            return saga.outcome
+        if plan.pivot_index in unit:
+            saga.cross()
+        if unit[-1] < last:
+            saga.publish()  # the last step's state goes out with the final status, in one write
+    await saga.finish(SagaStatus.COMMITTED)
+    return saga.outcome
+
+
+async def run_saga(
+    ctx: WorkflowContext, body: bytes | None, catalog: Catalog, gate: ApprovalGate | None = None,
+    alert: AlertSink | None = None,
+) -> JsonDict:
+    """The body of `SagaRun.run`: decode and validate, then run; a rejected plan runs nothing."""
+    run_id = ctx.key()
+    digest = None
+    try:
+        raw = decode_plan(body)
+        digest = plan_digest(raw)
+        plan = validate_plan(raw, catalog)
+    except PlanRejected as rejected:
+        outcome = Outcome(run_id=run_id, status=SagaStatus.REJECTED, violations=rejected.violations,
+                          plan_digest=digest)
+        outcome.summary = summarize(outcome, catalog)
+        rejected_body = outcome.model_dump(mode="json", exclude_none=True)
+        ctx.set(OUTCOME_STATE, rejected_body)
+        raise TerminalError(json.dumps(rejected_body), status_code=REJECTED_STATUS_CODE) from None
+    outcome = await run_plan(ctx, run_id, plan, catalog, gate=gate, alert=alert, digest=digest, raw_plan=raw)
+    return outcome.model_dump(mode="json", exclude_none=True)
+
+
+async def saga_status(ctx: WorkflowSharedContext) -> JsonDict:
+    """The live outcome; the first pending step of a running saga is the one in flight."""
+    stored = await ctx.get(OUTCOME_STATE, type_hint=dict)
+    if stored is None:
+        return Outcome(run_id=ctx.key(), status=SagaStatus.NOT_FOUND,
+                       summary="No saga with this run id has been submitted.").model_dump(mode="json")
+    outcome = Outcome.model_validate(stored)
+    if outcome.status is SagaStatus.RUNNING:
+        current = next((s for s in outcome.steps if s.state is StepState.PENDING), None)
+        if current is not None:
+            current.state = StepState.RUNNING
+    return outcome.model_dump(mode="json", exclude_none=True)

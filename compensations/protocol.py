@@ -1,0 +1,178 @@
+"""The step protocol's journaled parts, on any Restate context.
+
+A step's write is one `ctx.run` (look up by key, write if absent, read back, verify); its undo
+is one more. Around them: the fence for providers without an idempotency key, the wait for a
+cancelled write to land, a durable sleep until a scheduled time, and the approval gate. Every
+driver (plan, open saga, a user's handler) uses these and nothing else to touch a provider.
+"""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import restate
+from pydantic import BaseModel
+from restate import Context, RunOptions, TerminalError
+from restate.serde import BytesSerde
+
+from compensations.actions import Action, JsonDict
+from compensations.approvals import PendingApproval, approval_id
+from compensations.attempts import compensate_attempt, forward_attempt, is_cancel, run_options
+from compensations.errors import ErrorInfo
+from compensations.keys import StepKeys
+from compensations.kinds import StepState
+from compensations.outcome import Decision
+from compensations.record import StepRecord
+
+log = logging.getLogger("pivot.saga")
+
+
+class ApprovalGate(Protocol):
+    """How a parked step reaches the approvals inbox; services/ implements it.
+
+    `opened` and `closed` are called from the handler (they may send Restate messages);
+    `verify` runs inside `ctx.run` (it reads approver credentials from the environment, so
+    only its verdict is journaled, never a token).
+    """
+
+    def opened(self, ctx: Context, pending: PendingApproval, awakeable_id: str) -> None: ...
+
+    def closed(self, ctx: Context, approval: str, closing: JsonDict) -> None: ...
+
+    def verify(self, raw: bytes, pending: JsonDict) -> JsonDict: ...
+
+
+AlertSink = Callable[[JsonDict], bool]
+"""Delivers a needs_attention outcome to people (a webhook); runs inside `ctx.run`."""
+
+
+def iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
+
+
+async def fence(ctx: Context, step_id: str, action: Action) -> float | None:
+    """Journal when this step's first attempt began. If that entry is replayed rather than
+    executed now, an earlier process attempted the write and may have left it in flight:
+    the attempt must wait until that request can no longer land before it looks up."""
+    fresh = False
+
+    def begin() -> float:
+        nonlocal fresh
+        fresh = True
+        return time.time()
+
+    began = await ctx.run_typed(f"{step_id}:begin", begin, RunOptions(type_hint=float))
+    return None if fresh else began + action.in_flight_window.total_seconds()
+
+
+async def start_write(ctx: Context, run_id: str, step: StepRecord, action: Action, params: BaseModel) -> Awaitable[
+        JsonDict]:
+    """Begin the step's one journaled write; the caller awaits it (alone, or with its group)."""
+    fenced_until = await fence(ctx, step.id, action) if action.fenced else None
+    return ctx.run_typed(
+        f"{step.id}:{action.name}", forward_attempt, RunOptions(type_hint=dict),
+        action, params, StepKeys.derive(run_id, step.id, action.name), {"run_id": run_id, "step_id": step.id},
+        fenced_until,
+    )
+
+
+def start_undo(ctx: Context, run_id: str, step: StepRecord, action: Action, params: BaseModel) -> Awaitable[JsonDict]:
+    """Begin a step's journaled compensation: it finds the effect by key first, so a write whose
+    answer was lost is undone too, and one that never landed is reported as nothing to undo."""
+    return ctx.run_typed(
+        f"{step.id}:compensate", compensate_attempt, run_options(action.compensation_retry, dict),
+        action, params, StepKeys.derive(run_id, step.id, action.name), step.result,
+    )
+
+
+async def let_in_flight_land(ctx: Context, actions: list[Action], step_id: str) -> None:
+    """A cancel aborts the attempt, not the request already on the wire. Give it the provider's
+    in-flight window to land (or die) before an unwind looks it up by key, so a write that
+    lands late is undone instead of orphaned."""
+    window = max(action.in_flight_window for action in actions)
+    await ctx.sleep(window, name=f"{step_id}:settle")
+
+
+async def sleep_until(ctx: Context, epoch_s: float, step_id: str) -> None:
+    """A scheduled write: sleep durably (the invocation suspends) until its time."""
+    now = await ctx.time()
+    if epoch_s > now:
+        await ctx.sleep(timedelta(seconds=epoch_s - now), name=f"{step_id}:not_before")
+
+
+async def await_approval(
+    ctx: Context, gate: ApprovalGate | None, run_id: str, step: StepRecord, params: BaseModel,
+    done: list[JsonDict], changed: Callable[[bool], None],
+) -> ErrorInfo | None:
+    """Park on an awakeable until a valid decision or the deadline, whichever comes first.
+
+    A decision that is malformed, from someone not on the list, or with a bad proof does not
+    move the saga: it is refused and a fresh awakeable is armed (the deadline stands).
+    `changed(waiting)` is called once the step shows the gate, and again once it is decided,
+    so the driver can publish it. Returns None when approved, else why the step must not run.
+    """
+    if gate is None:
+        return ErrorInfo(code="approvals_unavailable", message="this deployment has no approvals inbox")
+    spec = step.gate
+    assert spec is not None
+    now = await ctx.time()
+    pending = PendingApproval(
+        approval_id=approval_id(run_id, step.id), run_id=run_id, step_id=step.id, action=step.action,
+        params=params.model_dump(mode="json"), approvers=spec.approvers, reason=spec.reason, requested_at=now,
+        deadline=now + spec.timeout.total_seconds(), done=done,
+    )
+    step.state = StepState.WAITING_APPROVAL
+    step.approval = {"approval_id": pending.approval_id, "approvers": spec.approvers, "reason": spec.reason,
+                     "deadline": iso(pending.deadline)}
+    changed(True)
+    deadline = ctx.sleep(timedelta(seconds=spec.timeout.total_seconds()), name=f"{step.id}:deadline")
+    while True:
+        awakeable_id, decision = ctx.awakeable(serde=BytesSerde())
+        gate.opened(ctx, pending, awakeable_id)
+        try:
+            match await restate.select(decision=decision, deadline=deadline):
+                case ["decision", raw]:
+                    verdict = await ctx.run_typed(
+                        f"{step.id}:verify_decision", gate.verify, RunOptions(type_hint=dict),
+                        raw, pending.model_dump(mode="json"),
+                    )
+                case _:
+                    gate.closed(ctx, pending.approval_id, {"expired": True})
+                    step.state = StepState.PENDING
+                    return ErrorInfo(code="approval_expired",
+                                     message=f"no decision before the deadline {iso(pending.deadline)}")
+        except TerminalError as exc:
+            if is_cancel(exc):
+                gate.closed(ctx, pending.approval_id, {"cancelled": True})
+                step.state = StepState.PENDING
+                changed(False)
+                raise
+            log.warning("run=%s step=%s approval awakeable rejected; re-armed", run_id, step.id,
+                        extra={"run_id": run_id, "step_id": step.id})
+            continue
+        if not verdict.get("ok"):
+            log.warning("run=%s step=%s decision refused: %s", run_id, step.id, verdict.get("problem"),
+                        extra={"run_id": run_id, "step_id": step.id})
+            continue
+        at = await ctx.time()
+        step.decision = Decision(approved=bool(verdict["approved"]), approver=str(verdict["approver"]),
+                                 at=iso(at), comment=str(verdict.get("comment", "")))
+        gate.closed(ctx, pending.approval_id, {"decision": step.decision.model_dump()})
+        step.state = StepState.PENDING
+        changed(False)
+        if step.decision.approved:
+            return None
+        return ErrorInfo(code="approval_rejected",
+                         message=f"{step.decision.approver} rejected it"
+                         + (f": {step.decision.comment}" if step.decision.comment else ""))
+
+
+async def deliver_alert(ctx: Context, alert: AlertSink, run_id: str, outcome: JsonDict) -> None:
+    """Hand a needs_attention outcome to people; a delivery that keeps failing is logged, not fatal."""
+    try:
+        await ctx.run_typed("alert", alert, RunOptions(max_attempts=5, type_hint=bool), outcome)
+    except TerminalError as exc:
+        log.error("run=%s alert could not be delivered: %s", run_id, exc.message, extra={"run_id": run_id})
+
