@@ -14,7 +14,6 @@ service process answers both and the bench compares them on equal terms.
     python -m bench.serve --bind 127.0.0.1:9080      # what `bench.engine_overhead` starts
 """
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,12 +28,8 @@ from providers.hubspot.client import HUBSPOT_API, HubSpotClient
 from providers.slack.actions.messages import EVENT_TYPE, Messages
 from providers.slack.client import SLACK_API, SlackClient
 from providers.stripe.client import STRIPE_API, StripeClient
-from services.catalog import CREDENTIAL_ENV, build_catalog
-from services.handlers.alerts import webhook_alert
-from services.handlers.approvals import InboxGate, approval, approvals_service, inbox
-from services.handlers.repair import saga_repair_object
-from services.handlers.saga_run import saga_run_workflow
-from services.logs import configure_logging
+from services.app import create_app
+from services.catalog import CREDENTIAL_ENV
 
 RAW_SAGA = "RawSaga"
 KEY_PROPERTY = "pivot_key"  # HubSpot's unique key property, as the catalog action uses it
@@ -125,15 +120,7 @@ def raw_saga_workflow(clients: RawClients) -> restate.Workflow:
 
 def create_bench_app(extra: Sequence[restate.Workflow] = ()) -> RestateAppT:
     """Pivot's services exactly as `services.app.create_app` builds them, plus `RawSaga` (and `extra`)."""
-    configure_logging()
-    keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
-    catalog = build_catalog()
-    workflow = saga_run_workflow(catalog, InboxGate(), webhook_alert())
-    return restate.app(
-        services=[workflow, approval, inbox, approvals_service, saga_repair_object(catalog),
-                  raw_saga_workflow(RawClients()), *extra],
-        identity_keys=keys or None,
-    )
+    return create_app([raw_saga_workflow(RawClients()), *extra])
 
 
 app = create_bench_app()

@@ -21,6 +21,7 @@ from compensations.outcome import Outcome, StepOutcome, summarize
 from compensations.plan import Approval, StepSpec
 
 OnFailure = Literal["unwind", "report"]
+NOT_SENT = "not sent: the saga unwound before commit"
 
 IN_FLIGHT = frozenset({StepState.RUNNING, StepState.WAITING_APPROVAL})
 ENGINE_FIELDS = frozenset({"params", "pivot", "gate", "group", "not_before", "request", "registered", "invocation"})
@@ -113,3 +114,22 @@ class SagaRecord(Outcome):
     @property
     def is_open(self) -> bool:
         return self.status is SagaStatus.OPEN
+
+    def cross(self) -> None:
+        """The point of no return: from here the saga only moves forward. With no explicit pivot,
+        the last compensable step that verified is the implied one."""
+        if not any(s.kind is StepKind.PIVOT and s.state is StepState.VERIFIED for s in self.steps):
+            last = next((s for s in reversed(self.steps) if s.registered and s.state is StepState.VERIFIED), None)
+            if last is not None:
+                last.kind = StepKind.PIVOT
+        for step in self.steps:
+            step.registered = False
+        self.crossed = True
+
+    def drop_pending(self) -> None:
+        """The saga closes: what never started never will; deferred steps are dropped unsent."""
+        for step in self.steps:
+            if step.state is StepState.DEFERRED:
+                step.state, step.note = StepState.NOT_RUN, NOT_SENT
+            elif step.state is StepState.PENDING:
+                step.state = StepState.NOT_RUN

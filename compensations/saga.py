@@ -52,7 +52,7 @@ log = logging.getLogger("pivot.saga")
 Publisher = Callable[[SagaRecord], None]
 """Makes the record visible to `status` readers (a state write); called once per transition."""
 
-NOT_SENT = "not sent: the saga unwound before commit"
+
 
 
 class SagaEnded(TerminalError):
@@ -131,7 +131,7 @@ class Saga:
     async def commit(self) -> Outcome:
         """Cross the point of no return and run the deferred steps, in order; every one of them
         must succeed (a failure now is `needs_attention`, nothing is unwound)."""
-        if not self.record.is_open:
+        if self.record.status.is_final:
             raise refused_error(StepRefused(409, "saga_closed", f"saga {self.run_id} is {self.record.status.value}"))
         deferred = self.record.deferred()
         for step in deferred:  # a deferred step that cannot run must stop the commit before it crosses
@@ -157,10 +157,10 @@ class Saga:
         if self.record.crossed:
             raise refused_error(StepRefused(
                 409, "past_pivot", f"saga {self.run_id} is past its point of no return; it can only be committed"))
-        if not self.record.is_open:
+        if self.record.status.is_final:
             return self.outcome
         self.record.reason = reason
-        self._drop_pending()
+        self.record.drop_pending()
         self.record.status = SagaStatus.RUNNING
         self.publish()
         clean = await self.unwind()
@@ -227,7 +227,15 @@ class Saga:
             if isinstance(prepared, ErrorInfo):
                 earlier = await self.collect(writes)  # a started write is awaited, never orphaned
                 return earlier or (step, prepared)
-            writes[step.id] = await start_write(self.ctx, self.run_id, step, self.catalog[step.action], prepared)
+            action = self.catalog[step.action]
+            try:
+                writes[step.id] = await start_write(self.ctx, self.run_id, step, action, prepared)
+            except TerminalError as exc:  # cancelled at the fence: an earlier attempt's write may be in flight
+                if not is_cancel(exc):
+                    raise
+                earlier = await self.collect(writes)
+                await let_in_flight_land(self.ctx, [action], step.id)
+                return earlier or (step, error_info(exc, action, action.retry))
         return await self.collect(writes)
 
     async def collect(self, writes: dict[str, Awaitable[JsonDict]]) -> tuple[StepRecord, ErrorInfo] | None:
@@ -265,23 +273,7 @@ class Saga:
         return step
 
     def cross(self) -> None:
-        """The point of no return: from here the saga only moves forward. With no explicit pivot,
-        the last compensable step that verified is the implied one."""
-        if not any(s.kind is StepKind.PIVOT and s.state is StepState.VERIFIED for s in self.record.steps):
-            last = next((s for s in reversed(self.record.steps) if s.registered
-                         and s.state is StepState.VERIFIED), None)
-            if last is not None:
-                last.kind = StepKind.PIVOT
-        for step in self.record.steps:
-            step.registered = False
-        self.record.crossed = True
-
-    def _drop_pending(self) -> None:
-        for step in self.record.steps:
-            if step.state is StepState.DEFERRED:
-                step.state, step.note = StepState.NOT_RUN, NOT_SENT
-            elif step.state is StepState.PENDING:
-                step.state = StepState.NOT_RUN
+        self.record.cross()
 
     async def fail(self, step: StepRecord, error: ErrorInfo) -> None:
         """A step failed terminally. Past the point of no return: needs attention. Before it: unwind,
@@ -289,24 +281,29 @@ class Saga:
         step.state, step.error = StepState.FAILED, error
         log.warning("run=%s step=%s failed: %s %s", self.run_id, step.id, error.code, error.message,
                     extra={"run_id": self.run_id, "step_id": step.id})
-        if self.record.crossed:
-            self._drop_pending()
-            self._log_attention(f"step '{step.id}' failed after the point of no return")
-            await self.finish(SagaStatus.NEEDS_ATTENTION)
-            return
         # Under `report`, only a step that reached its write can have left an effect: its undo looks it
         # up by key, shows that nothing took effect (or undoes what did), and the saga stays open.
-        if self.record.on_failure == "report" and self.record.is_open and (
+        if self.record.on_failure == "report" and self.record.is_open and not self.record.crossed and (
                 not step.registered or await self.undo([step])):
             self.publish()
+            return
+        await self.end_after_failure(step)
+
+    async def end_after_failure(self, step: StepRecord) -> None:
+        """Close the saga after `step` failed: past the point of no return it needs attention (nothing
+        is unwound); before it, every registered compensation runs in reverse."""
+        self.record.drop_pending()
+        if self.record.crossed:
+            self._log_attention(f"step '{step.id}' failed after the point of no return")
+            await self.finish(SagaStatus.NEEDS_ATTENTION)
             return
         await self._unwind_for(step, None)
 
     async def _unwind_for(self, step: StepRecord, error: ErrorInfo | None) -> None:
         if error is not None:
             step.state, step.error = StepState.FAILED, error
-        self._drop_pending()
-        if self.record.status is SagaStatus.OPEN:
+        self.record.drop_pending()
+        if not self.record.status.is_final:
             self.record.status = SagaStatus.RUNNING
         self.publish()
         clean = await self.unwind()

@@ -9,23 +9,37 @@ import os
 import restate
 from restate.server_types import RestateAppT
 
+from compensations.actions import Catalog
 from services.catalog import build_catalog
 from services.handlers.alerts import webhook_alert
 from services.handlers.approvals import InboxGate, approval, approvals_service, inbox
+from services.handlers.open_saga import open_saga_object
 from services.handlers.repair import saga_repair_object
+from services.handlers.saga_finish import saga_finish_service
 from services.handlers.saga_run import saga_run_workflow
+from services.handlers.saga_step import saga_step_service
 from services.logs import configure_logging
 
+Handlers = list[restate.Service | restate.VirtualObject | restate.Workflow]
 
-def create_app() -> RestateAppT:
-    configure_logging()
-    keys = [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()]
-    catalog = build_catalog()
-    workflow = saga_run_workflow(catalog, InboxGate(), webhook_alert())
-    services: list[restate.Service | restate.VirtualObject | restate.Workflow] = [
-        workflow, approval, inbox, approvals_service, saga_repair_object(catalog),
+
+def pivot_services(catalog: Catalog) -> Handlers:
+    """Every Restate service Pivot serves: plans, open sagas (ledger, steps, ends), approvals, repair."""
+    gate, alert = InboxGate(), webhook_alert()
+    return [
+        saga_run_workflow(catalog, gate, alert),
+        open_saga_object(catalog), saga_step_service(catalog, gate), saga_finish_service(catalog, gate, alert),
+        approval, inbox, approvals_service, saga_repair_object(catalog),
     ]
-    return restate.app(services=services, identity_keys=keys or None)
+
+
+def identity_keys() -> list[str] | None:
+    return [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()] or None
+
+
+def create_app(extra: Handlers | None = None) -> RestateAppT:
+    configure_logging()
+    return restate.app(services=[*pivot_services(build_catalog()), *(extra or [])], identity_keys=identity_keys())
 
 
 app = create_app()

@@ -14,6 +14,7 @@ from compensations.approvals import decision_proof
 from compensations.validation import plan_digest
 
 WORKFLOW = "SagaRun"
+OPEN_SAGA = "Saga"
 
 
 def _key(value: str) -> str:
@@ -45,6 +46,40 @@ class PlanRejectedError(PivotError):
     def __init__(self, outcome: dict[str, Any]):
         super().__init__(400, outcome.get("summary", "plan rejected"), outcome)
         self.outcome = outcome
+
+
+class StepConflictError(PivotError):
+    """An open saga refused a call that conflicts with it as it stands (409): the step id already ran
+    with other arguments, the saga is closed, or past its pivot. Nothing was recorded or written."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(409, message)
+        self.code = code
+
+
+class StepRejectedError(PivotError):
+    """An open saga refused a call that is wrong on its own (400): `violations` names each problem."""
+
+    def __init__(self, code: str, message: str, violations: list[dict[str, Any]]):
+        super().__init__(400, message, violations)
+        self.code = code
+        self.violations = violations
+
+
+def _refusal(response: httpx.Response) -> PivotError:
+    """An open saga's 4xx: its message is JSON with a stable code (see compensations/admission.py)."""
+    message = _error_message(response)
+    try:
+        body = json.loads(message)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "code" not in body:
+        return PivotError(response.status_code, message)
+    if response.status_code == 409:
+        return StepConflictError(str(body["code"]), str(body.get("message", "")))
+    if response.status_code == 400:
+        return StepRejectedError(str(body["code"]), str(body.get("message", "")), list(body.get("violations") or []))
+    return PivotError(response.status_code, str(body.get("message", message)), body)
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -140,7 +175,51 @@ class PivotClient:
         return self._result(self._http.post(f"/SagaRepair/{_key(run_id)}/retry", json=None))
 
     def status(self, run_id: str) -> dict[str, Any]:
-        return self._result(self._http.post(f"/{WORKFLOW}/{_key(run_id)}/status", json=None))
+        """The live outcome of a plan or of an open saga, whichever the run id names."""
+        body = self._result(self._http.post(f"/{WORKFLOW}/{_key(run_id)}/status", json=None))
+        if body.get("status") == "not_found":
+            body = self._result(self._http.post(f"/{OPEN_SAGA}/{_key(run_id)}/status", json=None))
+        return body
+
+    # -- open sagas --------------------------------------------------------------------------
+    def _open_saga(self, run_id: str, call: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        response = self._http.post(f"/{OPEN_SAGA}/{_key(run_id)}/{call}", json=body)
+        if response.status_code in {400, 404, 409}:
+            raise _refusal(response)
+        return self._result(response)
+
+    def open(self, run_id: str, *, idle_timeout: str | None = None, deadline: str | None = None,
+             on_failure: str | None = None) -> dict[str, Any]:
+        """Open a saga (optional: the first step opens one with the defaults). Durations are ISO 8601."""
+        body = {k: v for k, v in {"idle_timeout": idle_timeout, "deadline": deadline,
+                                  "on_failure": on_failure}.items() if v is not None}
+        return self._open_saga(run_id, "open", body)
+
+    def step(self, run_id: str, step: str, action: str, params: dict[str, Any] | None = None, *,
+             pivot: bool = False, approval: dict[str, Any] | None = None,
+             wait_s: float | None = None) -> dict[str, Any]:
+        """Take one step of an open saga: `{"step": <its outcome>, "saga": <the saga's outcome>}`.
+        Asking again with the same step id answers the same step (or attaches to it while it runs);
+        other arguments under the same id raise `StepConflictError`."""
+        body: dict[str, Any] = {"step": step, "action": action, "params": params or {}}
+        if pivot:
+            body["pivot"] = True
+        if approval is not None:
+            body["approval"] = approval
+        if wait_s is not None:
+            body["wait_s"] = wait_s
+        return self._open_saga(run_id, "step", body)
+
+    def commit(self, run_id: str, *, wait_s: float | None = None) -> dict[str, Any]:
+        """Commit an open saga: its deferred steps run now; returns the final outcome."""
+        return self._open_saga(run_id, "commit", {"wait_s": wait_s} if wait_s is not None else {})
+
+    def abort(self, run_id: str, reason: str | None = None, *, wait_s: float | None = None) -> dict[str, Any]:
+        """Abort an open saga: every step that took effect is undone; deferred steps are never sent."""
+        body: dict[str, Any] = {"reason": reason} if reason else {}
+        if wait_s is not None:
+            body["wait_s"] = wait_s
+        return self._open_saga(run_id, "abort", body)
 
     # -- approvals ---------------------------------------------------------------------------
     def approvals(self, approver: str) -> list[dict[str, Any]]:

@@ -5,11 +5,10 @@ shared handler that reads the live outcome while `run` is still going.
 """
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import restate
-from restate import WorkflowContext, WorkflowSharedContext
+from restate import TerminalError, WorkflowContext, WorkflowSharedContext
 from restate.serde import BytesSerde
 
 from compensations.actions import Catalog
@@ -17,25 +16,23 @@ from compensations.outcome import Outcome
 from compensations.plans import REPAIR_STATE, run_saga, saga_status
 from compensations.protocol import AlertSink, ApprovalGate
 from compensations.repair import apply_repairs
-
-SUSPEND_AFTER = timedelta(seconds=2)
-"""How long a saga that waits on nothing but Restate (an approval, a `not_before`, a deadline)
-keeps its invocation open before Restate suspends it. Short, because an open invocation holds
-one of Restate's per-partition invocation slots (`concurrent-invocations-limit` in
-restate.toml) and ~100 KB of the service's memory, while a suspended one holds neither: with
-the server's 1-minute default, 10,000 sagas parked on approval held the service at 677 MiB.
-A step that runs longer than this is unaffected: it finishes, and its saga resumes by replay."""
+from services.handlers.names import SAGA, SAGA_RUN, SUSPEND_AFTER
 
 
 def saga_run_workflow(
     catalog: Catalog, gate: ApprovalGate | None = None, alert: AlertSink | None = None
 ) -> restate.Workflow:
-    workflow = restate.Workflow("SagaRun", inactivity_timeout=SUSPEND_AFTER)
+    workflow = restate.Workflow(SAGA_RUN, inactivity_timeout=SUSPEND_AFTER)
 
     # The plan arrives as raw bytes so that malformed JSON is a clear "rejected" (400) from our
     # own validation rather than a decoding failure inside the SDK.
     @workflow.main(name="run", input_serde=BytesSerde())
     async def run(ctx: WorkflowContext, plan: bytes) -> dict[str, Any]:
+        # One run id names one saga: an open saga that used it would share this plan's keys.
+        opened = json.loads(await ctx.generic_call(SAGA, "status", arg=b"", key=ctx.key()) or b"{}")
+        if opened.get("status") not in {None, "not_found"}:
+            raise TerminalError(json.dumps({"code": "run_id_taken", "message": f"run id {ctx.key()} already names "
+                                            "an open saga; use a new run id"}), status_code=409)
         return await run_saga(ctx, plan, catalog, gate, alert)
 
     @workflow.handler(name="status")

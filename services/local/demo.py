@@ -40,3 +40,15 @@ def fail_invoice_creates(stripe_sandbox_url: str) -> str:
 
 def clear_faults(sandbox_url: str) -> None:
     httpx.delete(f"{sandbox_url}/_sandbox/faults").raise_for_status()
+
+
+def flagship_steps(email: str = "ada@example.com") -> list[dict[str, Any]]:
+    """The same task as an agent's tool calls on an open saga, in the order a tool-calling agent
+    makes them: the Slack post is asked for before the invoice exists (its text names the invoice
+    number by reference), so the saga defers it to commit, when the invoice is verified."""
+    contact, invoice, notify = flagship_plan(email)["steps"]
+    return [
+        {"step": contact["id"], "action": contact["action"], "params": contact["params"]},
+        {"step": notify["id"], "action": notify["action"], "params": notify["params"]},
+        {"step": invoice["id"], "action": invoice["action"], "params": invoice["params"]},
+    ]

@@ -1,0 +1,91 @@
+"""An open saga's bookkeeping between invocations: a step's result comes back, a timer fires.
+
+The open saga runs each step as its own invocation and records the outcome in its ledger (a
+keyed Restate object). These pure functions decide what the ledger does with each event, so
+they read like the in-memory `Saga` and can be tested without a server.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from compensations.kinds import SagaStatus, StepKind, StepState
+from compensations.protocol import iso
+from compensations.record import SagaRecord, StepRecord
+
+SETTLED_FIELDS = ("state", "ref", "result", "error", "compensation", "decision", "approval", "registered")
+
+
+def absorb(step: StepRecord, incoming: StepRecord) -> None:
+    for name in SETTLED_FIELDS:
+        setattr(step, name, getattr(incoming, name))
+
+
+def settle(record: SagaRecord, incoming: StepRecord) -> bool:
+    """Record a step's final state. True when the saga must now end: the step failed and either
+    the policy is `unwind`, the saga is past its point of no return, or the failed step's own undo
+    failed. A step that settled already (a resent report) changes nothing."""
+    step = record.step(incoming.id)
+    if step is None or not step.in_flight:
+        return False
+    absorb(step, incoming)
+    if step.state is StepState.VERIFIED:
+        if step.kind is StepKind.PIVOT and not record.crossed:
+            record.cross()
+        return False
+    if step.error is None or not record.is_open:
+        return False
+    if record.crossed or record.on_failure == "unwind" or step.state is StepState.COMPENSATION_FAILED:
+        record.status = SagaStatus.RUNNING
+        record.drop_pending()
+        return True
+    return False
+
+
+def progress(record: SagaRecord, incoming: StepRecord) -> None:
+    """A step in flight shows where it is (waiting for approval, decided)."""
+    step = record.step(incoming.id)
+    if step is not None and step.in_flight:
+        absorb(step, incoming)
+        if step.state is StepState.PENDING:  # the gate decided; the write comes next
+            step.state = StepState.RUNNING
+
+
+Expiry = Literal["idle", "deadline"]
+
+
+@dataclass(frozen=True)
+class TimerCheck:
+    expired: Expiry | None
+    next_at: float | None
+    """When to look again (None: the saga is closed, no timer is needed)."""
+
+
+def check_timers(record: SagaRecord, now: float) -> TimerCheck:
+    """Is the saga abandoned? Idle time counts only while nothing is in flight: a step parked on
+    a three-day approval is not an idle agent. The deadline holds regardless."""
+    if not record.is_open or record.deadline_at is None or record.idle_timeout_s is None:
+        return TimerCheck(None, None)
+    if now >= record.deadline_at:
+        return TimerCheck("deadline", None)
+    last = record.last_call_at or record.opened_at or now
+    idle_at = last + record.idle_timeout_s
+    if record.in_flight():
+        idle_at = now + record.idle_timeout_s
+    elif now >= idle_at:
+        return TimerCheck("idle", None)
+    return TimerCheck(None, min(idle_at, record.deadline_at))
+
+
+def human_duration(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
+def expiry_reason(record: SagaRecord, expired: Expiry) -> str:
+    if expired == "deadline":
+        return f"the saga reached its deadline ({iso(record.deadline_at or 0)}) while still open"
+    return (f"the agent made no call for {human_duration(record.idle_timeout_s or 0)} (idle timeout), so the "
+            "saga closed by itself")

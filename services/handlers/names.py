@@ -1,0 +1,24 @@
+"""The Restate services this deployment serves, by name, and how long an idle invocation stays open.
+
+Handlers that call each other across modules do it by these names (generic calls), so no
+module has to import another's handler objects.
+"""
+
+from datetime import timedelta
+
+SAGA_RUN = "SagaRun"
+"""A whole plan (workflow, keyed by run id)."""
+SAGA = "Saga"
+"""An open saga's ledger and the calls agents make (virtual object, keyed by run id)."""
+SAGA_STEP = "SagaStep"
+"""One step of an open saga, in its own invocation."""
+SAGA_FINISH = "SagaFinish"
+"""The end of an open saga (commit or unwind), in its own invocation."""
+
+SUSPEND_AFTER = timedelta(seconds=2)
+"""How long an invocation that waits on nothing but Restate (an approval, a timer, another
+invocation) keeps its connection before Restate suspends it. Short, because an open invocation
+holds one of Restate's per-partition invocation slots (`concurrent-invocations-limit` in
+restate.toml) and ~100 KB of the service's memory, while a suspended one holds neither: with
+the server's 1-minute default, 10,000 sagas parked on approval held the service at 677 MiB.
+A step that runs longer than this is unaffected: it finishes, and its saga resumes by replay."""

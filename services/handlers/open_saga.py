@@ -1,0 +1,317 @@
+"""`Saga/{run_id}`: an open saga that an agent builds one tool call at a time.
+
+Restate runs a virtual object's exclusive handlers one at a time per key, so an exclusive
+handler that waited (for an approval, for a provider's long retries) would hold every other
+call on the saga, `abort` and the idle timer included. Here nothing exclusive ever waits:
+
+- the ledger (`admit`, `settle`, `progress`, `publish`, `snapshot`, `expire`, `admit_commit`,
+  `admit_abort`: exclusive, private to the service) only reads and writes the saga's record;
+- each step runs as its own invocation (`SagaStep.run`), and so does the end, commit or unwind
+  (`SagaFinish.run`); the ledger keeps their invocation ids to attach to or cancel;
+- what the agent calls (`step`, `commit`, `abort`, `status`) is shared: it asks the ledger,
+  then waits on the step's (or the end's) invocation for at most `wait_s`, and answers with
+  what is true then. Asking again attaches to the same invocation: nothing runs twice.
+
+Several step calls at once are admitted one after the other (a few milliseconds each, in the
+ledger) and their writes then run concurrently, each in its own invocation.
+"""
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import restate
+from pydantic import TypeAdapter
+from restate import ObjectContext, ObjectSharedContext, TerminalError
+from restate.serde import BytesSerde
+
+from compensations.actions import Catalog, JsonDict
+from compensations.admission import StepRefused, admit
+from compensations.kinds import SagaStatus
+from compensations.open_calls import CallRejected, FinishRequest, OpenRequest, StepRequest, decode_call
+from compensations.open_ledger import check_timers, expiry_reason, progress, settle
+from compensations.outcome import Outcome, summarize
+from compensations.protocol import iso
+from compensations.record import SagaRecord, StepRecord
+from services.handlers.names import SAGA, SAGA_FINISH, SAGA_STEP, SUSPEND_AFTER
+from services.handlers.open_saga_waits import attach_within, wait_all_within
+
+RECORD_STATE = "outcome"
+"""The record is a superset of the outcome, under the same state key as a plan's outcome, so
+`pivot list` and `pivot journal` read both kinds of saga alike."""
+TIMER_STATE = "timer"
+"""When the pending `expire` message fires (one timer at a time, re-armed lazily)."""
+_DURATION = TypeAdapter(timedelta)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def refusal(status: int, code: str, message: str) -> TerminalError:
+    return TerminalError(json.dumps({"code": code, "message": message}), status_code=status)
+
+
+def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
+    saga = restate.VirtualObject(SAGA, inactivity_timeout=SUSPEND_AFTER)
+
+    # -- the record ------------------------------------------------------------------------
+    async def load(ctx: ObjectContext | ObjectSharedContext) -> SagaRecord | None:
+        raw = await ctx.get(RECORD_STATE, type_hint=dict)
+        return SagaRecord.model_validate(raw) if raw else None
+
+    def store(ctx: ObjectContext, record: SagaRecord) -> None:
+        record.summary = summarize(record, catalog)
+        ctx.set(RECORD_STATE, record.model_dump(mode="json", exclude_none=True))
+
+    def view(record: SagaRecord, step_id: str | None = None) -> JsonDict:
+        """What an agent is answered: the step's outcome (if any) and the saga's."""
+        public = record.public_json(catalog)
+        answer: JsonDict = {"saga": public, "finisher": record.finisher}
+        if step_id is not None:
+            answer["step"] = next(s for s in public["steps"] if s["id"] == step_id)
+        return answer
+
+    async def create(ctx: ObjectContext, request: OpenRequest) -> SagaRecord:
+        # One run id names one saga: a plan that used it would share this saga's idempotency keys.
+        raw = await ctx.generic_call("SagaRun", "status", arg=b"", key=ctx.key())
+        if json.loads(raw or b"{}").get("status") not in {None, "not_found"}:
+            raise refusal(409, "run_id_taken", f"run id {ctx.key()} already names a plan saga; use a new run id")
+        now = await ctx.time()
+        return SagaRecord(
+            run_id=ctx.key(), status=SagaStatus.OPEN, mode="open", on_failure=request.on_failure,
+            idle_timeout=_DURATION.dump_python(request.idle_timeout, mode="json"),
+            deadline=iso(now + request.deadline.total_seconds()), opened_at=now, last_call_at=now,
+            idle_timeout_s=request.idle_timeout.total_seconds(), deadline_at=now + request.deadline.total_seconds(),
+        )
+
+    async def arm(ctx: ObjectContext, record: SagaRecord, now: float) -> None:
+        """Make sure an `expire` will look at the saga by the time it could be abandoned."""
+        due = check_timers(record, now).next_at
+        if due is None:
+            return
+        pending = await ctx.get(TIMER_STATE, type_hint=float)
+        if pending is not None and pending <= due:
+            return  # that one fires first and re-arms for what is left
+        ctx.object_send(expire, key=ctx.key(), arg=None, send_delay=timedelta(seconds=max(0.0, due - now)))
+        ctx.set(TIMER_STATE, due)
+
+    async def start_finisher(ctx: ObjectContext, record: SagaRecord, mode: str, **job: Any) -> None:
+        handle = ctx.generic_send(SAGA_FINISH, "run", arg=_json({"run_id": record.run_id, "mode": mode, **job}))
+        record.finisher = await handle.invocation_id()
+
+    async def begin_abort(ctx: ObjectContext, record: SagaRecord, reason: str) -> None:
+        """Cancel the steps in flight (a step parked on an approval stops waiting), drop the deferred
+        ones unsent, and let the finisher unwind once the cancelled steps have settled."""
+        in_flight = [s.invocation for s in record.in_flight() if s.invocation]
+        for invocation in in_flight:
+            ctx.cancel_invocation(invocation)
+        record.reason = reason
+        record.status = SagaStatus.RUNNING
+        record.drop_pending()
+        await start_finisher(ctx, record, "abort", reason=reason, wait_for=in_flight)
+
+    # -- the ledger (exclusive, never waits) -------------------------------------------------
+    @saga.handler("open", input_serde=BytesSerde())
+    async def open_(ctx: ObjectContext, body: bytes) -> JsonDict:
+        """Open the saga with its timeouts and failure policy (optional: the first step opens it
+        with the defaults). Opening again with the same settings answers the saga as it is."""
+        try:
+            request = decode_call(OpenRequest, body, optional=True)
+        except CallRejected as rejected:
+            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+        record = await load(ctx)
+        if record is None:
+            record = await create(ctx, request)
+            store(ctx, record)
+            await arm(ctx, record, record.opened_at or 0)
+        elif (record.on_failure, record.idle_timeout_s) != (request.on_failure, request.idle_timeout.total_seconds()):
+            raise refusal(409, "saga_exists", f"saga {ctx.key()} is already open with other settings "
+                          f"(on_failure={record.on_failure}, idle_timeout={record.idle_timeout})")
+        return view(record)["saga"]  # type: ignore[no-any-return]
+
+    @saga.handler("admit", ingress_private=True)
+    async def admit_step(ctx: ObjectContext, request: JsonDict) -> JsonDict:
+        step_request = StepRequest.model_validate(request)
+        record = await load(ctx) or await create(ctx, OpenRequest())
+        try:
+            admission = admit(record, step_request.spec(), catalog)
+        except StepRefused as refused:
+            raise TerminalError(json.dumps(refused.body()), status_code=refused.status) from None
+        if admission.verdict == "busy":
+            return {"verdict": "busy", "busy": [s.id for s in admission.busy],
+                    "wait_for": [s.invocation for s in admission.busy if s.invocation]}
+        step = admission.step
+        assert step is not None
+        if admission.verdict == "run":
+            job = {"record": record.model_dump(mode="json", exclude_none=True), "step": step.id}
+            step.invocation = await ctx.generic_send(SAGA_STEP, "run", arg=_json(job)).invocation_id()
+        if record.is_open:
+            now = await ctx.time()
+            record.last_call_at = now
+            store(ctx, record)
+            await arm(ctx, record, now)
+        return {"verdict": admission.verdict, "invocation": step.invocation, **view(record, step.id)}
+
+    @saga.handler("settle", ingress_private=True)
+    async def settle_step(ctx: ObjectContext, report: JsonDict) -> JsonDict:
+        """A step's invocation reports its final state (exactly the state it verified, or why not)."""
+        record = await load(ctx)
+        if record is None:
+            raise refusal(404, "no_saga", f"no saga {ctx.key()}")
+        incoming = StepRecord.model_validate(report)
+        if settle(record, incoming):
+            await start_finisher(ctx, record, "fail", step=incoming.id)
+        now = await ctx.time()
+        if record.is_open:
+            record.last_call_at = now
+        store(ctx, record)
+        await arm(ctx, record, now)
+        return view(record, incoming.id)
+
+    @saga.handler("progress", ingress_private=True)
+    async def progress_step(ctx: ObjectContext, report: JsonDict) -> None:
+        record = await load(ctx)
+        if record is not None:
+            progress(record, StepRecord.model_validate(report))
+            store(ctx, record)
+
+    @saga.handler("publish", ingress_private=True)
+    async def publish(ctx: ObjectContext, body: JsonDict) -> None:
+        """The finisher owns the record while it commits or unwinds; this makes its progress visible."""
+        store(ctx, SagaRecord.model_validate(body))
+
+    @saga.handler("snapshot", ingress_private=True)
+    async def snapshot(ctx: ObjectContext) -> JsonDict | None:
+        """The record as it stands after every report queued before this call (exclusive: in order)."""
+        record = await load(ctx)
+        return record.model_dump(mode="json", exclude_none=True) if record else None
+
+    @saga.handler("expire", ingress_private=True)
+    async def expire(ctx: ObjectContext) -> None:
+        """The idle timeout or the deadline, checked against the record: a late timer changes nothing."""
+        ctx.clear(TIMER_STATE)
+        record = await load(ctx)
+        if record is None or not record.is_open:
+            return
+        now = await ctx.time()
+        check = check_timers(record, now)
+        if check.expired is None:
+            await arm(ctx, record, now)
+            return
+        reason = expiry_reason(record, check.expired)
+        if record.crossed:  # past the point of no return the only way is forward
+            record.reason = f"{reason}; it was past its point of no return, so it was committed"
+            record.status = SagaStatus.RUNNING
+            await start_finisher(ctx, record, "commit")
+        else:
+            await begin_abort(ctx, record, reason)
+        store(ctx, record)
+
+    @saga.handler("admit_commit", ingress_private=True)
+    async def admit_commit(ctx: ObjectContext) -> JsonDict:
+        record = await load(ctx)
+        if record is None:
+            raise refusal(404, "no_saga", f"no saga {ctx.key()}: nothing to commit")
+        if record.finisher is not None or not record.is_open:
+            return {"verdict": "finishing" if record.finisher else "closed", **view(record)}
+        if record.in_flight():
+            return {"verdict": "busy", "busy": [s.id for s in record.in_flight()],
+                    "wait_for": [s.invocation for s in record.in_flight() if s.invocation]}
+        record.status = SagaStatus.RUNNING
+        await start_finisher(ctx, record, "commit")
+        store(ctx, record)
+        return {"verdict": "finishing", **view(record)}
+
+    @saga.handler("admit_abort", ingress_private=True)
+    async def admit_abort(ctx: ObjectContext, reason: str | None) -> JsonDict:
+        record = await load(ctx)
+        if record is None:
+            raise refusal(404, "no_saga", f"no saga {ctx.key()}: nothing to abort")
+        if record.finisher is not None or not record.is_open:
+            return {"verdict": "finishing" if record.finisher else "closed", **view(record)}
+        if record.crossed:
+            raise refusal(409, "past_pivot", f"saga {ctx.key()} is past its point of no return; it can only be "
+                          "committed (nothing was undone)")
+        await begin_abort(ctx, record, reason or "the agent aborted the saga")
+        store(ctx, record)
+        return {"verdict": "finishing", **view(record)}
+
+    # -- what agents call (shared: they wait, the ledger does not) ----------------------------
+    @saga.handler("step", kind="shared", input_serde=BytesSerde())
+    async def step(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
+        """Take one step: run it now (compensable), defer it to commit (retryable, noncompensable
+        before the pivot), or answer its recorded result (a step id that ran already)."""
+        try:
+            request = decode_call(StepRequest, body)
+        except CallRejected as rejected:
+            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+        timer = ctx.sleep(timedelta(seconds=request.wait_s)) if request.wait_s > 0 else None
+        while True:
+            answer: JsonDict = await ctx.object_call(admit_step, key=ctx.key(), arg=request.model_dump(mode="json"))
+            if answer["verdict"] != "busy":
+                break
+            if not await wait_all_within(ctx, answer["wait_for"], timer):
+                raise refusal(409, "busy", f"the pivot waits for steps in flight ({', '.join(answer['busy'])}); "
+                              "ask for it again once they have finished")
+        if answer["step"]["state"] in {"running", "waiting_approval"} and answer.get("invocation"):
+            settled = await attach_within(ctx, answer["invocation"], timer)
+            answer = settled if settled and "step" in settled else await current(ctx, request.step)
+        if answer.get("finisher") and answer["saga"]["status"] == "running":
+            final = await attach_within(ctx, answer["finisher"], timer)
+            if final is not None:
+                answer = {"saga": final, "step": next(s for s in final["steps"] if s["id"] == request.step)}
+        return {"step": answer["step"], "saga": answer["saga"]}
+
+    async def current(ctx: ObjectSharedContext, step_id: str | None = None) -> JsonDict:
+        raw = await ctx.object_call(snapshot, key=ctx.key(), arg=None)
+        return view(SagaRecord.model_validate(raw), step_id)
+
+    async def finish(ctx: ObjectSharedContext, timer: Any, answer: JsonDict) -> JsonDict:
+        if answer["verdict"] == "finishing" and answer.get("finisher"):
+            final: JsonDict | None = await attach_within(ctx, answer["finisher"], timer)
+            if final is not None:
+                return final
+            return (await current(ctx))["saga"]  # type: ignore[no-any-return]
+        return answer["saga"]  # type: ignore[no-any-return]
+
+    @saga.handler("commit", kind="shared", input_serde=BytesSerde())
+    async def commit(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
+        """Cross the point of no return and run the deferred steps; answers the final outcome (or,
+        after `wait_s`, the live one)."""
+        try:
+            request = decode_call(FinishRequest, body, optional=True)
+        except CallRejected as rejected:
+            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+        timer = ctx.sleep(timedelta(seconds=request.wait_s)) if request.wait_s > 0 else None
+        while True:
+            answer: JsonDict = await ctx.object_call(admit_commit, key=ctx.key(), arg=None)
+            if answer["verdict"] != "busy":
+                break
+            if not await wait_all_within(ctx, answer["wait_for"], timer):
+                raise refusal(409, "busy", f"steps are still in flight ({', '.join(answer['busy'])}); commit once "
+                              "they have finished, or abort")
+        return await finish(ctx, timer, answer)
+
+    @saga.handler("abort", kind="shared", input_serde=BytesSerde())
+    async def abort(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
+        """Undo every step that took effect, in reverse; steps in flight are cancelled first and
+        deferred steps are dropped unsent."""
+        try:
+            request = decode_call(FinishRequest, body, optional=True)
+        except CallRejected as rejected:
+            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+        timer = ctx.sleep(timedelta(seconds=request.wait_s)) if request.wait_s > 0 else None
+        answer: JsonDict = await ctx.object_call(admit_abort, key=ctx.key(), arg=request.reason)
+        return await finish(ctx, timer, answer)
+
+    @saga.handler("status", kind="shared")
+    async def status(ctx: ObjectSharedContext) -> JsonDict:
+        record = await load(ctx)
+        if record is None:
+            missing = Outcome(run_id=ctx.key(), status=SagaStatus.NOT_FOUND,
+                              summary="No saga with this run id has been opened.")
+            return missing.model_dump(mode="json")
+        return record.public_json(catalog)
+
+    return saga

@@ -1,0 +1,59 @@
+"""`SagaFinish.run`: the end of an open saga, commit or unwind, in an invocation of its own.
+
+The ledger starts it once (commit, abort, a timeout, or a step failure that ends the saga) and
+from then on takes no more steps. It first waits for every step still in flight to settle
+(an abort has cancelled them; a cancelled write is given its in-flight window to land), then
+drives the in-memory `Saga` over the ledger's record: commit runs the deferred steps, unwind
+runs the registered compensations in reverse. Its output is the final outcome.
+"""
+
+import contextlib
+import json
+from typing import Any
+
+import restate
+from restate import Context, TerminalError
+
+from compensations.actions import Catalog, JsonDict
+from compensations.protocol import AlertSink, ApprovalGate
+from compensations.record import SagaRecord
+from compensations.saga import Saga
+from services.handlers.names import SAGA, SAGA_FINISH, SUSPEND_AFTER
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def saga_finish_service(catalog: Catalog, gate: ApprovalGate | None = None,
+                        alert: AlertSink | None = None) -> restate.Service:
+    service = restate.Service(SAGA_FINISH, inactivity_timeout=SUSPEND_AFTER)
+
+    @service.handler("run")
+    async def run(ctx: Context, job: JsonDict) -> JsonDict:
+        run_id = str(job["run_id"])
+        for invocation in job.get("wait_for") or []:
+            with contextlib.suppress(TerminalError):  # however the step ended, it reported to the ledger
+                await ctx.attach_invocation(invocation)
+        raw = await ctx.generic_call(SAGA, "snapshot", arg=b"", key=run_id)
+        record = SagaRecord.model_validate(json.loads(raw))
+
+        def publish(current: SagaRecord) -> None:
+            ctx.generic_send(SAGA, "publish", arg=_json(current.model_dump(mode="json", exclude_none=True)),
+                             key=run_id)
+
+        saga = Saga(ctx, run_id, catalog, gate=gate, alert=alert, record=record, publish=publish)
+        if job["mode"] == "commit":
+            await saga.commit()
+        elif job["mode"] == "abort":
+            await saga.abort(job.get("reason"))
+        else:
+            failed = record.step(str(job["step"]))
+            assert failed is not None
+            await saga.end_after_failure(failed)
+        # The final record is in the ledger before anyone is answered with it.
+        await ctx.generic_call(SAGA, "publish", arg=_json(record.model_dump(mode="json", exclude_none=True)),
+                               key=run_id)
+        return record.public_json(catalog)
+
+    return service

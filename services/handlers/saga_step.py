@@ -1,0 +1,80 @@
+"""`SagaStep.run`: one step of an open saga, in an invocation of its own.
+
+It drives the same step protocol as every other driver (`compensations.saga.Saga.run_steps`):
+params from verified results, the approval gate, the compensation registered before the write,
+one journaled lookup → write → read-back. Then it reports the step's final state to the saga's
+ledger. It never decides the saga's fate (unwind, commit): the ledger does, from the report.
+
+Under the `report` policy a failed step's own undo runs here first: its lookup by key shows
+that nothing took effect (or undoes the part that did), and the report says so.
+"""
+
+import json
+import logging
+from typing import Any
+
+import restate
+from restate import Context, TerminalError
+
+from compensations.actions import Catalog, JsonDict
+from compensations.attempts import is_cancel
+from compensations.errors import ErrorInfo
+from compensations.kinds import StepState
+from compensations.protocol import ApprovalGate
+from compensations.record import SagaRecord, StepRecord
+from compensations.saga import Saga
+from services.handlers.names import SAGA, SAGA_STEP, SUSPEND_AFTER
+
+log = logging.getLogger("pivot.saga")
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+async def _execute(saga: Saga, step: StepRecord) -> None:
+    failure = await saga.run_steps([step])
+    if failure is None:
+        return
+    failed, error = failure
+    failed.state, failed.error = StepState.FAILED, error
+    record = saga.record
+    if record.on_failure == "report" and record.is_open and not record.crossed and failed.registered:
+        await saga.undo([failed])
+
+
+def saga_step_service(catalog: Catalog, gate: ApprovalGate | None = None) -> restate.Service:
+    service = restate.Service(SAGA_STEP, inactivity_timeout=SUSPEND_AFTER)
+
+    @service.handler("run")
+    async def run(ctx: Context, job: JsonDict) -> JsonDict:
+        record = SagaRecord.model_validate(job["record"])
+        step = record.step(job["step"])
+        assert step is not None
+        run_id = record.run_id
+
+        def show(_: SagaRecord) -> None:  # a gate opened or was decided: the ledger shows it at once
+            ctx.generic_send(SAGA, "progress", arg=_json(step.model_dump(mode="json")), key=run_id)
+
+        try:
+            await _execute(Saga(ctx, run_id, catalog, gate=gate, record=record, publish=show), step)
+        except TerminalError as exc:  # never leave the ledger with a step "running" forever
+            if not step.error:
+                step.state = StepState.FAILED
+                step.error = ErrorInfo(code="cancelled" if is_cancel(exc) else "step_failed", message=exc.message)
+            log.warning("run=%s step=%s ended early: %s", run_id, step.id, exc.message,
+                        extra={"run_id": run_id, "step_id": step.id})
+        report = _json(step.model_dump(mode="json"))
+        try:
+            raw = await ctx.generic_call(SAGA, "settle", arg=report, key=run_id)
+        except TerminalError as exc:
+            if not is_cancel(exc):
+                raise
+            # An abort cancelled this invocation while it was reporting, and the cancel reaches the
+            # report call too. The report itself must not be lost: send it, which no cancel stops.
+            ctx.generic_send(SAGA, "settle", arg=report, key=run_id)
+            return {}
+        answer: JsonDict = json.loads(raw)
+        return answer
+
+    return service

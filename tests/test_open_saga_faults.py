@@ -1,0 +1,177 @@
+"""Open sagas under crashes and long waits: SIGKILL of the service or of restate-server mid-step,
+mid-commit (while deferred steps run), mid-abort and mid-idle-unwind; an approval gate on a step.
+Every saga ends committed or compensated, and the ledgers show each effect exactly once."""
+
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from services.client import PivotClient
+from services.local.demo import flagship_steps
+from services.local.processes import wait_until
+from services.local.stack import LOCAL_APPROVERS, Stack
+from tests.sandboxes import Sandboxes
+from tests.test_open_sagas import CONTACT, INVOICE, NOTIFY, new_run, states, take
+
+POOL = ThreadPoolExecutor(max_workers=4)
+
+
+def in_background(call: Callable[[], dict[str, Any]]) -> Future[dict[str, Any]]:
+    return POOL.submit(call)
+
+
+def hold(sandboxes: Sandboxes, provider: str, method: str, path: str) -> str:
+    """Hold the next matching request at the provider for 1.5 s: it lands after the crash."""
+    return sandboxes.fault(provider, method=method, path=path, action="latency", latency_ms=1500, times=1)
+
+
+def crash(stack: Stack, what: str) -> None:
+    if what == "service":
+        stack.restart_service()
+    else:
+        stack.restart_restate()
+        stack.register()
+
+
+def settled(sandboxes: Sandboxes, provider: str, rule: str) -> None:
+    wait_until(lambda: sandboxes.fault_held(provider, rule) == 0, timeout_s=30, what="the held request")
+
+
+def survive(future: Future[dict[str, Any]], again: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The agent's answer: the call it was making, or, if restate-server died under that call, the
+    same call asked again (same step id, so it attaches to what ran instead of running twice)."""
+    try:
+        return future.result(timeout=120)
+    except httpx.HTTPError:
+        return again()
+
+
+def assert_committed_once(sandboxes: Sandboxes, run_id: str, outcome: dict[str, Any]) -> None:
+    assert outcome["status"] == "committed", outcome
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]
+    assert Counter(sandboxes.ops("stripe", run_id, "invoice", INVOICE)) == Counter(
+        {("create", "invoice"): 1, ("create", "invoiceitem"): 1, ("finalize", "invoice"): 1})
+    assert sandboxes.ops("slack", run_id, "notify", NOTIFY) == [("send", "message")]
+
+
+@pytest.mark.parametrize("what", ["service", "restate"])
+def test_crash_mid_step(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, what: str) -> None:
+    run_id, email = new_run(f"crash-step-{what}")
+    contact, notify, invoice = flagship_steps(email)
+    rule = hold(sandboxes, "hubspot", "POST", "/crm/v3/objects/contacts")
+    call = in_background(lambda: take(pivot, run_id, contact))
+    wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 1, timeout_s=60, what="the contact create in flight")
+
+    crash(stack, what)
+    answer = survive(call, lambda: take(pivot, run_id, contact))
+    settled(sandboxes, "hubspot", rule)
+
+    assert answer["step"]["state"] == "verified", answer
+    take(pivot, run_id, notify)
+    take(pivot, run_id, invoice)
+    assert_committed_once(sandboxes, run_id, pivot.commit(run_id))
+
+
+@pytest.mark.parametrize("what", ["service", "restate"])
+def test_crash_mid_commit_while_deferred_steps_run(
+    stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, what: str
+) -> None:
+    run_id, email = new_run(f"crash-commit-{what}")
+    for call in flagship_steps(email):
+        take(pivot, run_id, call)
+    rule = hold(sandboxes, "slack", "POST", "/api/chat.postMessage")
+    commit = in_background(lambda: pivot.commit(run_id))
+    wait_until(lambda: sandboxes.fault_hits("slack", rule) == 1, timeout_s=60, what="the deferred post in flight")
+
+    crash(stack, what)
+    outcome = survive(commit, lambda: pivot.commit(run_id))
+    settled(sandboxes, "slack", rule)
+
+    assert_committed_once(sandboxes, run_id, outcome)
+
+
+@pytest.mark.parametrize("what", ["service", "restate"])
+def test_crash_mid_abort(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, what: str) -> None:
+    run_id, email = new_run(f"crash-abort-{what}")
+    contact, notify, _ = flagship_steps(email)
+    take(pivot, run_id, contact)
+    take(pivot, run_id, notify)
+    rule = hold(sandboxes, "hubspot", "DELETE", "/crm/v3/objects/contacts/*")
+    abort = in_background(lambda: pivot.abort(run_id, "crash test"))
+    wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 1, timeout_s=60, what="the archive in flight")
+
+    crash(stack, what)
+    outcome = survive(abort, lambda: pivot.abort(run_id))
+    settled(sandboxes, "hubspot", rule)
+
+    assert outcome["status"] == "compensated", outcome
+    assert Counter(op for op, _ in sandboxes.ops("hubspot", run_id, "contact", CONTACT)) == Counter(
+        {"create": 1, "archive": 1})
+    assert sandboxes.effects_of("slack", run_id, "notify", NOTIFY) == []
+
+
+def test_service_crash_mid_idle_unwind(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    run_id, email = new_run("crash-idle")
+    pivot.open(run_id, idle_timeout="PT2S")
+    take(pivot, run_id, flagship_steps(email)[0])
+    rule = hold(sandboxes, "hubspot", "DELETE", "/crm/v3/objects/contacts/*")
+    wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 1, timeout_s=60, what="the idle unwind's archive")
+
+    stack.restart_service()
+    wait_until(lambda: pivot.status(run_id)["status"] == "compensated", timeout_s=60, what="the unwind to finish")
+    settled(sandboxes, "hubspot", rule)
+
+    assert "idle timeout" in pivot.status(run_id)["reason"]
+    assert Counter(op for op, _ in sandboxes.ops("hubspot", run_id, "contact", CONTACT)) == Counter(
+        {"create": 1, "archive": 1})
+
+
+def _gated(pivot: PivotClient, run_id: str, email: str) -> dict[str, Any]:
+    contact, notify, invoice = flagship_steps(email)
+    take(pivot, run_id, contact)
+    take(pivot, run_id, notify)
+    return take(pivot, run_id, invoice, approval={"approvers": ["finance"], "timeout": "P1D",
+                                                   "reason": "first invoice for a new customer"}, wait_s=1)
+
+
+def test_approval_gate_on_a_step(pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    run_id, email = new_run("open-approval")
+    parked = _gated(pivot, run_id, email)
+
+    assert parked["step"]["state"] == "waiting_approval", parked
+    assert parked["step"]["approval"]["approvers"] == ["finance"] and parked["saga"]["status"] == "open"
+    assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
+    approval = f"{run_id}~invoice"
+    wait_until(lambda: any(a["approval_id"] == approval for a in pivot.approvals("finance")), timeout_s=30,
+               what="the approval in the inbox")
+    pending = next(a for a in pivot.approvals("finance") if a["approval_id"] == approval)
+    assert [d["id"] for d in pending["done"]] == ["contact", "notify"]
+
+    pivot.decide(approval, approver="finance", token=LOCAL_APPROVERS["finance"], approved=True, comment="ok")
+    invoice = flagship_steps(email)[2]
+    answer = take(pivot, run_id, invoice, approval={"approvers": ["finance"], "timeout": "P1D",
+                                                    "reason": "first invoice for a new customer"})
+
+    assert answer["step"]["state"] == "verified", answer
+    assert answer["step"]["decision"]["approver"] == "finance"
+    assert_committed_once(sandboxes, run_id, pivot.commit(run_id))
+
+
+def test_abort_cancels_a_step_waiting_for_approval(pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    run_id, email = new_run("open-approval-abort")
+    assert _gated(pivot, run_id, email)["step"]["state"] == "waiting_approval"
+
+    outcome = pivot.abort(run_id, "no longer needed")
+
+    assert outcome["status"] == "compensated", outcome
+    assert states(outcome) == {"contact": "compensated", "notify": "not_run", "invoice": "failed"}
+    assert next(s for s in outcome["steps"] if s["id"] == "invoice")["error"]["code"] == "cancelled"
+    wait_until(lambda: all(a["approval_id"] != f"{run_id}~invoice" for a in pivot.approvals("finance")),
+               timeout_s=30, what="the inbox to drop the cancelled approval")
+    assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
+    assert sandboxes.effects_of("slack", run_id, "notify", NOTIFY) == []
+    assert [op for op, _ in sandboxes.ops("hubspot", run_id, "contact", CONTACT)] == ["create", "archive"]
