@@ -118,11 +118,20 @@ def _check_references(record: SagaRecord, spec: StepSpec, deferred: bool) -> lis
     return problems
 
 
-def admit(record: SagaRecord, spec: StepSpec, catalog: Catalog) -> Admission:
-    """Decide what the saga does with one more step, and record it unless it is refused or busy."""
+def invalid(problems: list[Violation]) -> StepRefused:
+    return StepRefused(400, "invalid_step", "; ".join(f"{v.path}: {v.message}" for v in problems), problems)
+
+
+def refuse_if_invalid(spec: StepSpec, catalog: Catalog) -> None:
+    """What a step can be refused for on its own, before anyone looks at the saga."""
     problems = check_step(spec, catalog)
     if problems:
-        raise StepRefused(400, "invalid_step", "; ".join(f"{v.path}: {v.message}" for v in problems), problems)
+        raise invalid(problems)
+
+
+def admit(record: SagaRecord, spec: StepSpec, catalog: Catalog) -> Admission:
+    """Decide what the saga does with one more step, and record it unless it is refused or busy."""
+    refuse_if_invalid(spec, catalog)
     existing = record.step(spec.id)
     if existing is not None:
         if existing.request != request_digest(spec):
@@ -151,7 +160,7 @@ def admit(record: SagaRecord, spec: StepSpec, catalog: Catalog) -> Admission:
             problems = [Violation(step=spec.id, path="params", rule="params", message=resolved.message,
                                   fix=f"see `pivot actions` for the params of {spec.action}")]
     if problems:
-        raise StepRefused(400, "invalid_step", "; ".join(f"{v.path}: {v.message}" for v in problems), problems)
+        raise invalid(problems)
     if spec.pivot and record.in_flight():
         return Admission("busy", busy=record.in_flight())
     step = StepRecord.of(spec, kind, StepKeys.derive(record.run_id, spec.id, spec.action).forward)

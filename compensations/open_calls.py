@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from compensations.plan import ACTION_PATTERN, MAX_PARAMS_BYTES, STEP_ID_PATTERN, Approval, StepSpec
+from compensations.plan import ACTION_PATTERN, MAX_DEPTH, MAX_PARAMS_BYTES, STEP_ID_PATTERN, Approval, StepSpec
 from compensations.validation import Violation
 
 MAX_CALL_BYTES = MAX_PARAMS_BYTES + 8 * 1024
@@ -20,6 +20,8 @@ MAX_WAIT_S = 300.0
 """How long one call may hold the agent's HTTP request before it answers with the current state."""
 DEFAULT_WAIT_S = 30.0
 MAX_OPEN_FOR = timedelta(days=30)
+MAX_BODY_DEPTH = MAX_DEPTH + 4
+"""A step's params may nest MAX_DEPTH levels; the body around them adds a few."""
 
 
 class OpenRequest(BaseModel):
@@ -80,6 +82,16 @@ class CallRejected(Exception):
         return {"code": "invalid_request", "message": str(self), "violations": violations}
 
 
+def _deeper_than(value: Any, limit: int) -> bool:
+    if limit < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_deeper_than(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_deeper_than(v, limit - 1) for v in value)
+    return False
+
+
 def decode_call(model: type[Request], body: bytes | None, *, optional: bool = False) -> Request:
     """Bytes from the wire to a validated request, or `CallRejected` naming each problem."""
     body = body or b""
@@ -96,6 +108,9 @@ def decode_call(model: type[Request], body: bytes | None, *, optional: bool = Fa
                                       fix="send a JSON object")]) from None
     if optional and raw is None:
         return model()
+    if _deeper_than(raw, MAX_BODY_DEPTH):
+        raise CallRejected([Violation(step=None, path="", rule="size", message=f"nested deeper than "
+                                      f"{MAX_BODY_DEPTH} levels", fix="shorten or flatten the value")])
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -1,5 +1,6 @@
 """Restate's admin API, as operators use it: SQL introspection and invocation control."""
 
+import json
 from typing import Any
 
 import httpx
@@ -42,10 +43,31 @@ class AdminClient:
         )
 
     def saga_outcomes(self) -> list[dict[str, Any]]:
-        """Every saga's last published outcome, from the workflow state (one row per run id)."""
+        """Every saga's last published outcome (one row per run id): a plan's workflow state, or an
+        open saga's record (a superset of the outcome, under the same key)."""
         return self.query(
-            "SELECT service_key, value_utf8 FROM state WHERE service_name = 'SagaRun' AND key = 'outcome'"
+            "SELECT service_name, service_key, value_utf8 FROM state "
+            "WHERE service_name IN ('SagaRun', 'Saga') AND key = 'outcome'"
         )
+
+    def open_saga_record(self, run_id: str) -> dict[str, Any] | None:
+        """An open saga's record as its ledger holds it, with the invocation of each step and of its end."""
+        rows = self.query("SELECT value_utf8 FROM state WHERE service_name = 'Saga' "
+                          f"AND service_key = {sql_literal(run_id)} AND key = 'outcome'")
+        if not rows:
+            return None
+        record = json.loads(str(rows[0]["value_utf8"]))
+        return record if isinstance(record, dict) else None
+
+    def open_saga_invocations(self, run_id: str) -> list[dict[str, Any]]:
+        """Every invocation of an open saga, oldest first: its ledger's, each step's and its end's."""
+        record = self.open_saga_record(run_id) or {}
+        ids = [s["invocation"] for s in record.get("steps", []) if s.get("invocation")]
+        ids += [record["finisher"]] if record.get("finisher") else []
+        where = f"(target_service_name = 'Saga' AND target_service_key = {sql_literal(run_id)})"
+        if ids:
+            where += f" OR id IN ({', '.join(sql_literal(i) for i in ids)})"
+        return self.query(f"SELECT * FROM sys_invocation WHERE {where} ORDER BY created_at")
 
     def cancel(self, invocation_id: str) -> None:
         """Cancel: the saga unwinds its compensations (unlike kill, which runs nothing)."""

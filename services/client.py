@@ -5,6 +5,7 @@ the client then attaches to the first run instead of failing or starting anythin
 """
 
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -149,22 +150,34 @@ class PivotClient:
             raise RunConflictError(run_id)
 
     def attach(self, run_id: str) -> dict[str, Any]:
-        """Wait for the run's outcome (the first run's, whoever submitted it)."""
-        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/attach"))
+        """Wait for the run's outcome (the first run's, whoever submitted it). For an open saga: its
+        outcome once it is no longer open or running."""
+        response = self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/attach")
+        if response.status_code == 404 and self.status(run_id).get("mode") == "open":
+            while (body := self.status(run_id)).get("status") in {"open", "running", "waiting_approval"}:
+                time.sleep(0.2)
+            return body
+        return self._result(response)
 
     def output(self, run_id: str) -> dict[str, Any]:
         """The outcome if the run has finished; PivotError 470 from Restate if it has not."""
         return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/output"))
 
     def cancel(self, run_id: str) -> bool:
-        """Cancel a running saga through Restate's admin API; its compensations then run.
-        Returns False when the saga had already finished (nothing to cancel)."""
+        """Cancel a running saga; its compensations then run. A plan is cancelled through Restate's
+        admin API; an open saga is aborted. Returns False when the saga had already finished."""
         from services.admin import AdminClient
 
         with AdminClient(self._admin_url) as admin:
             invocation = admin.saga_invocation(run_id)
             if invocation is None:
-                raise PivotError(404, f"no saga {run_id}")
+                status = self.status(run_id).get("status")
+                if status == "not_found":
+                    raise PivotError(404, f"no saga {run_id}")
+                if status != "open":
+                    return False
+                self.abort(run_id, "cancelled by an operator")
+                return True
             if invocation.get("status") == "completed":
                 return False
             admin.cancel(str(invocation["id"]))

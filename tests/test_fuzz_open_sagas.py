@@ -57,8 +57,11 @@ def _post(stack: Stack, run_id: str, call: str, body: bytes) -> httpx.Response:
                       headers={"content-type": "application/json"})
 
 
-def _assert_clear_refusal(response: httpx.Response, allowed: set[int]) -> None:
+def _assert_clear_refusal(response: httpx.Response, allowed: set[int], body: bytes) -> None:
     assert response.status_code in allowed, (response.status_code, response.text[:300])
+    if not body:  # Restate's ingress itself refuses a call with no input before any handler runs
+        assert response.status_code == 400 and response.text
+        return
     refusal = json.loads(response.json()["message"])
     assert refusal["code"] and refusal["message"]
     for violation in refusal.get("violations", []):
@@ -74,10 +77,10 @@ def test_hostile_steps_are_refused_clearly(stack: Stack, body: bytes) -> None:
         assert response.json()["step"]["state"] in {"verified", "deferred", "failed"}, response.text
         ACCEPTED.append(run_id)
         return
-    _assert_clear_refusal(response, {400, 409})
+    _assert_clear_refusal(response, {400, 409}, body)
     try:
         sent = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return
     if isinstance(sent, dict) and isinstance(sent.get("step"), str) and isinstance(sent.get("action"), str):
         REFUSED.append((run_id, sent["step"], sent["action"]))
@@ -96,7 +99,7 @@ def test_hostile_open_commit_abort_are_refused_clearly(stack: Stack, call: str, 
         assert response.json()["status"] in {"open", "compensated", "committed"}, response.text
         ACCEPTED.append(run_id)
         return
-    _assert_clear_refusal(response, {400, 404})
+    _assert_clear_refusal(response, {400, 404}, body)
 
 
 def test_refused_steps_wrote_nothing(stack: Stack, sandboxes: Sandboxes) -> None:

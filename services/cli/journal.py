@@ -1,5 +1,8 @@
 """`pivot journal RUN`: a saga's history for debugging, from Restate's own journal.
 
+An open saga's history spans several invocations (its ledger, one per step, one for its end):
+their journals are merged in the order Restate appended the entries.
+
 Each journaled step (`ctx.run` named "step:action" or "step:compensate") appears with its
 time and result, and the saga's own step events are recovered from the `outcome` state
 writes in the same journal (each one a snapshot: the difference to the previous snapshot is
@@ -94,3 +97,11 @@ def timeline(entries: list[dict[str, Any]]) -> list[JournalEvent]:
             events.append(JournalEvent(index=index, at=at, kind="entry", what=entry_type.removeprefix("Command: "),
                                        detail=name))
     return events
+
+
+def merged(journals: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Several invocations' journals as one, in the order Restate appended their entries (an open
+    saga's ledger, each of its steps and its end are separate invocations)."""
+    entries = [entry for journal in journals for entry in journal]
+    entries.sort(key=lambda entry: (str(entry.get("appended_at") or ""), int(entry["index"])))
+    return [{**entry, "index": position} for position, entry in enumerate(entries)]

@@ -1,4 +1,4 @@
-"""`pivot`: run the local stack, submit plans, look at outcomes and the catalog."""
+"""`pivot`: run the local stack, submit plans or drive open sagas, look at outcomes and the catalog."""
 
 import argparse
 import json
@@ -127,11 +127,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from compensations.open_calls import FinishRequest, OpenRequest, StepRequest
     from compensations.outcome import Outcome
     from services.catalog import build_catalog
     from services.cli.explain import plan_json_schema
 
-    schema = plan_json_schema(build_catalog()) if args.which == "plan" else Outcome.model_json_schema()
+    models = {"outcome": Outcome, "step": StepRequest, "open": OpenRequest, "finish": FinishRequest}
+    schema = plan_json_schema(build_catalog()) if args.which == "plan" else models[args.which].model_json_schema()
     print(json.dumps(schema, indent=2))
     return 0
 
@@ -145,13 +147,15 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from compensations.outcome import Outcome
     from services.admin import AdminClient
 
     with AdminClient(args.admin) as admin:
         rows = admin.saga_outcomes()
     sagas = []
     for row in rows:
-        outcome = json.loads(row["value_utf8"])
+        outcome = Outcome.model_validate_json(str(row["value_utf8"])).model_dump(mode="json", exclude_none=True)
+        outcome.setdefault("mode", "plan")
         if args.status and outcome.get("status") != args.status:
             continue
         sagas.append(outcome)
@@ -192,14 +196,20 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     from services.admin import AdminClient
-    from services.cli.journal import timeline
+    from services.cli.journal import merged, timeline
 
     with AdminClient(args.admin) as admin:
         invocation = admin.saga_invocation(args.run_id)
-        if invocation is None:
-            console.print(f"[red]no saga {args.run_id} (journals are kept for the retention period)[/]")
-            return 1
-        events = timeline(admin.journal(str(invocation["id"])))
+        if invocation is not None:
+            events = timeline(admin.journal(str(invocation["id"])))
+        else:
+            invocations = admin.open_saga_invocations(args.run_id)
+            if not invocations:
+                console.print(f"[red]no saga {args.run_id} (journals are kept for the retention period)[/]")
+                return 1
+            events = timeline(merged([admin.journal(str(i["id"])) for i in invocations]))
+            invocation = {"target": f"Saga/{args.run_id}", "id": f"{len(invocations)} invocations",
+                          "status": invocations[-1].get("status"), "created_at": invocations[0].get("created_at")}
     if args.json:
         print(json.dumps({"invocation": invocation, "events": [e.model_dump() for e in events]}, indent=2))
     else:
@@ -303,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_check)
 
-    schema = sub.add_parser("schema", help="print the JSON Schema of the plan or the outcome")
-    schema.add_argument("which", choices=["plan", "outcome"])
+    schema = sub.add_parser("schema", help="print a JSON Schema: the plan, the outcome, or an open saga's call bodies")
+    schema.add_argument("which", choices=["plan", "outcome", "step", "open", "finish"])
     schema.set_defaults(func=cmd_schema)
 
     tools = sub.add_parser("tools", help="print LLM tool definitions generated from the models and catalog")
@@ -312,12 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     tools.set_defaults(func=cmd_tools)
 
     listing = sub.add_parser("list", help="list sagas, by status")
-    listing.add_argument("--status", choices=["running", "waiting_approval", "committed", "compensated",
+    listing.add_argument("--status", choices=["open", "running", "waiting_approval", "committed", "compensated",
                                               "needs_attention", "rejected"])
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_list)
 
-    cancel = sub.add_parser("cancel", help="cancel a saga through Restate (its compensations run)")
+    cancel = sub.add_parser("cancel", help="cancel a saga (a plan through Restate; an open saga is aborted): "
+                                           "its compensations run")
     cancel.add_argument("run_id")
     cancel.set_defaults(func=cmd_cancel)
 
@@ -349,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
         decision.add_argument("--approver", help="default: $PIVOT_APPROVER")
         decision.set_defaults(func=cmd_decide)
         decisions.append(decision)
+
+    from services.cli.open_sagas import add_commands
+
+    add_commands(sub, console, DEFAULT_INGRESS)
 
     for command in (run, status, demo, approvals, cancel, retry, *decisions):
         command.add_argument("--ingress", default=DEFAULT_INGRESS, help="Restate ingress URL")

@@ -10,11 +10,13 @@ from compensations.actions import Catalog
 
 STATUS_STYLE = {
     "committed": "bold green", "compensated": "bold yellow", "needs_attention": "bold red",
-    "rejected": "bold red", "running": "bold cyan", "waiting_approval": "bold magenta", "not_found": "dim",
+    "rejected": "bold red", "running": "bold cyan", "open": "bold blue", "waiting_approval": "bold magenta",
+    "not_found": "dim",
 }
 STATE_STYLE = {
     "verified": "green", "compensated": "yellow", "nothing_to_undo": "yellow", "failed": "red",
-    "compensation_failed": "bold red", "not_run": "dim", "running": "cyan", "pending": "dim",
+    "compensation_failed": "bold red", "not_run": "dim", "running": "cyan", "pending": "dim", "deferred": "blue",
+    "waiting_approval": "magenta",
 }
 
 
@@ -88,13 +90,13 @@ def saga_list(console: Console, sagas: list[dict[str, Any]]) -> None:
         console.print("[dim]no sagas[/]")
         return
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("run", "status", "steps", "summary"):
+    for column in ("run", "kind", "status", "steps", "summary"):
         table.add_column(column, overflow="fold")
     for saga in sorted(sagas, key=lambda s: str(s.get("run_id"))):
         status = str(saga.get("status"))
         steps = " ".join(f"{s['id']}:{s['state']}" for s in saga.get("steps", []))
-        table.add_row(str(saga.get("run_id")), f"[{STATUS_STYLE.get(status, '')}]{status}[/]", steps,
-                      str(saga.get("summary", ""))[:160])
+        table.add_row(str(saga.get("run_id")), str(saga.get("mode") or "plan"),
+                      f"[{STATUS_STYLE.get(status, '')}]{status}[/]", steps, str(saga.get("summary", ""))[:160])
     console.print(table)
 
 

@@ -26,7 +26,7 @@ from restate import ObjectContext, ObjectSharedContext, TerminalError
 from restate.serde import BytesSerde
 
 from compensations.actions import Catalog, JsonDict
-from compensations.admission import StepRefused, admit
+from compensations.admission import StepRefused, admit, refuse_if_invalid
 from compensations.kinds import SagaStatus
 from compensations.open_calls import CallRejected, FinishRequest, OpenRequest, StepRequest, decode_call
 from compensations.open_ledger import check_timers, expiry_reason, progress, settle
@@ -246,6 +246,10 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
             request = decode_call(StepRequest, body)
         except CallRejected as rejected:
             raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+        try:
+            refuse_if_invalid(request.spec(), catalog)  # here already: a bad step never reaches the ledger
+        except StepRefused as refused:
+            raise TerminalError(json.dumps(refused.body()), status_code=400) from None
         timer = ctx.sleep(timedelta(seconds=request.wait_s)) if request.wait_s > 0 else None
         while True:
             answer: JsonDict = await ctx.object_call(admit_step, key=ctx.key(), arg=request.model_dump(mode="json"))

@@ -1,0 +1,104 @@
+"""`pivot open | step | commit | abort`: drive an open saga one call at a time from a shell.
+
+What an agent does through the HTTP contract, for people trying it out, scripts and CI: each
+command makes one call and prints the verified answer (`--json` for machines). Exit status:
+0 done or open, 2 refused (nothing recorded), 3 compensated, 4 needs attention.
+"""
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+
+from services.cli import render
+from services.client import PivotClient, PivotError, StepConflictError, StepRejectedError
+
+EXIT = {"compensated": 3, "needs_attention": 4}
+
+
+def _params(text: str) -> dict[str, Any]:
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--params: not JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise SystemExit("--params: a JSON object, e.g. '{\"email\": \"ada@example.com\"}'")
+    return params
+
+
+def _call(console: Console, args: argparse.Namespace, call: Callable[[PivotClient], dict[str, Any]]) -> int:
+    with PivotClient(args.ingress) as client:
+        try:
+            answer = call(client)
+        except (StepConflictError, StepRejectedError) as refused:
+            console.print(f"[red]refused[/] ({refused.status} {refused.code}) {refused.message}")
+            for violation in getattr(refused, "violations", []):
+                console.print(f"  [red]✗[/] {violation['path']} {violation['message']}")
+                console.print(f"    [dim]fix:[/] {violation['fix']}")
+            return 2
+        except PivotError as exc:
+            console.print(f"[red]error[/] {exc}")
+            return 1
+    outcome = answer.get("saga", answer)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        if "step" in answer:
+            step = answer["step"]
+            ref = f"  {step['ref']}" if step.get("ref") else ""
+            console.print(f"step [bold]{step['id']}[/] → {step['state']}{ref}")
+        render.outcome(console, outcome)
+    return EXIT.get(str(outcome.get("status")), 0)
+
+
+def cmd_open(console: Console, args: argparse.Namespace) -> int:
+    return _call(console, args, lambda c: c.open(args.run_id, idle_timeout=args.idle_timeout, deadline=args.deadline,
+                                                 on_failure=args.on_failure))
+
+
+def cmd_step(console: Console, args: argparse.Namespace) -> int:
+    approval = {"approvers": args.approver, "timeout": args.approval_timeout} if args.approver else None
+    return _call(console, args, lambda c: c.step(args.run_id, args.step, args.action, _params(args.params),
+                                                 pivot=args.pivot, approval=approval, wait_s=args.wait))
+
+
+def cmd_commit(console: Console, args: argparse.Namespace) -> int:
+    return _call(console, args, lambda c: c.commit(args.run_id, wait_s=args.wait))
+
+
+def cmd_abort(console: Console, args: argparse.Namespace) -> int:
+    return _call(console, args, lambda c: c.abort(args.run_id, args.reason, wait_s=args.wait))
+
+
+def add_commands(sub: Any, console: Console, ingress: str) -> None:
+    def command(name: str, help_: str, run: Callable[[Console, argparse.Namespace], int]) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=help_)
+        parser.add_argument("run_id")
+        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--ingress", default=ingress, help="Restate ingress URL")
+        parser.set_defaults(func=lambda args: run(console, args))
+        return parser
+
+    opened = command("open", "open a saga that takes steps one call at a time", cmd_open)
+    opened.add_argument("--idle-timeout", help="unwind after this long without a call (ISO 8601, default PT15M)")
+    opened.add_argument("--deadline", help="unwind this long after opening (ISO 8601, default P7D)")
+    opened.add_argument("--on-failure", choices=["unwind", "report"],
+                        help="unwind: a failure undoes everything; report: the saga stays open")
+
+    step = command("step", "take one step of an open saga (opens it if needed)", cmd_step)
+    step.add_argument("step", help="your label for this write; asking again with it never writes twice")
+    step.add_argument("action", help="a catalog action, e.g. hubspot.create_contact (see `pivot actions`)")
+    step.add_argument("--params", default="{}", help="the action's params as a JSON object")
+    step.add_argument("--pivot", action="store_true", help="this step is the point of no return")
+    step.add_argument("--approver", action="append", help="gate the step on this approver's decision (repeatable)")
+    step.add_argument("--approval-timeout", default="P3D", help="how long the gate waits (ISO 8601)")
+    step.add_argument("--wait", type=float, help="answer with the current state after this many seconds")
+
+    commit = command("commit", "commit an open saga: deferred steps run now", cmd_commit)
+    commit.add_argument("--wait", type=float, help="answer with the live state after this many seconds")
+
+    abort = command("abort", "abort an open saga: every step that took effect is undone", cmd_abort)
+    abort.add_argument("--reason", help="why, for the outcome")
+    abort.add_argument("--wait", type=float, help="answer with the live state after this many seconds")
