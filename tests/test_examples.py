@@ -1,9 +1,19 @@
 """The scripted agents in examples/ run against the real stack, as an agent developer would."""
 
+import sys
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
-from examples import flagship_agent, shop_order_agent
+import httpx
+import pytest
+
+from examples import flagship_agent, shop_order_agent, tool_calling_agent
 from services.client import PivotClient
+from services.local.demo import DEMO_CUSTOMER
+from services.local.processes import ManagedProcess, free_port, wait_until
+from services.local.restate_binary import PROJECT_ROOT
+from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 
@@ -34,3 +44,61 @@ def test_shop_order_agent_undoes_the_draft_when_completion_is_refused(
     assert outcome["status"] == "compensated", outcome
     assert [s["state"] for s in outcome["steps"]] == ["compensated", "failed", "not_run"]
     assert "No Slack message was sent" in outcome["summary"]
+
+
+def test_tool_calling_agent_commits_with_the_post_last(pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    run_id = f"agent-{uuid.uuid4().hex[:10]}"
+    outcome = tool_calling_agent.run_task(pivot, f"tool+{uuid.uuid4().hex[:8]}@example.com", run_id)
+    assert outcome["status"] == "committed", outcome
+    post = sandboxes.effects_of("slack", run_id, "notify", "slack.post_message")
+    invoice = [e for e in sandboxes.effects_of("stripe", run_id, "invoice", "stripe.create_invoice")
+               if (e["op"], e["object"]) == ("finalize", "invoice")]
+    assert len(post) == 1 and len(invoice) == 1
+    assert post[0]["at"] >= invoice[0]["at"]  # announced only once the invoice existed
+
+
+@pytest.fixture(scope="module")
+def library_service(stack: Stack) -> Iterator[None]:
+    """The library example served by its own process and registered next to Pivot's service."""
+    port = free_port()
+    process = ManagedProcess(
+        "library-example", [sys.executable, "-m", "services.serve", "--app", "examples.library_handler:app",
+                            "--bind", f"127.0.0.1:{port}"],
+        env=dict(stack.service.env), cwd=PROJECT_ROOT, log_path=stack.log_dir / "library-example.log")
+    process.start()
+    try:
+        wait_until(lambda: httpx.post(f"{stack.admin_url}/deployments", json={"uri": f"http://127.0.0.1:{port}"},
+                                      timeout=10).status_code in {200, 201}, timeout_s=60,
+                   what="the library example's deployment")
+        yield
+    finally:
+        process.stop()
+
+
+def _onboard(stack: Stack, email: str) -> dict[str, Any]:
+    response = httpx.post(f"{stack.ingress_url}/Onboarding/onboard", timeout=120,
+                          json={"email": email, "customer": DEMO_CUSTOMER, "amount": 4200})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_library_mode_in_a_users_own_handler(stack: Stack, library_service: None, sandboxes: Sandboxes) -> None:
+    email = f"lib+{uuid.uuid4().hex[:8]}@example.com"
+    outcome = _onboard(stack, email)
+
+    assert outcome["status"] == "committed", outcome
+    assert [s["state"] for s in outcome["steps"]] == ["verified", "verified", "verified"]
+    run_id = outcome["run_id"]
+    assert sandboxes.ops("hubspot", run_id, "contact", "hubspot.create_contact") == [("create", "contact")]
+    assert sandboxes.ops("slack", run_id, "announce", "slack.post_message") == [("send", "message")]
+    invoice = next(s for s in outcome["steps"] if s["id"] == "invoice")
+    assert invoice["kind"] == "pivot" and invoice["result"]["amount_due"] == 4200
+
+    sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="error", status=500, times=None)
+    failed = _onboard(stack, f"lib2+{uuid.uuid4().hex[:8]}@example.com")
+    assert failed["status"] == "compensated", failed
+    assert [s["state"] for s in failed["steps"]] == ["compensated", "not_run", "failed"]
+    assert sandboxes.ops("hubspot", failed["run_id"], "contact", "hubspot.create_contact") == [
+        ("create", "contact"), ("archive", "contact")]
+    assert sandboxes.effects_of("slack", failed["run_id"], "announce", "slack.post_message") == []

@@ -127,12 +127,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from pydantic import BaseModel
+
     from compensations.open_calls import FinishRequest, OpenRequest, StepRequest
     from compensations.outcome import Outcome
     from services.catalog import build_catalog
     from services.cli.explain import plan_json_schema
 
-    models = {"outcome": Outcome, "step": StepRequest, "open": OpenRequest, "finish": FinishRequest}
+    models: dict[str, type[BaseModel]] = {"outcome": Outcome, "step": StepRequest, "open": OpenRequest,
+                                          "finish": FinishRequest}
     schema = plan_json_schema(build_catalog()) if args.which == "plan" else models[args.which].model_json_schema()
     print(json.dumps(schema, indent=2))
     return 0
