@@ -34,10 +34,11 @@ class PivotError(Exception):
 
 
 class RunConflictError(PivotError):
-    """The run id already ran a *different* plan: nothing new was started."""
+    """The run id already ran a *different* plan, or names an open saga: nothing new was started."""
 
     def __init__(self, run_id: str):
-        super().__init__(409, f"run {run_id} already exists with a different plan; use a new run id")
+        super().__init__(409, f"run {run_id} already exists with a different plan (or as an open saga); "
+                         "use a new run id")
         self.run_id = run_id
 
 
@@ -145,19 +146,20 @@ class PivotClient:
         return run_id
 
     def _same_plan_or_conflict(self, run_id: str, plan: dict[str, Any]) -> None:
-        stored = self.status(run_id).get("plan_digest")
-        if stored is not None and stored != plan_digest(plan):
+        status = self.status(run_id)
+        if status.get("mode") == "open" or status.get("plan_digest") not in {None, plan_digest(plan)}:
             raise RunConflictError(run_id)
 
     def attach(self, run_id: str) -> dict[str, Any]:
         """Wait for the run's outcome (the first run's, whoever submitted it). For an open saga: its
-        outcome once it is no longer open or running."""
-        response = self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/attach")
-        if response.status_code == 404 and self.status(run_id).get("mode") == "open":
-            while (body := self.status(run_id)).get("status") in {"open", "running", "waiting_approval"}:
+        outcome once it is closed (committed, compensated or needs attention)."""
+        status = self.status(run_id)
+        if status.get("mode") == "open":
+            while status.get("status") in {"open", "running", "waiting_approval"}:
                 time.sleep(0.2)
-            return body
-        return self._result(response)
+                status = self.status(run_id)
+            return status
+        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/attach"))
 
     def output(self, run_id: str) -> dict[str, Any]:
         """The outcome if the run has finished; PivotError 470 from Restate if it has not."""
@@ -168,16 +170,16 @@ class PivotClient:
         admin API; an open saga is aborted. Returns False when the saga had already finished."""
         from services.admin import AdminClient
 
+        status = self.status(run_id)
+        if status.get("mode") == "open":
+            if status.get("status") != "open":
+                return False
+            self.abort(run_id, "cancelled by an operator")
+            return True
         with AdminClient(self._admin_url) as admin:
             invocation = admin.saga_invocation(run_id)
             if invocation is None:
-                status = self.status(run_id).get("status")
-                if status == "not_found":
-                    raise PivotError(404, f"no saga {run_id}")
-                if status != "open":
-                    return False
-                self.abort(run_id, "cancelled by an operator")
-                return True
+                raise PivotError(404, f"no saga {run_id}")
             if invocation.get("status") == "completed":
                 return False
             admin.cancel(str(invocation["id"]))

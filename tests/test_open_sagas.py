@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from compensations.keys import forward_key
-from services.client import PivotClient, StepConflictError, StepRejectedError
+from services.client import PivotClient, RunConflictError, StepConflictError, StepRejectedError
 from services.local.demo import DEMO_CHANNEL, flagship_plan, flagship_steps
 from services.local.processes import wait_until
 from services.local.stack import Stack
@@ -257,12 +257,18 @@ def test_one_run_id_names_one_saga(pivot: PivotClient, sandboxes: Sandboxes) -> 
     with pytest.raises(StepConflictError) as taken:
         take(pivot, plan_run, flagship_steps(email)[0])
     assert taken.value.code == "run_id_taken"
+    assert pivot.status(plan_run)["status"] == "committed"  # the plan's outcome, untouched
 
     open_run, email = new_run()
     take(pivot, open_run, flagship_steps(email)[0])
+    with pytest.raises(RunConflictError):
+        pivot.run(open_run, flagship_plan(email))
     response = httpx.post(f"{pivot._http.base_url}/SagaRun/{open_run}/run", json=flagship_plan(email), timeout=30)
-    assert response.status_code == 409 and "open saga" in response.text
+    assert response.status_code == 409
+    assert pivot.status(open_run)["mode"] == "open"
     assert sandboxes.ops("hubspot", open_run, "contact", CONTACT) == [("create", "contact")]
+    assert sandboxes.effects_of("hubspot", plan_run, "contact", CONTACT)[0]["op"] == "create"
+    assert len(sandboxes.effects_of("hubspot", plan_run, "contact", CONTACT)) == 1
 
 
 def test_contract_shapes_over_plain_http(stack: Stack, sandboxes: Sandboxes) -> None:

@@ -202,7 +202,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
     from services.cli.journal import merged, timeline
 
     with AdminClient(args.admin) as admin:
-        invocation = admin.saga_invocation(args.run_id)
+        invocation = None if admin.open_saga_record(args.run_id) else admin.saga_invocation(args.run_id)
         if invocation is not None:
             events = timeline(admin.journal(str(invocation["id"])))
         else:

@@ -15,6 +15,9 @@ SAGA_STEP = "SagaStep"
 SAGA_FINISH = "SagaFinish"
 """The end of an open saga (commit or unwind), in its own invocation."""
 
+CLAIM_HEADER = "x-pivot-claim"
+"""On `SagaRun/{id}/run`: an open saga claims its run id (so that no plan can ever use it)."""
+
 SUSPEND_AFTER = timedelta(seconds=2)
 """How long an invocation that waits on nothing but Restate (an approval, a timer, another
 invocation) keeps its connection before Restate suspends it. Short, because an open invocation

@@ -33,7 +33,7 @@ from compensations.open_ledger import check_timers, expiry_reason, progress, set
 from compensations.outcome import Outcome, summarize
 from compensations.protocol import iso
 from compensations.record import SagaRecord, StepRecord
-from services.handlers.names import SAGA, SAGA_FINISH, SAGA_STEP, SUSPEND_AFTER
+from services.handlers.names import CLAIM_HEADER, SAGA, SAGA_FINISH, SAGA_RUN, SAGA_STEP, SUSPEND_AFTER
 from services.handlers.open_saga_waits import attach_within, wait_all_within
 
 RECORD_STATE = "outcome"
@@ -73,9 +73,15 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         return answer
 
     async def create(ctx: ObjectContext, request: OpenRequest) -> SagaRecord:
-        # One run id names one saga: a plan that used it would share this saga's idempotency keys.
-        raw = await ctx.generic_call("SagaRun", "status", arg=b"", key=ctx.key())
-        if json.loads(raw or b"{}").get("status") not in {None, "not_found"}:
+        # One run id names one saga: a plan under the same id would share this saga's idempotency
+        # keys. Claim it through the plan workflow, which runs once per key: its answer is the claim,
+        # or the outcome of the plan that had the id first.
+        try:
+            raw = await ctx.generic_call(SAGA_RUN, "run", arg=b"{}", key=ctx.key(), headers={CLAIM_HEADER: "open"})
+            claimed = json.loads(raw or b"{}").get("mode") == "open"
+        except TerminalError:  # a plan had the id first (and was rejected, or is still running)
+            claimed = False
+        if not claimed:
             raise refusal(409, "run_id_taken", f"run id {ctx.key()} already names a plan saga; use a new run id")
         now = await ctx.time()
         return SagaRecord(

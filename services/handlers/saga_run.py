@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import restate
-from restate import TerminalError, WorkflowContext, WorkflowSharedContext
+from restate import WorkflowContext, WorkflowSharedContext
 from restate.serde import BytesSerde
 
 from compensations.actions import Catalog
@@ -16,7 +16,7 @@ from compensations.outcome import Outcome
 from compensations.plans import REPAIR_STATE, run_saga, saga_status
 from compensations.protocol import AlertSink, ApprovalGate
 from compensations.repair import apply_repairs
-from services.handlers.names import SAGA, SAGA_RUN, SUSPEND_AFTER
+from services.handlers.names import CLAIM_HEADER, SAGA_RUN, SUSPEND_AFTER
 
 
 def saga_run_workflow(
@@ -28,11 +28,11 @@ def saga_run_workflow(
     # own validation rather than a decoding failure inside the SDK.
     @workflow.main(name="run", input_serde=BytesSerde())
     async def run(ctx: WorkflowContext, plan: bytes) -> dict[str, Any]:
-        # One run id names one saga: an open saga that used it would share this plan's keys.
-        opened = json.loads(await ctx.generic_call(SAGA, "status", arg=b"", key=ctx.key()) or b"{}")
-        if opened.get("status") not in {None, "not_found"}:
-            raise TerminalError(json.dumps({"code": "run_id_taken", "message": f"run id {ctx.key()} already names "
-                                            "an open saga; use a new run id"}), status_code=409)
+        if ctx.request().headers.get(CLAIM_HEADER) == "open":
+            # An open saga claims its run id here: a workflow runs once per key, so no plan can
+            # run under it afterwards (their idempotency keys would be the same). Costs plans nothing.
+            return {"run_id": ctx.key(), "status": "open", "mode": "open",
+                    "summary": f"Run id {ctx.key()} names an open saga: see Saga/{ctx.key()}/status."}
         return await run_saga(ctx, plan, catalog, gate, alert)
 
     @workflow.handler(name="status")
