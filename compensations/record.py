@@ -26,7 +26,8 @@ NOT_SENT = "not sent: the saga unwound before commit"
 IN_FLIGHT = frozenset({StepState.RUNNING, StepState.WAITING_APPROVAL})
 ENGINE_FIELDS = frozenset({"params", "pivot", "gate", "group", "not_before", "request", "registered", "invocation"})
 """StepRecord fields that are the engine's, not the outcome's."""
-SAGA_FIELDS = frozenset({"crossed", "finisher", "opened_at", "last_call_at", "idle_timeout_s", "deadline_at"})
+SAGA_FIELDS = frozenset({"crossed", "finisher", "opened_at", "last_call_at", "idle_timeout_s", "deadline_at",
+                         "timer_at"})
 _ENGINE_ONLY: dict[str, Any] = {"steps": {"__all__": set(ENGINE_FIELDS)}, **dict.fromkeys(SAGA_FIELDS, True)}
 
 
@@ -81,6 +82,8 @@ class SagaRecord(Outcome):
     last_call_at: float | None = None
     idle_timeout_s: float | None = None
     deadline_at: float | None = None
+    timer_at: float | None = None
+    """Open sagas: when the pending timeout check fires (one at a time, re-armed lazily)."""
 
     def step(self, step_id: str) -> StepRecord | None:
         return next((s for s in self.steps if s.id == step_id), None)
@@ -106,6 +109,10 @@ class SagaRecord(Outcome):
     def public_json(self, catalog: Mapping[str, Action]) -> JsonDict:
         """The outcome contract as JSON, with the summary said from verified facts."""
         self.summary = summarize(self, catalog)
+        return self.stored_public_json()
+
+    def stored_public_json(self) -> JsonDict:
+        """The outcome contract as JSON, with the summary as it was last said."""
         return self.model_dump(mode="json", exclude_none=True, exclude=_ENGINE_ONLY)
 
     def public(self, catalog: Mapping[str, Action]) -> Outcome:

@@ -28,7 +28,7 @@ from compensations.references import FROM, TEMPLATE, check_shape, iter_reference
 class Violation(BaseModel):
     """One reason a plan was refused."""
 
-    step: str | None
+    step: str | None = None
     path: str
     rule: str
     message: str

@@ -150,14 +150,16 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from compensations.outcome import Outcome
+    from compensations.record import SagaRecord
     from services.admin import AdminClient
 
     with AdminClient(args.admin) as admin:
         rows = admin.saga_outcomes()
     sagas = []
     for row in rows:
-        outcome = Outcome.model_validate_json(str(row["value_utf8"])).model_dump(mode="json", exclude_none=True)
+        outcome = json.loads(str(row["value_utf8"]))
+        if row["service_name"] == "Saga":  # an open saga's record: the outcome without the engine's fields
+            outcome = SagaRecord.model_validate(outcome).stored_public_json()
         outcome.setdefault("mode", "plan")
         if args.status and outcome.get("status") != args.status:
             continue

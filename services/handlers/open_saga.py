@@ -39,8 +39,6 @@ from services.handlers.open_saga_waits import attach_within, wait_all_within
 RECORD_STATE = "outcome"
 """The record is a superset of the outcome, under the same state key as a plan's outcome, so
 `pivot list` and `pivot journal` read both kinds of saga alike."""
-TIMER_STATE = "timer"
-"""When the pending `expire` message fires (one timer at a time, re-armed lazily)."""
 _DURATION = TypeAdapter(timedelta)
 
 
@@ -91,18 +89,20 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
             idle_timeout_s=request.idle_timeout.total_seconds(), deadline_at=now + request.deadline.total_seconds(),
         )
 
-    async def arm(ctx: ObjectContext, record: SagaRecord, now: float) -> None:
-        """Make sure an `expire` will look at the saga by the time it could be abandoned."""
+    def arm(ctx: ObjectContext, record: SagaRecord, now: float) -> None:
+        """Make sure an `expire` will look at the saga by the time it could be abandoned (the caller
+        stores the record, which says when the pending one fires)."""
         due = check_timers(record, now).next_at
-        if due is None:
-            return
-        pending = await ctx.get(TIMER_STATE, type_hint=float)
-        if pending is not None and pending <= due:
-            return  # that one fires first and re-arms for what is left
+        if due is None or (record.timer_at is not None and record.timer_at <= due):
+            return  # none needed, or the pending one fires first and re-arms for what is left
         ctx.object_send(expire, key=ctx.key(), arg=None, send_delay=timedelta(seconds=max(0.0, due - now)))
-        ctx.set(TIMER_STATE, due)
+        record.timer_at = due
 
     async def start_finisher(ctx: ObjectContext, record: SagaRecord, mode: str, **job: Any) -> None:
+        """Start the end of the saga. With no step to wait for, the record goes along (the finisher
+        owns it from now on); otherwise the finisher reads it once those steps have reported."""
+        if not job.get("wait_for"):
+            job["record"] = record.model_dump(mode="json", exclude_none=True)
         handle = ctx.generic_send(SAGA_FINISH, "run", arg=_json({"run_id": record.run_id, "mode": mode, **job}))
         record.finisher = await handle.invocation_id()
 
@@ -129,8 +129,8 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         record = await load(ctx)
         if record is None:
             record = await create(ctx, request)
+            arm(ctx, record, record.opened_at or 0)
             store(ctx, record)
-            await arm(ctx, record, record.opened_at or 0)
         elif (record.on_failure, record.idle_timeout_s) != (request.on_failure, request.idle_timeout.total_seconds()):
             raise refusal(409, "saga_exists", f"saga {ctx.key()} is already open with other settings "
                           f"(on_failure={record.on_failure}, idle_timeout={record.idle_timeout})")
@@ -155,8 +155,8 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         if record.is_open:
             now = await ctx.time()
             record.last_call_at = now
+            arm(ctx, record, now)
             store(ctx, record)
-            await arm(ctx, record, now)
         return {"verdict": admission.verdict, "invocation": step.invocation, **view(record, step.id)}
 
     @saga.handler("settle", ingress_private=True)
@@ -171,8 +171,8 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         now = await ctx.time()
         if record.is_open:
             record.last_call_at = now
+            arm(ctx, record, now)
         store(ctx, record)
-        await arm(ctx, record, now)
         return view(record, incoming.id)
 
     @saga.handler("progress", ingress_private=True)
@@ -196,14 +196,15 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
     @saga.handler("expire", ingress_private=True)
     async def expire(ctx: ObjectContext) -> None:
         """The idle timeout or the deadline, checked against the record: a late timer changes nothing."""
-        ctx.clear(TIMER_STATE)
         record = await load(ctx)
         if record is None or not record.is_open:
             return
+        record.timer_at = None
         now = await ctx.time()
         check = check_timers(record, now)
         if check.expired is None:
-            await arm(ctx, record, now)
+            arm(ctx, record, now)
+            store(ctx, record)
             return
         reason = expiry_reason(record, check.expired)
         if record.crossed:  # past the point of no return the only way is forward
@@ -244,7 +245,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         return {"verdict": "finishing", **view(record)}
 
     # -- what agents call (shared: they wait, the ledger does not) ----------------------------
-    @saga.handler("step", kind="shared", input_serde=BytesSerde())
+    @saga.handler("step", kind="shared", input_serde=BytesSerde(), enable_lazy_state=True)
     async def step(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
         """Take one step: run it now (compensable), defer it to commit (retryable, noncompensable
         before the pivot), or answer its recorded result (a step id that ran already)."""
@@ -285,7 +286,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
             return (await current(ctx))["saga"]  # type: ignore[no-any-return]
         return answer["saga"]  # type: ignore[no-any-return]
 
-    @saga.handler("commit", kind="shared", input_serde=BytesSerde())
+    @saga.handler("commit", kind="shared", input_serde=BytesSerde(), enable_lazy_state=True)
     async def commit(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
         """Cross the point of no return and run the deferred steps; answers the final outcome (or,
         after `wait_s`, the live one)."""
@@ -303,7 +304,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
                               "they have finished, or abort")
         return await finish(ctx, timer, answer)
 
-    @saga.handler("abort", kind="shared", input_serde=BytesSerde())
+    @saga.handler("abort", kind="shared", input_serde=BytesSerde(), enable_lazy_state=True)
     async def abort(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
         """Undo every step that took effect, in reverse; steps in flight are cancelled first and
         deferred steps are dropped unsent."""

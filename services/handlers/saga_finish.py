@@ -21,10 +21,6 @@ from compensations.saga import Saga
 from services.handlers.names import SAGA, SAGA_FINISH, SUSPEND_AFTER
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value).encode()
-
-
 def saga_finish_service(catalog: Catalog, gate: ApprovalGate | None = None,
                         alert: AlertSink | None = None) -> restate.Service:
     service = restate.Service(SAGA_FINISH, inactivity_timeout=SUSPEND_AFTER)
@@ -32,15 +28,29 @@ def saga_finish_service(catalog: Catalog, gate: ApprovalGate | None = None,
     @service.handler("run")
     async def run(ctx: Context, job: JsonDict) -> JsonDict:
         run_id = str(job["run_id"])
-        for invocation in job.get("wait_for") or []:
-            with contextlib.suppress(TerminalError):  # however the step ended, it reported to the ledger
-                await ctx.attach_invocation(invocation)
-        raw = await ctx.generic_call(SAGA, "snapshot", arg=b"", key=run_id)
-        record = SagaRecord.model_validate(json.loads(raw))
+        if job.get("record") is not None:
+            record = SagaRecord.model_validate(job["record"])
+        else:
+            for invocation in job.get("wait_for") or []:
+                with contextlib.suppress(TerminalError):  # however the step ended, it reported to the ledger
+                    await ctx.attach_invocation(invocation)
+            raw = await ctx.generic_call(SAGA, "snapshot", arg=b"", key=run_id)
+            record = SagaRecord.model_validate(json.loads(raw))
+        record.finisher = ctx.request().id
+        shown = [record.model_dump_json(exclude_none=True)]
+        final: list[Any] = []
 
         def publish(current: SagaRecord) -> None:
-            ctx.generic_send(SAGA, "publish", arg=_json(current.model_dump(mode="json", exclude_none=True)),
-                             key=run_id)
+            """Each state a reader needs, once; the final one as a call, so that the ledger holds it
+            before anyone is answered with it (intermediate ones are sends, delivered in order)."""
+            body = current.model_dump_json(exclude_none=True)
+            if body == shown[-1]:
+                return
+            shown.append(body)
+            if current.status.is_final:
+                final.append(ctx.generic_call(SAGA, "publish", arg=body.encode(), key=run_id))
+            else:
+                ctx.generic_send(SAGA, "publish", arg=body.encode(), key=run_id)
 
         saga = Saga(ctx, run_id, catalog, gate=gate, alert=alert, record=record, publish=publish)
         if job["mode"] == "commit":
@@ -51,9 +61,8 @@ def saga_finish_service(catalog: Catalog, gate: ApprovalGate | None = None,
             failed = record.step(str(job["step"]))
             assert failed is not None
             await saga.end_after_failure(failed)
-        # The final record is in the ledger before anyone is answered with it.
-        await ctx.generic_call(SAGA, "publish", arg=_json(record.model_dump(mode="json", exclude_none=True)),
-                               key=run_id)
+        for call in final:
+            await call
         return record.public_json(catalog)
 
     return service
