@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from compensations.outcome import Outcome, StepOutcome
 from compensations.plan import ACTION_PATTERN, MAX_DEPTH, MAX_PARAMS_BYTES, STEP_ID_PATTERN, Approval, StepSpec
 from compensations.validation import Violation
 
@@ -56,6 +57,13 @@ class StepRequest(BaseModel):
     def spec(self) -> StepSpec:
         return StepSpec(id=self.step, action=self.action, params=self.params, pivot=self.pivot,
                         approval=self.approval)
+
+
+class StepAnswer(BaseModel):
+    """What a step call answers: the step's verified outcome, and the saga's."""
+
+    step: StepOutcome
+    saga: Outcome
 
 
 class FinishRequest(BaseModel):

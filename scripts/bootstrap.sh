@@ -15,7 +15,7 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing Python dependencies" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench,agents]'
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -m services.local.restate_binary >/dev/null

@@ -145,7 +145,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
     from services.agents.tools_schema import render_tools
     from services.catalog import build_catalog
 
-    print(json.dumps(render_tools(build_catalog(), args.format), indent=2))
+    print(json.dumps(render_tools(build_catalog(), args.format, args.actions), indent=2))
     return 0
 
 
@@ -238,8 +238,20 @@ def _watch(client: PivotClient, run_id: str) -> int:
 def cmd_actions(args: argparse.Namespace) -> int:
     from services.catalog import build_catalog
 
-    render.catalog(console, build_catalog())
+    catalog = build_catalog()
+    if args.json:
+        print(json.dumps([action_json(catalog[name]) for name in sorted(catalog)], indent=2))
+    else:
+        render.catalog(console, catalog)
     return 0
+
+
+def action_json(action: Any) -> dict[str, Any]:
+    """One catalog action as data: what it is, how its key travels, what it verifies, how it is undone."""
+    return {"name": action.name, "provider": action.provider, "kind": action.kind.value,
+            "pivot_eligible": action.pivot_eligible, "key_carrier": action.key_carrier, "readback": action.readback,
+            "compensation": action.compensation, "atomicity": action.atomicity,
+            "params": action.params.model_json_schema()}
 
 
 def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
@@ -322,8 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("which", choices=["plan", "outcome", "step", "open", "finish"])
     schema.set_defaults(func=cmd_schema)
 
-    tools = sub.add_parser("tools", help="print LLM tool definitions generated from the models and catalog")
+    tools = sub.add_parser("tools", help="print the agent tools (one per action, saga controls, plans) as "
+                                         "OpenAI, Anthropic or MCP definitions")
     tools.add_argument("--format", choices=["openai", "anthropic", "mcp-json"], default="anthropic")
+    tools.add_argument("--actions", nargs="*", metavar="GLOB", help="only these actions' tools (e.g. 'stripe.*')")
     tools.set_defaults(func=cmd_tools)
 
     listing = sub.add_parser("list", help="list sagas, by status")
@@ -347,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal.set_defaults(func=cmd_journal)
 
     actions = sub.add_parser("actions", help="print the per-integration action catalog")
+    actions.add_argument("--json", action="store_true", help="the catalog as JSON, with each action's params schema")
     actions.set_defaults(func=cmd_actions)
 
     demo = sub.add_parser("demo", help="run the flagship demo against a running stack")
