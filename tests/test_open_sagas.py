@@ -153,6 +153,9 @@ def test_bad_input_is_a_400_naming_the_problem_and_records_nothing(
 
     assert pivot.status(run_id)["status"] == "not_found"  # nothing was recorded, not even the saga
     assert ledgers(stack, sandboxes) == before
+    first = pivot.step(run_id, "a", CONTACT, {"email": f"{run_id}@example.com"})  # the run id is still free
+    assert first["step"]["state"] == "verified" and first["saga"]["status"] == "open"
+    assert pivot.abort(run_id)["status"] == "compensated"
 
 
 def test_report_policy_keeps_the_saga_open_for_another_route(pivot: PivotClient, sandboxes: Sandboxes) -> None:

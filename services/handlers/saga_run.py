@@ -18,6 +18,14 @@ from compensations.protocol import AlertSink, ApprovalGate
 from compensations.repair import apply_repairs
 from services.handlers.names import CLAIM_HEADER, SAGA_RUN, SUSPEND_AFTER
 
+CLAIM_STATE = "claimed_by"
+
+
+def claimed_answer(run_id: str) -> dict[str, Any]:
+    """What the plan workflow says about a run id that an open saga claimed: no plan here."""
+    return {"run_id": run_id, "status": "not_found", "mode": "open",
+            "summary": f"Run id {run_id} names an open saga: see Saga/{run_id}/status."}
+
 
 def saga_run_workflow(
     catalog: Catalog, gate: ApprovalGate | None = None, alert: AlertSink | None = None
@@ -31,14 +39,16 @@ def saga_run_workflow(
         if ctx.request().headers.get(CLAIM_HEADER) == "open":
             # An open saga claims its run id here: a workflow runs once per key, so no plan can
             # run under it afterwards (their idempotency keys would be the same). Costs plans nothing.
-            return {"run_id": ctx.key(), "status": "open", "mode": "open",
-                    "summary": f"Run id {ctx.key()} names an open saga: see Saga/{ctx.key()}/status."}
+            ctx.set(CLAIM_STATE, "open")
+            return claimed_answer(ctx.key())
         return await run_saga(ctx, plan, catalog, gate, alert)
 
     @workflow.handler(name="status")
     async def status(ctx: WorkflowSharedContext) -> dict[str, Any]:
         """The live outcome, with any operator repairs applied."""
         body = await saga_status(ctx)
+        if body.get("status") == "not_found" and await ctx.get(CLAIM_STATE, type_hint=str) == "open":
+            return claimed_answer(ctx.key())
         if body.get("status") != "needs_attention":
             return body
         raw = await ctx.generic_call("SagaRepair", "get", arg=b"", key=ctx.key())
