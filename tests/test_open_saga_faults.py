@@ -175,3 +175,19 @@ def test_abort_cancels_a_step_waiting_for_approval(pivot: PivotClient, sandboxes
     assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
     assert sandboxes.effects_of("slack", run_id, "notify", NOTIFY) == []
     assert [op for op, _ in sandboxes.ops("hubspot", run_id, "contact", CONTACT)] == ["create", "archive"]
+
+
+def test_pivot_and_commit_wait_for_steps_in_flight(pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    run_id, email = new_run("open-in-flight")
+    contact, notify, invoice = flagship_steps(email)
+    rule = hold(sandboxes, "hubspot", "POST", "/crm/v3/objects/contacts")
+    slow = in_background(lambda: take(pivot, run_id, contact))
+    wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 1, timeout_s=60, what="the contact create in flight")
+
+    crossed = take(pivot, run_id, invoice, pivot=True)  # asked while the contact is still being written
+
+    assert crossed["step"]["state"] == "verified", crossed
+    assert slow.result(timeout=60)["step"]["state"] == "verified"
+    assert [s["id"] for s in crossed["saga"]["steps"]] == ["contact", "invoice"]
+    take(pivot, run_id, notify)
+    assert_committed_once(sandboxes, run_id, pivot.commit(run_id))
