@@ -65,9 +65,17 @@ class SagaEnded(TerminalError):
         self.outcome = outcome
 
 
-def refused_error(refused: StepRefused) -> TerminalError:
-    """A refused step as a Restate error with the same status an agent gets over HTTP."""
-    return TerminalError(json.dumps(refused.body()), status_code=refused.status)
+class StepRefusedError(TerminalError):
+    """A step the saga refused as asked (nothing was recorded or written), as a Restate error with
+    the status an agent gets over HTTP: 400 wrong on its own, 409 in conflict with the saga."""
+
+    def __init__(self, refused: StepRefused):
+        super().__init__(json.dumps(refused.body()), status_code=refused.status)
+        self.refused = refused
+
+
+def refused_error(refused: StepRefused) -> StepRefusedError:
+    return StepRefusedError(refused)
 
 
 class Saga:

@@ -74,29 +74,40 @@ def _schema_of(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
     return schema, schema.pop("$defs", {})
 
 
-def _when(action: Action) -> str:
+def _when(action: Action, in_handler: bool) -> str:
+    undone_when = ("a later failure, or the task fails" if in_handler
+                   else "a later failure, an abort, or no call for its idle timeout")
+    sent_when = "once you have finished the task (the saga commits then)" if in_handler else "at saga_commit"
     if action.kind is StepKind.COMPENSABLE:
-        return (f"Runs at once and is verified by reading it back. If the saga unwinds (a later failure, an "
-                f"abort, or no call for its idle timeout), it is undone: {action.compensation}.")
+        return (f"Runs at once and is verified by reading it back. If the saga unwinds ({undone_when}), it is "
+                f"undone: {action.compensation}.")
     return (f"{action.kind.value.capitalize()}: it cannot be undone, so when asked before the saga's point of no "
-            "return it is DEFERRED — recorded now, sent only at saga_commit, and never sent if the saga unwinds.")
+            f"return it is DEFERRED — recorded now, sent only {sent_when}, and never sent if the saga unwinds.")
 
 
-def step_tool(action: Action) -> ToolSpec:
+def step_tool(action: Action, *, in_handler: bool = False) -> ToolSpec:
+    """The tool of one catalog action. Over HTTP or MCP it names its saga and step; inside a Restate
+    handler (`in_handler`, the pydantic-ai toolset) the saga is the handler's and the step id is the
+    tool call's id, so it takes just the params (and `pivot`)."""
     params, defs = _schema_of(action.params)
-    properties: dict[str, Any] = {"saga": SAGA_SCHEMA, "step": STEP_SCHEMA, "params": params}
+    properties: dict[str, Any] = {} if in_handler else {"saga": SAGA_SCHEMA, "step": STEP_SCHEMA}
+    properties["params"] = params
     if action.pivot_eligible:
         properties["pivot"] = {"type": "boolean", "default": False,
                                "description": "This step is the point of no return: after it nothing is undone."}
-    description = (f"{action.name} ({action.kind.value}), as one step of the saga named by `saga`. "
-                   f"{_when(action)} Verifies: {action.readback}. The answer is the verified step and the saga; "
-                   "relay the saga's `summary`, never your own account. "
-                   '`{"$from": "other_step.field"}` in params takes a verified value of an earlier step.')
+    which = "this task's saga" if in_handler else "the saga named by `saga`"
+    step_ids = (" A step's id is the id of the tool call that asked for it (the answer's `step.id`)."
+                if in_handler else "")
+    description = (f"{action.name} ({action.kind.value}), as one step of {which}. {_when(action, in_handler)} "
+                   f"Verifies: {action.readback}. The answer is the verified step and the saga; relay the saga's "
+                   "`summary`, never your own account. "
+                   '`{"$from": "<step id>.field"}` in params takes a verified value of an earlier step.' + step_ids)
     output, output_defs = _schema_of(StepAnswer)
     if output_defs:
         output["$defs"] = output_defs
+    required = ["params"] if in_handler else ["saga", "step", "params"]
     return ToolSpec(name=tool_name(action.name), title=action.name, description=description,
-                    input_schema=_object(properties, ["saga", "step", "params"], defs), output_schema=output,
+                    input_schema=_object(properties, required, defs), output_schema=output,
                     hints=ToolHints(), role="step", action=action.name)
 
 
