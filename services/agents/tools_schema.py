@@ -159,6 +159,15 @@ def plan_tools(catalog: Catalog) -> list[ToolSpec]:
     ]
 
 
+def action_json(action: Action) -> dict[str, Any]:
+    """One catalog action as data: what it is, how its key travels, what it verifies, how it is undone
+    (`pivot actions --json`, the MCP `list_actions` tool)."""
+    return {"name": action.name, "provider": action.provider, "kind": action.kind.value,
+            "pivot_eligible": action.pivot_eligible, "key_carrier": action.key_carrier, "readback": action.readback,
+            "compensation": action.compensation, "atomicity": action.atomicity,
+            "params": action.params.model_json_schema()}
+
+
 def select_actions(catalog: Catalog, patterns: Iterable[str] | None) -> list[Action]:
     """The actions matching any of the globs (`stripe.*`, `*.create_*`); all of them without globs."""
     chosen = list(patterns or [])

@@ -236,6 +236,7 @@ def _watch(client: PivotClient, run_id: str) -> int:
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
+    from services.agents.tools_schema import action_json
     from services.catalog import build_catalog
 
     catalog = build_catalog()
@@ -244,14 +245,6 @@ def cmd_actions(args: argparse.Namespace) -> int:
     else:
         render.catalog(console, catalog)
     return 0
-
-
-def action_json(action: Any) -> dict[str, Any]:
-    """One catalog action as data: what it is, how its key travels, what it verifies, how it is undone."""
-    return {"name": action.name, "provider": action.provider, "kind": action.kind.value,
-            "pivot_eligible": action.pivot_eligible, "key_carrier": action.key_carrier, "readback": action.readback,
-            "compensation": action.compensation, "atomicity": action.atomicity,
-            "params": action.params.model_json_schema()}
 
 
 def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
@@ -274,14 +267,17 @@ def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from importlib.util import find_spec
+
     from services.local.stack import Stack
 
-    stack = Stack()
+    stack = Stack(mcp_server=find_spec("mcp") is not None)  # the MCP SDK is the optional `agents` extra
     console.print("[bold]starting[/] restate-server, sandboxes and the Pivot service…")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with stack:
         console.print(f"  ingress   {stack.ingress_url}\n  admin     {stack.admin_url}\n"
                       f"  service   {stack.service_url}\n  approvals {stack.approvals_url}\n"
+                      + (f"  mcp       {stack.mcp_url}\n" if stack.mcp_server else "")
                       + "".join(f"  {name:<9} {url}\n" for name, url in stack.sandbox_urls.items())
                       + f"  logs      {stack.log_dir}")
         if args.demo:
@@ -291,7 +287,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         console.print("[bold green]ready[/] — Ctrl-C stops every process started here")
         try:
             while True:
-                for proc in (stack.restate, stack.service, stack.sandboxes, stack.approval_page):
+                for proc in (stack.restate, stack.service, stack.sandboxes, stack.approval_page, stack.mcp):
                     proc.check_alive()
                 time.sleep(1)
         except KeyboardInterrupt:
@@ -384,6 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     from services.cli.open_sagas import add_commands
 
     add_commands(sub, console, DEFAULT_INGRESS)
+
+    from services.cli.mcp_command import add_command as add_mcp_command
+
+    add_mcp_command(sub, DEFAULT_INGRESS)
 
     for command in (run, status, demo, approvals, cancel, retry, *decisions):
         command.add_argument("--ingress", default=DEFAULT_INGRESS, help="Restate ingress URL")

@@ -44,6 +44,7 @@ class Ports:
     salesforce: int = 9104
     shopify: int = 9105
     approvals: int = 9095
+    mcp: int = 9096
 
     @classmethod
     def free(cls) -> "Ports":
@@ -60,6 +61,8 @@ class Stack:
     log_dir: Path = PROJECT_ROOT / ".restate" / "logs"
     service_env: dict[str, str] = field(default_factory=dict)
     restate_env: dict[str, str] = field(default_factory=dict)
+    mcp_server: bool = False
+    """Also serve `pivot mcp --transport http` (`pivot dev` does; it needs the `agents` extra)."""
 
     def __post_init__(self) -> None:
         host = "127.0.0.1"
@@ -67,6 +70,7 @@ class Stack:
         self.admin_url = f"http://{host}:{self.ports.admin}"
         self.service_url = f"http://{host}:{self.ports.service}"
         self.approvals_url = f"http://{host}:{self.ports.approvals}"
+        self.mcp_url = f"http://{host}:{self.ports.mcp}/mcp"
         self.sandbox_urls = {name: f"http://{host}:{self.ports.of(name)}" for name in SANDBOXED_PROVIDERS}
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTATE_", "PIVOT_"))}
         identity_pem, identity_public = ensure_identity(self.data_dir.parent / "identity")
@@ -116,6 +120,14 @@ class Stack:
             env=base_env, cwd=PROJECT_ROOT, log_path=self.log_dir / "approval-page.log",
         )
 
+        mcp_token = {"PIVOT_MCP_TOKEN": os.environ["PIVOT_MCP_TOKEN"]} if os.environ.get("PIVOT_MCP_TOKEN") else {}
+        self.mcp = ManagedProcess(
+            "pivot-mcp",
+            [sys.executable, "-m", "services.agents.mcp_server", "--transport", "http",
+             "--bind", f"{host}:{self.ports.mcp}", "--ingress", self.ingress_url],
+            env={**base_env, **mcp_token}, cwd=PROJECT_ROOT, log_path=self.log_dir / "mcp.log",
+        )
+
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         try:
@@ -129,12 +141,15 @@ class Stack:
             self.register()
             wait_until(lambda: self._ok(f"{self.approvals_url}/", self.approval_page), timeout_s=30,
                        what="the approval page")
+            if self.mcp_server:
+                self.mcp.start()
+                wait_until(self._mcp_answers, timeout_s=30, what="pivot mcp --transport http")
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        for proc in (self.approval_page, self.service, self.sandboxes, self.restate):
+        for proc in (self.mcp, self.approval_page, self.service, self.sandboxes, self.restate):
             proc.stop()
 
     def __enter__(self) -> "Stack":
@@ -148,6 +163,11 @@ class Stack:
     def _ok(self, url: str, proc: ManagedProcess) -> bool:
         proc.check_alive()
         return httpx.get(url, timeout=1.0).status_code == 200
+
+    def _mcp_answers(self) -> bool:
+        """GET /mcp: 405 (a stateless server offers no stream), or 401 when PIVOT_MCP_TOKEN is set."""
+        self.mcp.check_alive()
+        return httpx.get(self.mcp_url, timeout=1.0).status_code in {401, 405}
 
     def wait_restate(self, timeout_s: float = 60.0) -> None:
         wait_until(lambda: self._ok(f"{self.admin_url}/health", self.restate), timeout_s=timeout_s,

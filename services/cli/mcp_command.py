@@ -1,0 +1,49 @@
+"""`pivot mcp`: serve Pivot's tools to MCP clients (stdio for desktop and IDE clients, or HTTP).
+
+The MCP SDK is an optional dependency (the `agents` extra), so it is imported only when the
+command runs: `pivot --help` and every other command work without it.
+"""
+
+import argparse
+import sys
+from typing import Any
+
+from services.agents.mcp_http import DEFAULT_BIND
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_ingress: str) -> None:
+    parser.add_argument("--ingress", default=default_ingress,
+                        help="Restate ingress URL (default: $PIVOT_INGRESS_URL or http://127.0.0.1:8080)")
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                        help="stdio (what desktop and IDE clients spawn) or streamable HTTP at /mcp")
+    parser.add_argument("--bind", default=DEFAULT_BIND,
+                        help=f"HOST:PORT for --transport http (default {DEFAULT_BIND}: loopback only). "
+                             "Set PIVOT_MCP_TOKEN to require Authorization: Bearer <token>")
+    parser.add_argument("--actions", nargs="+", metavar="GLOB",
+                        help="expose only these actions' step tools (e.g. 'stripe.*' 'hubspot.create_*')")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from services.agents.mcp_server import CannotServe, ServeOptions, serve
+    except ImportError as missing:
+        print(f"pivot mcp needs the MCP SDK ({missing.name} is missing): pip install 'pivot[agents]'",
+              file=sys.stderr)
+        return 1
+    try:
+        serve(ServeOptions(ingress_url=args.ingress, transport=args.transport, bind=args.bind,
+                           actions=tuple(args.actions or ())))
+    except CannotServe as invalid:
+        print(f"pivot mcp: {invalid}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def add_command(sub: Any, default_ingress: str) -> None:
+    """Register `pivot mcp` on the CLI's subparsers."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "mcp", help="serve Pivot's tools to MCP clients: one tool per action, the saga controls, plans")
+    add_arguments(parser, default_ingress)
+    parser.set_defaults(func=run)

@@ -1,0 +1,367 @@
+"""`pivot mcp` through the official SDK's own client, over stdio and streamable HTTP, against the
+real stack: the flagship saga as MCP tool calls, proven against the sandboxes' ledgers.
+
+One stdio server serves the whole module (spawned once, as a desktop client would); the HTTP
+servers are started as processes on free loopback ports and stopped by their pid.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from jsonschema import Draft202012Validator
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult, TextContent, Tool
+
+from compensations.keys import forward_key
+from services.agents.tools_schema import tool_name, tool_specs
+from services.catalog import build_catalog
+from services.cli.mcp_command import add_command
+from services.local.demo import DEMO_CHANNEL, flagship_steps
+from services.local.processes import ManagedProcess, free_port, wait_until
+from services.local.restate_binary import PROJECT_ROOT
+from services.local.stack import Stack
+from tests.sandboxes import Sandboxes
+
+CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
+SERVER = [str(Path(sys.executable).parent / "pivot"), "mcp"]  # the command examples/mcp.json spawns
+TOKEN = "mcp-test-token-5f1c0a"
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "probe", "version": "0"}}}
+
+
+def server_env(ingress_url: str) -> dict[str, str]:
+    """The test process's own PIVOT_* settings (so both sides build the same catalog), and the ingress."""
+    return {**{k: v for k, v in os.environ.items() if k.startswith("PIVOT_")}, "PIVOT_INGRESS_URL": ingress_url}
+
+
+@dataclass
+class McpTools:
+    """A connected MCP client session, called from sync tests through a blocking portal."""
+
+    portal: BlockingPortal
+    session: ClientSession
+
+    def list_tools(self) -> list[Tool]:
+        return list(self.portal.call(self.session.list_tools).tools)
+
+    def call(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
+        answer = self.portal.call(self.session.call_tool, name, arguments)
+        assert isinstance(answer, CallToolResult)
+        return answer
+
+    def step(self, saga: str, call: dict[str, Any], **extra: Any) -> CallToolResult:
+        return self.call(tool_name(call["action"]), {"saga": saga, "step": call["step"], "params": call["params"],
+                                                    **extra})
+
+
+@asynccontextmanager
+async def stdio_session(ingress_url: str, errlog: Path) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=server_env(ingress_url), cwd=PROJECT_ROOT)
+    with errlog.open("w") as log:
+        async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
+
+
+@asynccontextmanager
+async def http_session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with (httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
+                streamable_http_client(url, http_client=http) as (read, write),
+                ClientSession(read, write) as session):
+        await session.initialize()
+        yield session
+
+
+@pytest.fixture(scope="module")
+def mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpTools]:
+    """`pivot mcp` over stdio, spawned once for the module, as an IDE would."""
+    errlog = tmp_path_factory.mktemp("mcp") / "stdio-server.log"
+    with start_blocking_portal() as portal, \
+            portal.wrap_async_context_manager(stdio_session(stack.ingress_url, errlog)) as session:
+        yield McpTools(portal, session)
+
+
+def start_http_server(stack: Stack, log_dir: Path, *args: str, token: str | None = None) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIVOT_")}
+    env |= server_env(stack.ingress_url) | ({"PIVOT_MCP_TOKEN": token} if token else {})
+    proc = ManagedProcess(f"pivot-mcp-{port}", [*SERVER, "--transport", "http", "--bind", f"127.0.0.1:{port}", *args],
+                          env=env, cwd=PROJECT_ROOT, log_path=log_dir / f"mcp-http-{port}.log")
+    proc.start()
+    url = f"http://127.0.0.1:{port}/mcp"
+
+    def answering() -> bool:
+        proc.check_alive()
+        return httpx.post(url, json=INITIALIZE, timeout=2,
+                          headers={"accept": "application/json, text/event-stream"}).status_code in {200, 401}
+
+    try:
+        wait_until(answering, timeout_s=30, what="pivot mcp --transport http")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def http_mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`pivot mcp --transport http` behind a bearer token, exposing two providers' actions only."""
+    proc, url = start_http_server(stack, tmp_path_factory.mktemp("mcp-http"), "--actions", "stripe.*",
+                                  "hubspot.create_contact", token=TOKEN)
+    try:
+        yield url
+    finally:
+        proc.stop()
+
+
+def new_run() -> tuple[str, str]:
+    token = uuid.uuid4().hex[:12]
+    return f"mcp-{token}", f"ada+{token}@example.com"
+
+
+def text(answer: CallToolResult) -> str:
+    return "\n".join(block.text for block in answer.content if isinstance(block, TextContent))
+
+
+def states(outcome: dict[str, Any]) -> dict[str, str]:
+    return {s["id"]: s["state"] for s in outcome["steps"]}
+
+
+def structured(answer: CallToolResult) -> dict[str, Any]:
+    assert answer.structured_content is not None, text(answer)
+    return dict(answer.structured_content)
+
+
+# -- the tool list -------------------------------------------------------------------------------
+
+
+def test_the_tools_are_tools_schema_with_their_annotations(mcp: McpTools) -> None:
+    tools = {tool.name: tool for tool in mcp.list_tools()}
+    specs = {spec.name: spec for spec in tool_specs(build_catalog())}
+
+    assert set(tools) == set(specs)
+    for name, tool in tools.items():
+        Draft202012Validator.check_schema(tool.input_schema)
+        if tool.output_schema is not None:
+            Draft202012Validator.check_schema(tool.output_schema)
+        assert tool.input_schema == specs[name].input_schema, name  # exactly as generated
+        assert tool.output_schema == specs[name].output_schema, name
+        assert tool.description == specs[name].description
+    for action in (CONTACT, INVOICE, NOTIFY):
+        hints = tools[tool_name(action)].annotations
+        assert hints is not None
+        assert (hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint, hints.read_only_hint) == (
+            True, True, True, False), action
+    status = tools["saga_status"].annotations
+    assert status is not None and status.read_only_hint and not status.destructive_hint
+    assert set(tools[tool_name(INVOICE)].input_schema["properties"]) == {"saga", "step", "params", "pivot"}
+    assert set(tools[tool_name(NOTIFY)].input_schema["required"]) == {"saga", "step", "params"}
+
+
+# -- the flagship as tool calls ------------------------------------------------------------------
+
+
+def test_flagship_as_mcp_tool_calls_posts_to_slack_only_at_commit(mcp: McpTools, sandboxes: Sandboxes) -> None:
+    run_id, email = new_run()
+    contact, notify, invoice = flagship_steps(email)
+
+    first = mcp.step(run_id, contact)
+    assert not first.is_error, text(first)
+    assert structured(first)["step"]["state"] == "verified" and structured(first)["saga"]["status"] == "open"
+    assert structured(first)["saga"]["summary"] in text(first)  # the sentence to relay, verbatim
+    deferred = mcp.step(run_id, notify)
+    assert not deferred.is_error and structured(deferred)["step"]["state"] == "deferred"
+    assert "deferred" in text(deferred)
+    billed = mcp.step(run_id, invoice)
+    assert not billed.is_error and structured(billed)["step"]["state"] == "verified"
+    assert sandboxes.effects_of("slack", run_id, "notify", NOTIFY) == []  # nothing announced yet
+
+    committed = mcp.call("saga_commit", {"saga": run_id})
+
+    assert not committed.is_error, text(committed)
+    outcome = structured(committed)
+    assert outcome["status"] == "committed" and f"Saga {run_id}: committed." in text(committed)
+    assert states(outcome) == {"contact": "verified", "notify": "verified", "invoice": "verified"}
+    assert outcome["summary"] in text(committed)
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]
+    assert Counter(sandboxes.ops("stripe", run_id, "invoice", INVOICE)) == Counter(
+        {("create", "invoice"): 1, ("create", "invoiceitem"): 1, ("finalize", "invoice"): 1})
+    assert sandboxes.ops("slack", run_id, "notify", NOTIFY) == [("send", "message")]
+    number = structured(billed)["step"]["result"]["number"]
+    posted = sandboxes.slack_messages_with_key(DEMO_CHANNEL, forward_key(run_id, "notify", NOTIFY))
+    assert [m["text"] for m in posted] == [f"Invoice {number} is on its way to {email}"]
+
+    status = mcp.call("saga_status", {"saga": run_id})
+    assert not status.is_error and structured(status) == outcome
+    again = mcp.step(run_id, contact)  # the same step id: the recorded answer, no second write
+    assert not again.is_error and structured(again)["step"] == structured(first)["step"]
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]
+
+
+def test_a_failing_invoice_is_an_error_result_with_the_compensated_saga(
+    mcp: McpTools, sandboxes: Sandboxes
+) -> None:
+    run_id, email = new_run()
+    contact, notify, invoice = flagship_steps(email)
+    sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="error", status=500, times=None)
+    assert not mcp.step(run_id, contact).is_error
+    assert not mcp.step(run_id, notify).is_error
+
+    failed = mcp.step(run_id, invoice)
+
+    assert failed.is_error  # a tool result the model reads, not a protocol error
+    answer = structured(failed)
+    assert answer["step"]["state"] == "failed" and answer["step"]["error"]["code"] == "provider_unavailable"
+    saga = answer["saga"]
+    assert saga["status"] == "compensated"
+    assert states(saga) == {"contact": "compensated", "notify": "not_run", "invoice": "failed"}
+    assert "Step 'invoice' (stripe.create_invoice): failed." in text(failed)
+    assert saga["summary"] in text(failed) and "No Slack message was sent" in saga["summary"]
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact"), ("archive", "contact")]
+    assert sandboxes.effects_of("slack", run_id, "notify", NOTIFY) == []
+
+    status = mcp.call("saga_status", {"saga": run_id})
+    assert not status.is_error and structured(status) == saga
+    commit = mcp.call("saga_commit", {"saga": run_id})  # too late: it answers the final outcome, an error
+    assert commit.is_error and structured(commit) == saga
+
+
+# -- refusals: is_error results naming what to fix, and nothing written --------------------------
+
+
+def test_wrong_arguments_are_error_results_naming_the_fix(
+    stack: Stack, mcp: McpTools, sandboxes: Sandboxes
+) -> None:
+    run_id, email = new_run()
+    contact = flagship_steps(email)[0]
+    before = {p: len(sandboxes.ledger(p)) for p in stack.sandbox_urls}
+
+    misspelt = mcp.step(run_id, {**contact, "params": {"emial": email}})
+    assert misspelt.is_error and "params.emial" in text(misspelt) and "Fix:" in text(misspelt)
+    bad_id = mcp.step(run_id, {**contact, "step": "has space"})
+    assert bad_id.is_error and "- step:" in text(bad_id)
+    unknown_argument = mcp.step(run_id, contact, pivott=True)
+    assert unknown_argument.is_error and "pivott" in text(unknown_argument)
+    assert {p: len(sandboxes.ledger(p)) for p in stack.sandbox_urls} == before
+    missing = mcp.call("saga_status", {"saga": run_id})
+    assert missing.is_error and f"No saga named '{run_id}'" in text(missing)  # nothing was recorded
+
+    assert not mcp.step(run_id, contact).is_error
+    other = mcp.step(run_id, {**contact, "params": {**contact["params"], "email": "someone.else@example.com"}})
+    assert other.is_error and "step_conflict" in text(other) and "params.email" in text(other)
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]
+
+    aborted = mcp.call("saga_abort", {"saga": run_id, "reason": "the test is done"})
+    assert not aborted.is_error and structured(aborted)["status"] == "compensated"
+
+
+def test_plans_checked_offline_run_and_rejected(mcp: McpTools, sandboxes: Sandboxes) -> None:
+    run_id, email = new_run()
+    contact, _, invoice = flagship_steps(email)
+    plan = {"steps": [{"id": c["step"], "action": c["action"], "params": c["params"]} for c in (contact, invoice)]}
+
+    checked = mcp.call("check_plan", {"plan": plan})
+    assert not checked.is_error and structured(checked)["valid"] is True and structured(checked)["pivot"] == "invoice"
+    invalid = mcp.call("check_plan", {"plan": {"steps": [{"id": "x", "action": "fax.send", "params": {}}]}})
+    assert structured(invalid)["valid"] is False and "unknown action 'fax.send'" in text(invalid)
+
+    rejected = mcp.call("run_saga_plan", {"run_id": f"{run_id}-bad", "plan": {"steps": []}})
+    assert rejected.is_error and structured(rejected)["status"] == "rejected" and "steps" in text(rejected)
+    ran = mcp.call("run_saga_plan", {"run_id": run_id, "plan": plan})
+    assert not ran.is_error and structured(ran)["status"] == "committed", text(ran)
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]
+
+    actions = mcp.call("list_actions", {})
+    names = [a["name"] for a in structured(actions)["actions"]]
+    assert names == sorted(build_catalog())
+    assert any(line.startswith("stripe.create_invoice (") for line in text(actions).splitlines())
+
+
+# -- streamable HTTP -----------------------------------------------------------------------------
+
+
+def test_http_refuses_requests_without_the_token(http_mcp: str) -> None:
+    accept = {"accept": "application/json, text/event-stream"}
+    assert httpx.post(http_mcp, json=INITIALIZE, headers=accept).status_code == 401
+    wrong = httpx.post(http_mcp, json=INITIALIZE, headers={**accept, "authorization": f"Bearer {TOKEN}x"})
+    assert wrong.status_code == 401 and TOKEN not in wrong.text
+    right = httpx.post(http_mcp, json=INITIALIZE, headers={**accept, "authorization": f"Bearer {TOKEN}"})
+    assert right.status_code == 200, right.text
+    assert httpx.get(http_mcp, headers=accept).status_code == 401  # the token first: nothing else is told
+
+
+def test_http_with_the_token_serves_the_selected_actions_and_any_replica_carries_on(
+    http_mcp: str, mcp: McpTools, sandboxes: Sandboxes
+) -> None:
+    run_id, email = new_run()
+    contact = flagship_steps(email)[0]
+
+    async def over_http() -> tuple[list[str], CallToolResult]:
+        async with http_session(http_mcp, TOKEN) as session:
+            names = [tool.name for tool in (await session.list_tools()).tools]
+            return names, await session.call_tool(tool_name(CONTACT), {
+                "saga": run_id, "step": contact["step"], "params": contact["params"]})
+
+    names, first = mcp.portal.call(over_http)
+
+    steps = {n for n in names if n.startswith(("stripe_", "hubspot_", "slack_", "salesforce_", "shopify_"))}
+    assert steps == {tool_name(a) for a in build_catalog() if a.startswith("stripe.")} | {tool_name(CONTACT)}
+    assert {"saga_commit", "saga_abort", "saga_status", "run_saga_plan", "check_plan", "list_actions"} <= set(names)
+    assert not first.is_error and structured(first)["step"]["state"] == "verified", text(first)
+    # Another MCP process (the stdio one) finishes the saga that the HTTP one started: nothing is kept in either.
+    aborted = mcp.call("saga_abort", {"saga": run_id})
+    assert not aborted.is_error and structured(aborted)["status"] == "compensated"
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact"), ("archive", "contact")]
+
+
+def test_http_server_stops_on_sigterm(stack: Stack, tmp_path: Path) -> None:
+    proc, url = start_http_server(stack, tmp_path)
+    try:
+        assert httpx.post(url, json=INITIALIZE, headers={"accept": "application/json, text/event-stream"},
+                          timeout=10).status_code == 200  # no token set: no token asked
+        # Stateless: no server-initiated stream to hold open (and to hold up a shutdown).
+        assert httpx.get(url, headers={"accept": "text/event-stream"}, timeout=10).status_code == 405
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGTERM)
+        wait_until(lambda: not proc.running, timeout_s=15, what="pivot mcp to exit on SIGTERM")
+    finally:
+        proc.stop()
+
+
+def test_actions_matching_nothing_refuse_to_start() -> None:
+    done = subprocess.run([*SERVER, "--actions", "fax.*"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "no action matches fax.*" in done.stderr
+
+
+def test_example_client_configs_start_what_the_command_serves() -> None:
+    parser = argparse.ArgumentParser()
+    add_command(parser.add_subparsers(dest="command"), "http://127.0.0.1:8080")
+    stdio = json.loads((PROJECT_ROOT / "examples" / "mcp.json").read_text())["mcpServers"]["pivot"]
+    http = json.loads((PROJECT_ROOT / "examples" / "mcp-http.json").read_text())["mcpServers"]["pivot"]
+
+    spawned = parser.parse_args(stdio["args"])
+    assert stdio["command"] == "pivot" and spawned.command == "mcp" and spawned.transport == "stdio"
+    assert set(stdio["env"]) == {"PIVOT_INGRESS_URL"}
+    served = parser.parse_args(["mcp", "--transport", "http"])
+    assert http["url"] == f"http://{served.bind}/mcp"
+    assert http["headers"] == {"Authorization": "Bearer ${PIVOT_MCP_TOKEN}"}
