@@ -33,6 +33,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -119,23 +120,11 @@ class Bench:
             self.counter += 1
             run_id = f"eo-{side.name}-{self.token}-{self.counter:05d}"
             jobs.append((run_id, flagship_plan(f"eo{self.counter}+{self.token}@example.com")))
-        queue = iter(jobs)
 
-        async def worker() -> None:
-            for run_id, plan in queue:  # a shared iterator: each job is taken by one worker
-                elapsed_ms, status = await self.one(side.name, run_id, plan)
-                side.latencies_ms.append(elapsed_ms)
-                side.statuses[status] += 1
-                side.run_ids.append(run_id)
+        async def one(run_id: str, plan: Any) -> str:
+            return (await self.one(side.name, run_id, plan))[1]
 
-        cpu_before = self.cpu()
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-        elapsed = time.perf_counter() - started
-        side.seconds += elapsed
-        side.batch_rates.append(count / elapsed if elapsed else 0.0)
-        for name, seconds in self.cpu().items():
-            side.cpu_s[name] = side.cpu_s.get(name, 0.0) + seconds - cpu_before[name]
+        await timed_batch(side, jobs, concurrency, one, self.cpu)
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds (user + system) so far of each stack process and of this bench client."""
@@ -211,6 +200,30 @@ class Bench:
         return {"sampled": len(totals), "entries_per_saga": round(statistics.fmean(totals), 2),
                 "min": min(totals), "max": max(totals),
                 "by_type_per_saga": {k: round(v / len(totals), 2) for k, v in sorted(types.items())}}
+
+
+async def timed_batch(side: Side, jobs: list[tuple[str, Any]], concurrency: int,
+                      run: Callable[[str, Any], Awaitable[str]], cpu: Callable[[], dict[str, float]]) -> None:
+    """Run `jobs` (run id, input) with at most `concurrency` in flight, and add to `side` each saga's
+    latency and status, the batch's rate, and the CPU each process spent meanwhile."""
+    queue = iter(jobs)
+
+    async def worker() -> None:
+        for run_id, job in queue:  # a shared iterator: each job is taken by one worker
+            started = time.perf_counter()
+            status = await run(run_id, job)
+            side.latencies_ms.append((time.perf_counter() - started) * 1000)
+            side.statuses[status] += 1
+            side.run_ids.append(run_id)
+
+    before = cpu()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(jobs)))))
+    elapsed = time.perf_counter() - started
+    side.seconds += elapsed
+    side.batch_rates.append(len(jobs) / elapsed if elapsed else 0.0)
+    for name, seconds in cpu().items():
+        side.cpu_s[name] = side.cpu_s.get(name, 0.0) + seconds - before[name]
 
 
 def process_cpu_s(pid: int | None) -> float:

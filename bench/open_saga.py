@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bench.engine_overhead import PROVIDERS, Side, process_cpu_s
+from bench.engine_overhead import PROVIDERS, Side, process_cpu_s, timed_batch
 from services.admin import sql_literal
 from services.local.demo import flagship_plan, flagship_steps
 from services.local.stack import Ports, Stack
@@ -72,25 +72,7 @@ class OpenBench:
             self.counter += 1
             run_id = f"os-{side.name}-{self.token}-{self.counter:05d}"
             jobs.append((run_id, f"os{self.counter}+{self.token}@example.com"))
-        queue = iter(jobs)
-        run = self.plan if side.name == "plan" else self.open
-
-        async def worker() -> None:
-            for run_id, email in queue:
-                started = time.perf_counter()
-                status = await run(run_id, email)
-                side.latencies_ms.append((time.perf_counter() - started) * 1000)
-                side.statuses[status] += 1
-                side.run_ids.append(run_id)
-
-        before = self.cpu()
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-        elapsed = time.perf_counter() - started
-        side.seconds += elapsed
-        side.batch_rates.append(count / elapsed if elapsed else 0.0)
-        for name, seconds in self.cpu().items():
-            side.cpu_s[name] = side.cpu_s.get(name, 0.0) + seconds - before[name]
+        await timed_batch(side, jobs, concurrency, self.plan if side.name == "plan" else self.open, self.cpu)
 
     async def alternate(self, sagas: int, concurrency: int, batch_size: int) -> dict[str, Side]:
         sides = {"plan": Side("plan"), "open": Side("open")}
