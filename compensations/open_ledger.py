@@ -67,7 +67,7 @@ def check_timers(record: SagaRecord, now: float) -> TimerCheck:
         return TimerCheck(None, None)
     if now >= record.deadline_at:
         return TimerCheck("deadline", None)
-    last = record.last_call_at or record.opened_at or now
+    last = next((t for t in (record.last_call_at, record.opened_at) if t is not None), now)
     idle_at = last + record.idle_timeout_s
     if record.in_flight():
         idle_at = now + record.idle_timeout_s

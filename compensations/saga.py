@@ -145,7 +145,10 @@ class Saga:
         for step in deferred:  # a deferred step that cannot run must stop the commit before it crosses
             resolved = resolve_params(step.params, self.catalog[step.action], self.record.results())
             if isinstance(resolved, ErrorInfo):
-                await self._unwind_for(step, resolved)
+                if self.record.crossed:  # past an explicit pivot: nothing is undone, an operator must look
+                    await self.fail(step, resolved)
+                else:
+                    await self._unwind_for(step, resolved)
                 return self.outcome
         self.cross()
         self.record.status = SagaStatus.RUNNING
