@@ -36,7 +36,7 @@ from providers.sandbox_kit import (
     format_retry_after,
     read_json_object,
 )
-from providers.stripe.sandbox.recorder import RecorderMiddleware, RequestRecorder
+from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
 
 RATE_LIMIT_MAX = 190
 RATE_LIMIT_INTERVAL_MS = 10_000

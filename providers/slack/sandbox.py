@@ -36,7 +36,7 @@ from providers.sandbox_kit import (
     build_sandbox_app,
     format_retry_after,
 )
-from providers.stripe.sandbox.recorder import RecorderMiddleware, RequestRecorder
+from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
 
 TEAM_ID = "T07PIVOTSB"
 TEAM_NAME = "Pivot Sandbox"

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
 from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
+from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
 from providers.stripe.sandbox.common import STRIPE_VERSION, Handler, Store, StripeCall, StripeState, new_id
 from providers.stripe.sandbox.customers import Customers
 from providers.stripe.sandbox.errors import StripeError, StripeFaultResponder
@@ -29,7 +30,6 @@ from providers.stripe.sandbox.invoice_lifecycle import InvoiceLifecycle
 from providers.stripe.sandbox.invoice_views import InvoiceViews
 from providers.stripe.sandbox.invoices import Invoices
 from providers.stripe.sandbox.payments import Payments
-from providers.stripe.sandbox.recorder import RecorderMiddleware, RequestRecorder
 from providers.stripe.sandbox.refunds import Refunds
 
 

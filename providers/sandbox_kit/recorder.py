@@ -3,8 +3,7 @@
 `GET /_sandbox/requests` lists the last exchanges (method, path, query, body, chosen headers, and
 the status, headers and body of the answer) so a test can run a real client against a sandbox
 and check both sides against the provider's OpenAPI spec. `DELETE` empties it. Authorization is
-never recorded (only that it was sent). Provider-neutral: the HubSpot and Slack sandboxes mount it too (it would fit the
-sandbox kit).
+never recorded (only that it was sent). Provider-neutral: every sandbox can mount it.
 
 The middleware reads each request body in full before the app runs and hands it on unchanged.
 Besides recording it, that closes a race: a fault that answers without reading the body (the
