@@ -99,18 +99,24 @@ class Action:
 
 @dataclass(frozen=True)
 class Catalog(Mapping[str, Action]):
-    """The actions a plan may use, by name. Immutable once built."""
+    """The actions a plan may use, by name, and the named connections (accounts) of each provider
+    besides its default one. Immutable once built."""
 
     actions: Mapping[str, Action] = field(default_factory=dict)
+    connections: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """provider → the names of its other configured connections (never their credentials)."""
 
     @classmethod
-    def of(cls, actions: Iterable[Action]) -> "Catalog":
+    def of(cls, actions: Iterable[Action], connections: Mapping[str, frozenset[str]] | None = None) -> "Catalog":
         table: dict[str, Action] = {}
         for action in actions:
             if action.name in table:
                 raise ValueError(f"duplicate action {action.name}")
             table[action.name] = action
-        return cls(table)
+        return cls(table, dict(connections or {}))
+
+    def knows_connection(self, provider: str, name: str) -> bool:
+        return name == "default" or name in self.connections.get(provider, frozenset())
 
     def __getitem__(self, name: str) -> Action:
         return self.actions[name]

@@ -78,9 +78,10 @@ def _differences(old: Any, new: Any, path: str = "") -> list[str]:
 
 
 def conflict(existing: StepRecord, spec: StepSpec) -> StepRefused:
-    asked = {"action": spec.action, "params": spec.params, "pivot": spec.pivot,
+    asked = {"action": spec.action, "params": spec.params, "pivot": spec.pivot, "connection": spec.connection,
              "approval": spec.approval.model_dump(mode="json") if spec.approval else None}
     had = {"action": existing.action, "params": existing.params, "pivot": existing.pivot,
+           "connection": existing.connection_name,
            "approval": existing.gate.model_dump(mode="json") if existing.gate else None}
     differences = _differences(had, asked)
     return StepRefused(

@@ -18,6 +18,7 @@ from restate import RunOptions, TerminalError
 from restate.exceptions import RetryableError
 
 from compensations.actions import Action, CompensationReport, JsonDict, RetryBudget
+from compensations.connections import DEFAULT_CONNECTION, using_connection
 from compensations.errors import ErrorInfo, ProviderRejected, ProviderUnavailable
 from compensations.keys import StepKeys
 
@@ -50,7 +51,8 @@ def transient(exc: ProviderUnavailable) -> Exception:
 
 
 async def forward_attempt(
-    action: Action, params: BaseModel, keys: StepKeys, where: dict[str, str], fenced_until: float | None = None
+    action: Action, params: BaseModel, keys: StepKeys, where: dict[str, str], fenced_until: float | None = None,
+    connection: str = DEFAULT_CONNECTION,
 ) -> JsonDict:
     """The forward write with its retry budget; runs inside `ctx.run`, so it must not touch ctx.
 
@@ -70,7 +72,8 @@ async def forward_attempt(
     for attempt in range(1, attempts + 1):
         started = time.time()
         try:
-            result = await action.forward(params, keys)
+            with using_connection(connection):
+                result = await action.forward(params, keys)
             break
         except ProviderRejected as exc:
             info = exc.info
@@ -103,11 +106,12 @@ async def forward_attempt(
 
 
 async def compensate_attempt(
-    action: Action, params: BaseModel, keys: StepKeys, result: JsonDict | None
+    action: Action, params: BaseModel, keys: StepKeys, result: JsonDict | None, connection: str = DEFAULT_CONNECTION
 ) -> JsonDict:
     assert action.compensate is not None
     try:
-        report: CompensationReport = await action.compensate(params, keys, result)
+        with using_connection(connection):
+            report: CompensationReport = await action.compensate(params, keys, result)
     except ProviderRejected as exc:
         raise TerminalError(exc.info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
     except ProviderUnavailable as exc:

@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
 from compensations.outcome import Outcome, StepOutcome
 from compensations.plan import ACTION_PATTERN, MAX_DEPTH, MAX_PARAMS_BYTES, STEP_ID_PATTERN, Approval, StepSpec
 from compensations.validation import Violation
@@ -50,13 +51,15 @@ class StepRequest(BaseModel):
     action: str = Field(pattern=ACTION_PATTERN, max_length=80, description="A catalog action")
     params: dict[str, Any] = Field(default_factory=dict)
     pivot: bool = Field(default=False, description="This step is the point of no return")
+    connection: str = Field(default=DEFAULT_CONNECTION, pattern=CONNECTION_PATTERN,
+                            description="Which account of the provider to write to (a configured connection)")
     approval: Approval | None = None
     wait_s: float = Field(default=DEFAULT_WAIT_S, ge=0, le=MAX_WAIT_S,
                           description="Answer with the current state after this long; the step keeps going")
 
     def spec(self) -> StepSpec:
         return StepSpec(id=self.step, action=self.action, params=self.params, pivot=self.pivot,
-                        approval=self.approval)
+                        connection=self.connection, approval=self.approval)
 
 
 class StepAnswer(BaseModel):

@@ -31,6 +31,7 @@ class StepOutcome(BaseModel):
     state: StepState = StepState.PENDING
     ref: str | None = None
     key: str | None = None
+    connection: str | None = Field(default=None, description="The provider account it wrote to, when not the default")
     result: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     compensation: str | None = Field(default=None, description="What the compensation found and did")

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
+
 MAX_STEPS = 50
 """Steps per plan. A saga longer than this is a workflow that should be split."""
 MAX_PLAN_BYTES = 256 * 1024
@@ -46,6 +48,8 @@ class StepSpec(BaseModel):
     )
     params: dict[str, Any] = Field(default_factory=dict)
     pivot: bool = Field(default=False, description="Marks the point of no return (at most one step)")
+    connection: str = Field(default=DEFAULT_CONNECTION, pattern=CONNECTION_PATTERN,
+                            description="Which account of the provider to write to (a configured connection)")
     group: str | None = Field(
         default=None, pattern=STEP_ID_PATTERN, description="Adjacent compensable steps that may run in parallel"
     )

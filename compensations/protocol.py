@@ -74,7 +74,7 @@ async def start_write(ctx: Context, run_id: str, step: StepRecord, action: Actio
     return ctx.run_typed(
         f"{step.id}:{action.name}", forward_attempt, RunOptions(type_hint=dict),
         action, params, StepKeys.derive(run_id, step.id, action.name), {"run_id": run_id, "step_id": step.id},
-        fenced_until,
+        fenced_until, step.connection_name,
     )
 
 
@@ -83,7 +83,7 @@ def start_undo(ctx: Context, run_id: str, step: StepRecord, action: Action, para
     answer was lost is undone too, and one that never landed is reported as nothing to undo."""
     return ctx.run_typed(
         f"{step.id}:compensate", compensate_attempt, run_options(action.compensation_retry, dict),
-        action, params, StepKeys.derive(run_id, step.id, action.name), step.result,
+        action, params, StepKeys.derive(run_id, step.id, action.name), step.result, step.connection_name,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from compensations.actions import Action, JsonDict
+from compensations.connections import DEFAULT_CONNECTION
 from compensations.kinds import SagaStatus, StepKind, StepState
 from compensations.outcome import Outcome, StepOutcome, summarize
 from compensations.plan import Approval, StepSpec
@@ -35,7 +36,7 @@ def request_digest(spec: StepSpec) -> str:
     """What identifies a step request beyond its id: the action, the params, the pivot mark and the gate.
     A second call with the same id and the same digest is a replay; any other digest is a conflict."""
     canonical = json.dumps(
-        {"action": spec.action, "params": spec.params, "pivot": spec.pivot,
+        {"action": spec.action, "params": spec.params, "pivot": spec.pivot, "connection": spec.connection,
          "approval": spec.approval.model_dump(mode="json") if spec.approval else None},
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
@@ -59,15 +60,20 @@ class StepRecord(StepOutcome):
     @classmethod
     def of(cls, spec: StepSpec, kind: StepKind, key: str) -> "StepRecord":
         return cls(id=spec.id, action=spec.action, kind=kind, key=key, params=spec.params, pivot=spec.pivot,
-                   gate=spec.approval, group=spec.group, not_before=spec.not_before, request=request_digest(spec))
+                   gate=spec.approval, group=spec.group, not_before=spec.not_before, request=request_digest(spec),
+                   connection=None if spec.connection == DEFAULT_CONNECTION else spec.connection)
 
     def spec(self) -> StepSpec:
         return StepSpec(id=self.id, action=self.action, params=self.params, pivot=self.pivot, approval=self.gate,
-                        group=self.group, not_before=self.not_before)
+                        group=self.group, not_before=self.not_before, connection=self.connection_name)
 
     @property
     def in_flight(self) -> bool:
         return self.state in IN_FLIGHT
+
+    @property
+    def connection_name(self) -> str:
+        return self.connection or DEFAULT_CONNECTION
 
 
 class SagaRecord(Outcome):

@@ -42,7 +42,7 @@ async def retry_compensations(
             raw = await ctx.run_typed(
                 f"{step.id}:compensate:retry{attempt}", compensate_attempt,
                 RunOptions(type_hint=dict, max_attempts=RETRY_ATTEMPTS),
-                action, params, keys, results.get(step.id),
+                action, params, keys, results.get(step.id), plan.steps[index].connection,
             )
         except TerminalError as exc:
             error = error_info(exc, action, action.compensation_retry)

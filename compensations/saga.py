@@ -31,6 +31,7 @@ from restate import Context, TerminalError
 from compensations.actions import Catalog, CompensationReport, JsonDict
 from compensations.admission import StepRefused, admit, resolve_params
 from compensations.attempts import error_info, is_cancel
+from compensations.connections import DEFAULT_CONNECTION
 from compensations.errors import ErrorInfo
 from compensations.kinds import SagaStatus, StepKind, StepState
 from compensations.outcome import Outcome, StepOutcome
@@ -109,14 +110,14 @@ class Saga:
     # -- the step API ------------------------------------------------------------------------
     async def step(
         self, step_id: str, action: str, params: dict[str, Any] | None = None, *, pivot: bool = False,
-        approval: Approval | dict[str, Any] | None = None,
+        approval: Approval | dict[str, Any] | None = None, connection: str = DEFAULT_CONNECTION,
     ) -> StepOutcome:
         """Take one step. Compensable steps run now; retryable and noncompensable ones asked for
         before the point of no return are deferred to `commit`. Returns the step's verified outcome
         (or `deferred`); raises `SagaEnded` when its failure ended the saga, and a 400/409
         `TerminalError` when the step is refused (nothing was recorded or written)."""
         try:
-            spec = StepSpec(id=step_id, action=action, params=params or {}, pivot=pivot,
+            spec = StepSpec(id=step_id, action=action, params=params or {}, pivot=pivot, connection=connection,
                             approval=Approval.model_validate(approval) if isinstance(approval, dict) else approval)
             admission = admit(self.record, spec, self.catalog)
         except ValidationError as exc:

@@ -160,6 +160,11 @@ def check_step(step: StepSpec, catalog: Catalog, where: str = "") -> list[Violat
     if step.approval is not None and step.approval.timeout > MAX_APPROVAL_WAIT:
         violation(_at(where, "approval.timeout"), "approval", f"approval timeout exceeds {MAX_APPROVAL_WAIT.days} days",
                   "use a shorter timeout")
+    if not catalog.knows_connection(action.provider, step.connection):
+        known = ", ".join(["default", *sorted(catalog.connections.get(action.provider, ()))])
+        violation(_at(where, "connection"), "connection",
+                  f"{action.provider} has no connection '{step.connection}' (configured: {known})",
+                  "name a configured connection, or configure it (PIVOT_CONNECTIONS_FILE)")
     if step.pivot and not action.pivot_eligible:
         violation(_at(where, "pivot"), "pivot_eligible", f"{action.name} may not be the pivot",
                   "choose a pivot-eligible action (see `pivot actions`)")

@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 
+from compensations.connections import DEFAULT_CONNECTION, current_connection
 from compensations.errors import ProviderRejected, ProviderUnavailable
+from providers import connections
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 32
@@ -105,17 +107,22 @@ class ProviderHTTP:
     def name(self) -> str:
         return self.endpoint.label or self.endpoint.provider
 
-    def _credential(self) -> str:
+    def _target(self) -> tuple[str, str]:
+        """(base URL, credential) of the connection this request belongs to, read now: the default
+        one from the environment, a named one from providers/connections.py."""
+        name = current_connection()
+        if name != DEFAULT_CONNECTION:
+            resolved = connections.resolve(self.endpoint.provider, name, self.endpoint.base_url)
+            return resolved.base_url, resolved.credential
         value = os.environ.get(self.endpoint.credential_env)
         if not value:
             raise ProviderRejected(
                 "missing_credentials",
                 f"{self.name}: the environment variable {self.endpoint.credential_env} is not set",
             )
-        return value
+        return self.endpoint.base_url, value
 
-    def _redact(self, text: str) -> str:
-        secret = os.environ.get(self.endpoint.credential_env)
+    def _redact(self, text: str, secret: str) -> str:
         return text.replace(secret, "[redacted]") if secret else text
 
     async def request(
@@ -132,13 +139,15 @@ class ProviderHTTP:
         """Send one request. Raises `ProviderUnavailable` for anything worth retrying; returns
         every other response (2xx and 4xx) for the provider to interpret, and the statuses in
         `passthrough` too (e.g. a 429 whose body says how long to wait)."""
-        credential = self._credential()
+        base_url, credential = self._target()
         auth = f"{self._auth_scheme} {credential}" if self._auth_scheme else credential
         all_headers = {self._auth_header: auth, **(headers or {})}
+        # The client's base URL is the default connection's; another connection's is given whole.
+        url = path if base_url == self.endpoint.base_url else f"{base_url}{path}"
         try:
             async with self._slots:
                 response = await self._client.request(
-                    method, path, params=params, data=data, json=json, headers=all_headers
+                    method, url, params=params, data=data, json=json, headers=all_headers
                 )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # The request never left: retrying cannot double anything.
@@ -150,7 +159,8 @@ class ProviderHTTP:
             ) from None
         except httpx.TransportError as exc:
             raise ProviderUnavailable(
-                self._redact(f"{self.name}: connection failed during {method} {path} ({type(exc).__name__})"),
+                self._redact(f"{self.name}: connection failed during {method} {path} ({type(exc).__name__})",
+                             credential),
                 ambiguous=True,
             ) from None
         if response.status_code in passthrough:

@@ -1,7 +1,9 @@
 """The catalog this deployment serves: every provider's actions, bound to their endpoints.
 
 Endpoints come from the environment (`PIVOT_<PROVIDER>_BASE_URL`); the local stack points them
-at the sandboxes, production leaves them at the real APIs.
+at the sandboxes, production leaves them at the real APIs. Named connections (other accounts of
+a provider) come from `PIVOT_CONNECTIONS_FILE` or the environment (providers/connections.py):
+the catalog knows their names, so a step naming an unknown one is refused before anything runs.
 """
 
 import importlib
@@ -10,6 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from compensations.actions import Action, Catalog, RetryBudget
+from providers import connections
 from providers.http import Endpoint
 from providers.hubspot.actions import hubspot_actions
 from providers.hubspot.client import HUBSPOT_API, HubSpotClient
@@ -63,4 +66,4 @@ def build_catalog() -> Catalog:
     return Catalog.of(_with_compensation_budget([
         *hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack),
         *salesforce_actions(salesforce), *shopify_actions(shopify), *_plugin_actions(),
-    ]))
+    ]), connections.names(connections.load()))

@@ -211,7 +211,7 @@ class PivotClient:
         return self._open_saga(run_id, "open", body)
 
     def step(self, run_id: str, step: str, action: str, params: dict[str, Any] | None = None, *,
-             pivot: bool = False, approval: dict[str, Any] | None = None,
+             pivot: bool = False, approval: dict[str, Any] | None = None, connection: str = "default",
              wait_s: float | None = None) -> dict[str, Any]:
         """Take one step of an open saga: `{"step": <its outcome>, "saga": <the saga's outcome>}`.
         Asking again with the same step id answers the same step (or attaches to it while it runs);
@@ -219,6 +219,8 @@ class PivotClient:
         body: dict[str, Any] = {"step": step, "action": action, "params": params or {}}
         if pivot:
             body["pivot"] = True
+        if connection != "default":
+            body["connection"] = connection
         if approval is not None:
             body["approval"] = approval
         if wait_s is not None:

@@ -9,6 +9,7 @@ import pytest
 from services.client import PivotClient
 from services.local.stack import Ports, Stack
 from tests.alerts import AlertInbox
+from tests.sandbox.process import running_sandbox
 from tests.sandboxes import Sandboxes
 
 # A short client timeout lets commit-then-timeout faults (hang_s > this) resolve quickly.
@@ -25,9 +26,22 @@ def alerts() -> Iterator[AlertInbox]:
         yield inbox
 
 
+# A second Stripe account, as a named connection ("stripe.eu"): its own sandbox, its own secret.
+EU_STRIPE_KEY = "sk_test_pivot_eu_connection_9f3c1d"
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox) -> Iterator[Stack]:
+def eu_stripe() -> Iterator[str]:
+    """The sandbox behind the `eu` connection of Stripe (another account: another ledger)."""
+    with running_sandbox("stripe") as sandbox:
+        yield sandbox.url
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox, eu_stripe: str) -> Iterator[Stack]:
     base: Path = tmp_path_factory.mktemp("stack")
+    connections = base / "connections.toml"
+    connections.write_text(f'[stripe.eu]\nbase_url = "{eu_stripe}"\ncredential = "{EU_STRIPE_KEY}"\n')
     with Stack(
         ports=Ports.free(),
         data_dir=base / "restate-data",
@@ -37,6 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox) -> Itera
             "PIVOT_COMPENSATION_BUDGET_S": COMPENSATION_BUDGET_S,
             "PIVOT_ALERT_WEBHOOK_URL": alerts.url,
             "PIVOT_CATALOG_PLUGINS": "tests.catalog_plugin:actions",
+            "PIVOT_CONNECTIONS_FILE": str(connections),
         },
     ) as running:
         yield running

@@ -173,7 +173,8 @@ def test_the_tools_are_tools_schema_with_their_annotations(mcp: McpTools) -> Non
             True, True, True, False), action
     status = tools["saga_status"].annotations
     assert status is not None and status.read_only_hint and not status.destructive_hint
-    assert set(tools[tool_name(INVOICE)].input_schema["properties"]) == {"saga", "step", "params", "pivot"}
+    assert set(tools[tool_name(INVOICE)].input_schema["properties"]) == {
+        "saga", "step", "params", "pivot", "connection"}
     assert set(tools[tool_name(NOTIFY)].input_schema["required"]) == {"saga", "step", "params"}
 
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.client import PivotClient
 from services.local.demo import flagship_plan
 from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Stack
+from tests.conftest import EU_STRIPE_KEY
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import decide, park
 
@@ -69,7 +70,12 @@ def test_no_secret_reaches_the_journal_state_or_logs(stack: Stack, pivot: PivotC
     decide(pivot, approval, comment="secret scan")
     assert pivot.attach(run_id)["status"] == "committed"
 
-    secrets = [*LOCAL_CREDENTIALS.values(), *LOCAL_APPROVERS.values()]
+    # A named connection's credential comes from the connections file: it is read inside the step too.
+    eu_plan = {"steps": [{"id": "eu", "action": "stripe.create_invoice", "connection": "eu",
+                          "params": flagship_plan()["steps"][1]["params"]}]}
+    assert pivot.run(f"sec-eu-{token}", eu_plan)["status"] == "committed"
+
+    secrets = [*LOCAL_CREDENTIALS.values(), *LOCAL_APPROVERS.values(), EU_STRIPE_KEY]
 
     def query(sql: str) -> list[dict[str, object]]:
         response = httpx.post(f"{stack.admin_url}/query", json={"query": sql},

@@ -73,8 +73,10 @@ class PivotTools:
     def step(self, action: str) -> Handler:
         """The handler of one action's tool: a step of the saga the call names."""
 
-        async def take_step(saga: str, step: str, params: dict[str, Any], pivot: bool = False) -> CallToolResult:
-            call = functools.partial(self._client.step, saga, step, action, params, pivot=pivot)
+        async def take_step(saga: str, step: str, params: dict[str, Any], pivot: bool = False,
+                            connection: str = "default") -> CallToolResult:
+            call = functools.partial(self._client.step, saga, step, action, params, pivot=pivot,
+                                     connection=connection)
             return await self._ask(call, step_result)
 
         return take_step

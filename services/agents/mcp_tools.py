@@ -28,6 +28,7 @@ class StepArgs(_Args):
     saga: str
     step: str
     params: dict[str, Any]
+    connection: str = "default"
 
 
 class PivotStepArgs(StepArgs):

@@ -44,6 +44,7 @@ from pydantic_ai import AbstractToolset, ModelRetry, RunContext, ToolDefinition,
 from pydantic_core import SchemaValidator, core_schema
 
 from compensations.actions import Action, Catalog
+from compensations.connections import DEFAULT_CONNECTION
 from compensations.kinds import StepState
 from compensations.open_calls import StepAnswer
 from compensations.plan import STEP_ID_PATTERN
@@ -61,11 +62,13 @@ class StepArgs(TypedDict, total=False):
 
     params: Required[dict[str, Any]]
     pivot: bool
+    connection: str
 
 
 _ARGS = SchemaValidator(core_schema.typed_dict_schema({
     "params": core_schema.typed_dict_field(core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())),
     "pivot": core_schema.typed_dict_field(core_schema.bool_schema(), required=False),
+    "connection": core_schema.typed_dict_field(core_schema.str_schema(), required=False),
 }, extra_behavior="forbid"))
 
 _bound_saga: ContextVar[Saga | None] = ContextVar("pivot_bound_saga", default=None)
@@ -97,8 +100,8 @@ def step_id_for(tool_call_id: str) -> str:
     return "call-" + hashlib.sha256(tool_call_id.encode()).hexdigest()[:32]
 
 
-def tool_definition(action: Action) -> ToolDefinition:
-    spec = step_tool(action, in_handler=True)
+def tool_definition(action: Action, connections: frozenset[str] = frozenset()) -> ToolDefinition:
+    spec = step_tool(action, in_handler=True, connections=connections)
     hints = {"read_only": spec.hints.read_only, "destructive": spec.hints.destructive,
              "idempotent": spec.hints.idempotent, "open_world": spec.hints.open_world}
     return ToolDefinition(name=spec.name, description=spec.description,
@@ -124,7 +127,8 @@ class PivotToolset(AbstractToolset[Any]):
         self.catalog = catalog
         self._id = id
         self.max_retries = max_retries
-        tools = (_Tool(action.name, tool_definition(action)) for action in select_actions(catalog, actions))
+        tools = (_Tool(action.name, tool_definition(action, catalog.connections.get(action.provider, frozenset())))
+                 for action in select_actions(catalog, actions))
         self._tools = {tool.definition.name: tool for tool in tools}
 
     @property
@@ -155,7 +159,8 @@ async def take_step(saga: Saga, step_id: str, action: str, args: StepArgs) -> di
     """One tool call as one saga step. Returns the `StepAnswer` JSON; raises `ModelRetry` or
     `ToolFailed` for what the model can act on, and lets `SagaEnded` end the agent run."""
     try:
-        step = await saga.step(step_id, action, args["params"], pivot=args.get("pivot", False))
+        step = await saga.step(step_id, action, args["params"], pivot=args.get("pivot", False),
+                               connection=args.get("connection", DEFAULT_CONNECTION))
     except StepRefusedError as refused:
         if refused.status_code == 400:
             raise ModelRetry(f"The saga refused this step as asked; nothing was written: {refused.message}") from None

@@ -85,13 +85,19 @@ def _when(action: Action, in_handler: bool) -> str:
             f"return it is DEFERRED — recorded now, sent only {sent_when}, and never sent if the saga unwinds.")
 
 
-def step_tool(action: Action, *, in_handler: bool = False) -> ToolSpec:
+def connection_schema(catalog_connections: frozenset[str]) -> dict[str, Any]:
+    return {"type": "string", "enum": ["default", *sorted(catalog_connections)], "default": "default",
+            "description": "Which account of the provider to write to (a configured connection)"}
+
+
+def step_tool(action: Action, *, in_handler: bool = False, connections: frozenset[str] = frozenset()) -> ToolSpec:
     """The tool of one catalog action. Over HTTP or MCP it names its saga and step; inside a Restate
     handler (`in_handler`, the pydantic-ai toolset) the saga is the handler's and the step id is the
     tool call's id, so it takes just the params (and `pivot`)."""
     params, defs = _schema_of(action.params)
     properties: dict[str, Any] = {} if in_handler else {"saga": SAGA_SCHEMA, "step": STEP_SCHEMA}
     properties["params"] = params
+    properties["connection"] = connection_schema(connections)
     if action.pivot_eligible:
         properties["pivot"] = {"type": "boolean", "default": False,
                                "description": "This step is the point of no return: after it nothing is undone."}
@@ -179,7 +185,8 @@ def select_actions(catalog: Catalog, patterns: Iterable[str] | None) -> list[Act
 
 def tool_specs(catalog: Catalog, actions: Iterable[str] | None = None) -> list[ToolSpec]:
     """Every tool: one per (selected) catalog action, the open saga's controls, the plan path."""
-    return [*(step_tool(a) for a in select_actions(catalog, actions)), *control_tools(), *plan_tools(catalog)]
+    return [*(step_tool(a, connections=catalog.connections.get(a.provider, frozenset()))
+              for a in select_actions(catalog, actions)), *control_tools(), *plan_tools(catalog)]
 
 
 def render_tools(catalog: Catalog, fmt: Format, actions: Iterable[str] | None = None) -> Any:

@@ -21,6 +21,7 @@ class StepExplanation(BaseModel):
     readback: str
     compensation: str
     approval: str | None = None
+    connection: str = "default"
 
 
 class Explanation(BaseModel):
@@ -36,7 +37,8 @@ def explain(plan: ValidatedPlan, catalog: Catalog) -> Explanation:
         if spec.approval is not None:
             gate = f"waits up to {spec.approval.timeout} for {', '.join(spec.approval.approvers)}"
         steps.append(StepExplanation(id=spec.id, action=action.name, kind=kind, key_carrier=action.key_carrier,
-                                     readback=action.readback, compensation=action.compensation, approval=gate))
+                                     readback=action.readback, compensation=action.compensation, approval=gate,
+                                     connection=spec.connection))
     pivot = plan.steps[plan.pivot_index].id if plan.pivot_index is not None else None
     return Explanation(steps=steps, pivot=pivot, risks=_risks(plan))
 
@@ -68,7 +70,8 @@ def explanation_text(explanation: Explanation) -> list[str]:
     lines: list[str] = []
     for index, step in enumerate(explanation.steps, start=1):
         marker = "  ← point of no return" if step.id == explanation.pivot else ""
-        lines.append(f"{index}. {step.id}: {step.action} [{step.kind.value}]{marker}")
+        where = f" via connection '{step.connection}'" if step.connection != "default" else ""
+        lines.append(f"{index}. {step.id}: {step.action} [{step.kind.value}]{where}{marker}")
         lines.append(f"     key:      {step.key_carrier}")
         lines.append(f"     verifies: {step.readback}")
         lines.append(f"     undo:     {step.compensation}")

@@ -61,7 +61,8 @@ def cmd_open(console: Console, args: argparse.Namespace) -> int:
 def cmd_step(console: Console, args: argparse.Namespace) -> int:
     approval = {"approvers": args.approver, "timeout": args.approval_timeout} if args.approver else None
     return _call(console, args, lambda c: c.step(args.run_id, args.step, args.action, _params(args.params),
-                                                 pivot=args.pivot, approval=approval, wait_s=args.wait))
+                                                 pivot=args.pivot, approval=approval, connection=args.connection,
+                                                 wait_s=args.wait))
 
 
 def cmd_commit(console: Console, args: argparse.Namespace) -> int:
@@ -92,6 +93,7 @@ def add_commands(sub: Any, console: Console, ingress: str) -> None:
     step.add_argument("action", help="a catalog action, e.g. hubspot.create_contact (see `pivot actions`)")
     step.add_argument("--params", default="{}", help="the action's params as a JSON object")
     step.add_argument("--pivot", action="store_true", help="this step is the point of no return")
+    step.add_argument("--connection", default="default", help="which account of the provider (a named connection)")
     step.add_argument("--approver", action="append", help="gate the step on this approver's decision (repeatable)")
     step.add_argument("--approval-timeout", default="P3D", help="how long the gate waits (ISO 8601)")
     step.add_argument("--wait", type=float, help="answer with the current state after this many seconds")
