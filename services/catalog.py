@@ -8,7 +8,7 @@ the catalog knows their names, so a step naming an unknown one is refused before
 
 import importlib
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from compensations.actions import Action, Catalog, RetryBudget
@@ -55,15 +55,32 @@ def _plugin_actions() -> list[Action]:
     return actions
 
 
-def build_catalog() -> Catalog:
-    stripe = StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"], "Stripe"))
-    hubspot = HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"], "HubSpot"))
-    slack = SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"], "Slack"))
-    salesforce = SalesforceClient(
-        Endpoint.from_env("salesforce", SALESFORCE_API, CREDENTIAL_ENV["salesforce"], "Salesforce")
+@dataclass(frozen=True)
+class Clients:
+    """One client per provider, each bound to its default endpoint (named connections are chosen
+    per request, see providers/connections.py). The catalog's actions and `pivot doctor` share them."""
+
+    stripe: StripeClient
+    hubspot: HubSpotClient
+    slack: SlackClient
+    salesforce: SalesforceClient
+    shopify: ShopifyClient
+
+
+def build_clients() -> Clients:
+    return Clients(
+        stripe=StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"], "Stripe")),
+        hubspot=HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"], "HubSpot")),
+        slack=SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"], "Slack")),
+        salesforce=SalesforceClient(
+            Endpoint.from_env("salesforce", SALESFORCE_API, CREDENTIAL_ENV["salesforce"], "Salesforce")),
+        shopify=ShopifyClient(Endpoint.from_env("shopify", SHOPIFY_API, CREDENTIAL_ENV["shopify"], "Shopify")),
     )
-    shopify = ShopifyClient(Endpoint.from_env("shopify", SHOPIFY_API, CREDENTIAL_ENV["shopify"], "Shopify"))
+
+
+def build_catalog(clients: Clients | None = None) -> Catalog:
+    c = clients or build_clients()
     return Catalog.of(_with_compensation_budget([
-        *hubspot_actions(hubspot), *stripe_actions(stripe), *slack_actions(slack),
-        *salesforce_actions(salesforce), *shopify_actions(shopify), *_plugin_actions(),
+        *hubspot_actions(c.hubspot), *stripe_actions(c.stripe), *slack_actions(c.slack),
+        *salesforce_actions(c.salesforce), *shopify_actions(c.shopify), *_plugin_actions(),
     ]), connections.names(connections.load()))

@@ -381,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub, console, DEFAULT_INGRESS)
 
+    from services.cli.accounts import add_commands as add_account_commands
+
+    add_account_commands(sub, console)
+
     from services.cli.mcp_command import add_command as add_mcp_command
 
     add_mcp_command(sub, DEFAULT_INGRESS)

@@ -1,0 +1,128 @@
+"""`pivot doctor` and `pivot setup`: the provider accounts as the sagas will use them.
+
+Both go through the same clients and the same connections as the sagas (`services.catalog`,
+`providers/connections.py`), so what doctor checks is what a step will meet. Each provider's
+`Account` (providers/<provider>/account.py) knows what to look at; this module picks the
+providers and connections, runs them, and prints one line per check or setup step.
+"""
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+
+from compensations.connections import DEFAULT_CONNECTION, using_connection
+from providers import connections as named
+from providers.account_kit import Account, Check, SetupStep
+from services.catalog import CREDENTIAL_ENV, Clients, build_clients
+
+PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
+ACCOUNT_CLASSES = {"stripe": "StripeAccount", "hubspot": "HubSpotAccount", "slack": "SlackAccount",
+                   "salesforce": "SalesforceAccount", "shopify": "ShopifyAccount"}
+
+
+def account(provider: str, clients: Clients, options: argparse.Namespace) -> Account:
+    """The provider's `Account` over the client the sagas use."""
+    module = importlib.import_module(f"providers.{provider}.account")
+    cls = getattr(module, ACCOUNT_CLASSES[provider])
+    client = getattr(clients, provider)
+    if provider == "salesforce" and getattr(options, "sobjects", None):
+        return cls(client, sobjects=[s.strip() for s in options.sobjects.split(",") if s.strip()])  # type: ignore[no-any-return]
+    return cls(client)  # type: ignore[no-any-return]
+
+
+def configured(providers: Iterable[str], only: str | None) -> list[tuple[str, str]]:
+    """(provider, connection) pairs to look at: a provider's default connection when its credential
+    is set (or when it was asked for by name), and every named connection."""
+    table = named.load()
+    pairs: list[tuple[str, str]] = []
+    for provider in providers:
+        credential_env = os.environ.get(f"PIVOT_{provider.upper()}_CREDENTIAL_ENV", CREDENTIAL_ENV[provider])
+        if only in (None, DEFAULT_CONNECTION) and os.environ.get(credential_env):
+            pairs.append((provider, DEFAULT_CONNECTION))
+        pairs += [(provider, name) for name in sorted(table.get(provider, {})) if only in (None, name)]
+    return pairs
+
+
+async def _doctor(pairs: list[tuple[str, str]], options: argparse.Namespace) -> list[Check]:
+    clients = build_clients()
+    found: list[Check] = []
+    for provider, connection in pairs:
+        with using_connection(connection):
+            checks = await account(provider, clients, options).checks()
+        found += [c.model_copy(update={"connection": connection}) for c in checks]
+    return found
+
+
+async def _setup(pairs: list[tuple[str, str]], options: argparse.Namespace) -> list[SetupStep]:
+    clients = build_clients()
+    done: list[SetupStep] = []
+    for provider, connection in pairs:
+        with using_connection(connection):
+            steps = await account(provider, clients, options).setup(dry_run=options.dry_run)
+        done += [s.model_copy(update={"connection": connection}) for s in steps]
+    return done
+
+
+def cmd_doctor(console: Console, args: argparse.Namespace) -> int:
+    providers = [args.provider] if args.provider else list(PROVIDERS)
+    pairs = configured(providers, args.connection)
+    if args.provider and not pairs:
+        pairs = [(args.provider, args.connection or DEFAULT_CONNECTION)]  # asked for by name: say what is wrong
+    skipped = [p for p in providers if all(p != q for q, _ in pairs)]
+    checks = asyncio.run(_doctor(pairs, args))
+    problems = [c for c in checks if not c.ok]
+    if args.json:
+        print(json.dumps({"ok": not problems, "checks": [c.model_dump() for c in checks],
+                          "not_configured": skipped}, indent=2))
+    else:
+        for check in checks:
+            mark = "[green]ok[/]     " if check.ok else "[red]problem[/]"
+            console.print(f"{mark} {check.provider}/{check.connection:<8} {check.name:<13} {check.detail}",
+                          highlight=False)
+            if not check.ok and check.fix:
+                console.print(f"        [dim]fix:[/] {check.fix}", highlight=False)
+        for provider in skipped:
+            console.print(f"[dim]skipped {provider}: not configured ({CREDENTIAL_ENV[provider]} is not set)[/]")
+        verdict = f"[red]{len(problems)} problem(s)[/]" if problems else "[green]all checks passed[/]"
+        console.print(f"{verdict} ({len(checks)} checks, {len({(c.provider, c.connection) for c in checks})} "
+                      "connections)")
+    return 1 if problems else 0
+
+
+def cmd_setup(console: Console, args: argparse.Namespace) -> int:
+    pairs = [(args.provider, args.connection or DEFAULT_CONNECTION)]
+    steps = asyncio.run(_setup(pairs, args))
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "steps": [s.model_dump() for s in steps]}, indent=2))
+        return 0
+    styles = {"exists": "[dim]exists[/]      ", "created": "[green]created[/]     ",
+              "would create": "[yellow]would create[/]", "manual": "[magenta]by hand[/]     "}
+    for step in steps:
+        console.print(f"{styles[step.state]} {step.provider}/{step.connection} {step.what}"
+                      + (f" — {step.detail}" if step.detail else ""), highlight=False)
+    if args.dry_run:
+        console.print("[dim]dry run: nothing was changed[/]")
+    return 0
+
+
+def add_commands(sub: Any, console: Console) -> None:
+    doctor = sub.add_parser("doctor", help="check every configured provider account and connection")
+    doctor.add_argument("provider", nargs="?", choices=PROVIDERS, help="only this provider")
+    doctor.add_argument("--connection", help="only this connection (default: all)")
+    doctor.add_argument("--sobjects", help="Salesforce: the sObjects to check (comma-separated)")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(func=lambda args: cmd_doctor(console, args))
+
+    setup = sub.add_parser("setup", help="create what Pivot's key carriers need in a provider account")
+    setup.add_argument("provider", choices=PROVIDERS)
+    setup.add_argument("--connection", help="which account (a named connection; default: default)")
+    setup.add_argument("--sobjects", help="Salesforce: the sObjects to set up (comma-separated)")
+    setup.add_argument("--dry-run", action="store_true", help="say what would be done and change nothing")
+    setup.add_argument("--json", action="store_true")
+    setup.set_defaults(func=lambda args: cmd_setup(console, args))
