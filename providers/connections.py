@@ -132,12 +132,25 @@ def names(connections: Connections) -> dict[str, frozenset[str]]:
     return {provider: frozenset(named) for provider, named in connections.items()}
 
 
-def resolve(provider: str, name: str, default_base_url: str) -> Resolved:
-    """A connection's base URL and credential, read now (a rotated credential takes effect on the
-    next request). Raises `ProviderRejected` when the connection or its credential is missing."""
+def spec_of(provider: str, name: str) -> ConnectionSpec:
     spec = load().get(provider, {}).get(name)
     if spec is None:
         raise ProviderRejected("unknown_connection", f"{provider} has no connection '{name}' configured")
+    return spec
+
+
+def credential_source(provider: str, name: str) -> str:
+    """Where a connection's credential comes from, in words (never the value)."""
+    spec = spec_of(provider, name)
+    if spec.credential_env:
+        return spec.credential_env
+    return f"the credential of connection '{provider}.{name}' in {FILE_ENV} or {ENV_PREFIX}*"
+
+
+def resolve(provider: str, name: str, default_base_url: str) -> Resolved:
+    """A connection's base URL and credential, read now (a rotated credential takes effect on the
+    next request). Raises `ProviderRejected` when the connection or its credential is missing."""
+    spec = spec_of(provider, name)
     if spec.credential is not None:
         credential = spec.credential.get_secret_value()
     else:

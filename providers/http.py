@@ -122,6 +122,25 @@ class ProviderHTTP:
             )
         return self.endpoint.base_url, value
 
+    def base_url(self) -> str:
+        """The base URL of the connection in use now (for messages: never a secret)."""
+        name = current_connection()
+        if name == DEFAULT_CONNECTION:
+            return self.endpoint.base_url
+        return (connections.spec_of(self.endpoint.provider, name).base_url or self.endpoint.base_url).rstrip("/")
+
+    def credential(self) -> str:
+        """The credential of the connection in use now, for the rare API that wants it in a request
+        body (HubSpot's token introspection). Never log it, return it from a step, or store it."""
+        return self._target()[1]
+
+    def credential_source(self) -> str:
+        """Where the current connection's credential comes from, in words: what a fix should name."""
+        name = current_connection()
+        if name == DEFAULT_CONNECTION:
+            return self.endpoint.credential_env
+        return connections.credential_source(self.endpoint.provider, name)
+
     def _redact(self, text: str, secret: str) -> str:
         return text.replace(secret, "[redacted]") if secret else text
 

@@ -8,11 +8,15 @@ existing id when HubSpot names it); a 429 waits as HubSpot's policy says (see `r
 import re
 from typing import Any
 
+import httpx
+
 from compensations.errors import ProviderRejected
 from providers.http import Endpoint, ProviderHTTP, json_body
 from providers.hubspot.ratelimit import raise_for_rate_limit
 
 HUBSPOT_API = "https://api.hubapi.com"
+TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
+EVERY_ERROR_STATUS = frozenset(range(400, 600))
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 
 
@@ -107,6 +111,74 @@ class HubSpotClient:
                                            json={"inputs": [{"id": object_id} for object_id in object_ids]})
         if response.status_code != 204:
             self._checked(response)
+
+    # ----------------------------------------------------------------- account (pivot setup / doctor)
+
+    def base_url(self) -> str:
+        """Where requests go now: the current connection's base URL (for messages, never a secret)."""
+        return self.http.base_url()
+
+    async def probe(self, object_type: str = "contacts") -> httpx.Response:
+        """One cheap authenticated read (`GET /crm/v3/objects/{type}?limit=1`), answered as is (4xx
+        and 5xx included): doctor reads its status and headers (Date, X-HubSpot-RateLimit-*).
+        Raises only without an answer, or on a 429 (`ProviderUnavailable` with HubSpot's wait)."""
+        return await self.http.request("GET", f"/crm/v3/objects/{object_type}",
+                                       params={"limit": "1", "archived": "false"}, passthrough=EVERY_ERROR_STATUS)
+
+    async def token_info(self) -> dict[str, Any]:
+        """The private-app token's own description (`userId`, `hubId`, `appId`, `scopes`).
+
+        HubSpot takes the token in the body here. It is the credential of the current connection,
+        the one the Authorization header carries, read for this one request and never kept."""
+        credential = self.http.credential()
+        response = await self.http.request("POST", TOKEN_INFO_PATH, json={"tokenKey": credential})
+        return self._schema_checked(response)
+
+    async def get_property(self, object_type: str, name: str) -> dict[str, Any] | None:
+        """A property definition, or None when the object type has no such property."""
+        response = await self.http.request("GET", f"/crm/v3/properties/{object_type}/{name}")
+        if response.status_code == 404:
+            return None
+        return self._schema_checked(response)
+
+    async def create_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
+        """Create a property definition; `AlreadyExists` when the name is taken (409)."""
+        response = await self.http.request("POST", f"/crm/v3/properties/{object_type}", json=definition)
+        if response.status_code == 409:
+            body = json_body(response)
+            raise AlreadyExists(None, str(body.get("message", "conflict")) if isinstance(body, dict) else "conflict")
+        return self._schema_checked(response)
+
+    @staticmethod
+    def _schema_checked(response: httpx.Response) -> dict[str, Any]:
+        """Like `_checked`, but keeps what doctor and setup must tell apart: a refused token
+        (`unauthorized`) and a missing scope (`missing_scopes`, with the scopes HubSpot names)."""
+        body = json_body(response) if response.content else {}
+        if response.status_code < 400 and isinstance(body, dict):
+            return body
+        message = str(body.get("message", f"HTTP {response.status_code}")) if isinstance(body, dict) else "error"
+        category = str(body.get("category", "")) if isinstance(body, dict) else ""
+        if response.status_code == 401:
+            raise ProviderRejected("unauthorized", f"HubSpot refused the credentials: {message}")
+        if response.status_code == 403 and category == "MISSING_SCOPES":
+            scopes = HubSpotClient.required_scopes(body)
+            raise ProviderRejected("missing_scopes", f"HubSpot: {message}", {"scopes": scopes})
+        raise ProviderRejected((category or "invalid_request").lower(), f"HubSpot rejected the request: {message}")
+
+    @staticmethod
+    def required_scopes(body: Any) -> list[str]:
+        """The scopes a 403 MISSING_SCOPES names (`errors[].context.requiredGranularScopes`, or `requiredScopes`)."""
+        found: list[str] = []
+        entries = [body, *(body.get("errors") or [])] if isinstance(body, dict) else []
+        for entry in entries:
+            context = entry.get("context") if isinstance(entry, dict) else None
+            if not isinstance(context, dict):
+                continue
+            for key in ("requiredGranularScopes", "requiredScopes"):
+                values = context.get(key)
+                if isinstance(values, list):
+                    found += [str(v) for v in values if str(v) not in found]
+        return found
 
     @staticmethod
     def _raise_conflict(response: Any) -> None:

@@ -7,6 +7,13 @@ reading by a unique property (`idProperty`) and reading archived records (`archi
 stamps HubSpot's rate-limit headers on every response, so a client built against it behaves the
 same against api.hubapi.com.
 
+Which properties are unique comes from the account's property definitions (`sandbox_properties`:
+the CRM properties API, seeded with Pivot's carriers); who may call what comes from the kit's
+token book (`sandbox_auth`: 401 for a revoked token, 403 MISSING_SCOPES outside its scopes, and
+the private-app token-introspection call). `/_sandbox/tokens` and
+`/_sandbox/properties/{objectType}/{name}` are the test instruments; `/_sandbox/reset` restores
+every default.
+
 State lives in one `HubSpotSandbox` per `create_app()` call; nothing is module-level.
 """
 
@@ -14,11 +21,9 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -28,6 +33,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
+from providers.hubspot.sandbox_auth import TOKEN_INFO_PATH, HubSpotAuth, scope_for
+from providers.hubspot.sandbox_properties import KEY_PROPERTY, PropertiesApi, PropertyBook, property_instrument_routes
+from providers.hubspot.sandbox_wire import HubSpotError, JsonDict
+from providers.hubspot.sandbox_wire import not_found as _not_found
+from providers.hubspot.sandbox_wire import timestamp as _timestamp
+from providers.hubspot.sandbox_wire import validation as _validation
 from providers.sandbox_kit import (
     FaultBook,
     Ledger,
@@ -37,57 +48,23 @@ from providers.sandbox_kit import (
     read_json_object,
 )
 from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
+from providers.sandbox_kit.tokens import TokenBook, token_routes
 
 RATE_LIMIT_MAX = 190
 RATE_LIMIT_INTERVAL_MS = 10_000
 RATE_LIMIT_DAILY = 500_000
 MAX_BATCH_INPUTS = 100
-KEY_PROPERTY = "pivot_key"
 
 log = logging.getLogger("pivot.sandbox.hubspot")
 
-JsonDict = dict[str, Any]
-
-
-def _timestamp() -> str:
-    """HubSpot's timestamps: ISO 8601, UTC, milliseconds, `Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class HubSpotError(Exception):
-    """An error in HubSpot's shape: status, message, correlationId, category (+ extra fields)."""
-
-    def __init__(self, status: int, message: str, category: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.category = category
-        self.extra = extra
-
-    def body(self) -> JsonDict:
-        return {
-            "status": "error",
-            "message": self.message,
-            "correlationId": str(uuid.uuid4()),
-            "category": self.category,
-            **self.extra,
-        }
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status)
-
-
-def _not_found() -> HubSpotError:
-    return HubSpotError(404, "resource not found", "OBJECT_NOT_FOUND")
-
-
-def _validation(message: str, **extra: Any) -> HubSpotError:
-    return HubSpotError(400, message, "VALIDATION_ERROR", **extra)
+__all__ = ["KEY_PROPERTY", "HubSpotError", "HubSpotSandbox", "create_app"]
 
 
 @dataclass(frozen=True)
 class ObjectType:
-    """What differs between CRM object types: names, unique properties, default read set."""
+    """What differs between CRM object types: names, built-in unique properties, default read set.
+
+    Custom unique properties (`pivot_key`) come from the property definitions, not from here."""
 
     name: str
     label: str
@@ -102,7 +79,7 @@ CONTACTS = ObjectType(
     name="contacts",
     label="Contact",
     ledger_object="contact",
-    unique=("email", KEY_PROPERTY),
+    unique=("email",),
     default_properties=("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
     modified_property="lastmodifieddate",
     first_id=101,
@@ -111,7 +88,7 @@ DEALS = ObjectType(
     name="deals",
     label="Deal",
     ledger_object="deal",
-    unique=(KEY_PROPERTY,),
+    unique=(),
     default_properties=("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
                         "hs_object_id", "pipeline"),
     modified_property="hs_lastmodifieddate",
@@ -223,6 +200,7 @@ class HubSpotFaultResponder:
 
 
 Endpoint = Callable[[Request, ObjectType], Awaitable[Response]]
+SchemaEndpoint = Callable[[Request, str, Any], Awaitable[Response]]
 
 
 class HubSpotSandbox:
@@ -233,12 +211,17 @@ class HubSpotSandbox:
         self.ledger = Ledger()
         self.recorder = RequestRecorder()
         self.state = HubSpotState()
+        self.tokens = TokenBook()
+        self.auth = HubSpotAuth(self.tokens)
+        self.properties = PropertyBook()
         self._recent_requests: deque[float] = deque()
         self._daily_requests = 0
 
     def reset(self) -> None:
         self.recorder.clear()
         self.state = HubSpotState()
+        self.tokens.clear()
+        self.properties.reset()
         self._recent_requests.clear()
         self._daily_requests = 0
 
@@ -252,8 +235,18 @@ class HubSpotSandbox:
             Route(base + "/{object_id}", self._endpoint(self.update), methods=["PATCH"]),
             Route(base + "/{object_id}", self._endpoint(self.archive), methods=["DELETE"]),
         ]
+        schema, api = "/crm/v3/properties/{object_type}", PropertiesApi(self.properties)
+        routes += [
+            Route(schema, self._schema_endpoint(api.list_all, write=False), methods=["GET"]),
+            Route(schema, self._schema_endpoint(api.create, write=True), methods=["POST"]),
+            Route(schema + "/{property_name}", self._schema_endpoint(api.read, write=False), methods=["GET"]),
+            Route(TOKEN_INFO_PATH, self.auth.access_token_info, methods=["POST"]),
+        ]
+        resolve = {alias: object_type.name for alias, object_type in _TYPES_BY_NAME.items()}
+        instruments = [*self.recorder.routes(), *token_routes(self.tokens),
+                       *property_instrument_routes(self.properties, resolve)]
         app = build_sandbox_app(
-            routes=[*self.recorder.routes(), *routes],
+            routes=[*instruments, *routes],
             faults=self.faults,
             ledger=self.ledger,
             responder=HubSpotFaultResponder(),
@@ -283,19 +276,44 @@ class HubSpotSandbox:
         ]
 
     def _endpoint(self, handler: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        """A CRM objects route: token, object type, then `crm.objects.{type}.read|write`."""
+
         async def endpoint(request: Request) -> Response:
             try:
-                _require_token(request)
-                type_name = str(request.path_params["object_type"])
-                object_type = _TYPES_BY_NAME.get(type_name)
-                if object_type is None:
-                    raise _validation(f"Unable to infer object type from: {type_name}")
+                self.auth.authorize(request)
+                object_type = _object_type(request)
+                write = request.method != "GET" and request.path_params.get("action") != "read"
+                self.auth.authorize(request, scope_for("objects", object_type.name, write=write))
                 await apply_pending_latency(request.scope)
                 return await handler(request, object_type)
             except HubSpotError as error:
                 return error.response()
 
         return endpoint
+
+    def _schema_endpoint(self, handler: SchemaEndpoint, *, write: bool) -> Callable[[Request], Awaitable[Response]]:
+        """A CRM properties route: token, object type, then `crm.schemas.{type}.read|write`."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                self.auth.authorize(request)
+                object_type = _object_type(request)
+                self.auth.authorize(request, scope_for("schemas", object_type.name, write=write))
+                payload = await _json_body(request) if write else None
+                await apply_pending_latency(request.scope)
+                return await handler(request, object_type.name, payload)
+            except HubSpotError as error:
+                return error.response()
+
+        return endpoint
+
+    def _unique(self, object_type: ObjectType) -> tuple[str, ...]:
+        """Built-in unique properties (contacts' email) and every defined `hasUniqueValue` one."""
+        return (*object_type.unique, *self.properties.unique_names(object_type.name))
+
+    def _writable(self, object_type: ObjectType, properties: dict[str, str | None]) -> dict[str, str | None]:
+        self.properties.check_writable(object_type.name, list(properties))
+        return properties
 
     # ----------------------------------------------------------------- records
 
@@ -310,7 +328,7 @@ class HubSpotSandbox:
         if id_property in (None, "", "hs_object_id"):
             record = records.get(ident)
             return record if record is not None and record.archived == archived else None
-        if id_property not in object_type.unique:
+        if id_property not in self._unique(object_type):
             raise _validation(f"{id_property} is not a unique property of {object_type.name} and cannot be "
                               "used as idProperty")
         value = _property_value(str(id_property), ident)
@@ -323,7 +341,7 @@ class HubSpotSandbox:
     def _check_unique(
         self, object_type: ObjectType, properties: dict[str, str | None], exclude_id: str | None = None
     ) -> None:
-        for name in object_type.unique:
+        for name in self._unique(object_type):
             value = properties.get(name)
             if value is None:
                 continue
@@ -394,7 +412,7 @@ class HubSpotSandbox:
 
     async def create(self, request: Request, object_type: ObjectType) -> Response:
         payload = await _json_body(request)
-        properties = _properties_of(payload)
+        properties = self._writable(object_type, _properties_of(payload))
         associations = payload.get("associations", [])
         if not isinstance(associations, list):
             raise _validation("Invalid input JSON: `associations` must be an array")
@@ -415,7 +433,7 @@ class HubSpotSandbox:
         return JSONResponse(self._render(object_type, record, list(wanted or object_type.default_properties)))
 
     async def update(self, request: Request, object_type: ObjectType) -> Response:
-        properties = _properties_of(await _json_body(request))
+        properties = self._writable(object_type, _properties_of(await _json_body(request)))
         record = self._find(object_type, str(request.path_params["object_id"]),
                             id_property=request.query_params.get("idProperty"), archived=False)
         if record is None:
@@ -479,11 +497,11 @@ class HubSpotSandbox:
 
     def _batch_create(self, object_type: ObjectType, inputs: list[JsonDict], started: str) -> Response:
         """All or nothing: every input is checked (also against the others) before any is created."""
-        batch = [_properties_of(item) for item in inputs]
+        batch = [self._writable(object_type, _properties_of(item)) for item in inputs]
         for index, properties in enumerate(batch):
             self._check_unique(object_type, properties)
             for other in batch[:index]:
-                for name in object_type.unique:
+                for name in self._unique(object_type):
                     if properties.get(name) is not None and properties.get(name) == other.get(name):
                         raise _validation(f"Duplicate {name} in batch input: {properties[name]}")
         results = [self._render(object_type, self._create_record(object_type, props)) for props in batch]
@@ -525,7 +543,7 @@ class HubSpotSandbox:
     def _batch_update(self, object_type: ObjectType, inputs: list[JsonDict], started: str) -> Response:
         results, missing = [], []
         for item in inputs:
-            properties = _properties_of(item)
+            properties = self._writable(object_type, _properties_of(item))
             id_property = item.get("idProperty")
             record = self._find(object_type, str(item.get("id", "")), archived=False,
                                 id_property=id_property if isinstance(id_property, str) else None)
@@ -545,12 +563,13 @@ class HubSpotSandbox:
         """Create or update by a unique property: HubSpot's idempotent write for CRM objects."""
         results = []
         for item in inputs:
-            properties = _properties_of(item)
+            properties = self._writable(object_type, _properties_of(item))
             id_property = item.get("idProperty")
             ident = item.get("id")
-            if not isinstance(id_property, str) or id_property not in object_type.unique:
+            unique = self._unique(object_type)
+            if not isinstance(id_property, str) or id_property not in unique:
                 raise _validation("Each upsert input needs `idProperty` naming a unique property "
-                                  f"({', '.join(object_type.unique)})")
+                                  f"({', '.join(unique)})")
             if not isinstance(ident, str) or not ident:
                 raise _validation("Each upsert input needs `id`: the value of its idProperty")
             record = self._find(object_type, ident, id_property=id_property, archived=False)
@@ -586,15 +605,12 @@ async def _json_body(request: Request) -> JsonDict:
         raise _validation(f"Invalid input JSON on line 1, column 1: {exc}") from None
 
 
-def _require_token(request: Request) -> None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HubSpotError(
-            401,
-            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
-            "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-            "INVALID_AUTHENTICATION",
-        )
+def _object_type(request: Request) -> ObjectType:
+    type_name = str(request.path_params["object_type"])
+    object_type = _TYPES_BY_NAME.get(type_name)
+    if object_type is None:
+        raise _validation(f"Unable to infer object type from: {type_name}")
+    return object_type
 
 
 async def _route_not_found(request: Request, exc: Exception) -> Response:

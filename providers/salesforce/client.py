@@ -24,6 +24,7 @@ REQUEST_LIMIT_WAIT_S = 60.0
 MAX_COLLECTION = 200
 """sObject Collections take at most 200 records (or ids) per request."""
 MAX_SOQL_VALUES = 100
+EVERY_ERROR_STATUS = frozenset(range(400, 600))
 """Keys per `IN (...)` lookup: keeps a GET /query URL far below Salesforce's 16 KB limit."""
 
 TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
@@ -242,3 +243,42 @@ class SalesforceClient:
         if not isinstance(body, list) or len(body) != expected or not all(isinstance(r, dict) for r in body):
             raise ProviderRejected("bad_response", f"Salesforce answered {what} with the wrong shape")
         return list(body)
+
+    # ----------------------------------------------------------------- account (pivot setup / doctor)
+
+    def base_url(self) -> str:
+        """Where requests go now: the current connection's base URL (for messages, never a secret)."""
+        return self.http.base_url()
+
+    async def versions(self) -> httpx.Response:
+        """`GET /services/data/`: the API versions the org serves, answered as is (errors included)."""
+        return await self.http.request("GET", "/services/data/", passthrough=EVERY_ERROR_STATUS)
+
+    async def resources(self) -> httpx.Response:
+        """`GET /services/data/vXX.X/`, the cheapest authenticated call, answered as is (errors included):
+        doctor reads its status, `Date` and `Sforce-Limit-Info`."""
+        return await self._send("GET", "/", passthrough=EVERY_ERROR_STATUS)
+
+    async def describe(self, sobject: str) -> dict[str, Any] | None:
+        """The sObject's full describe; None when it does not exist for this user (404)."""
+        return self._record(await self._send("GET", f"/sobjects/{sobject}/describe"), f"the describe of {sobject}")
+
+    async def custom_fields(self, sobject: str, developer_name: str) -> list[dict[str, Any]]:
+        """Tooling API: the custom fields named `developer_name` (`Pivot_Key` for Pivot_Key__c) on
+        `sobject`, whether or not field-level security lets this user see them."""
+        soql = ("SELECT Id, DeveloperName, TableEnumOrId FROM CustomField WHERE DeveloperName = "
+                f"{soql_literal(developer_name)} AND EntityDefinition.QualifiedApiName = {soql_literal(sobject)}")
+        body = self._checked(await self._send("GET", "/tooling/query", params={"q": soql}), "a Tooling query")
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise ProviderRejected("bad_response", "Salesforce answered a Tooling query without records")
+        return [r for r in body["records"] if isinstance(r, dict)]
+
+    async def create_custom_field(self, full_name: str, metadata: dict[str, Any]) -> str:
+        """Tooling API: create a custom field (`Account.Pivot_Key__c`); its id. A field that already
+        exists is refused with `duplicate_value` (Salesforce names neither field nor id)."""
+        response = await self._send("POST", "/tooling/sobjects/CustomField",
+                                    json={"FullName": full_name, "Metadata": metadata})
+        body = self._checked(response, f"the creation of {full_name}")
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ProviderRejected("bad_response", f"Salesforce created {full_name} without saying its id")
+        return str(body["id"])

@@ -8,6 +8,14 @@ and the SOQL lookups Pivot sends. Every response carries `Sforce-Limit-Info`; th
 ledger records every applied create, update and delete with the record's `Pivot_Key__c` as its
 idempotency key, and with how the write arrived (`via`, `allOrNone`).
 
+What `pivot doctor` and `pivot setup` talk to: the versions list (`GET /services/data/`, no
+authentication needed, as in a real org), the resources of a version, the full describe of an
+sObject, and the Tooling API's CustomField create and query (`sandbox_schema`, `sandbox_tooling`).
+Credentials and permissions come from the kit's token book (`/_sandbox/tokens`): a revoked token is
+401 INVALID_SESSION_ID, a token without the `api` permission 403 API_DISABLED_FOR_ORG, and object
+permissions (`Account:read`, `Account:create`, …) shape describe. `/_sandbox/fields/{S}/{F}`
+removes a field or grants its field-level security; `/_sandbox/reset` restores every default.
+
     python -m providers.serve_sandboxes --salesforce 127.0.0.1:8104
 
 prints "sandboxes ready" once it answers its health check, and exits 0 on SIGTERM or SIGINT.
@@ -28,15 +36,29 @@ from starlette.types import Scope
 
 from providers.salesforce.sandbox_api import ApiRequest, ApiResponse, SalesforceApi
 from providers.salesforce.sandbox_composite import CompositeExecutor
+from providers.salesforce.sandbox_schema import Access, Schema, field_instrument_routes
 from providers.salesforce.sandbox_store import Store
+from providers.salesforce.sandbox_tooling import ToolingApi
 from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
+from providers.sandbox_kit.tokens import TokenBook, token_routes
 
 API_PREFIX = "/services/data/"
 DAILY_API_LIMIT = 5000
 METHODS = ("GET", "POST", "PATCH", "DELETE", "PUT")
 READY_LINE = "sandboxes ready"
 READY_TIMEOUT_S = 15.0
-_VERSION = re.compile(r"^v\d+\.\d+$")
+_VERSION = re.compile(r"^v(\d+)\.0$")
+OLDEST_VERSION, NEWEST_VERSION = 31, 62
+"""The versions this sandbox serves: Salesforce retired 21.0 to 30.0 in Summer '25; 62.0 is Winter '25."""
+API_PERMISSION = "api"
+"""The token-book scope standing for the user's "API Enabled" permission."""
+
+
+def release_label(version: int) -> str:
+    """Salesforce's release name of an API version: 20.0 was Winter '11, three releases a year."""
+    steps = version - 20
+    season = ("Winter", "Spring", "Summer")[steps % 3]
+    return f"{season} '{11 + steps // 3:02d}"
 
 
 def _errors(status: int, code: str, message: str) -> JSONResponse:
@@ -75,18 +97,25 @@ class SalesforceSandbox:
     def __init__(self) -> None:
         self.faults = FaultBook()
         self.ledger = Ledger()
-        self.store = Store(self.ledger)
+        self.schema = Schema()
+        self.tokens = TokenBook()
+        self.store = Store(self.ledger, self.schema)
         self.api = SalesforceApi(self.store)
         CompositeExecutor(self.api)
+        self.api.tooling = ToolingApi(self.schema).handle
         self.api_usage = 0
 
     def reset(self) -> None:
         self.store.reset()
+        self.schema.reset()
+        self.tokens.clear()
         self.api_usage = 0
 
     def app(self) -> Starlette:
+        instruments = [*token_routes(self.tokens), *field_instrument_routes(self.schema)]
         return build_sandbox_app(
-            routes=[Route(API_PREFIX + "{rest:path}", self.endpoint, methods=list(METHODS))],
+            routes=[*instruments, Route("/services/data", self.versions, methods=["GET"]),
+                    Route(API_PREFIX + "{rest:path}", self.endpoint, methods=list(METHODS))],
             faults=self.faults,
             ledger=self.ledger,
             responder=SalesforceFaultResponder(),
@@ -96,19 +125,32 @@ class SalesforceSandbox:
         )
 
     def _limit_info(self, scope: Scope) -> list[tuple[str, str]]:
-        """Sforce-Limit-Info on every API response (fault responses too), counting API calls for real."""
-        if str(scope.get("path", "")).startswith(API_PREFIX):
+        """Sforce-Limit-Info on every API response (fault responses too), counting API calls for real
+        (the unauthenticated versions list is not an API call)."""
+        path = str(scope.get("path", ""))
+        if path.startswith(API_PREFIX) and path != API_PREFIX:
             self.api_usage += 1
         return [("Sforce-Limit-Info", f"api-usage={self.api_usage}/{DAILY_API_LIMIT}")]
 
+    async def versions(self, request: Request) -> Response:
+        """`GET /services/data/`: every API version the org serves, oldest first (no token needed)."""
+        return JSONResponse([{"label": release_label(v), "url": f"{API_PREFIX}v{v}.0", "version": f"{v}.0"}
+                             for v in range(OLDEST_VERSION, NEWEST_VERSION + 1)])
+
     async def endpoint(self, request: Request) -> Response:
+        if request.url.path == API_PREFIX and request.method == "GET":
+            return await self.versions(request)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or not self.tokens.known(token):
             return _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        if self.tokens.missing(token, [API_PERMISSION]):
+            return _errors(403, "API_DISABLED_FOR_ORG", "The REST API is not enabled for this Organization.")
         # The raw path keeps percent-encoding, so an external id may even contain an encoded '/'.
         raw = request.scope.get("raw_path") or request.url.path.encode()
         version, _, rest = raw.decode("latin-1").split("?", 1)[0][len(API_PREFIX):].partition("/")
-        if not _VERSION.match(version):
+        served = _VERSION.match(version)
+        if served is None or not OLDEST_VERSION <= int(served.group(1)) <= NEWEST_VERSION:
             return _errors(404, "NOT_FOUND", "The requested resource does not exist")
         segments = tuple(unquote(part) for part in rest.rstrip("/").split("/")) if rest.strip("/") else ()
         body: Any = None
@@ -122,7 +164,8 @@ class SalesforceSandbox:
                                    f"column:{exc.colno}]")
         await apply_pending_latency(request.scope)
         try:
-            answer = self.api.handle(ApiRequest(request.method, version, segments, dict(request.query_params), body))
+            answer = self.api.handle(ApiRequest(request.method, version, segments, dict(request.query_params), body,
+                                                access=Access.of(self.tokens, token)))
         finally:
             self.store.commit()
         return _to_response(answer)

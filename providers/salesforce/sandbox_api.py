@@ -3,7 +3,9 @@
 `SalesforceApi.handle` takes one request below `/services/data/vXX.X/` and returns status, body
 and headers in Salesforce's wire format. The Starlette app calls it for HTTP requests, and the
 composite executor calls it for each subrequest, which is how `/composite` supports exactly what
-the single resources support, with the same errors.
+the single resources support, with the same errors. Besides records: the resources of a version
+(`GET /services/data/vXX.X/`), the full describe (`GET sobjects/{S}/describe`, see `sandbox_schema`)
+and the Tooling API (`tooling/…`, see `sandbox_tooling`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from providers.salesforce.sandbox_schema import Access
 from providers.salesforce.sandbox_soql import parse as parse_soql
 from providers.salesforce.sandbox_store import (
     MultipleMatches,
@@ -46,6 +49,8 @@ class ApiRequest:
     body: Any = None
     tag: Tag = field(default_factory=lambda: MappingProxyType({}))
     """Set by an enclosing composite request; merged into the ledger detail of every effect."""
+    access: Access = field(default_factory=Access)
+    """What the calling user may do (everything, unless the token book narrows it)."""
 
 
 @dataclass
@@ -85,13 +90,14 @@ def _csv(query: Mapping[str, str], name: str, *, limit: int) -> list[str]:
     return values
 
 
-def _fields(query: Mapping[str, str], sobject: SObjectType) -> list[str] | None:
+def _fields(store: Store, query: Mapping[str, str], sobject: SObjectType) -> list[str] | None:
     raw = query.get("fields")
     if raw is None:
         return None
     names = [name.strip() for name in raw.split(",") if name.strip()]
     for name in names:
         check_field_name(sobject.name, name, writing=False)
+    store.schema.require_carriers(sobject, names)
     return names
 
 
@@ -100,6 +106,8 @@ class SalesforceApi:
         self.store = store
         self.composite: Callable[[ApiRequest], ApiResponse] | None = None
         """Installed by the composite executor, which needs `handle` for its subrequests."""
+        self.tooling: Callable[[ApiRequest], ApiResponse] | None = None
+        """Installed by the Tooling API (`tooling/…`)."""
 
     def handle(self, request: ApiRequest) -> ApiResponse:
         try:
@@ -115,6 +123,12 @@ class SalesforceApi:
 
     def _route(self, request: ApiRequest) -> ApiResponse:
         method, parts = request.method, request.segments
+        if not parts and method == "GET":
+            return self.resources(request)
+        if parts[:1] == ("tooling",) and self.tooling is not None:
+            return self.tooling(request)
+        if len(parts) == 3 and parts[0] == "sobjects" and parts[2] == "describe" and method == "GET":
+            return self.describe_full(request)
         table: dict[tuple[str, int], dict[str, Callable[[ApiRequest], ApiResponse]]] = {
             ("sobjects", 2): {"POST": self.create, "GET": self.describe},
             ("sobjects", 3): {"GET": self.read, "PATCH": self.update, "DELETE": self.delete},
@@ -161,10 +175,21 @@ class SalesforceApi:
             "recentItems": [r.view(request.version, ["Name"]) for r in recent],
         })
 
+    def resources(self, request: ApiRequest) -> ApiResponse:
+        """The resources of one API version, as `GET /services/data/vXX.X/` lists them (a subset)."""
+        base = f"/services/data/{request.version}"
+        names = ("tooling", "metadata", "search", "identity", "composite", "limits", "queryAll", "query",
+                 "recent", "sobjects", "actions", "process", "tabs", "theme")
+        return ApiResponse(200, {name: f"{base}/{name}" for name in names})
+
+    def describe_full(self, request: ApiRequest) -> ApiResponse:
+        sobject = sobject_type(request.segments[1])
+        return ApiResponse(200, self.store.schema.describe(sobject, request.version, request.access))
+
     def read(self, request: ApiRequest) -> ApiResponse:
         sobject = sobject_type(request.segments[1])
         record = self.store.get(sobject, request.segments[2])
-        return ApiResponse(200, record.view(request.version, _fields(request.query, sobject)))
+        return ApiResponse(200, record.view(request.version, _fields(self.store, request.query, sobject)))
 
     def update(self, request: ApiRequest) -> ApiResponse:
         sobject = sobject_type(request.segments[1])
@@ -193,7 +218,7 @@ class SalesforceApi:
 
     def read_by_external_id(self, request: ApiRequest) -> ApiResponse:
         sobject, record = self._by_external_id(request)
-        return ApiResponse(200, record.view(request.version, _fields(request.query, sobject)))
+        return ApiResponse(200, record.view(request.version, _fields(self.store, request.query, sobject)))
 
     def delete_by_external_id(self, request: ApiRequest) -> ApiResponse:
         _, record = self._by_external_id(request)
@@ -301,7 +326,7 @@ class SalesforceApi:
     def read_collection(self, request: ApiRequest) -> ApiResponse:
         sobject = sobject_type(request.segments[2])
         ids = _csv(request.query, "ids", limit=MAX_COLLECTION_READ)
-        names = _fields(request.query, sobject)
+        names = _fields(self.store, request.query, sobject)
         if names is None:
             raise SalesforceError(400, "MISSING_ARGUMENT", "The fields parameter is required")
         rows: list[JsonDict | None] = []
@@ -342,8 +367,10 @@ class SalesforceApi:
             sobject = sobject_type(parsed.sobject)
         except SalesforceError:
             raise SalesforceError(400, "INVALID_TYPE", f"sObject type '{parsed.sobject}' is not supported.") from None
-        for name in (*parsed.fields, *([parsed.where_field] if parsed.where_field else [])):
+        names = (*parsed.fields, *([parsed.where_field] if parsed.where_field else []))
+        for name in names:
             check_field_name(sobject.name, name, writing=False)
+        self.store.schema.require_carriers(sobject, names)
         candidates = self.store.all_of(sobject) if include_deleted else self.store.live(sobject)
         if parsed.where_field is not None:
             where, wanted = parsed.where_field, set(parsed.values)

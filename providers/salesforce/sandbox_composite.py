@@ -105,7 +105,8 @@ class CompositeExecutor:
         self.api = api
         api.composite = self.execute
 
-    def _run_one(self, sub: dict[str, Any], bodies: dict[str, Any], tag: dict[str, Any]) -> ApiResponse:
+    def _run_one(self, sub: dict[str, Any], bodies: dict[str, Any], tag: dict[str, Any],
+                 outer: ApiRequest) -> ApiResponse:
         try:
             url = resolve(sub["url"], bodies)
             body = resolve(sub.get("body"), bodies)
@@ -121,7 +122,7 @@ class CompositeExecutor:
                                                   "another composite request"))
         return self.api.handle(ApiRequest(
             method=str(sub["method"]).upper(), version=match.group(1), segments=segments,
-            query=dict(parse_qsl(parts.query)), body=body, tag=tag,
+            query=dict(parse_qsl(parts.query)), body=body, tag=tag, access=outer.access,
         ))
 
     def execute(self, request: ApiRequest) -> ApiResponse:
@@ -135,7 +136,7 @@ class CompositeExecutor:
             if failed and all_or_none:
                 answers.append(error_response(HALTED))
                 continue
-            answer = self._run_one(sub, bodies, tag)
+            answer = self._run_one(sub, bodies, tag, request)
             answers.append(answer)
             if answer.status >= 300:
                 failed = True

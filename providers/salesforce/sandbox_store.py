@@ -14,9 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from providers.sandbox_kit import Ledger
+
+if TYPE_CHECKING:
+    from providers.salesforce.sandbox_schema import Schema
 
 KEY_FIELD = "Pivot_Key__c"
 UNIQUE_FIELDS = frozenset({KEY_FIELD.lower()})
@@ -189,8 +192,10 @@ def _checked_values(sobject: str, body: Mapping[str, Any]) -> dict[str, Scalar]:
 class Store:
     """All records of one sandbox, plus the effects of the request being handled."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, schema: Schema) -> None:
         self.ledger = ledger
+        self.schema = schema
+        """The org's field definitions: a record may carry the key carrier only where it is visible."""
         self.state = _State()
         self.pending: list[PendingEffect] = []
 
@@ -241,6 +246,7 @@ class Store:
     ) -> list[Record]:
         """Records of this type whose field equals `value` (external ids compare as text)."""
         check_field_name(sobject.name, field_name, writing=False)
+        self.schema.require_carriers(sobject, [field_name], lookup=True)
         if field_name.lower() == "id":
             record = self.by_id(str(value))
             found = [record] if record is not None and record.sobject == sobject.name else []
@@ -277,6 +283,7 @@ class Store:
 
     def create(self, sobject: SObjectType, body: Mapping[str, Any], tag: Tag) -> Record:
         values = _checked_values(sobject.name, body)
+        self.schema.require_carriers(sobject, values)
         self._check_required(sobject, values)
         self._check_unique(sobject, values, exclude=None)
         number, self.state.next_number = self.state.next_number, self.state.next_number + 1
@@ -293,6 +300,7 @@ class Store:
 
     def update(self, sobject: SObjectType, record: Record, body: Mapping[str, Any], tag: Tag) -> None:
         values = _checked_values(sobject.name, body)
+        self.schema.require_carriers(sobject, values)
         merged = {**record.values}
         for name, value in values.items():
             merged[record.canonical(name)] = value

@@ -9,6 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
 from compensations.errors import ProviderRejected, ProviderUnavailable
 from providers.http import Endpoint, ProviderHTTP, json_body
 from providers.shopify.errors import top_level_failure, user_errors_failure
@@ -17,6 +19,7 @@ SHOPIFY_API = "https://example.myshopify.com"
 API_VERSION = "2026-01"
 """The first version where `@idempotent` exists (optional until 2026-04, where refundCreate needs it)."""
 
+EVERY_ERROR_STATUS = frozenset(range(400, 600))
 _VERSION = re.compile(r"^\d{4}-\d{2}$")
 _STATUS_CODES: Mapping[int, str] = {
     400: "bad_request", 402: "shop_unavailable", 403: "unauthorized", 404: "not_found",
@@ -74,6 +77,16 @@ class ShopifyClient:
         if errors:
             raise user_errors_failure([e for e in errors if isinstance(e, dict)] or [{"message": str(errors)}], field)
         return payload
+
+    async def answer(self, document: str, variables: Mapping[str, Any] | None = None) -> httpx.Response:
+        """One document answered as is: every status, the body's `errors` and `extensions`, and the
+        headers (`X-Shopify-API-Version`, `Date`).
+
+        For `pivot doctor`, which reads what `execute` turns into errors (a 401, ACCESS_DENIED,
+        THROTTLED) and what it throws away (the version served, the bucket's level). Only a
+        request that got no answer raises (`ProviderUnavailable`)."""
+        return await self.http.request("POST", self.path, json={"query": document, "variables": dict(variables or {})},
+                                       passthrough=EVERY_ERROR_STATUS)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -10,6 +10,8 @@ error code is terminal.
 
 from typing import Any
 
+import httpx
+
 from compensations.errors import ProviderRejected, ProviderUnavailable
 from providers.http import Endpoint, ProviderHTTP, json_body, retry_after_seconds
 
@@ -20,6 +22,7 @@ TRANSIENT_ERRORS = frozenset(
      "request_timeout", "team_added_to_org"}
 )
 AMBIGUOUS_ERRORS = frozenset({"internal_error", "fatal_error", "request_timeout"})
+EVERY_ERROR_STATUS = frozenset(range(400, 600))
 
 
 class SlackClient:
@@ -43,3 +46,12 @@ class SlackClient:
             raise ProviderUnavailable(f"Slack {method}: {error}", ambiguous=error in AMBIGUOUS_ERRORS,
                                       retry_after_s=retry_after_seconds(response))
         raise ProviderRejected(error, f"Slack {method} failed: {error}")
+
+    async def answer(self, method: str, payload: dict[str, Any] | None = None) -> httpx.Response:
+        """One read-only call (GET), answered as is: `ok: false`, 429 and 5xx included.
+
+        For `pivot doctor`, which reads what `call` throws away: the headers (`x-oauth-scopes`,
+        `Date`, `Retry-After`) and the error code of a refused token. Only a request that got no
+        answer at all raises (`ProviderUnavailable`)."""
+        return await self.http.request("GET", f"/api/{method}", params=payload or {},
+                                       passthrough=EVERY_ERROR_STATUS)

@@ -8,6 +8,11 @@ comes back only with `include_all_metadata`, and errors are HTTP 200 `{"ok": fal
 429 rate limit. Bodies may be JSON (token in the header only) or form-encoded (token may be a
 field), as on slack.com.
 
+Tokens and scopes follow the kit's token book (`/_sandbox/tokens`): a revoked token is
+`invalid_auth`, a call needing a scope the token lacks is `missing_scope` with `needed` and
+`provided`, and every authenticated answer carries `x-oauth-scopes` (see `sandbox_scopes`). An
+unregistered token is accepted with every scope, so nothing needs setting up.
+
 State lives in one `SlackSandbox` per `create_app()` call; nothing is module-level.
 """
 
@@ -37,6 +42,8 @@ from providers.sandbox_kit import (
     format_retry_after,
 )
 from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
+from providers.sandbox_kit.tokens import TokenBook, token_routes
+from providers.slack.sandbox_scopes import SANDBOX_SCOPES, needed_scope, scope_headers
 
 TEAM_ID = "T07PIVOTSB"
 TEAM_NAME = "Pivot Sandbox"
@@ -232,6 +239,7 @@ class SlackSandbox:
         self.ledger = Ledger()
         self.recorder = RequestRecorder()
         self.state = SlackState()
+        self.tokens = TokenBook()
         self.methods: dict[str, SlackMethod] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.post_message,
@@ -244,12 +252,13 @@ class SlackSandbox:
 
     def reset(self) -> None:
         self.recorder.clear()
+        self.tokens.clear()
         self.state = SlackState()
 
     def app(self) -> Starlette:
         routes: list[BaseRoute] = [Route("/api/{method}", self.dispatch, methods=["GET", "POST"])]
         app = build_sandbox_app(
-            routes=[*self.recorder.routes(), *routes],
+            routes=[*self.recorder.routes(), *token_routes(self.tokens), *routes],
             faults=self.faults,
             ledger=self.ledger,
             responder=SlackFaultResponder(),
@@ -266,12 +275,19 @@ class SlackSandbox:
         if method is None:
             return JSONResponse({"ok": False, "error": "unknown_method", "req_method": name}, status_code=404)
         warnings: list[str] = []
+        headers: dict[str, str] = {}
         try:
             args, token = await _read_args(request, warnings)
             if token is None:
                 raise SlackError("not_authed")
-            if not token.startswith(TOKEN_PREFIXES) or len(token) < 10:
+            if not token.startswith(TOKEN_PREFIXES) or len(token) < 10 or not self.tokens.known(token):
                 raise SlackError("invalid_auth")
+            granted = self.tokens.scopes(token)
+            granted = list(SANDBOX_SCOPES) if granted is None else granted
+            headers = scope_headers(granted, name)
+            needed = needed_scope(name, args.get("channel"))
+            if needed is not None and needed not in granted:
+                raise SlackError("missing_scope", needed=needed, provided=",".join(granted))
             await apply_pending_latency(request.scope)
             body = {"ok": True, **method(args)}
             status = 200
@@ -281,7 +297,7 @@ class SlackSandbox:
             body["warning"] = ",".join(warnings)
             metadata = body.setdefault("response_metadata", {})
             metadata["warnings"] = warnings
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     def _channel(self, args: JsonDict) -> str:
         """A channel id from an id or a name (`general`, `#general`)."""

@@ -24,6 +24,7 @@ log = logging.getLogger("pivot.providers.stripe")
 STRIPE_API = "https://api.stripe.com"
 STRIPE_VERSION = "2023-08-16"
 MAX_KEY_LENGTH = 255
+EVERY_ERROR_STATUS = frozenset(range(400, 600))
 
 
 def form_encode(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -114,6 +115,22 @@ class StripeClient:
     async def delete(self, path: str) -> dict[str, Any]:
         response = await self.http.request("DELETE", path, headers={"Stripe-Version": STRIPE_VERSION})
         return self._checked(response)
+
+    async def answer(self, method: str, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        """One request answered as is (every status, headers included), with Pivot's Stripe-Version
+        and no Idempotency-Key.
+
+        For `pivot doctor`, which reads what the other methods turn into errors: the 401 of a bad
+        key, the 403 of a restricted key without a permission, and the headers (Stripe-Version,
+        Date). Its probes never write (a GET, or an update of an object that does not exist), so
+        there is nothing for an idempotency key to protect. Only a request that got no answer
+        raises (`ProviderUnavailable`)."""
+        encoded = form_encode(params or {})
+        return await self.http.request(
+            method, path, params=encoded if method == "GET" else None,
+            data=dict(encoded) if encoded and method != "GET" else None,
+            headers={"Stripe-Version": STRIPE_VERSION}, passthrough=EVERY_ERROR_STATUS,
+        )
 
     def _checked(self, response: Any) -> dict[str, Any]:
         body = json_body(response)

@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from compensations.connections import DEFAULT_CONNECTION, using_connection
+from compensations.errors import ProviderRejected, ProviderUnavailable
 from providers import connections as named
 from providers.account_kit import Account, Check, SetupStep
 from services.catalog import CREDENTIAL_ENV, Clients, build_clients
@@ -59,14 +60,24 @@ async def _doctor(pairs: list[tuple[str, str]], options: argparse.Namespace) -> 
     return found
 
 
-async def _setup(pairs: list[tuple[str, str]], options: argparse.Namespace) -> list[SetupStep]:
+async def _setup(pairs: list[tuple[str, str]], options: argparse.Namespace) -> tuple[list[SetupStep], list[str]]:
+    """What setup did, and why it could not go on where it could not (no credential, a refused
+    token, an unreachable API: `pivot doctor` says more)."""
     clients = build_clients()
     done: list[SetupStep] = []
+    failures: list[str] = []
     for provider, connection in pairs:
-        with using_connection(connection):
-            steps = await account(provider, clients, options).setup(dry_run=options.dry_run)
+        try:
+            with using_connection(connection):
+                steps = await account(provider, clients, options).setup(dry_run=options.dry_run)
+        except ProviderRejected as refused:
+            failures.append(f"{provider}/{connection}: {refused.info.message}")
+            continue
+        except ProviderUnavailable as unavailable:
+            failures.append(f"{provider}/{connection}: {unavailable.message}")
+            continue
         done += [s.model_copy(update={"connection": connection}) for s in steps]
-    return done
+    return done, failures
 
 
 def cmd_doctor(console: Console, args: argparse.Namespace) -> int:
@@ -97,18 +108,21 @@ def cmd_doctor(console: Console, args: argparse.Namespace) -> int:
 
 def cmd_setup(console: Console, args: argparse.Namespace) -> int:
     pairs = [(args.provider, args.connection or DEFAULT_CONNECTION)]
-    steps = asyncio.run(_setup(pairs, args))
+    steps, failures = asyncio.run(_setup(pairs, args))
     if args.json:
-        print(json.dumps({"dry_run": args.dry_run, "steps": [s.model_dump() for s in steps]}, indent=2))
-        return 0
+        print(json.dumps({"dry_run": args.dry_run, "steps": [s.model_dump() for s in steps], "errors": failures},
+                         indent=2))
+        return 1 if failures else 0
     styles = {"exists": "[dim]exists[/]      ", "created": "[green]created[/]     ",
               "would create": "[yellow]would create[/]", "manual": "[magenta]by hand[/]     "}
     for step in steps:
         console.print(f"{styles[step.state]} {step.provider}/{step.connection} {step.what}"
                       + (f" — {step.detail}" if step.detail else ""), highlight=False)
+    for failure in failures:
+        console.print(f"[red]could not set up[/] {failure} — run `pivot doctor` for the details", highlight=False)
     if args.dry_run:
         console.print("[dim]dry run: nothing was changed[/]")
-    return 0
+    return 1 if failures else 0
 
 
 def add_commands(sub: Any, console: Console) -> None:

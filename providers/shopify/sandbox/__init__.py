@@ -10,7 +10,8 @@ fault rules and effect ledger under `/_sandbox/`.
     python -m providers.serve_sandboxes --shopify 127.0.0.1:9104
 
 Modules: `schema` (SDL per version), `cost` (query cost, bucket), `store` (the shop and its
-rules), `render` (objects as GraphQL values), `resolvers` (root fields), `idempotency`
+rules), `render` (objects as GraphQL values), `resolvers` (root fields), `access` (access scopes
+and ACCESS_DENIED, from the kit's token book), `idempotency`
 (`@idempotent` keys), `search` (search syntax), `app` (the HTTP pipeline), `__main__` (runner).
 """
 

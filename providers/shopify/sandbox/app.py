@@ -1,10 +1,12 @@
 """The HTTP side of the Shopify sandbox: `POST /admin/api/{version}/graphql.json`.
 
-The request pipeline is Shopify's: token check (401 with Shopify's body), body check (400),
+The request pipeline is Shopify's: token check (401 with Shopify's body, also for a token the
+kit's token book at `/_sandbox/tokens` marks revoked), body check (400),
 parse and validate against the version's schema (200 with top-level errors, worded like
 Shopify's graphql-ruby), price the document and take the points from the leaky bucket
 (THROTTLED when they are not there, HTTP 200, nothing executed), claim `@idempotent` keys, run,
-give back the points the answer did not use. Every GraphQL answer carries `extensions.cost`.
+give back the points the answer did not use. Every GraphQL answer carries `extensions.cost`;
+a field the token's access scopes do not cover is null with an ACCESS_DENIED error (`access`).
 Injected faults answer in the same shapes. Two instrument routes join the kit's: `POST
 /_sandbox/orders/{id}/fulfill` (the warehouse shipped it) and `GET|POST /_sandbox/bucket`
 (read or set the bucket's level, to meet throttling without sending thousands of calls).
@@ -37,7 +39,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
 from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app, read_json_object
+from providers.sandbox_kit.tokens import TokenBook, token_routes
 from providers.shopify.sandbox import resolvers
+from providers.shopify.sandbox.access import guard
 from providers.shopify.sandbox.cost import MAX_QUERY_COST, RESTORE_RATE, LeakyBucket, QueryCost
 from providers.shopify.sandbox.idempotency import IDEMPOTENT_FIELDS, Claim, IdempotencyKeys, fingerprint
 from providers.shopify.sandbox.schema import SUPPORTED_VERSIONS, build_version_schema
@@ -140,20 +144,23 @@ class ShopifySandbox:
         self.shop = Shop(self.ledger)
         self.bucket = LeakyBucket()
         self.keys = IdempotencyKeys()
+        self.tokens = TokenBook()
         self.schemas: dict[str, GraphQLSchema] = {
-            version: resolvers.attach(build_version_schema(version)) for version in SUPPORTED_VERSIONS
+            version: guard(resolvers.attach(build_version_schema(version))) for version in SUPPORTED_VERSIONS
         }
 
     def reset(self) -> None:
         self.shop = Shop(self.ledger)
         self.bucket = LeakyBucket()
         self.keys = IdempotencyKeys()
+        self.tokens.clear()
 
     def app(self) -> Starlette:
         routes: list[BaseRoute] = [
             Route("/admin/api/{version}/graphql.json", self.graphql, methods=["POST"]),
             Route("/_sandbox/orders/{order_id}/fulfill", self.fulfill, methods=["POST"]),
             Route("/_sandbox/bucket", self.bucket_level, methods=["GET", "POST"]),
+            *token_routes(self.tokens),
         ]
         return build_sandbox_app(routes=routes, faults=self.faults, ledger=self.ledger,
                                  responder=ShopifyFaultResponder(), reset=self.reset, stamp=_stamp)
@@ -181,7 +188,7 @@ class ShopifySandbox:
         if schema is None:
             return JSONResponse({"errors": "Not Found"}, status_code=404)
         token = request.headers.get(TOKEN_HEADER, "")
-        if not token.startswith(TOKEN_PREFIX) or len(token) <= len(TOKEN_PREFIX):
+        if not token.startswith(TOKEN_PREFIX) or len(token) <= len(TOKEN_PREFIX) or not self.tokens.known(token):
             return JSONResponse(UNAUTHORIZED_BODY, status_code=401)
         try:
             query, variables, operation_name = await _read_graphql_request(request)
@@ -209,7 +216,7 @@ class ShopifySandbox:
             )], requested=cost)
         if not self.bucket.take(cost):
             return JSONResponse(throttled_body(cost, self.bucket.status()))
-        context = resolvers.RequestContext(shop=self.shop, keys=self.keys)
+        context = resolvers.RequestContext(shop=self.shop, keys=self.keys, scopes=self.tokens.scopes(token))
         claims = self._claim_keys(schema, operation, variables, context)
         try:
             await apply_pending_latency(request.scope)

@@ -3,7 +3,9 @@
 Queries render views; mutations call the shop and turn its `UserErrors` into the payload's
 userErrors, as Shopify does (a refused mutation is still HTTP 200 with data). Arguments arrive
 already coerced by graphql-core from the document and its variables, so an unknown field or a
-wrong type never reaches here: it is a top-level error, as on Shopify.
+wrong type never reaches here: it is a top-level error, as on Shopify. Access scopes are checked
+in front of these (see `access`); `shop` and `currentAppInstallation` need none and tell who the
+token belongs to and what it may do.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 from graphql.language import ast
 
+from providers.shopify.sandbox.access import SANDBOX_SCOPES
 from providers.shopify.sandbox.idempotency import (
     CONCURRENT_MESSAGE,
     MISMATCH_MESSAGE,
@@ -24,9 +27,13 @@ from providers.shopify.sandbox.idempotency import (
     Outcome,
 )
 from providers.shopify.sandbox.render import View, Views, connection
-from providers.shopify.sandbox.store import Shop, UserErrors, gid, parse_gid, user_error
+from providers.shopify.sandbox.store import SHOP_CURRENCY, SHOP_DOMAIN, Shop, UserErrors, gid, parse_gid, user_error
 
 _JOB_GID = re.compile(r"^gid://shopify/Job/(?P<id>[0-9a-f-]{36})$")
+SHOP_NAME = "Pivot Sandbox"
+SHOP_NUMBER = 60_000_000_001
+APP = {"id": gid("App", 7_000_001), "title": "Pivot", "handle": "pivot"}
+INSTALLATION_NUMBER = 80_000_000_001
 
 
 @dataclass
@@ -38,6 +45,8 @@ class RequestContext:
     keys: IdempotencyKeys
     claims: dict[int, Claim] = field(default_factory=dict)
     search_warnings: list[dict[str, Any]] = field(default_factory=list)
+    scopes: list[str] | None = None
+    """The token's access scopes; None: every scope."""
 
     @property
     def views(self) -> Views:
@@ -103,6 +112,23 @@ def product_variant(_root: Any, info: GraphQLResolveInfo, id: str) -> View | Non
         return None
     return {"id": gid("ProductVariant", variant.id), "title": variant.title, "sku": variant.sku,
             "price": variant.price, "displayName": f"{variant.product_title} - {variant.title}"}
+
+
+def shop(_root: Any, _info: GraphQLResolveInfo) -> View:
+    return {"id": gid("Shop", SHOP_NUMBER), "name": SHOP_NAME, "email": "owner@example.com",
+            "myshopifyDomain": SHOP_DOMAIN, "currencyCode": SHOP_CURRENCY, "ianaTimezone": "Etc/UTC"}
+
+
+def _scope_description(handle: str) -> str:
+    action, _, resource = handle.partition("_")
+    return f"{'Modify' if action == 'write' else 'Read'} {resource.replace('_', ' ')}"
+
+
+def current_app_installation(_root: Any, info: GraphQLResolveInfo) -> View:
+    granted = _context(info).scopes
+    handles = list(SANDBOX_SCOPES) if granted is None else granted
+    return {"id": gid("AppInstallation", INSTALLATION_NUMBER), "app": dict(APP),
+            "accessScopes": [{"handle": handle, "description": _scope_description(handle)} for handle in handles]}
 
 
 # ---------------------------------------------------------------------- mutations
@@ -191,7 +217,7 @@ def refund_create(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -
 Resolver = Callable[..., Any]
 QUERIES: dict[str, Resolver] = {
     "draftOrder": draft_order, "draftOrders": draft_orders, "order": order, "refund": refund, "job": job,
-    "productVariant": product_variant,
+    "productVariant": product_variant, "shop": shop, "currentAppInstallation": current_app_installation,
 }
 MUTATIONS: dict[str, Resolver] = {
     "draftOrderCreate": draft_order_create, "draftOrderComplete": draft_order_complete,

@@ -44,6 +44,13 @@ type PageInfo { endCursor: String hasNextPage: Boolean! hasPreviousPage: Boolean
 
 type Job { done: Boolean! id: ID! }
 
+type Shop {
+  currencyCode: CurrencyCode! email: String! ianaTimezone: String! id: ID! myshopifyDomain: String! name: String!
+}
+type AccessScope { description: String! handle: String! }
+type App { handle: String id: ID! title: String! }
+type AppInstallation { accessScopes: [AccessScope!]! app: App! id: ID! }
+
 type ProductVariant {
   displayName: String! id: ID! price: Money! sku: String title: String!
 }
@@ -133,6 +140,7 @@ type OrderCancelPayload {
 type RefundCreatePayload { order: Order refund: Refund userErrors: [UserError!]! }
 
 type QueryRoot {
+  currentAppInstallation: AppInstallation!
   draftOrder(id: ID!): DraftOrder
   draftOrders(after: String, before: String, first: Int, last: Int, query: String, reverse: Boolean = false,
               sortKey: DraftOrderSortKeys = ID): DraftOrderConnection!
@@ -140,6 +148,7 @@ type QueryRoot {
   order(id: ID!): Order
   productVariant(id: ID!): ProductVariant
   refund(id: ID!): Refund
+  shop: Shop!
 }
 
 type Mutation {

@@ -1,7 +1,9 @@
 """The Stripe sandbox app: authentication, the request pipeline and the route table.
 
-Each request is authenticated (Bearer or Basic secret key, 401 in Stripe's words), its form body
-or query string parsed, and a POST carrying an Idempotency-Key goes through the idempotency layer.
+Each request is authenticated (Bearer or Basic secret key, 401 in Stripe's words), its key's
+permission for the endpoint checked (403 for a restricted key without it; see `access`, driven by
+the kit's token book at `/_sandbox/tokens`), its form body or query string parsed, and a POST
+carrying an Idempotency-Key goes through the idempotency layer.
 The resource modules (customers, invoices, invoice items, payment intents, refunds) hold the
 endpoints; this module only wires them to paths.
 """
@@ -20,6 +22,9 @@ from starlette.types import Scope
 
 from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
 from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
+from providers.sandbox_kit.tokens import TokenBook, token_routes
+from providers.stripe.sandbox.access import KeyAccess
+from providers.stripe.sandbox.account import ACCOUNT_ID, get_account
 from providers.stripe.sandbox.common import STRIPE_VERSION, Handler, Store, StripeCall, StripeState, new_id
 from providers.stripe.sandbox.customers import Customers
 from providers.stripe.sandbox.errors import StripeError, StripeFaultResponder
@@ -68,6 +73,8 @@ class StripeSandbox:
         self.faults = FaultBook()
         self.store = Store(ledger=Ledger(), state=StripeState())
         self.recorder = RequestRecorder()
+        self.tokens = TokenBook()
+        self.access = KeyAccess(self.tokens, ACCOUNT_ID)
         self.customers = Customers(self.store)
         views = InvoiceViews(self.store)
         self.invoices = Invoices(self.store, self.customers, views)
@@ -84,12 +91,14 @@ class StripeSandbox:
     def reset(self) -> None:
         self.store.state = StripeState()
         self.recorder.clear()
+        self.tokens.clear()
         self.customers.seed()
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         customers, invoices, lifecycle = self.customers, self.invoices, self.lifecycle
         items, payments, refunds = self.items, self.payments, self.refunds
         return [
+            ("GET", "/v1/account", get_account),
             ("POST", "/v1/customers", customers.create_customer),
             ("GET", "/v1/customers", customers.list_customers),
             ("GET", "/v1/customers/{id}", customers.get_customer),
@@ -108,10 +117,12 @@ class StripeSandbox:
             ("POST", "/v1/invoices/{id}/mark_uncollectible", lifecycle.mark_uncollectible),
             ("POST", "/v1/invoiceitems", items.create_invoice_item),
             ("GET", "/v1/invoiceitems/{id}", items.get_invoice_item),
+            ("POST", "/v1/invoiceitems/{id}", items.update_invoice_item),
             ("DELETE", "/v1/invoiceitems/{id}", items.delete_invoice_item),
             ("POST", "/v1/payment_intents", payments.create),
             ("GET", "/v1/payment_intents", payments.list_intents),
             ("GET", "/v1/payment_intents/{id}", payments.retrieve),
+            ("POST", "/v1/payment_intents/{id}", payments.update),
             ("POST", "/v1/payment_intents/{id}/confirm", payments.confirm),
             ("POST", "/v1/payment_intents/{id}/cancel", payments.cancel),
             ("POST", "/v1/payment_intents/{id}/capture", payments.capture),
@@ -119,6 +130,7 @@ class StripeSandbox:
             ("POST", "/v1/refunds", refunds.create),
             ("GET", "/v1/refunds", refunds.list_refunds),
             ("GET", "/v1/refunds/{id}", refunds.retrieve),
+            ("POST", "/v1/refunds/{id}", refunds.update),
         ]
 
     def app(self) -> Starlette:
@@ -126,7 +138,7 @@ class StripeSandbox:
             Route(path, self._endpoint(handler), methods=[method]) for method, path, handler in self.routes()
         ]
         app = build_sandbox_app(
-            routes=[*self.recorder.routes(), *routes],
+            routes=[*self.recorder.routes(), *token_routes(self.tokens), *routes],
             faults=self.faults,
             ledger=self.store.ledger,
             responder=StripeFaultResponder(),
@@ -141,6 +153,7 @@ class StripeSandbox:
         async def endpoint(request: Request) -> Response:
             try:
                 api_key = _api_key(request)
+                self.access.check(api_key, request.method, request.url.path)
                 if request.method == "POST":
                     params = parse_form((await request.body()).decode("utf-8", errors="replace"))
                 else:

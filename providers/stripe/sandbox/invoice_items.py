@@ -1,11 +1,14 @@
-"""Invoice items: the lines of a draft invoice (or pending items of a customer)."""
+"""Invoice items: the lines of a draft invoice (or pending items of a customer).
+
+Create, retrieve, update (description and metadata, while the item is unattached or on a draft,
+as on Stripe) and delete."""
 
 from __future__ import annotations
 
 from providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
 from providers.stripe.sandbox.customers import Customers
 from providers.stripe.sandbox.errors import StripeError, invalid, missing
-from providers.stripe.sandbox.forms import EXPAND, Params
+from providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
 from providers.stripe.sandbox.invoice_views import InvoiceViews
 
 INVOICEITEM_CREATE = frozenset({
@@ -13,6 +16,8 @@ INVOICEITEM_CREATE = frozenset({
     "metadata", "period", "price", "price_data", "quantity", "subscription", "tax_behavior", "tax_code",
     "tax_rates", "unit_amount", "unit_amount_decimal",
 })
+INVOICEITEM_UPDATE = frozenset({"description", "expand", "metadata"})
+"""The subset of Stripe's update parameters the sandbox implements."""
 
 
 class InvoiceItems:
@@ -124,6 +129,28 @@ class InvoiceItems:
         if item is None:
             raise missing("invoiceitem", call.path_params["id"])
         return 200, self._render_item(item, params.expand())
+
+    def update_invoice_item(self, call: StripeCall) -> tuple[int, JsonDict]:
+        params = Params(call.params, INVOICEITEM_UPDATE)
+        metadata = params.metadata()
+        expand = params.expand()
+        item = self.store.state.items.get(call.path_params["id"])
+        if item is None:
+            raise missing("invoiceitem", call.path_params["id"])
+        invoice = self.store.state.invoices.get(item["invoice"]) if item["invoice"] else None
+        if invoice is not None and invoice["status"] != "draft":
+            raise StripeError(400, f"Invoice items can only be updated while they are unattached or attached to a "
+                              f"draft invoice; invoice {invoice['id']} is {invoice['status']}.",
+                              code="invoice_not_editable")
+        changed: list[str] = []
+        if params.has("description"):
+            item["description"] = params.text("description") or None
+            changed.append("description")
+        if metadata is not None:
+            item["metadata"] = merge_metadata(item["metadata"], metadata, clear_all=call.params.get("metadata") == "")
+            changed.append("metadata")
+        self.store.ledger.record("update", "invoiceitem", item["id"], call.idempotency_key, {"fields": changed})
+        return 200, self._render_item(item, expand)
 
     def delete_invoice_item(self, call: StripeCall) -> tuple[int, JsonDict]:
         Params(call.params, frozenset())

@@ -5,7 +5,8 @@ with one -> requires_confirmation; confirming charges the card: `pm_card_visa` s
 (requires_capture with capture_method=manual), `pm_card_chargeDeclined` answers 402 card_error
 card_declined and leaves the intent in requires_payment_method with `last_payment_error`,
 `pm_card_authenticationRequired` stops in requires_action. Cancel works only from requires_* or
-processing; a succeeded payment can only be refunded (see `refunds`).
+processing; a succeeded payment can only be refunded (see `refunds`). An update changes the
+description and metadata (the subset of Stripe's update parameters the sandbox implements).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from types import MappingProxyType
 from providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
 from providers.stripe.sandbox.customers import Customers
 from providers.stripe.sandbox.errors import StripeError, invalid, missing
-from providers.stripe.sandbox.forms import EXPAND, Params
+from providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
 from providers.stripe.sandbox.listing import LIST_PARAMS, list_page
 
 PI_CREATE = frozenset({
@@ -32,6 +33,7 @@ PI_CONFIRM = frozenset({
     "off_session", "payment_method", "payment_method_data", "payment_method_options", "payment_method_types",
     "radar_options", "receipt_email", "return_url", "setup_future_usage", "shipping", "use_stripe_sdk",
 })
+PI_UPDATE = frozenset({"description", "expand", "metadata"})
 PI_CANCEL = frozenset({"cancellation_reason", "expand"})
 PI_CAPTURE = frozenset({
     "amount_to_capture", "application_fee_amount", "expand", "metadata", "statement_descriptor",
@@ -191,6 +193,23 @@ class Payments:
         matching = [pi for pi in state.payment_intents.values() if customer is None or pi["customer"] == customer]
         return 200, list_page(state, matching, params, kind="payment_intent", url="/v1/payment_intents",
                               render=self.render)
+
+    def update(self, call: StripeCall) -> tuple[int, JsonDict]:
+        params = Params(call.params, PI_UPDATE)
+        metadata = params.metadata()
+        expand = params.expand()
+        intent = self.find(call.path_params["id"])
+        changed: list[str] = []
+        if params.has("description"):
+            intent["description"] = params.text("description") or None
+            changed.append("description")
+        if metadata is not None:
+            intent["metadata"] = merge_metadata(intent["metadata"], metadata,
+                                                clear_all=call.params.get("metadata") == "")
+            changed.append("metadata")
+        self.store.ledger.record("update", "payment_intent", intent["id"], call.idempotency_key,
+                                 {"fields": changed})
+        return 200, self.render(intent, expand)
 
     def confirm(self, call: StripeCall) -> tuple[int, JsonDict]:
         params = Params(call.params, PI_CONFIRM)

@@ -3,14 +3,14 @@
 The refundable balance is enforced as on Stripe: a refund may not exceed what was captured minus
 what is already refunded (400 `amount_too_large`), a fully refunded charge answers 400
 `charge_already_refunded`, and an intent without a successful charge cannot be refunded.
-Refunds in the sandbox succeed at once.
+Refunds in the sandbox succeed at once. An update changes metadata only, as on Stripe.
 """
 
 from __future__ import annotations
 
 from providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
 from providers.stripe.sandbox.errors import StripeError, invalid, missing
-from providers.stripe.sandbox.forms import EXPAND, Params
+from providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
 from providers.stripe.sandbox.listing import LIST_PARAMS, list_page
 from providers.stripe.sandbox.payments import Payments
 
@@ -18,6 +18,7 @@ REFUND_CREATE = frozenset({
     "amount", "charge", "currency", "customer", "expand", "instructions_email", "metadata", "origin",
     "payment_intent", "reason", "refund_application_fee", "reverse_transfer",
 })
+REFUND_UPDATE = frozenset({"expand", "metadata"})
 REFUND_LIST = LIST_PARAMS | {"charge", "created", "payment_intent"}
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
@@ -110,6 +111,20 @@ class Refunds:
         if refund is None:
             raise missing("refund", call.path_params["id"], param="refund")
         return 200, self._render(refund, params.expand())
+
+    def update(self, call: StripeCall) -> tuple[int, JsonDict]:
+        params = Params(call.params, REFUND_UPDATE)
+        metadata = params.metadata()
+        expand = params.expand()
+        refund = self.store.state.refunds.get(call.path_params["id"])
+        if refund is None:
+            raise missing("refund", call.path_params["id"], param="refund")
+        if metadata is not None:
+            refund["metadata"] = merge_metadata(refund["metadata"], metadata,
+                                                clear_all=call.params.get("metadata") == "")
+        self.store.ledger.record("update", "refund", refund["id"], call.idempotency_key,
+                                 {"fields": ["metadata"] if metadata is not None else []})
+        return 200, self._render(refund, expand)
 
     def list_refunds(self, call: StripeCall) -> tuple[int, JsonDict]:
         params = Params(call.params, REFUND_LIST)
