@@ -8,7 +8,8 @@ create, idempotently, and says in words what must be done by hand for the rest. 
 returns a credential: these results are printed and may be stored.
 """
 
-from typing import Literal, Protocol
+import email.utils
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -52,3 +53,53 @@ class Account(Protocol):
     async def setup(self, *, dry_run: bool) -> list[SetupStep]:
         """Create what is missing (nothing when `dry_run`); running it twice changes nothing."""
         ...
+
+
+def clock_skew_s(date_header: str | None, received_at: float) -> float | None:
+    """Provider clock minus local clock, from an HTTP `Date` header (1 s resolution)."""
+    if not date_header:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(date_header).timestamp() - received_at
+    except (TypeError, ValueError):
+        return None
+
+
+class AccountBase:
+    """What every provider's `Account` shares: its name and connection on every line it reports,
+    and where the connection in use lives (its base URL, and what holds its credential, in words)."""
+
+    provider: str
+    label: str
+    """The provider's name as people write it ("HubSpot")."""
+    connection: str = "default"
+    client: Any
+    """The provider's client; its `http` (`providers.http.ProviderHTTP`) follows the connection in use."""
+
+    @property
+    def url(self) -> str:
+        return str(self.client.http.base_url())
+
+    @property
+    def credential_env(self) -> str:
+        return str(self.client.http.credential_source())
+
+    def _check(self, name: CheckName, ok: bool, detail: str, fix: str = "") -> Check:
+        return Check(provider=self.provider, connection=self.connection, name=name, ok=ok, detail=detail,
+                     fix="" if ok else fix)
+
+    def _step(self, what: str, state: SetupState, detail: str) -> SetupStep:
+        return SetupStep(provider=self.provider, connection=self.connection, what=what, state=state, detail=detail)
+
+    def _clock_check(self, date_header: str | None, received_at: float) -> Check:
+        """This host's clock against the provider's `Date` header."""
+        skew = clock_skew_s(date_header, received_at)
+        if skew is None:
+            return self._check("clock", False, f"{self.label}'s answer had no readable Date header",
+                               f"check that nothing between this host and {self.label} rewrites its answers")
+        if abs(skew) > MAX_CLOCK_SKEW_S:
+            return self._check("clock", False, f"this host's clock is {abs(skew):.0f}s "
+                               f"{'behind' if skew > 0 else 'ahead of'} {self.label}'s (at most "
+                               f"{MAX_CLOCK_SKEW_S:.0f}s is safe: signatures fail beyond it)",
+                               "synchronise this host's clock (NTP)")
+        return self._check("clock", True, f"within {max(abs(skew), 1.0):.0f}s of {self.label}'s Date header")

@@ -16,7 +16,6 @@ access-token-info` (the token's scopes: the only place HubSpot lists them) and o
 holding the token, never its value.
 """
 
-import email.utils
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import MAX_CLOCK_SKEW_S, Check, CheckName, SetupState, SetupStep
+from providers.account_kit import AccountBase, Check, SetupStep
 from providers.hubspot.actions.keyed import KEY_PROPERTY, SINGULAR, UNDO_PROPERTY
 from providers.hubspot.client import AlreadyExists, HubSpotClient
 
@@ -135,41 +134,21 @@ def hubspot_body(response: httpx.Response) -> dict[str, Any] | None:
     return body if "results" in body or (body.get("status") == "error" and "category" in body) else None
 
 
-def clock_skew_s(date_header: str | None, received_at: float) -> float | None:
-    """Provider clock minus local clock, from an HTTP `Date` header (1 s resolution)."""
-    if not date_header:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(date_header).timestamp() - received_at
-    except (TypeError, ValueError):
-        return None
-
-
 def _int_header(headers: httpx.Headers, name: str) -> int | None:
     value = headers.get(name, "")
     return int(value) if value.isdigit() else None
 
 
-class HubSpotAccount:
+class HubSpotAccount(AccountBase):
     """A HubSpot account as `pivot setup` and `pivot doctor` see it."""
 
     provider = "hubspot"
+    label = "HubSpot"
 
     def __init__(self, client: HubSpotClient, *, clock: Callable[[], float] = time.time) -> None:
         """`clock` is this host's time (seconds since the epoch): the clock check compares it with HubSpot's."""
         self.client = client
         self.clock = clock
-
-    @property
-    def credential_env(self) -> str:
-        """What holds the token, in words: the connection's environment variable or configuration."""
-        return self.client.http.credential_source()
-
-    def _check(self, name: CheckName, ok: bool, detail: str, fix: str = "") -> Check:
-        return Check(provider=self.provider, name=name, ok=ok, detail=detail, fix="" if ok else fix)
-
-    def _step(self, what: str, state: SetupState, detail: str) -> SetupStep:
-        return SetupStep(provider=self.provider, what=what, state=state, detail=detail)
 
     # ------------------------------------------------------------------ doctor
 
@@ -293,15 +272,7 @@ class HubSpotAccount:
                            f"{response.status_code})")
 
     def _clock(self, response: httpx.Response, received_at: float) -> Check:
-        skew = clock_skew_s(response.headers.get("date"), received_at)
-        if skew is None:
-            return self._check("clock", False, "HubSpot's answer had no readable Date header",
-                               "check that nothing between this host and HubSpot rewrites its answers")
-        if abs(skew) > MAX_CLOCK_SKEW_S:
-            return self._check("clock", False, f"this host's clock is {abs(skew):.0f}s "
-                               f"{'behind' if skew > 0 else 'ahead of'} HubSpot's (at most "
-                               f"{MAX_CLOCK_SKEW_S:.0f}s is safe)", "synchronise this host's clock (NTP)")
-        return self._check("clock", True, f"within {max(abs(skew), 1.0):.0f}s of HubSpot's")
+        return self._clock_check(response.headers.get("date"), received_at)
 
     def _rate_limit(self, response: httpx.Response, url: str) -> Check:
         headers = response.headers

@@ -17,7 +17,6 @@ usage, reachability), `GET /services/data/` (the API versions: Pivot's must be l
 user sees them). The details name the environment variable holding the token, never its value.
 """
 
-import email.utils
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import MAX_CLOCK_SKEW_S, Check, CheckName, SetupState, SetupStep
+from providers.account_kit import AccountBase, Check, SetupState, SetupStep
 from providers.salesforce.client import API_BASE, API_VERSION, SalesforceClient, parse_errors
 from providers.salesforce.params import API_NAME, DEFAULT_KEY_FIELD
 
@@ -133,16 +132,6 @@ class Described:
         return ""
 
 
-def clock_skew_s(date_header: str | None, received_at: float) -> float | None:
-    """Provider clock minus local clock, from an HTTP `Date` header (1 s resolution)."""
-    if not date_header:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(date_header).timestamp() - received_at
-    except (TypeError, ValueError):
-        return None
-
-
 def first_error(response: httpx.Response) -> tuple[str, str]:
     """(errorCode, message) of Salesforce's error array, or ('', '') when the body is not one."""
     try:
@@ -152,10 +141,11 @@ def first_error(response: httpx.Response) -> tuple[str, str]:
     return (errors[0].code, errors[0].message) if errors else ("", "")
 
 
-class SalesforceAccount:
+class SalesforceAccount(AccountBase):
     """A Salesforce org as `pivot setup` and `pivot doctor` see it, for the sObjects the catalog writes."""
 
     provider = "salesforce"
+    label = "Salesforce"
 
     def __init__(self, client: SalesforceClient, sobjects: Sequence[str] = DEFAULT_SOBJECTS, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -167,17 +157,6 @@ class SalesforceAccount:
         self.client = client
         self.sobjects = tuple(dict.fromkeys(sobjects))
         self.clock = clock
-
-    @property
-    def credential_env(self) -> str:
-        """What holds the token, in words: the connection's environment variable or configuration."""
-        return self.client.http.credential_source()
-
-    def _check(self, name: CheckName, ok: bool, detail: str, fix: str = "") -> Check:
-        return Check(provider=self.provider, name=name, ok=ok, detail=detail, fix="" if ok else fix)
-
-    def _step(self, what: str, state: SetupState, detail: str) -> SetupStep:
-        return SetupStep(provider=self.provider, what=what, state=state, detail=detail)
 
     # ------------------------------------------------------------------ doctor
 
@@ -327,15 +306,7 @@ class SalesforceAccount:
         return self._check("api version", True, f"{API_VERSION} is served (newest: v{served[-1]})")
 
     def _clock(self, response: httpx.Response, received_at: float) -> Check:
-        skew = clock_skew_s(response.headers.get("date"), received_at)
-        if skew is None:
-            return self._check("clock", False, "Salesforce's answer had no readable Date header",
-                               "check that nothing between this host and Salesforce rewrites its answers")
-        if abs(skew) > MAX_CLOCK_SKEW_S:
-            return self._check("clock", False, f"this host's clock is {abs(skew):.0f}s "
-                               f"{'behind' if skew > 0 else 'ahead of'} Salesforce's (at most "
-                               f"{MAX_CLOCK_SKEW_S:.0f}s is safe)", "synchronise this host's clock (NTP)")
-        return self._check("clock", True, f"within {max(abs(skew), 1.0):.0f}s of Salesforce's")
+        return self._clock_check(response.headers.get("date"), received_at)
 
     def _rate_limit(self, response: httpx.Response, url: str) -> Check:
         match = _USAGE.search(response.headers.get("sforce-limit-info", ""))

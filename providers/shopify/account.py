@@ -14,7 +14,6 @@ no longer supports), and `Date` is Shopify's clock. The details name the environ
 holding the token, never its value.
 """
 
-import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import MAX_CLOCK_SKEW_S, Check, CheckName, SetupState, SetupStep
+from providers.account_kit import AccountBase, Check, SetupStep
 from providers.shopify.client import ShopifyClient
 
 DOCTOR_QUERY = """
@@ -84,39 +83,15 @@ def allows(granted: list[str], scope: str) -> bool:
     return scope in granted or (scope.startswith("read_") and f"write_{scope.removeprefix('read_')}" in granted)
 
 
-def clock_skew_s(date_header: str | None, received_at: float) -> float | None:
-    """Provider clock minus local clock, from an HTTP `Date` header (1 s resolution)."""
-    if not date_header:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(date_header).timestamp() - received_at
-    except (TypeError, ValueError):
-        return None
-
-
-class ShopifyAccount:
+class ShopifyAccount(AccountBase):
     """A Shopify store as `pivot setup` and `pivot doctor` see it."""
 
     provider = "shopify"
+    label = "Shopify"
 
     def __init__(self, client: ShopifyClient, *, connection: str = "default") -> None:
         self.client = client
         self.connection = connection
-
-    @property
-    def url(self) -> str:
-        return self.client.http.base_url()
-
-    @property
-    def credential_env(self) -> str:
-        return self.client.http.credential_source()
-
-    def _check(self, name: CheckName, ok: bool, detail: str, fix: str = "") -> Check:
-        return Check(provider=self.provider, connection=self.connection, name=name, ok=ok, detail=detail,
-                     fix="" if ok else fix)
-
-    def _step(self, what: str, state: SetupState, detail: str) -> SetupStep:
-        return SetupStep(provider=self.provider, connection=self.connection, what=what, state=state, detail=detail)
 
     async def probe(self) -> Probe:
         try:
@@ -220,15 +195,7 @@ class ShopifyAccount:
         return self._check("api version", True, f"Shopify serves {served}, the version Pivot speaks")
 
     def _clock(self, response: httpx.Response, received_at: float) -> Check:
-        skew = clock_skew_s(response.headers.get("date"), received_at)
-        if skew is None:
-            return self._check("clock", True, "not checked: Shopify's answer had no Date header")
-        if abs(skew) > MAX_CLOCK_SKEW_S:
-            return self._check("clock", False, f"this host's clock is {abs(skew):.0f}s "
-                               f"{'behind' if skew > 0 else 'ahead of'} Shopify's",
-                               "synchronise the clock (NTP): webhook signatures fail beyond "
-                               f"{MAX_CLOCK_SKEW_S:.0f}s")
-        return self._check("clock", True, f"within {max(abs(skew), 1.0):.0f}s of Shopify's Date header")
+        return self._clock_check(response.headers.get("date"), received_at)
 
     def _rate_limit(self, response: httpx.Response) -> Check:
         body = graphql_body(response)

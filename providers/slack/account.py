@@ -12,7 +12,6 @@ Slack's clock, and a 429 says the token is rate-limited right now. The details n
 environment variable holding the token, never its value.
 """
 
-import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import MAX_CLOCK_SKEW_S, Check, CheckName, SetupState, SetupStep
+from providers.account_kit import AccountBase, Check, SetupStep
 from providers.http import retry_after_seconds
 from providers.slack.client import SlackClient
 
@@ -76,39 +75,15 @@ def granted_scopes(response: httpx.Response) -> list[str] | None:
     return [scope.strip() for scope in header.split(",") if scope.strip()]
 
 
-def clock_skew_s(date_header: str | None, received_at: float) -> float | None:
-    """Provider clock minus local clock, from an HTTP `Date` header (1 s resolution)."""
-    if not date_header:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(date_header).timestamp() - received_at
-    except (TypeError, ValueError):
-        return None
-
-
-class SlackAccount:
+class SlackAccount(AccountBase):
     """A Slack workspace as `pivot setup` and `pivot doctor` see it."""
 
     provider = "slack"
+    label = "Slack"
 
     def __init__(self, client: SlackClient, *, connection: str = "default") -> None:
         self.client = client
         self.connection = connection
-
-    @property
-    def url(self) -> str:
-        return self.client.http.base_url()
-
-    @property
-    def credential_env(self) -> str:
-        return self.client.http.credential_source()
-
-    def _check(self, name: CheckName, ok: bool, detail: str, fix: str = "") -> Check:
-        return Check(provider=self.provider, connection=self.connection, name=name, ok=ok, detail=detail,
-                     fix="" if ok else fix)
-
-    def _step(self, what: str, state: SetupState, detail: str) -> SetupStep:
-        return SetupStep(provider=self.provider, connection=self.connection, what=what, state=state, detail=detail)
 
     async def probe(self) -> Probe:
         """One `auth.test`; the failures that leave nothing to look at are recorded, not raised."""
@@ -192,15 +167,7 @@ class SlackAccount:
                            "with deprecation notices)")
 
     def _clock(self, response: httpx.Response, received_at: float) -> Check:
-        skew = clock_skew_s(response.headers.get("date"), received_at)
-        if skew is None:
-            return self._check("clock", True, "not checked: Slack's answer had no Date header")
-        if abs(skew) > MAX_CLOCK_SKEW_S:
-            return self._check("clock", False, f"this host's clock is {abs(skew):.0f}s "
-                               f"{'behind' if skew > 0 else 'ahead of'} Slack's",
-                               "synchronise the clock (NTP): request signatures fail beyond "
-                               f"{MAX_CLOCK_SKEW_S:.0f}s")
-        return self._check("clock", True, f"within {max(abs(skew), 1.0):.0f}s of Slack's Date header")
+        return self._clock_check(response.headers.get("date"), received_at)
 
     def _rate_limit(self, response: httpx.Response) -> Check:
         if response.status_code == 429:

@@ -16,7 +16,6 @@ key, and never quote Stripe's messages (they repeat the key's last characters).
 """
 
 import asyncio
-import email.utils
 import re
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 import httpx
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import MAX_CLOCK_SKEW_S, Check, CheckName, SetupState, SetupStep
+from providers.account_kit import AccountBase, Check, SetupStep
 from providers.http import retry_after_seconds
 from providers.stripe.client import STRIPE_VERSION, StripeClient
 
@@ -82,32 +81,15 @@ def stripe_error(response: httpx.Response) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def clock_skew_s(date_header: str | None, received_at: float) -> float | None:
-    """Provider clock minus local clock, from an HTTP `Date` header (1 s resolution)."""
-    if not date_header:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(date_header).timestamp() - received_at
-    except (TypeError, ValueError):
-        return None
-
-
-class StripeAccount:
+class StripeAccount(AccountBase):
     """A Stripe account as `pivot setup` and `pivot doctor` see it."""
 
     provider = "stripe"
+    label = "Stripe"
 
     def __init__(self, client: StripeClient, *, connection: str = "default") -> None:
         self.client = client
         self.connection = connection
-
-    @property
-    def url(self) -> str:
-        return self.client.http.base_url()
-
-    @property
-    def credential_env(self) -> str:
-        return self.client.http.credential_source()
 
     def key_kind(self) -> str:
         """The key's kind ("a test-mode restricted key"), read from its first 8 characters only."""
@@ -119,12 +101,6 @@ class StripeAccount:
         kind = {"sk_": "secret key", "rk_": "restricted key"}.get(prefix[:3], "key of an unknown kind")
         return f"a {mode}{kind}"
 
-    def _check(self, name: CheckName, ok: bool, detail: str, fix: str = "") -> Check:
-        return Check(provider=self.provider, connection=self.connection, name=name, ok=ok, detail=detail,
-                     fix="" if ok else fix)
-
-    def _step(self, what: str, state: SetupState, detail: str) -> SetupStep:
-        return SetupStep(provider=self.provider, connection=self.connection, what=what, state=state, detail=detail)
 
     async def probe(self) -> Answers:
         """`GET /v1/account`, then (when the key was accepted) the write probes, concurrently."""
@@ -257,15 +233,7 @@ class StripeAccount:
                            "make sure nothing between Pivot and Stripe rewrites the Stripe-Version header")
 
     def _clock(self, response: httpx.Response, received_at: float) -> Check:
-        skew = clock_skew_s(response.headers.get("date"), received_at)
-        if skew is None:
-            return self._check("clock", True, "not checked: Stripe's answer had no Date header")
-        if abs(skew) > MAX_CLOCK_SKEW_S:
-            return self._check("clock", False, f"this host's clock is {abs(skew):.0f}s "
-                               f"{'behind' if skew > 0 else 'ahead of'} Stripe's",
-                               "synchronise the clock (NTP): webhook signatures fail beyond "
-                               f"{MAX_CLOCK_SKEW_S:.0f}s")
-        return self._check("clock", True, f"within {max(abs(skew), 1.0):.0f}s of Stripe's Date header")
+        return self._clock_check(response.headers.get("date"), received_at)
 
     def _rate_limit(self, answers: Answers) -> Check:
         responses = [answers.account, *(a for a in answers.probes.values() if isinstance(a, httpx.Response))]
