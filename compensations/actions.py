@@ -85,6 +85,10 @@ class Action:
     in flight. A retry after a crash, or after an ambiguous failure, first waits out the
     in-flight window of the earlier attempt, then looks up. Costs one journal entry per step."""
     describe_undo: Describe | None = None
+    lookup_before_write: bool = False
+    """The forward write starts with a lookup by key (the provider has no idempotency header). On a
+    write the engine proves to be a first attempt, the provider skips it (`first_write()`); to prove
+    it for a saga's first write, the engine journals a fence before it."""
 
     @property
     def provider(self) -> str:

@@ -18,10 +18,12 @@ from restate import RunOptions, TerminalError
 from restate.exceptions import RetryableError
 
 from compensations.actions import Action, CompensationReport, JsonDict, RetryBudget
-from compensations.connections import DEFAULT_CONNECTION, using_connection
+from compensations.connections import DEFAULT_CONNECTION, using_connection, writing_first
 from compensations.errors import ErrorInfo, ProviderRejected, ProviderUnavailable
 from compensations.keys import StepKeys
 
+WAIT_WHOLE_WINDOW = -1.0
+"""`fenced_until` when it is unknown when an earlier attempt began: wait a whole in-flight window."""
 MAX_IN_PROCESS_WAIT_S = 30.0
 """One in-process backoff wait; well under Restate's inactivity + abort timeouts."""
 _PROVIDER_REJECTED_CODE = 422
@@ -50,9 +52,22 @@ def transient(exc: ProviderUnavailable) -> Exception:
     return exc
 
 
+class FirstWrite:
+    """A one-time pass: the first execution of a step's journaled write may skip the lookup when
+    the engine proved no earlier attempt sent it; anything after that (an in-process retry, the
+    SDK running the action again) looks up as usual."""
+
+    def __init__(self, granted: bool):
+        self._granted = granted
+
+    def take(self) -> bool:
+        granted, self._granted = self._granted, False
+        return granted
+
+
 async def forward_attempt(
     action: Action, params: BaseModel, keys: StepKeys, where: dict[str, str], fenced_until: float | None = None,
-    connection: str = DEFAULT_CONNECTION,
+    connection: str = DEFAULT_CONNECTION, first: FirstWrite | None = None,
 ) -> JsonDict:
     """The forward write with its retry budget; runs inside `ctx.run`, so it must not touch ctx.
 
@@ -67,12 +82,13 @@ async def forward_attempt(
     delay = budget.initial_interval.total_seconds()
     window = action.in_flight_window.total_seconds()
     failures: list[str] = []
-    if fenced_until is not None:
-        await asyncio.sleep(max(0.0, fenced_until - time.time()))  # an earlier attempt's write may land
+    if fenced_until is not None:  # an earlier attempt's write may land: let it, then look it up
+        until = time.time() + window if fenced_until == WAIT_WHOLE_WINDOW else fenced_until
+        await asyncio.sleep(max(0.0, until - time.time()))
     for attempt in range(1, attempts + 1):
         started = time.time()
         try:
-            with using_connection(connection):
+            with using_connection(connection), writing_first(first is not None and first.take()):
                 result = await action.forward(params, keys)
             break
         except ProviderRejected as exc:

@@ -1,4 +1,6 @@
-"""Named connections: which of several accounts of one provider a step writes to.
+"""What the engine tells a provider about the write it is making: which account, and whether it is new.
+
+Named connections: which of several accounts of one provider a step writes to.
 
 A step may name a `connection` (default `default`): "stripe, account eu". The name is all the
 engine knows and all the journal holds. The engine sets it around a step's journaled write and
@@ -30,3 +32,21 @@ def using_connection(name: str) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+_first_write: ContextVar[bool] = ContextVar("pivot_first_write", default=False)
+
+
+def first_write() -> bool:
+    """True when no earlier attempt can have sent this step's write (see `Saga.start_write`): the
+    provider may skip its lookup by key before writing, because there is nothing to find."""
+    return _first_write.get()
+
+
+@contextmanager
+def writing_first(first: bool) -> Iterator[None]:
+    token = _first_write.set(first)
+    try:
+        yield
+    finally:
+        _first_write.reset(token)

@@ -6,11 +6,12 @@ cancelled write to land, a durable sleep until a scheduled time, and the approva
 driver (plan, open saga, a user's handler) uses these and nothing else to touch a provider.
 """
 
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import restate
 from pydantic import BaseModel
@@ -19,7 +20,14 @@ from restate.serde import BytesSerde
 
 from compensations.actions import Action, JsonDict
 from compensations.approvals import PendingApproval, approval_id
-from compensations.attempts import compensate_attempt, forward_attempt, is_cancel, run_options
+from compensations.attempts import (
+    WAIT_WHOLE_WINDOW,
+    FirstWrite,
+    compensate_attempt,
+    forward_attempt,
+    is_cancel,
+    run_options,
+)
 from compensations.errors import ErrorInfo
 from compensations.keys import StepKeys
 from compensations.kinds import StepState
@@ -52,29 +60,70 @@ def iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
 
 
-async def fence(ctx: Context, step_id: str, action: Action) -> float | None:
-    """Journal when this step's first attempt began. If that entry is replayed rather than
-    executed now, an earlier process attempted the write and may have left it in flight:
-    the attempt must wait until that request can no longer land before it looks up."""
-    fresh = False
+class RunChain:
+    """Whether the latest journaled write of this invocation ran in this attempt, or was replayed.
 
-    def begin() -> float:
-        nonlocal fresh
-        fresh = True
-        return time.time()
+    If it ran now, no earlier attempt got its result acknowledged, so no earlier attempt went past
+    it: a write that comes after it cannot have been sent before. That is what lets a provider skip
+    its lookup by key on a first attempt (the lookup resolves a write an earlier attempt may have
+    made; on a first attempt there is none). A replay says nothing, so the lookup stays. Whether a
+    fence entry is journaled depends only on whether a write came before in this invocation, never
+    on freshness, so the journal is the same on every attempt.
+    """
 
-    began = await ctx.run_typed(f"{step_id}:begin", begin, RunOptions(type_hint=float))
-    return None if fresh else began + action.in_flight_window.total_seconds()
+    def __init__(self) -> None:
+        self.latest: bool | None = None
+        """None before the invocation's first tracked run; then whether the latest one ran now."""
+
+    def run(self, ctx: Context, name: str, fn: Callable[..., Any], options: RunOptions[Any],
+            *args: Any) -> Awaitable[Any]:
+        self.latest = False
+
+        if inspect.iscoroutinefunction(fn):
+            async def tracked_async(*call: Any) -> Any:
+                self.latest = True
+                return await fn(*call)
+            return ctx.run_typed(name, tracked_async, options, *args)
+
+        def tracked(*call: Any) -> Any:
+            self.latest = True
+            return fn(*call)
+        return ctx.run_typed(name, tracked, options, *args)
 
 
-async def start_write(ctx: Context, run_id: str, step: StepRecord, action: Action, params: BaseModel) -> Awaitable[
-        JsonDict]:
-    """Begin the step's one journaled write; the caller awaits it (alone, or with its group)."""
-    fenced_until = await fence(ctx, step.id, action) if action.fenced else None
-    return ctx.run_typed(
-        f"{step.id}:{action.name}", forward_attempt, RunOptions(type_hint=dict),
+def _began() -> float:
+    return time.time()
+
+
+async def start_write(
+    ctx: Context, run_id: str, step: StepRecord, action: Action, params: BaseModel, chain: RunChain,
+    prior: bool | None,
+) -> Awaitable[JsonDict]:
+    """Begin the step's one journaled write; the caller awaits it (alone, or with its group).
+
+    On a saga's first write (nothing journaled before it in this invocation) an action that looks
+    up before writing, or that has no idempotency key (`fenced`), journals a fence first: whether
+    it runs now or is replayed tells whether an earlier attempt may have sent the write. After
+    that, the previous write tells it for free. A write an earlier attempt may have sent is looked
+    up (and, for a fenced action, the earlier request is given its in-flight window to land).
+
+    `prior` is `chain.latest` as it was before the unit of writes this one belongs to: members of a
+    parallel group were sent together, so one member's freshness says nothing about another's."""
+    fenced_until: float | None = None
+    if prior is None and (action.fenced or action.lookup_before_write):
+        fence = RunChain()
+        began = await fence.run(ctx, f"{step.id}:begin", _began, RunOptions(type_hint=float))
+        first = bool(fence.latest)
+        if action.fenced and not first:
+            fenced_until = began + action.in_flight_window.total_seconds()
+    else:
+        first = bool(prior)
+        if action.fenced and not first:
+            fenced_until = WAIT_WHOLE_WINDOW
+    return chain.run(
+        ctx, f"{step.id}:{action.name}", forward_attempt, RunOptions(type_hint=dict),
         action, params, StepKeys.derive(run_id, step.id, action.name), {"run_id": run_id, "step_id": step.id},
-        fenced_until, step.connection_name,
+        fenced_until, step.connection_name, FirstWrite(first),
     )
 
 

@@ -39,6 +39,7 @@ from compensations.plan import Approval, StepSpec
 from compensations.protocol import (
     AlertSink,
     ApprovalGate,
+    RunChain,
     await_approval,
     deliver_alert,
     let_in_flight_land,
@@ -95,6 +96,7 @@ class Saga:
         self._publish = publish
         self.record = record or SagaRecord(run_id=run_id, status=SagaStatus.OPEN, on_failure=on_failure)
         self.params: dict[str, BaseModel] = {}
+        self.chain = RunChain()
 
     @property
     def outcome(self) -> Outcome:
@@ -234,6 +236,7 @@ class Saga:
         """Prepare each step in turn, then let their writes run together and record each result.
         Returns the first failure; every other step keeps its own state and error."""
         writes: dict[str, Awaitable[JsonDict]] = {}
+        prior = self.chain.latest  # what the runs before this unit say, for every write of the unit
         for step in steps:
             prepared = await self.prepare(step)
             if isinstance(prepared, ErrorInfo):
@@ -241,7 +244,7 @@ class Saga:
                 return earlier or (step, prepared)
             action = self.catalog[step.action]
             try:
-                writes[step.id] = await start_write(self.ctx, self.run_id, step, action, prepared)
+                writes[step.id] = await start_write(self.ctx, self.run_id, step, action, prepared, self.chain, prior)
             except TerminalError as exc:  # cancelled at the fence: an earlier attempt's write may be in flight
                 if not is_cancel(exc):
                     raise

@@ -43,9 +43,11 @@ POINTS = [
     Point("invoice line", "stripe", "POST", "/v1/invoiceitems"),
     Point("invoice finalize", "stripe", "POST", "/v1/invoices/*/finalize"),
     Point("invoice read-back", "stripe", "GET", "/v1/invoices/in_*"),
+    # Slack: the post's first attempt has no history scan before it (nothing can be there yet), so the
+    # first history request after the invoice is the post's read-back; a retry scans, then reads back.
     Point("boundary invoice→notify", "slack", "GET", "/api/conversations.history"),
     Point("slack post", "slack", "POST", "/api/chat.postMessage"),
-    Point("slack read-back", "slack", "GET", "/api/conversations.history", skip=1),
+    Point("slack read-back", "slack", "GET", "/api/conversations.history"),
     Point("contact archive (compensation)", "hubspot", "DELETE", "/crm/v3/objects/contacts/*", failing=True),
 ]
 

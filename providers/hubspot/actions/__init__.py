@@ -28,13 +28,15 @@ def hubspot_actions(client: HubSpotClient) -> list[Action]:
             params=CreateContactParams,
             forward=contacts.create_contact,
             compensate=contacts.archive_contact,
-            key_carrier=f"unique contact property '{KEY_PROPERTY}', looked up with idProperty before writing",
+            key_carrier=f"unique contact property '{KEY_PROPERTY}', looked up with idProperty before writing "
+            "(skipped on a write no earlier attempt can have sent)",
             readback="GET /crm/v3/objects/contacts/{id}: email, firstname, lastname, key property",
             compensation="archive (DELETE, restorable for 90 days)",
             describe=lambda r: f"HubSpot contact {r['id']} ({r.get('email')}) was created",
             describe_undo=lambda r: f"HubSpot contact {r['id']} was archived",
             not_run="No HubSpot contact was created",
             in_flight_window=window,
+            lookup_before_write=True,
         ),
         Action(
             name="hubspot.create_deal",
@@ -42,13 +44,15 @@ def hubspot_actions(client: HubSpotClient) -> list[Action]:
             params=CreateDealParams,
             forward=deals.create_deal,
             compensate=deals.archive_deal,
-            key_carrier=f"unique deal property '{KEY_PROPERTY}', looked up with idProperty before writing",
+            key_carrier=f"unique deal property '{KEY_PROPERTY}', looked up with idProperty before writing "
+            "(skipped on a write no earlier attempt can have sent)",
             readback="GET /crm/v3/objects/deals/{id}: dealname, amount, pipeline, dealstage, closedate, key property",
             compensation="archive (DELETE, restorable for 90 days)",
             describe=lambda r: f"HubSpot deal {r['id']} ({r.get('dealname')}) was created",
             describe_undo=lambda r: f"HubSpot deal {r['id']} was archived",
             not_run="No HubSpot deal was created",
             in_flight_window=window,
+            lookup_before_write=True,
         ),
         Action(
             name="hubspot.update_properties",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compensations.actions import CompensationReport, JsonDict
+from compensations.connections import first_write
 from compensations.errors import ProviderRejected
 from providers.hubspot.client import AlreadyExists, HubSpotClient
 
@@ -44,8 +45,10 @@ class KeyedObjects:
                                             properties=[*properties, KEY_PROPERTY])
 
     async def create(self, key: str, properties: dict[str, str], verified: list[str]) -> JsonDict:
-        """The object carrying `key`, created if absent; then read back by id."""
-        found = await self.by_key(key, verified)
+        """The object carrying `key`, created if absent; then read back by id. On a write no earlier
+        attempt can have sent (`first_write()`), there is nothing to look up; the unique key property
+        would still refuse a second object (409), which is then looked up."""
+        found = None if first_write() else await self.by_key(key, verified)
         if found is None:
             try:
                 found = await self.client.create_object(self.object_type, {**properties, KEY_PROPERTY: key})

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from compensations.actions import CompensationReport, JsonDict
+from compensations.connections import first_write
 from compensations.errors import ProviderRejected
 from compensations.keys import StepKeys
 from providers.slack.actions.messages import EVENT_TYPE, Messages, key_of
@@ -42,7 +43,10 @@ class PostActions:
         self.messages = Messages(client)
 
     async def post_message(self, params: PostMessageParams, keys: StepKeys) -> JsonDict:
-        message = await self.messages.find_by_key(params.channel, keys.forward, params.thread_ts)
+        # Slack has no idempotency key: the history is scanned for the step's key before posting,
+        # except on a write no earlier attempt can have sent (`first_write()`): nothing to find then.
+        message = None if first_write() else await self.messages.find_by_key(params.channel, keys.forward,
+                                                                             params.thread_ts)
         if message is None:
             payload: dict[str, Any] = {
                 "channel": params.channel,
