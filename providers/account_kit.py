@@ -9,8 +9,12 @@ returns a credential: these results are printed and may be stored.
 """
 
 import email.utils
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import httpx
 from pydantic import BaseModel, Field
 
 CheckName = Literal["credentials", "scopes", "key carriers", "api version", "clock", "rate limit", "reachable"]
@@ -65,6 +69,18 @@ def clock_skew_s(date_header: str | None, received_at: float) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Probe:
+    """The answer to an account's first request, or why there was none (then doctor reports that
+    one cause, since every other check would only repeat it)."""
+
+    response: httpx.Response | None
+    received_at: float
+    unreachable: str = ""
+    no_credential: str = ""
+    rate_limited: str = ""
+
+
 class AccountBase:
     """What every provider's `Account` shares: its name and connection on every line it reports,
     and where the connection in use lives (its base URL, and what holds its credential, in words)."""
@@ -75,6 +91,8 @@ class AccountBase:
     connection: str = "default"
     client: Any
     """The provider's client; its `http` (`providers.http.ProviderHTTP`) follows the connection in use."""
+    clock: Callable[[], float] = time.time
+    """This host's time (an account may be given another, to test the clock check)."""
 
     @property
     def url(self) -> str:
@@ -90,6 +108,23 @@ class AccountBase:
 
     def _step(self, what: str, state: SetupState, detail: str) -> SetupStep:
         return SetupStep(provider=self.provider, connection=self.connection, what=what, state=state, detail=detail)
+
+
+    async def _probe_with(self, call: Callable[[], Awaitable[httpx.Response]], *, rate_limits: bool = False) -> Probe:
+        """Make the account's first request; no credential or no answer is recorded, not raised (the
+        provider's `ProviderRejected` / `ProviderUnavailable`). With `rate_limits`, a 429 the client
+        turned into a wait is recorded as such (else it counts as no answer)."""
+        from compensations.errors import ProviderRejected, ProviderUnavailable
+
+        try:
+            response = await call()
+        except ProviderRejected as refused:  # the credential is not configured
+            return Probe(None, self.clock(), no_credential=refused.info.message)
+        except ProviderUnavailable as down:
+            if rate_limits and down.retry_after_s is not None:
+                return Probe(None, self.clock(), rate_limited=down.message)
+            return Probe(None, self.clock(), unreachable=f"{self.label} did not answer at {self.url}: {down.message}")
+        return Probe(response, self.clock())
 
     def _clock_check(self, date_header: str | None, received_at: float) -> Check:
         """This host's clock against the provider's `Date` header."""

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import AccountBase, Check, SetupStep
+from providers.account_kit import AccountBase, Check, Probe, SetupStep
 from providers.hubspot.actions.keyed import KEY_PROPERTY, SINGULAR, UNDO_PROPERTY
 from providers.hubspot.client import AlreadyExists, HubSpotClient
 
@@ -74,17 +74,6 @@ REQUIRED_SCOPES: Mapping[str, str] = MappingProxyType({
 })
 SETUP_SCOPES = tuple(f"crm.schemas.{t}.write" for t in OBJECT_TYPES)
 """Needed only by `pivot setup`, and only while a carrier is missing."""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The answer to the probe read, or why there was none."""
-
-    response: httpx.Response | None
-    received_at: float
-    unreachable: str = ""
-    no_credential: str = ""
-    rate_limited: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,7 +152,7 @@ class HubSpotAccount(AccountBase):
                                 f"set {self.credential_env} to the private app's access token ({PRIVATE_APPS} → "
                                 "Auth)")]
         if probe.unreachable:
-            return [self._check("reachable", False, f"HubSpot did not answer at {url}: {probe.unreachable}",
+            return [self._check("reachable", False, probe.unreachable,
                                 f"check the network, and the base URL (PIVOT_HUBSPOT_BASE_URL or the connection's "
                                 f"base_url, now {url}; HubSpot's is https://api.hubapi.com)")]
         if probe.rate_limited or probe.response is None:
@@ -184,15 +173,7 @@ class HubSpotAccount(AccountBase):
         ]
 
     async def _probe(self) -> Probe:
-        try:
-            response = await self.client.probe()
-        except ProviderRejected as refused:  # the credential's environment variable is not set
-            return Probe(None, self.clock(), no_credential=refused.info.message)
-        except ProviderUnavailable as down:
-            if down.retry_after_s is not None:  # HubSpot's 429, turned into a wait by the client
-                return Probe(None, self.clock(), rate_limited=down.message)
-            return Probe(None, self.clock(), unreachable=down.message)
-        return Probe(response, self.clock())
+        return await self._probe_with(self.client.probe, rate_limits=True)
 
     def _credentials(self, response: httpx.Response, body: dict[str, Any] | None) -> Check:
         status = response.status_code

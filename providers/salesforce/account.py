@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import AccountBase, Check, SetupState, SetupStep
+from providers.account_kit import AccountBase, Check, Probe, SetupState, SetupStep
 from providers.salesforce.client import API_BASE, API_VERSION, SalesforceClient, parse_errors
 from providers.salesforce.params import API_NAME, DEFAULT_KEY_FIELD
 
@@ -66,16 +66,6 @@ def field_security(sobject: str) -> str:
 def object_permissions(sobject: str, missing: Iterable[str]) -> str:
     return (f"grant {', '.join(missing)} on {sobject} to the integration user: Setup → Permission Sets → (a set "
             f"assigned to that user) → Object Settings → {sobject} → Edit")
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The answer to `GET /services/data/vXX.X/`, or why there was none."""
-
-    response: httpx.Response | None
-    received_at: float
-    unreachable: str = ""
-    no_credential: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,7 +159,7 @@ class SalesforceAccount(AccountBase):
             return [self._check("credentials", False, probe.no_credential,
                                 f"set {self.credential_env} to an access token of the integration user")]
         if probe.unreachable or probe.response is None:
-            return [self._check("reachable", False, f"Salesforce did not answer at {url}: {probe.unreachable}",
+            return [self._check("reachable", False, probe.unreachable,
                                 "check the network, and the base URL (PIVOT_SALESFORCE_BASE_URL or the "
                                 f"connection's base_url, now {url}; the org's is https://<MyDomain>.my.salesforce.com)")]
         response = probe.response
@@ -185,13 +175,7 @@ class SalesforceAccount(AccountBase):
         ]
 
     async def _probe(self) -> Probe:
-        try:
-            response = await self.client.resources()
-        except ProviderRejected as refused:  # the credential's environment variable is not set
-            return Probe(None, self.clock(), no_credential=refused.info.message)
-        except ProviderUnavailable as down:
-            return Probe(None, self.clock(), unreachable=down.message)
-        return Probe(response, self.clock())
+        return await self._probe_with(self.client.resources)
 
     async def _described(self, sobject: str) -> Described:
         """The describe, and when it shows no key field, whether the Tooling API knows one."""

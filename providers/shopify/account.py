@@ -14,16 +14,13 @@ no longer supports), and `Date` is Shopify's clock. The details name the environ
 holding the token, never its value.
 """
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import httpx
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import AccountBase, Check, SetupStep
+from providers.account_kit import AccountBase, Check, Probe, SetupStep
 from providers.shopify.client import ShopifyClient
 
 DOCTOR_QUERY = """
@@ -50,16 +47,6 @@ LOW_BUCKET = 0.1
 CONFIGURE = ("a custom app made in the Shopify admin: Settings → Apps and sales channels → Develop apps → the app → "
              "Configuration → Admin API integration; an app made with the Shopify CLI: `scopes` under "
              "[access_scopes] in shopify.app.toml, then `shopify app deploy`")
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The answer to the doctor's document, or why there was none."""
-
-    response: httpx.Response | None
-    received_at: float
-    unreachable: str = ""
-    no_credential: str = ""
 
 
 def graphql_body(response: httpx.Response) -> dict[str, Any]:
@@ -94,13 +81,7 @@ class ShopifyAccount(AccountBase):
         self.connection = connection
 
     async def probe(self) -> Probe:
-        try:
-            response = await self.client.answer(DOCTOR_QUERY)
-        except ProviderRejected as refused:  # the token's environment variable is not set
-            return Probe(None, time.time(), no_credential=refused.info.message)
-        except ProviderUnavailable as down:
-            return Probe(None, time.time(), unreachable=f"Shopify did not answer at {self.url}: {down.message}")
-        return Probe(response, time.time())
+        return await self._probe_with(lambda: self.client.answer(DOCTOR_QUERY))
 
     def granted(self, response: httpx.Response) -> list[str] | None:
         """The app's access scope handles, or None when the answer does not list them."""

@@ -12,16 +12,13 @@ Slack's clock, and a 429 says the token is rate-limited right now. The details n
 environment variable holding the token, never its value.
 """
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import httpx
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import AccountBase, Check, SetupStep
+from providers.account_kit import AccountBase, Check, Probe, SetupStep
 from providers.http import retry_after_seconds
 from providers.slack.client import SlackClient
 
@@ -46,16 +43,6 @@ RATE_LIMITS = ("Slack sends no quota headers: chat.postMessage allows about 1 me
                "conversations.history is Tier 3 (50+ per minute; 1 per minute with limit 15 for commercially "
                "distributed apps outside the Marketplace installed since 2025-05-29); Pivot waits out a 429's "
                "Retry-After")
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The answer to `auth.test`, or why there was none."""
-
-    response: httpx.Response | None
-    received_at: float
-    unreachable: str = ""
-    no_credential: str = ""
 
 
 def slack_body(response: httpx.Response) -> dict[str, Any] | None:
@@ -87,13 +74,7 @@ class SlackAccount(AccountBase):
 
     async def probe(self) -> Probe:
         """One `auth.test`; the failures that leave nothing to look at are recorded, not raised."""
-        try:
-            response = await self.client.answer("auth.test")
-        except ProviderRejected as refused:  # the credential's environment variable is not set
-            return Probe(None, time.time(), no_credential=refused.info.message)
-        except ProviderUnavailable as down:
-            return Probe(None, time.time(), unreachable=f"Slack did not answer at {self.url}: {down.message}")
-        return Probe(response, time.time())
+        return await self._probe_with(lambda: self.client.answer("auth.test"))
 
     # ------------------------------------------------------------------ doctor
 
