@@ -22,6 +22,7 @@ from providers.http import Endpoint
 from providers.shopify.account import REQUIRED_SCOPES, ShopifyAccount
 from providers.shopify.client import API_VERSION, ShopifyClient
 from providers.shopify.sandbox.access import SANDBOX_SCOPES
+from tests.providers.account_helpers import assert_no_secret
 from tests.providers.shopify_fixtures import (
     GRAPHQL_PATH,
     TOKEN,
@@ -97,11 +98,6 @@ def setup(url: str, *, dry_run: bool) -> list[SetupStep]:
 
     return with_account(url, steps)
 
-
-def assert_no_secret(results: list[Check] | list[SetupStep], *secrets: str) -> None:
-    text = " ".join(result.model_dump_json() for result in results)
-    for secret in secrets:
-        assert secret not in text
 
 
 def raw_graphql(url: str, token: str, query: str, version: str = API_VERSION) -> httpx.Response:

@@ -17,12 +17,13 @@ import pytest
 
 from compensations.errors import ProviderRejected
 from compensations.keys import StepKeys
-from providers.account_kit import Check, CheckName, SetupStep
+from providers.account_kit import CheckName
 from providers.http import Endpoint
 from providers.slack.account import REQUIRED_SCOPES, SlackAccount
 from providers.slack.actions import slack_actions
 from providers.slack.client import SlackClient
 from providers.slack.sandbox_scopes import SANDBOX_SCOPES
+from tests.providers.account_helpers import assert_no_secret, by_name
 from tests.providers.test_conformance import SLACK_URI, errors_of
 from tests.sandbox.process import SLACK_TOKEN, free_port
 
@@ -52,14 +53,6 @@ def other_token(kind: str) -> str:
     return f"xoxb-{kind}-{uuid.uuid4().hex[:12]}"
 
 
-def by_name(checks: list[Check]) -> dict[str, Check]:
-    return {check.name: check for check in checks}
-
-
-def assert_no_secret(results: list[Check] | list[SetupStep], *secrets: str) -> None:
-    text = " ".join(result.model_dump_json() for result in results)
-    for secret in secrets:
-        assert secret not in text
 
 
 def api(sandbox: Boxes, method: str, token: str, **params: Any) -> httpx.Response:

@@ -24,12 +24,13 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from compensations.keys import StepKeys
-from providers.account_kit import Check, CheckName, SetupStep
+from providers.account_kit import CheckName
 from providers.http import Endpoint
 from providers.stripe.account import WRITTEN, StripeAccount
 from providers.stripe.actions import stripe_actions
 from providers.stripe.client import STRIPE_VERSION, StripeClient
 from providers.stripe.sandbox import ACCOUNT_ID, SEED_CUSTOMER_ID
+from tests.providers.account_helpers import assert_no_secret, by_name
 from tests.providers.test_conformance import closed_objects, pointer
 from tests.sandbox.process import STRIPE_KEY, free_port
 
@@ -64,15 +65,6 @@ def new_key(kind: str) -> str:
     return f"{kind}_{uuid.uuid4().hex[:16]}"
 
 
-def by_name(checks: list[Check]) -> dict[str, Check]:
-    return {check.name: check for check in checks}
-
-
-def assert_no_secret(results: list[Check] | list[SetupStep], *secrets: str) -> None:
-    text = " ".join(result.model_dump_json() for result in results)
-    for secret in secrets:
-        assert secret not in text
-        assert secret[-6:] not in text  # not even the tail Stripe quotes in its messages
 
 
 def call(sandbox: Boxes, method: str, path: str, key: str, data: dict[str, str] | None = None) -> httpx.Response:
@@ -144,7 +136,7 @@ async def test_doctor_is_all_green_against_a_fresh_sandbox(stripe_client: Stripe
     assert ACCOUNT_ID in found["credentials"].detail and "a test-mode secret key" in found["credentials"].detail
     assert "charges are enabled" in found["credentials"].detail
     assert STRIPE_VERSION in found["api version"].detail
-    assert_no_secret(checks, STRIPE_KEY)
+    assert_no_secret(checks, STRIPE_KEY, tail=6)
     assert sandbox.stripe.effects() == []  # the write probes wrote nothing
 
 
@@ -162,7 +154,7 @@ async def test_a_revoked_key_fails_the_credentials_and_says_what_to_do(
     assert KEY_ENV in credentials.fix and "dashboard.stripe.com/apikeys" in credentials.fix
     assert not checks["scopes"].ok and checks["scopes"].detail.startswith("not checked")
     assert checks["reachable"].ok and checks["clock"].ok and checks["api version"].ok
-    assert_no_secret(list(checks.values()), key)
+    assert_no_secret(list(checks.values()), key, tail=6)
 
 
 async def test_a_restricted_key_without_a_permission_is_named_without_writing(
@@ -180,7 +172,7 @@ async def test_a_restricted_key_without_a_permission_is_named_without_writing(
     assert not permissions.ok
     assert permissions.detail.startswith("the key may not write refunds (rak_refund_write: ")
     assert "set Refunds to Write" in permissions.fix
-    assert_no_secret(list(checks.values()), key)
+    assert_no_secret(list(checks.values()), key, tail=6)
     assert sandbox.stripe.effects() == []
 
 
@@ -257,7 +249,7 @@ async def test_setup_names_the_missing_permission_and_changes_nothing(
         assert {step.what for step in steps if step.state == "exists"} == {
             "key carrier: Idempotency-Key header", "key carrier: metadata[pivot_key] and metadata[pivot_send_key]",
             "permission rak_customer_write", "permission rak_invoice_item_write", "permission rak_payment_intent_write"}
-        assert_no_secret(steps, key)
+        assert_no_secret(steps, key, tail=6)
     assert sandbox.stripe.effects() == []
 
 
