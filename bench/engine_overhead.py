@@ -33,7 +33,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -256,25 +257,35 @@ def collapse_top(raw_path: Path, limit: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def profiled(bench: Bench, out: Path, sagas: int, concurrency: int) -> dict[str, Any]:
-    """A Pivot-only batch under py-spy (raw collapsed stacks + an SVG flame graph)."""
-    pid = bench.stack.service.pid
+@contextmanager
+def py_spy(pid: int | None, out: Path) -> Iterator[dict[str, Any]]:
+    """Record `pid` with py-spy while the block runs; then `out`/profile.raw.txt holds the collapsed
+    stacks (for any flame-graph tool) and `out`/profile.txt the hottest frames. Yields the report."""
     assert pid is not None
     out.mkdir(parents=True, exist_ok=True)
-    spy = Path(sys.executable).parent / "py-spy"
     raw_file = out / "profile.raw.txt"
-    recorder = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw", "-o", str(raw_file),
-                                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    side = Side("pivot")
+    recorder = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+                                 "--format", "raw", "-o", str(raw_file), "--nonblocking"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    report: dict[str, Any] = {}
     try:
-        await bench.batch(side, sagas, concurrency)
+        yield report
     finally:
         recorder.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-        _, err = await asyncio.to_thread(recorder.communicate)
+        _, err = recorder.communicate()
     if not raw_file.exists():
-        return {"error": err.decode(errors="replace")[-500:]}
+        report["error"] = err.decode(errors="replace")[-500:]
+        return
     (out / "profile.txt").write_text(collapse_top(raw_file))
-    return {"batch": side.summary(), "raw": str(raw_file), "top": str(out / "profile.txt")}
+    report.update({"raw": str(raw_file), "top": str(out / "profile.txt")})
+
+
+async def profiled(bench: Bench, out: Path, sagas: int, concurrency: int) -> dict[str, Any]:
+    """A Pivot-only batch under py-spy."""
+    side = Side("pivot")
+    with py_spy(bench.stack.service.pid, out) as report:
+        await bench.batch(side, sagas, concurrency)
+    return {"batch": side.summary(), **report}
 
 
 def ratio(pivot: Side, raw: Side) -> dict[str, float]:
@@ -370,6 +381,7 @@ async def two_endpoints(bench: Bench, sagas: int) -> list[dict[str, Any]]:
     async def use(processes: int) -> None:
         if processes == 2 and not replica.running:
             replica.start()
+            await asyncio.to_thread(replica.wait_listening, stack.ports.service)
         if processes == 1 and replica.running:
             replica.stop()
         await asyncio.to_thread(stack.restart_restate)

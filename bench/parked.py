@@ -4,7 +4,11 @@
 
 Each saga creates a HubSpot contact, then parks on an approval gate in front of its invoice.
 Reported: time to park them all (every approval listed by the inbox), the service's and
-restate-server's RSS while parked, and the time to resume them all after a bulk approval.
+restate-server's RSS while parked, and the time to resume them all after a bulk approval. The
+yardstick, in the same run and on the same stack first: as many plain sagas (the same two steps,
+no gate), submitted and awaited the same way; the resume rate is reported against theirs. CPU
+seconds per saga of each process are reported for every phase, which is what says where the time
+goes.
 """
 
 import argparse
@@ -13,11 +17,13 @@ import json
 import tempfile
 import time
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.engine_overhead import process_cpu_s, py_spy
 from compensations.approvals import decision_proof
 from services.local.processes import wait_until
 from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Ports, Stack
@@ -34,14 +40,34 @@ def rss_mib(pid: int | None, field: str = "VmRSS") -> float:
     return 0.0
 
 
-def plan(token: str, index: int, customer: str) -> dict[str, Any]:
+def plan(token: str, index: int, customer: str, gated: bool = True) -> dict[str, Any]:
+    kind = "park" if gated else "plain"
+    invoice: dict[str, Any] = {
+        "id": "invoice", "action": "stripe.create_invoice",
+        "params": {"customer": customer, "lines": [{"amount": 100, "currency": "usd", "description": "parked"}]}}
+    if gated:
+        invoice["approval"] = {"approvers": ["finance"], "timeout": "P3D", "reason": "bench"}
     return {"steps": [
         {"id": "contact", "action": "hubspot.create_contact",
-         "params": {"email": f"park{index}+{token}@example.com"}},
-        {"id": "invoice", "action": "stripe.create_invoice",
-         "params": {"customer": customer, "lines": [{"amount": 100, "currency": "usd", "description": "parked"}]},
-         "approval": {"approvers": ["finance"], "timeout": "P3D", "reason": "bench"}},
+         "params": {"email": f"{kind}{index}+{token}@example.com"}},
+        invoice,
     ]}
+
+
+class Meter:
+    """CPU seconds each stack process spends during a phase, per saga."""
+
+    def __init__(self, stack: Stack):
+        self.pids = {"restate-server": stack.restate.pid, "service": stack.service.pid,
+                     "sandboxes": stack.sandboxes.pid}
+        self.started = self.read()
+
+    def read(self) -> dict[str, float]:
+        return {name: process_cpu_s(pid) for name, pid in self.pids.items()}
+
+    def per_saga_ms(self, sagas: int) -> dict[str, float]:
+        now = self.read()
+        return {name: round(1000 * (now[name] - self.started[name]) / sagas, 1) for name in now}
 
 
 async def _each(items: list[str], call: Any) -> None:
@@ -54,31 +80,50 @@ async def _each(items: list[str], call: Any) -> None:
     await asyncio.gather(*(one(item) for item in items))
 
 
-def run(stack: Stack, sagas: int) -> dict[str, Any]:
+def run(stack: Stack, sagas: int, plain: int, profile: Path | None = None) -> dict[str, Any]:
     token = uuid.uuid4().hex[:8]
     runs = [f"park-{token}-{i:05d}" for i in range(sagas)]
     mine = {f"{run}~invoice" for run in runs}
     customer = httpx.post(f"{stack.sandbox_urls['stripe']}/v1/customers", data={"email": f"park+{token}@example.com"},
                           headers={"Authorization": f"Bearer {LOCAL_CREDENTIALS['STRIPE_API_KEY']}"}).json()["id"]
-    baseline = {"service": rss_mib(stack.service.pid), "restate": rss_mib(stack.restate.pid)}
 
-    async def submit_all() -> None:
+    async def submit_all(names: list[str], gated: bool) -> None:
         async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=600) as http:
             async def submit(index: int) -> None:
-                response = await http.post(f"/SagaRun/{runs[index]}/run/send", json=plan(token, index, customer))
+                response = await http.post(f"/SagaRun/{names[index]}/run/send",
+                                           json=plan(token, index, customer, gated))
                 response.raise_for_status()
-            await _each([str(i) for i in range(sagas)], lambda i: submit(int(i)))
+            await _each([str(i) for i in range(len(names))], lambda i: submit(int(i)))
+
+    async def attach_all(names: list[str]) -> None:
+        async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=3600) as http:
+            async def attach(run: str) -> None:
+                response = await http.get(f"/restate/workflow/SagaRun/{run}/attach")
+                assert response.json()["status"] == "committed", response.text
+            await _each(names, attach)
+
+    # The yardstick first: the same sagas without the gate, submitted and awaited the same way.
+    plains = [f"plain-{token}-{i:05d}" for i in range(plain)]
+    meter = Meter(stack)
+    started = time.monotonic()
+    asyncio.run(submit_all(plains, gated=False))
+    asyncio.run(attach_all(plains))
+    plain_s = time.monotonic() - started
+    plain_cpu = meter.per_saga_ms(plain)
+    baseline = {"service": rss_mib(stack.service.pid), "restate": rss_mib(stack.restate.pid)}
 
     def listed() -> int:
         body = httpx.post(f"{stack.ingress_url}/Approvals/pending", json="finance", timeout=600).json()
         return len(mine & {a["approval_id"] for a in body})
 
+    meter = Meter(stack)
     started = time.monotonic()
-    asyncio.run(submit_all())
+    asyncio.run(submit_all(runs, gated=True))
     wait_until(lambda: listed() == sagas, timeout_s=3600, what="every approval listed", interval_s=5.0)
     parked_s = time.monotonic() - started
     parked = {"service": rss_mib(stack.service.pid), "restate": rss_mib(stack.restate.pid)}
     peak = {"service": rss_mib(stack.service.pid, "VmHWM"), "restate": rss_mib(stack.restate.pid, "VmHWM")}
+    park_cpu = meter.per_saga_ms(sagas)
 
     async def approve_all() -> None:
         async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=3600) as http:
@@ -88,15 +133,23 @@ def run(stack: Stack, sagas: int) -> dict[str, Any]:
                 (await http.post(f"/Approval/{approval}/decide", json=body)).raise_for_status()
             await _each(sorted(mine), approve)
 
-            async def attach(run: str) -> None:
-                response = await http.get(f"/restate/workflow/SagaRun/{run}/attach")
-                assert response.json()["status"] == "committed", response.text
-            await _each(runs, attach)
-
+    meter = Meter(stack)
     started = time.monotonic()
-    asyncio.run(approve_all())
+    spying: AbstractContextManager[dict[str, Any]] = py_spy(stack.service.pid, profile) if profile else nullcontext({})
+    with spying as spied:
+        asyncio.run(approve_all())
+        asyncio.run(attach_all(runs))
     resumed_s = time.monotonic() - started
+    resume_cpu = meter.per_saga_ms(sagas)
+    resume_rate, plain_rate = sagas / resumed_s, plain / plain_s
     return {"sagas": sagas, "park_all_s": round(parked_s, 1), "resume_all_s": round(resumed_s, 1),
+            "plain_sagas": plain, "plain_all_s": round(plain_s, 1),
+            "sagas_per_s": {"plain": round(plain_rate, 1), "park": round(sagas / parked_s, 1),
+                            "resume": round(resume_rate, 1)},
+            "resume_over_plain": round(resume_rate / plain_rate, 3),
+            "cpu_ms_per_saga": {"plain": plain_cpu, "park": park_cpu, "resume": resume_cpu},
+            "resume_profile": spied or None,
+            "rss_mib_service_peak_all_run": round(rss_mib(stack.service.pid, "VmHWM")),
             "rss_mib_before": {k: round(v) for k, v in baseline.items()},
             "rss_mib_parked": {k: round(v) for k, v in parked.items()},
             "rss_mib_peak_while_parking": {k: round(v) for k, v in peak.items()}}
@@ -105,14 +158,16 @@ def run(stack: Stack, sagas: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.parked", description=__doc__)
     parser.add_argument("--sagas", type=int, default=10_000)
+    parser.add_argument("--plain", type=int, help="plain sagas for the yardstick (default: as many as --sagas)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--profile", type=Path, help="py-spy the service while the sagas resume, into this folder")
     parser.add_argument("--restate-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra RESTATE_* server setting, e.g. RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT=1s")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="pivot-parked-"))
     restate_env = dict(item.split("=", 1) for item in args.restate_env)
     with Stack(ports=Ports.free(), data_dir=base / "data", log_dir=base / "logs", restate_env=restate_env) as stack:
-        result = run(stack, args.sagas)
+        result = run(stack, args.sagas, args.plain or args.sagas, args.profile)
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

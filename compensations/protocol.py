@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from restate import Context, RunOptions, TerminalError
 from restate.serde import BytesSerde
 
+from compensations import clock
 from compensations.actions import Action, JsonDict
 from compensations.approvals import PendingApproval, approval_id
 from compensations.attempts import (
@@ -40,7 +41,9 @@ log = logging.getLogger("pivot.saga")
 class ApprovalGate(Protocol):
     """How a parked step reaches the approvals inbox; services/ implements it.
 
-    `opened` and `closed` are called from the handler (they may send Restate messages);
+    `opened` and `closed` are called from the handler (they may send Restate messages). A decision
+    arrives through the gate's own `decide`, which closes the gate as it resolves the awakeable, so
+    `closed` is called only when the saga stops waiting without one (deadline, cancellation);
     `verify` runs inside `ctx.run` (it reads approver credentials from the environment, so
     only its verdict is journaled, never a token).
     """
@@ -91,7 +94,7 @@ class RunChain:
         return ctx.run_typed(name, tracked, options, *args)
 
 
-def _began() -> float:
+async def _began() -> float:
     return time.time()
 
 
@@ -146,7 +149,7 @@ async def let_in_flight_land(ctx: Context, actions: list[Action], step_id: str) 
 
 async def sleep_until(ctx: Context, epoch_s: float, step_id: str) -> None:
     """A scheduled write: sleep durably (the invocation suspends) until its time."""
-    now = await ctx.time()
+    now = await clock.now(ctx)
     if epoch_s > now:
         await ctx.sleep(timedelta(seconds=epoch_s - now), name=f"{step_id}:not_before")
 
@@ -166,7 +169,7 @@ async def await_approval(
         return ErrorInfo(code="approvals_unavailable", message="this deployment has no approvals inbox")
     spec = step.gate
     assert spec is not None
-    now = await ctx.time()
+    now = await clock.now(ctx)
     pending = PendingApproval(
         approval_id=approval_id(run_id, step.id), run_id=run_id, step_id=step.id, action=step.action,
         params=params.model_dump(mode="json"), approvers=spec.approvers, reason=spec.reason, requested_at=now,
@@ -184,7 +187,7 @@ async def await_approval(
             match await restate.select(decision=decision, deadline=deadline):
                 case ["decision", raw]:
                     verdict = await ctx.run_typed(
-                        f"{step.id}:verify_decision", gate.verify, RunOptions(type_hint=dict),
+                        f"{step.id}:verify_decision", clock.stamped(gate.verify), RunOptions(type_hint=dict),
                         raw, pending.model_dump(mode="json"),
                     )
                 case _:
@@ -205,10 +208,8 @@ async def await_approval(
             log.warning("run=%s step=%s decision refused: %s", run_id, step.id, verdict.get("problem"),
                         extra={"run_id": run_id, "step_id": step.id})
             continue
-        at = await ctx.time()
         step.decision = Decision(approved=bool(verdict["approved"]), approver=str(verdict["approver"]),
-                                 at=iso(at), comment=str(verdict.get("comment", "")))
-        gate.closed(ctx, pending.approval_id, {"decision": step.decision.model_dump()})
+                                 at=iso(float(verdict["at"])), comment=str(verdict.get("comment", "")))
         step.state = StepState.PENDING
         changed(False)
         if step.decision.approved:

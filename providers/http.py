@@ -8,7 +8,9 @@ Providers add only their own error bodies on top.
 
 import asyncio
 import email.utils
+import functools
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,11 @@ DEFAULT_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 32
 """Per provider and process. Requests beyond it wait on a semaphore, not in httpcore's pool,
 whose queue handling is quadratic (seen: 600 sagas resuming at once pegged the service)."""
+LANE_CONNECTIONS = 8
+"""Connections per lane (one httpx client each). httpcore checks every pooled connection on each
+request and each response (keep-alive expiry, plus a poll() of the socket of every idle one), so
+the cost of a request grows with the pool: with one pool of 32, that check was a third of the
+service's CPU when 1,000 sagas resumed (bench/RESULTS.md §5). Lanes of 8 keep it small."""
 MAX_RETRY_AFTER_S = 300.0
 
 
@@ -53,6 +60,13 @@ class Endpoint:
             credential_env=os.environ.get(f"{prefix}_CREDENTIAL_ENV", credential_env),
             timeout_s=float(os.environ.get("PIVOT_HTTP_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
         )
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: building one loads the CA bundle (tens of ms), and every
+    lane of every provider can share it."""
+    return httpx.create_ssl_context()
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -87,16 +101,21 @@ class ProviderHTTP:
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._auth_scheme = auth_scheme
         self._auth_header = auth_header
-        self._client = httpx.AsyncClient(
-            base_url=endpoint.base_url,
-            # No pool timeout: waiting for one of our own connections is local back-pressure, not a
-            # provider failure, and must not spend a step's retry budget (seen with 300 sagas
-            # resuming at once). Connect, read and write stay bounded.
-            timeout=httpx.Timeout(endpoint.timeout_s, connect=min(5.0, endpoint.timeout_s), pool=None),
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
-            headers={"User-Agent": "pivot/0.1"},
-            event_hooks={"response": list(response_hooks)},
-        )
+        self._lanes = [
+            httpx.AsyncClient(
+                base_url=endpoint.base_url,
+                # No pool timeout: waiting for one of our own connections is local back-pressure, not a
+                # provider failure, and must not spend a step's retry budget (seen with 300 sagas
+                # resuming at once). Connect, read and write stay bounded.
+                timeout=httpx.Timeout(endpoint.timeout_s, connect=min(5.0, endpoint.timeout_s), pool=None),
+                limits=httpx.Limits(max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS),
+                headers={"User-Agent": "pivot/0.1"},
+                verify=_tls(),
+                event_hooks={"response": list(response_hooks)},
+            )
+            for _ in range(-(-MAX_CONNECTIONS // LANE_CONNECTIONS))
+        ]
+        self._busy = [0] * len(self._lanes)
 
     @property
     def in_flight_window(self) -> timedelta:
@@ -165,9 +184,16 @@ class ProviderHTTP:
         url = path if base_url == self.endpoint.base_url else f"{base_url}{path}"
         try:
             async with self._slots:
-                response = await self._client.request(
-                    method, url, params=params, data=data, json=json, headers=all_headers
-                )
+                # The least busy lane, the first among equals: a light load stays on few connections,
+                # and a lane never queues inside httpcore (the slots cap the total at the lanes' sum).
+                lane = self._busy.index(min(self._busy))
+                self._busy[lane] += 1
+                try:
+                    response = await self._lanes[lane].request(
+                        method, url, params=params, data=data, json=json, headers=all_headers
+                    )
+                finally:
+                    self._busy[lane] -= 1
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # The request never left: retrying cannot double anything.
             raise ProviderUnavailable(f"{self.name}: cannot connect ({type(exc).__name__})") from None
@@ -198,7 +224,8 @@ class ProviderHTTP:
         return response
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for lane in self._lanes:
+            await lane.aclose()
 
 
 def json_body(response: httpx.Response) -> Any:

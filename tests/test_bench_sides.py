@@ -74,7 +74,7 @@ def test_two_service_processes_share_one_registered_endpoint(bench: Stack) -> No
     replica = bench.service_replica()
     replica.start()
     try:
-        bench.wait_service()
+        replica.wait_listening(bench.ports.service)
         bench.restart_restate()  # Restate reconnects; the kernel spreads the connections
         bench.register()
         token = uuid.uuid4().hex[:8]

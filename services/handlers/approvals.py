@@ -15,6 +15,7 @@ import restate
 from restate import ObjectContext, ObjectSharedContext, RunOptions, TerminalError
 
 from compensations.approvals import PendingApproval, check_decision, parse_approver_tokens
+from compensations.clock import stamped
 
 APPROVERS_ENV = "PIVOT_APPROVERS"
 
@@ -73,12 +74,17 @@ async def open_approval(ctx: ObjectContext, request: dict[str, Any]) -> None:
 
 @approval.handler("close")
 async def close_approval(ctx: ObjectContext, closing: dict[str, Any]) -> None:
-    """The saga is done waiting (decided, possibly through the awakeable directly, or expired)."""
+    """The saga stopped waiting without a decision (the deadline passed, or it was cancelled);
+    `decide` closes the gate itself."""
     if await ctx.get("closed", type_hint=dict) is None:
         ctx.set("closed", closing)
     ctx.clear("awakeable")
     pending = await ctx.get("pending", type_hint=dict)
-    for approver in (pending or {}).get("approvers", []):
+    _leave_inboxes(ctx, (pending or {}).get("approvers", []))
+
+
+def _leave_inboxes(ctx: ObjectContext, approvers: list[str]) -> None:
+    for approver in approvers:
         ctx.object_send(inbox_remove, key=inbox_shard(approver, ctx.key()), arg=ctx.key())
 
 
@@ -100,11 +106,12 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
         verb = "approved" if earlier.get("approved") else "rejected"
         raise TerminalError(f"approval {ctx.key()} was already {verb} by {earlier.get('approver')} "
                             f"at {earlier.get('at')}; nothing changed", status_code=409)
-    now = await ctx.time()
-    if now >= pending.deadline:
-        raise TerminalError(f"approval {ctx.key()} is past its deadline; nothing changed", status_code=410)
     raw = json.dumps(request).encode()
-    verdict = await ctx.run_typed("verify_decision", verify_decision, RunOptions(type_hint=dict), raw, pending_raw)
+    # One entry: the verdict and the time it was reached (the deadline is checked against it).
+    verdict = await ctx.run_typed("verify_decision", stamped(verify_decision), RunOptions(type_hint=dict),
+                                  raw, pending_raw)
+    if verdict["at"] >= pending.deadline:
+        raise TerminalError(f"approval {ctx.key()} is past its deadline; nothing changed", status_code=410)
     if not verdict["ok"]:
         raise TerminalError(f"refused: {verdict['problem']}; nothing changed", status_code=403)
     awakeable_id = await ctx.get("awakeable", type_hint=str)
@@ -113,6 +120,7 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"]}})
     ctx.resolve_awakeable(awakeable_id, raw, serde=restate.serde.BytesSerde())
     ctx.clear("awakeable")
+    _leave_inboxes(ctx, pending.approvers)  # the gate is closed here: the saga sends no `close` after a decision
     return {"approval_id": ctx.key(), "approved": verdict["approved"], "approver": verdict["approver"]}
 
 

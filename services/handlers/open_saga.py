@@ -25,6 +25,7 @@ from pydantic import TypeAdapter
 from restate import ObjectContext, ObjectSharedContext, TerminalError
 from restate.serde import BytesSerde
 
+from compensations import clock
 from compensations.actions import Catalog, JsonDict
 from compensations.admission import StepRefused, admit, refuse_if_invalid
 from compensations.kinds import SagaStatus
@@ -86,7 +87,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
                 claimed = False
         if not claimed:
             raise refusal(409, "run_id_taken", f"run id {ctx.key()} already names a plan saga; use a new run id")
-        now = await ctx.time()
+        now = await clock.now(ctx)
         return SagaRecord(
             run_id=ctx.key(), status=SagaStatus.OPEN, mode="open", on_failure=request.on_failure,
             idle_timeout=_DURATION.dump_python(request.idle_timeout, mode="json"),
@@ -158,7 +159,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
             job = {"record": record.model_dump(mode="json", exclude_none=True), "step": step.id}
             step.invocation = await ctx.generic_send(SAGA_STEP, "run", arg=_json(job)).invocation_id()
         if record.is_open:
-            now = await ctx.time()
+            now = await clock.now(ctx)
             record.last_call_at = now
             arm(ctx, record, now)
             store(ctx, record)
@@ -173,7 +174,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         incoming = StepRecord.model_validate(report)
         if settle(record, incoming):
             await start_finisher(ctx, record, "fail", step=incoming.id)
-        now = await ctx.time()
+        now = await clock.now(ctx)
         if record.is_open:
             record.last_call_at = now
             arm(ctx, record, now)
@@ -205,7 +206,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         if record is None or not record.is_open:
             return
         record.timer_at = None
-        now = await ctx.time()
+        now = await clock.now(ctx)
         check = check_timers(record, now)
         if check.expired is None:
             arm(ctx, record, now)

@@ -67,6 +67,26 @@ class ManagedProcess:
             tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
             raise RuntimeError(f"{self.name} exited with {self._proc.returncode}; log tail:\n{tail}")
 
+    def listens_on(self, port: int) -> bool:
+        """Whether this process itself holds a listening TCP socket on `port`. With SO_REUSEPORT an
+        answer on the port may come from another process, so only /proc tells this one is ready."""
+        if self.pid is None or not self.running:
+            return False
+        own = {os.readlink(fd) for fd in Path(f"/proc/{self.pid}/fd").iterdir()}
+        for table in ("tcp", "tcp6"):
+            for line in Path(f"/proc/{self.pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if (fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port  # 0A = LISTEN
+                        and f"socket:[{fields[9]}]" in own):
+                    return True
+        return False
+
+    def wait_listening(self, port: int, timeout_s: float = 30.0) -> None:
+        def ready() -> bool:
+            self.check_alive()
+            return self.listens_on(port)
+        wait_until(ready, timeout_s=timeout_s, what=f"{self.name} listening on port {port}")
+
     def kill(self) -> None:
         """SIGKILL by pid: the crash the tests inflict."""
         if self._proc is not None and self._proc.poll() is None:
