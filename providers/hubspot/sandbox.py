@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -108,12 +109,74 @@ class CrmRecord:
     archived_at: str | None = None
 
 
+ValueKey = tuple[str, str, bool]
+"""(property name, value, archived): the key of the by-value index."""
+
+
 @dataclass
 class HubSpotState:
+    """The records of one sandbox instance, and an index of them by property value.
+
+    Lookups by a unique property (`idProperty`, the uniqueness check on every write) read the index
+    instead of scanning every record. A property is indexed from the first time it is looked up (one
+    scan, then kept up to date), so a property that becomes unique later is indexed correctly too.
+    Records are stored only through `add` and their properties or archived flag changed only inside
+    `changing`, which keep the index exact; a reset replaces the whole state, index included."""
+
     records: dict[str, dict[str, CrmRecord]] = field(default_factory=lambda: {"contacts": {}, "deals": {}})
     next_id: dict[str, int] = field(
         default_factory=lambda: {"contacts": CONTACTS.first_id, "deals": DEALS.first_id}
     )
+    indexed: dict[str, set[str]] = field(default_factory=lambda: {"contacts": set(), "deals": set()})
+    by_value: dict[str, dict[ValueKey, dict[str, None]]] = field(
+        default_factory=lambda: {"contacts": {}, "deals": {}}
+    )
+
+    def add(self, type_name: str, record: CrmRecord) -> None:
+        self.records[type_name][record.id] = record
+        self._index(type_name, record)
+
+    @contextmanager
+    def changing(self, type_name: str, record: CrmRecord) -> Iterator[None]:
+        """Wrap every change to a stored record's properties or archived flag."""
+        self._unindex(type_name, record)
+        try:
+            yield
+        finally:
+            self._index(type_name, record)
+
+    def matching(self, type_name: str, name: str, value: str, *, archived: bool) -> list[CrmRecord]:
+        """The records whose property `name` is `value` (archived ones or live ones), oldest first:
+        the order of `records`, since ids only grow and records are never removed."""
+        if name not in self.indexed[type_name]:
+            self.indexed[type_name].add(name)
+            for record in self.records[type_name].values():
+                self._link(type_name, record, name)
+        ids = self.by_value[type_name].get((name, value, archived), {})
+        records = self.records[type_name]
+        return sorted((records[record_id] for record_id in ids), key=lambda r: int(r.id))
+
+    def _index(self, type_name: str, record: CrmRecord) -> None:
+        for name in self.indexed[type_name]:
+            self._link(type_name, record, name)
+
+    def _link(self, type_name: str, record: CrmRecord, name: str) -> None:
+        value = record.properties.get(name)
+        if value is not None:
+            self.by_value[type_name].setdefault((name, value, record.archived), {})[record.id] = None
+
+    def _unindex(self, type_name: str, record: CrmRecord) -> None:
+        index = self.by_value[type_name]
+        for name in self.indexed[type_name]:
+            value = record.properties.get(name)
+            if value is None:
+                continue
+            key = (name, value, record.archived)
+            ids = index.get(key)
+            if ids is not None:
+                ids.pop(record.id, None)
+                if not ids:
+                    del index[key]
 
 
 def _property_value(name: str, value: Any) -> str | None:
@@ -332,8 +395,11 @@ class HubSpotSandbox:
             raise _validation(f"{id_property} is not a unique property of {object_type.name} and cannot be "
                               "used as idProperty")
         value = _property_value(str(id_property), ident)
-        matches = [r for r in records.values()
-                   if r.archived == archived and r.properties.get(str(id_property)) == value]
+        if value is None:  # an empty ident matches the records without the property: rare, so a scan
+            matches = [r for r in records.values()
+                       if r.archived == archived and r.properties.get(str(id_property)) is None]
+        else:
+            matches = self.state.matching(object_type.name, str(id_property), value, archived=archived)
         if not matches:
             return None
         return max(matches, key=lambda r: r.archived_at or "") if archived else matches[0]
@@ -345,8 +411,8 @@ class HubSpotSandbox:
             value = properties.get(name)
             if value is None:
                 continue
-            for record in self._records(object_type).values():
-                if not record.archived and record.id != exclude_id and record.properties.get(name) == value:
+            for record in self.state.matching(object_type.name, name, value, archived=False):
+                if record.id != exclude_id:
                     raise HubSpotError(
                         409, f"{object_type.label} already exists. Existing ID: {record.id}", "CONFLICT"
                     )
@@ -378,7 +444,7 @@ class HubSpotSandbox:
         stored: dict[str, str | None] = {k: v for k, v in properties.items() if v is not None}
         stored.update({"createdate": now, object_type.modified_property: now, "hs_object_id": record_id})
         record = CrmRecord(id=record_id, properties=stored, created_at=now, updated_at=now)
-        self._records(object_type)[record_id] = record
+        self.state.add(object_type.name, record)
         self.ledger.record("create", object_type.ledger_object, record_id, stored.get(KEY_PROPERTY),
                            {"properties": sorted(k for k in properties if properties[k] is not None)})
         return record
@@ -387,14 +453,15 @@ class HubSpotSandbox:
         self, object_type: ObjectType, record: CrmRecord, properties: dict[str, str | None]
     ) -> None:
         now = _timestamp()
-        for name, value in properties.items():
-            if name in ("hs_object_id", "createdate"):
-                continue
-            if value is None:
-                record.properties.pop(name, None)
-            else:
-                record.properties[name] = value
-        record.properties[object_type.modified_property] = now
+        with self.state.changing(object_type.name, record):
+            for name, value in properties.items():
+                if name in ("hs_object_id", "createdate"):
+                    continue
+                if value is None:
+                    record.properties.pop(name, None)
+                else:
+                    record.properties[name] = value
+            record.properties[object_type.modified_property] = now
         record.updated_at = now
         key = record.properties.get(KEY_PROPERTY)
         self.ledger.record("update", object_type.ledger_object, record.id, key,
@@ -404,7 +471,8 @@ class HubSpotSandbox:
         if record.archived:
             return
         now = _timestamp()
-        record.archived, record.archived_at, record.updated_at = True, now, now
+        with self.state.changing(object_type.name, record):
+            record.archived, record.archived_at, record.updated_at = True, now, now
         key = record.properties.get(KEY_PROPERTY)
         self.ledger.record("archive", object_type.ledger_object, record.id, key)
 

@@ -110,7 +110,7 @@ class InvoiceItems:
             "unit_amount": unit_amount,
             "unit_amount_decimal": str(unit_amount) if unit_amount is not None else None,
         }
-        self.store.state.items[item_id] = item
+        self.store.state.add_item(item)
         if customer["currency"] is None:
             customer["currency"] = currency
         self.store.ledger.record("create", "invoiceitem", item_id, call.idempotency_key,
@@ -165,7 +165,7 @@ class InvoiceItems:
                 f"invoice {invoice['id']} is {invoice['status']}.",
                 code="invoice_not_editable",
             )
-        del self.store.state.items[item["id"]]
+        self.store.state.remove_item(item["id"])
         self.store.ledger.record("delete", "invoiceitem", item["id"], call.idempotency_key,
                                  {"invoice": item["invoice"]})
         return 200, {"id": item["id"], "object": "invoiceitem", "deleted": True}

@@ -25,8 +25,8 @@ class InvoiceViews:
         return invoice
 
     def items_of(self, invoice_id: str) -> list[JsonDict]:
-        """Attached items in the order they were added (dicts keep insertion order)."""
-        return [item for item in self.store.state.items.values() if item["invoice"] == invoice_id]
+        """Attached items in the order they were added (an index lookup, not a scan of every item)."""
+        return self.store.state.items_of(invoice_id)
 
     def line(self, item: JsonDict) -> JsonDict:
         line_id = self.store.state.line_ids.setdefault(item["id"], new_id("il_"))

@@ -156,10 +156,7 @@ class Invoices:
             "transfer_data": None,
             "webhooks_delivered_at": stamp,
         }
-        pending = [
-            item for item in self.store.state.items.values()
-            if item["customer"] == customer_id and item["invoice"] is None and item["currency"] == currency
-        ]
+        pending = self.store.state.pending_items(customer_id, currency)
         if behavior == "include_and_require" and not pending:
             raise StripeError(400, "Nothing to invoice for customer", code="invoice_no_customer_line_items",
                               param="customer")
@@ -167,7 +164,7 @@ class Invoices:
         self.store.state.created(invoice_id)
         if behavior in ("include", "include_and_require"):
             for item in pending:
-                item["invoice"] = invoice_id
+                self.store.state.attach_item(item, invoice_id)
         self.store.ledger.record("create", "invoice", invoice_id, call.idempotency_key,
                                  {"customer": customer_id, "status": "draft", "currency": currency})
         return 200, self.views.render(invoice, expand)
@@ -231,7 +228,7 @@ class Invoices:
                 code="invoice_not_editable",
             )
         for item in self.views.items_of(invoice["id"]):
-            del self.store.state.items[item["id"]]
+            self.store.state.remove_item(item["id"])
         del self.store.state.invoices[invoice["id"]]
         self.store.ledger.record("delete", "invoice", invoice["id"], call.idempotency_key)
         return 200, {"id": invoice["id"], "object": "invoice", "deleted": True}
