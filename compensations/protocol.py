@@ -42,8 +42,9 @@ class ApprovalGate(Protocol):
     """How a parked step reaches the approvals inbox; services/ implements it.
 
     `opened` and `closed` are called from the handler (they may send Restate messages). A decision
-    arrives through the gate's own `decide`, which closes the gate as it resolves the awakeable, so
-    `closed` is called only when the saga stops waiting without one (deadline, cancellation);
+    that arrives through the gate's own `decide` was closed there (its verdict says
+    `gate_closed`), so `closed` is called only for the other endings: a decision resolved
+    straight through the awakeable, the deadline, a cancellation;
     `verify` runs inside `ctx.run` (it reads approver credentials from the environment, so
     only its verdict is journaled, never a token).
     """
@@ -210,6 +211,8 @@ async def await_approval(
             continue
         step.decision = Decision(approved=bool(verdict["approved"]), approver=str(verdict["approver"]),
                                  at=iso(float(verdict["at"])), comment=str(verdict.get("comment", "")))
+        if not verdict.get("gate_closed"):
+            gate.closed(ctx, pending.approval_id, {"decision": step.decision.model_dump()})
         step.state = StepState.PENDING
         changed(False)
         if step.decision.approved:

@@ -133,6 +133,12 @@ def test_restate_awakeable_endpoint_with_a_malformed_body_does_not_resume(stack:
     outcome = pivot.attach(run_id)
     assert outcome["status"] == "committed"
     assert next(s for s in outcome["steps"] if s["id"] == "invoice")["decision"]["comment"] == "via the awakeable"
+    # The saga closed the gate itself: the approval left the inbox, and a late decide changes nothing.
+    wait_until(lambda: approval not in {a["approval_id"] for a in pivot.approvals("finance")}, timeout_s=30,
+               what="the approval to leave the inbox")
+    with pytest.raises(PivotError) as late:
+        decide(pivot, approval)
+    assert late.value.status == 409, late.value.message
 
 
 def test_parked_saga_survives_service_kill_and_restate_restart(

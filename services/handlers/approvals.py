@@ -37,12 +37,27 @@ def _tokens() -> dict[str, str]:
     return parse_approver_tokens(os.environ.get(APPROVERS_ENV, ""))
 
 
+FROM_DECIDE = "decided_through_gate"
+"""`decide` resolves the awakeable with the decision wrapped in this one key: it has closed the gate
+itself, so the saga need not. A decision resolved straight through Restate's awakeable endpoint
+comes bare, and the saga closes the gate (the approval leaves the inboxes) after it."""
+
+
 def verify_decision(raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:
     """Runs inside ctx.run: only this verdict is journaled, never an approver's token."""
-    decision, problem = check_decision(raw, PendingApproval.model_validate(pending), _tokens())
+    body: Any = raw
+    through_gate = False
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None  # malformed: check_decision says so from the bytes
+    if isinstance(parsed, dict) and set(parsed) == {FROM_DECIDE}:
+        body, through_gate = parsed[FROM_DECIDE], True
+    decision, problem = check_decision(body, PendingApproval.model_validate(pending), _tokens())
     if decision is None:
         return {"ok": False, "problem": problem}
-    return {"ok": True, "approver": decision.approver, "approved": decision.approved, "comment": decision.comment}
+    return {"ok": True, "approver": decision.approver, "approved": decision.approved, "comment": decision.comment,
+            "gate_closed": through_gate}
 
 
 class InboxGate:
@@ -74,8 +89,8 @@ async def open_approval(ctx: ObjectContext, request: dict[str, Any]) -> None:
 
 @approval.handler("close")
 async def close_approval(ctx: ObjectContext, closing: dict[str, Any]) -> None:
-    """The saga stopped waiting without a decision (the deadline passed, or it was cancelled);
-    `decide` closes the gate itself."""
+    """The saga stopped waiting without a decision through `decide` (which closes the gate itself):
+    the deadline passed, it was cancelled, or the awakeable was resolved directly."""
     if await ctx.get("closed", type_hint=dict) is None:
         ctx.set("closed", closing)
     ctx.clear("awakeable")
@@ -118,7 +133,7 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     if awakeable_id is None:
         raise TerminalError(f"approval {ctx.key()} is not waiting for a decision", status_code=409)
     ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"]}})
-    ctx.resolve_awakeable(awakeable_id, raw, serde=restate.serde.BytesSerde())
+    ctx.resolve_awakeable(awakeable_id, json.dumps({FROM_DECIDE: request}).encode(), serde=restate.serde.BytesSerde())
     ctx.clear("awakeable")
     _leave_inboxes(ctx, pending.approvers)  # the gate is closed here: the saga sends no `close` after a decision
     return {"approval_id": ctx.key(), "approved": verdict["approved"], "approver": verdict["approver"]}
