@@ -36,7 +36,7 @@ max-attempts = 500
 on-max-attempts = "pause"
 
 [worker.invoker]
-concurrent-invocations-limit = 8   # per partition, as in restate.toml
+concurrent-invocations-limit = 32  # per partition, as in restate.toml
 """
 
 
