@@ -93,6 +93,22 @@ def test_commit_then_timeout_is_found_by_key_not_repeated(pivot: PivotClient, sa
     assert sandboxes.ops("slack", run_id, "notify", NOTIFY) == [("send", "message")]
 
 
+def test_a_slow_step_is_not_suspended_and_replayed(pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    """A provider call of a few seconds is a busy saga, not a parked one. Were it suspended mid-step
+    (SUSPEND_AFTER shorter than the call), the saga would replay, and the Slack post after it could
+    no longer prove it is a first attempt: it would scan the channel before posting (and first wait
+    out an in-flight window)."""
+    run_id, email = new_run()
+    slow = sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="latency", latency_ms=3000, times=1)
+    scans = sandboxes.fault("slack", path="/api/conversations.history", action="latency", latency_ms=0, times=None)
+
+    outcome = pivot.run(run_id, flagship_plan(email))
+
+    assert outcome["status"] == "committed", outcome
+    assert sandboxes.fault_hits("stripe", slow) == 1
+    assert sandboxes.fault_hits("slack", scans) == 1  # the post's read-back only: no lookup before it
+
+
 def test_invalid_plan_lists_every_violation_and_runs_nothing(stack: Stack, sandboxes: Sandboxes) -> None:
     before = {p: len(sandboxes.ledger(p)) for p in stack.sandbox_urls}
     plan = {
