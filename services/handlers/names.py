@@ -4,6 +4,7 @@ Handlers that call each other across modules do it by these names (generic calls
 module has to import another's handler objects.
 """
 
+import os
 from datetime import timedelta
 
 SAGA_RUN = "SagaRun"
@@ -18,7 +19,7 @@ SAGA_FINISH = "SagaFinish"
 CLAIM_HEADER = "x-pivot-claim"
 """On `SagaRun/{id}/run`: an open saga claims its run id (so that no plan can ever use it)."""
 
-SUSPEND_AFTER = timedelta(seconds=12)
+SUSPEND_AFTER = timedelta(seconds=float(os.environ.get("PIVOT_SUSPEND_AFTER_S", "12")))
 """How long an invocation that waits on nothing but Restate (an approval, a timer, another
 invocation) keeps its connection before Restate suspends it. An open invocation holds one of
 Restate's per-partition invocation slots (`concurrent-invocations-limit` in restate.toml) and
@@ -30,4 +31,5 @@ still running when this expires is suspended and replayed when it ends, and afte
 next write must assume an earlier attempt may have sent it (a lookup, and for Slack a whole
 in-flight window: a 3 s invoice made the flagship take 14 s with 2 s here). So it is longer than
 one provider request can take (`PIVOT_HTTP_TIMEOUT_S`, 10 s) and the slots are 32 per partition:
-10,000 parked sagas held the service at 168 MiB, and they park at up to ~64/s (768 slots / 12 s)."""
+10,000 parked sagas held the service at 168 MiB, and they park at up to ~64/s (768 slots / 12 s).
+`PIVOT_SUSPEND_AFTER_S` sets it (read when the service starts): raise it with the HTTP timeout."""
