@@ -3,7 +3,7 @@
 restate-sdk's `ctx.time()` journals `time.time()` through a synchronous `ctx.run`, which the SDK
 hands to a thread pool: a thread hop and a loop wake-up for one float. These run as coroutines
 instead, under the same entry name ("timestamp"), so the journal is the same as `ctx.time()`'s.
-`timed` journals a check and the time it was made in one entry, where a handler needs both.
+`stamped` journals a check and the time it was made in one entry, where a handler needs both.
 """
 
 import time

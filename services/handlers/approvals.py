@@ -40,7 +40,9 @@ def _tokens() -> dict[str, str]:
 FROM_DECIDE = "decided_through_gate"
 """`decide` resolves the awakeable with the decision wrapped in this one key: it has closed the gate
 itself, so the saga need not. A decision resolved straight through Restate's awakeable endpoint
-comes bare, and the saga closes the gate (the approval leaves the inboxes) after it."""
+comes bare, and the saga closes the gate (the approval leaves the inboxes) after it. Whoever holds
+the awakeable id could forge the wrapper; that only leaves the approval listed, since the proof
+inside is checked all the same."""
 
 
 def verify_decision(raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:
