@@ -5,16 +5,15 @@ Both matter for bench/RESULTS.md: a peer that did not compensate, or a "two proc
 where the second process received nothing, would make the figures meaningless.
 """
 
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from bench.engine_overhead import bench_stack
 from services.local.demo import DEMO_CHANNEL, flagship_plan
+from services.local.processes import ESTABLISHED, tcp_sockets
 from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
@@ -56,18 +55,7 @@ def test_peer_saga_commits_and_undoes_on_a_terminal_error(bench: Stack) -> None:
 
 def _accepted_from(pid: int, port: int) -> set[int]:
     """Remote ports of the established connections that process `pid` accepted on `port`."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
-    ports = set()
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        if fields[3] == "01" and fields[9] in inodes and local_port == port:  # 01 = ESTABLISHED
-            ports.add(int(fields[2].split(":")[1], 16))
-    return ports
+    return {sock.remote_port for sock in tcp_sockets(pid) if sock.state == ESTABLISHED and sock.local_port == port}
 
 
 def test_two_service_processes_share_one_registered_endpoint(bench: Stack) -> None:

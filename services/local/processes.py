@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -30,6 +31,31 @@ def wait_until(condition: Callable[[], bool], *, timeout_s: float, what: str, in
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s:g}s waiting for {what}")
         time.sleep(interval_s)
+
+
+ESTABLISHED, LISTEN = "01", "0A"
+"""TCP states as /proc/net/tcp writes them."""
+
+
+@dataclass(frozen=True)
+class TcpSocket:
+    state: str
+    local_port: int
+    remote_port: int
+
+
+def tcp_sockets(pid: int) -> list[TcpSocket]:
+    """The TCP sockets process `pid` itself holds: the network namespace's tables (/proc/PID/net),
+    kept to the sockets among the process's own file descriptors."""
+    own = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir() if fd.is_symlink()}
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if f"socket:[{fields[9]}]" in own:
+                found.append(TcpSocket(state=fields[3], local_port=int(fields[1].rsplit(":", 1)[1], 16),
+                                       remote_port=int(fields[2].rsplit(":", 1)[1], 16)))
+    return found
 
 
 class ManagedProcess:
@@ -72,14 +98,7 @@ class ManagedProcess:
         answer on the port may come from another process, so only /proc tells this one is ready."""
         if self.pid is None or not self.running:
             return False
-        own = {os.readlink(fd) for fd in Path(f"/proc/{self.pid}/fd").iterdir()}
-        for table in ("tcp", "tcp6"):
-            for line in Path(f"/proc/{self.pid}/net/{table}").read_text().splitlines()[1:]:
-                fields = line.split()
-                if (fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port  # 0A = LISTEN
-                        and f"socket:[{fields[9]}]" in own):
-                    return True
-        return False
+        return any(sock.state == LISTEN and sock.local_port == port for sock in tcp_sockets(self.pid))
 
     def wait_listening(self, port: int, timeout_s: float = 30.0) -> None:
         def ready() -> bool:

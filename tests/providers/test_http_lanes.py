@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ import pytest
 
 from providers.http import MAX_CONNECTIONS
 from providers.stripe.client import StripeClient
+from services.local.processes import ESTABLISHED, tcp_sockets
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes
@@ -34,15 +34,7 @@ def sandbox_port(boxes: Boxes) -> int:
 
 def connections_to(port: int) -> int:
     """Established TCP connections of this process whose remote port is `port`."""
-    own = {os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()}
-    count = 0
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/self/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-            if fields[3] == "01" and remote_port == port and f"socket:[{fields[9]}]" in own:  # 01 = ESTABLISHED
-                count += 1
-    return count
+    return sum(sock.state == ESTABLISHED and sock.remote_port == port for sock in tcp_sockets(os.getpid()))
 
 
 async def test_a_burst_fills_every_lane_and_no_more(sandbox: Boxes, stripe_client: StripeClient) -> None:
