@@ -129,9 +129,7 @@ class Bench:
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds (user + system) so far of each stack process and of this bench client."""
-        processes = {"restate-server": self.stack.restate.pid, "service": self.stack.service.pid,
-                     "sandboxes": self.stack.sandboxes.pid}
-        used = {name: process_cpu_s(pid) for name, pid in processes.items()}
+        used = stack_cpu_s(self.stack)
         own = os.times()
         used["bench-client"] = own.user + own.system
         return used
@@ -225,6 +223,12 @@ async def timed_batch(side: Side, jobs: list[tuple[str, Any]], concurrency: int,
     side.batch_rates.append(len(jobs) / elapsed if elapsed else 0.0)
     for name, seconds in cpu().items():
         side.cpu_s[name] = side.cpu_s.get(name, 0.0) + seconds - before[name]
+
+
+def stack_cpu_s(stack: Stack) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each process of the stack that does the work."""
+    processes = {"restate-server": stack.restate.pid, "service": stack.service.pid, "sandboxes": stack.sandboxes.pid}
+    return {name: process_cpu_s(pid) for name, pid in processes.items()}
 
 
 def process_cpu_s(pid: int | None) -> float:

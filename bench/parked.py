@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bench.engine_overhead import process_cpu_s, py_spy
+from bench.engine_overhead import py_spy, stack_cpu_s
 from compensations.approvals import decision_proof
 from services.local.processes import wait_until
 from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Ports, Stack
@@ -58,15 +58,11 @@ class Meter:
     """CPU seconds each stack process spends during a phase, per saga."""
 
     def __init__(self, stack: Stack):
-        self.pids = {"restate-server": stack.restate.pid, "service": stack.service.pid,
-                     "sandboxes": stack.sandboxes.pid}
-        self.started = self.read()
-
-    def read(self) -> dict[str, float]:
-        return {name: process_cpu_s(pid) for name, pid in self.pids.items()}
+        self.stack = stack
+        self.started = stack_cpu_s(stack)
 
     def per_saga_ms(self, sagas: int) -> dict[str, float]:
-        now = self.read()
+        now = stack_cpu_s(self.stack)
         return {name: round(1000 * (now[name] - self.started[name]) / sagas, 1) for name in now}
 
 
