@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 
 from bench.engine_overhead import py_spy, stack_cpu_s
-from compensations.approvals import decision_proof
+from compensations.approvals import decision_proof, read_request
 from services.local.processes import wait_until
-from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Ports, Stack
+from services.local.stack import LOCAL_CREDENTIALS, Ports, Stack
 
 CONCURRENCY = 32
 
@@ -109,7 +109,8 @@ def run(stack: Stack, sagas: int, plain: int, profile: Path | None = None) -> di
     baseline = {"service": rss_mib(stack.service.pid), "restate": rss_mib(stack.restate.pid)}
 
     def listed() -> int:
-        body = httpx.post(f"{stack.ingress_url}/Approvals/pending", json="finance", timeout=600).json()
+        proof = read_request("finance", stack.approver_tokens["finance"], time.time())
+        body = httpx.post(f"{stack.ingress_url}/Approvals/pending", json=proof, timeout=600).json()
         return len(mine & {a["approval_id"] for a in body})
 
     meter = Meter(stack)
@@ -125,7 +126,7 @@ def run(stack: Stack, sagas: int, plain: int, profile: Path | None = None) -> di
         async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=3600) as http:
             async def approve(approval: str) -> None:
                 body = {"approver": "finance", "approved": True, "comment": "bulk",
-                        "proof": decision_proof(LOCAL_APPROVERS["finance"], approval, "finance", True)}
+                        "proof": decision_proof(stack.approver_tokens["finance"], approval, "finance", True, "bulk")}
                 (await http.post(f"/Approval/{approval}/decide", json=body)).raise_for_status()
             await _each(sorted(mine), approve)
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from compensations import strict_json
 from compensations.actions import Action, Catalog, JsonDict
 from compensations.errors import ErrorInfo
 from compensations.keys import StepKeys
@@ -58,7 +59,7 @@ class Admission:
 def resolve_params(params: dict[str, Any], action: Action, results: dict[str, JsonDict]) -> BaseModel | ErrorInfo:
     """Params with every `$from` replaced by the verified value it names, validated by the action."""
     try:
-        return action.params.model_validate(resolve(params, results))
+        return strict_json.validate(action.params, resolve(params, results))
     except (ReferenceProblem, ValidationError) as exc:
         return ErrorInfo(code="bad_params", message=str(exc))
 

@@ -5,15 +5,16 @@ own, with the same bounds as a plan: a body that is not JSON, too big, nested to
 an unknown field is refused with 400 before anything is recorded.
 """
 
-import json
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from compensations import strict_json
 from compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
+from compensations.ids import STEP_ID_PATTERN
 from compensations.outcome import Outcome, StepOutcome
-from compensations.plan import ACTION_PATTERN, MAX_DEPTH, MAX_PARAMS_BYTES, STEP_ID_PATTERN, Approval, StepSpec
+from compensations.plan import ACTION_PATTERN, MAX_DEPTH, MAX_PARAMS_BYTES, Approval, StepSpec
 from compensations.validation import Violation
 
 MAX_CALL_BYTES = MAX_PARAMS_BYTES + 8 * 1024
@@ -112,7 +113,7 @@ def decode_call(model: type[Request], body: bytes | None, *, optional: bool = Fa
     if optional and not body.strip():
         return model()
     try:
-        raw = json.loads(body or b"null")
+        raw = strict_json.loads(body or b"null")
     except (ValueError, RecursionError) as exc:
         message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise CallRejected([Violation(step=None, path="", rule="json", message=f"not JSON: {message}",
@@ -123,7 +124,7 @@ def decode_call(model: type[Request], body: bytes | None, *, optional: bool = Fa
         raise CallRejected([Violation(step=None, path="", rule="size", message=f"nested deeper than "
                                       f"{MAX_BODY_DEPTH} levels", fix="shorten or flatten the value")])
     try:
-        return model.model_validate(raw)
+        return strict_json.validate(model, raw)
     except ValidationError as exc:
         raise CallRejected([
             Violation(step=None, path=".".join(str(p) for p in err["loc"]), rule="shape", message=err["msg"],

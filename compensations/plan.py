@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
+from compensations.ids import STEP_ID_PATTERN
 
 MAX_STEPS = 50
 """Steps per plan. A saga longer than this is a workflow that should be split."""
@@ -23,7 +24,6 @@ MAX_DEPTH = 8
 """Nesting of objects and lists inside params."""
 MAX_APPROVAL_WAIT = timedelta(days=30)
 
-STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 ACTION_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from restate import TerminalError, WorkflowContext, WorkflowSharedContext
 
+from compensations import clock
 from compensations.actions import Catalog, JsonDict
 from compensations.keys import forward_key
 from compensations.kinds import SagaStatus, StepState
@@ -18,7 +19,14 @@ from compensations.outcome import Outcome, summarize
 from compensations.protocol import AlertSink, ApprovalGate
 from compensations.record import SagaRecord, StepRecord
 from compensations.saga import Saga
-from compensations.validation import PlanRejected, ValidatedPlan, decode_plan, plan_digest, validate_plan
+from compensations.validation import (
+    PlanRejected,
+    ValidatedPlan,
+    check_horizon,
+    decode_plan,
+    plan_digest,
+    validate_plan,
+)
 
 OUTCOME_STATE = "outcome"
 REPAIR_STATE = "repair"
@@ -89,6 +97,8 @@ async def run_saga(
         raw = decode_plan(body)
         digest = plan_digest(raw)
         plan = validate_plan(raw, catalog)
+        if any(step.not_before is not None for step in plan.steps):
+            check_horizon(plan, await clock.now(ctx))
     except PlanRejected as rejected:
         outcome = Outcome(run_id=run_id, status=SagaStatus.REJECTED, violations=rejected.violations,
                           plan_digest=digest)

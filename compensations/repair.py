@@ -10,6 +10,7 @@ from typing import Any
 
 from restate import ObjectContext, RunOptions, TerminalError
 
+from compensations import strict_json
 from compensations.actions import Catalog, CompensationReport, JsonDict
 from compensations.attempts import compensate_attempt, error_info
 from compensations.keys import StepKeys
@@ -35,7 +36,7 @@ async def retry_compensations(
         if repairs.get(step.id, {}).get("state") in {"compensated", "nothing_to_undo"}:
             continue
         action = plan.actions[index]
-        params = action.params.model_validate(resolve(plan.steps[index].params, results))
+        params = strict_json.validate(action.params, resolve(plan.steps[index].params, results))
         keys = StepKeys.derive(run_id, step.id, action.name)
         attempt = int(repairs.get(step.id, {}).get("attempt", 0)) + 1
         try:

@@ -28,6 +28,7 @@ import restate
 from pydantic import BaseModel, ValidationError
 from restate import Context, TerminalError
 
+from compensations import strict_json
 from compensations.actions import Catalog, CompensationReport, JsonDict
 from compensations.admission import StepRefused, admit, resolve_params
 from compensations.attempts import error_info, is_cancel
@@ -119,8 +120,9 @@ class Saga:
         (or `deferred`); raises `SagaEnded` when its failure ended the saga, and a 400/409
         `TerminalError` when the step is refused (nothing was recorded or written)."""
         try:
+            gate = strict_json.validate(Approval, approval) if isinstance(approval, dict) else approval
             spec = StepSpec(id=step_id, action=action, params=params or {}, pivot=pivot, connection=connection,
-                            approval=Approval.model_validate(approval) if isinstance(approval, dict) else approval)
+                            approval=gate)
             admission = admit(self.record, spec, self.catalog)
         except ValidationError as exc:
             raise refused_error(StepRefused(400, "invalid_step", str(exc))) from None

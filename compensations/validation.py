@@ -6,11 +6,14 @@ fix, so an agent can repair the plan in one round trip instead of one error at a
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from compensations import strict_json
 from compensations.actions import Action, Catalog
 from compensations.kinds import StepKind
 from compensations.plan import (
@@ -102,7 +105,7 @@ def _check_params(step: StepSpec, where: str, action: Action) -> list[Violation]
     model = action.params
     if not _has_reference(step.params):
         try:
-            model.model_validate(step.params)
+            strict_json.validate(model, step.params)
         except ValidationError as exc:
             return [
                 Violation(
@@ -180,7 +183,7 @@ def decode_plan(body: bytes | None) -> Any:
                                       message=f"plan is {len(body)} bytes, the limit is {MAX_PLAN_BYTES}",
                                       fix="split the work into several sagas")])
     try:
-        return json.loads(body or b"null")
+        return strict_json.loads(body or b"null")
     except (ValueError, RecursionError) as exc:
         message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise PlanRejected([Violation(step=None, path="", rule="json", message=f"not JSON: {message}",
@@ -205,7 +208,7 @@ def _parse(raw: Any) -> Plan:
                                       message=f"plan is {size} bytes, the limit is {MAX_PLAN_BYTES}",
                                       fix="split the work into several sagas")])
     try:
-        return Plan.model_validate(raw)
+        return strict_json.validate(Plan, raw)
     except ValidationError as exc:
         raise PlanRejected([
             Violation(step=None, path=_json_path(tuple(err["loc"])) or "plan", rule="shape",
@@ -316,3 +319,32 @@ def validate_plan(raw: Any, catalog: Catalog) -> ValidatedPlan:
     resolved = tuple(a for a in actions if a is not None)
     step_kinds = tuple(k for k in kinds if k is not None)
     return ValidatedPlan(plan=plan, actions=resolved, kinds=step_kinds, pivot_index=pivot_index)
+
+
+DEFAULT_NOT_BEFORE_HORIZON = timedelta(days=365)
+HORIZON_ENV = "PIVOT_NOT_BEFORE_HORIZON"
+
+
+def not_before_horizon() -> timedelta:
+    """How far ahead a step may be scheduled (`PIVOT_NOT_BEFORE_HORIZON`, ISO-8601, default a year).
+
+    A `not_before` in the year 9999 would park a saga, and every run id and approval it holds,
+    for ever; a year is longer than any business schedule and short enough to be noticed."""
+    raw = os.environ.get(HORIZON_ENV, "").strip()
+    return TypeAdapter(timedelta).validate_python(raw) if raw else DEFAULT_NOT_BEFORE_HORIZON
+
+
+def check_horizon(plan: ValidatedPlan, now: float) -> None:
+    """Raise `PlanRejected` if a step is scheduled beyond the horizon from `now` (a journaled time
+    in a handler, so that replay decides alike)."""
+    horizon = not_before_horizon()
+    latest = now + horizon.total_seconds()
+    problems = [
+        Violation(step=step.id, path=f"steps[{index}].not_before", rule="bounds",
+                  message=f"not_before {step.not_before.isoformat()} is more than {horizon.days} days ahead",
+                  fix=f"schedule within {horizon.days} days ({HORIZON_ENV} sets the horizon)")
+        for index, step in enumerate(plan.steps)
+        if step.not_before is not None and step.not_before.timestamp() > latest
+    ]
+    if problems:
+        raise PlanRejected(problems)

@@ -10,17 +10,24 @@ import restate
 from restate.server_types import RestateAppT
 
 from compensations.actions import Catalog
+from compensations.ids import check_approval_id, check_run_id
 from services.catalog import build_catalog
 from services.handlers.alerts import webhook_alert
 from services.handlers.approvals import InboxGate, approval, approvals_service, inbox
+from services.handlers.ingress_guard import guard_services
+from services.handlers.names import SAGA, SAGA_RUN
 from services.handlers.open_saga import open_saga_object
-from services.handlers.repair import saga_repair_object
+from services.handlers.repair import SAGA_REPAIR, saga_repair_object
 from services.handlers.saga_finish import saga_finish_service
 from services.handlers.saga_run import saga_run_workflow
 from services.handlers.saga_step import saga_step_service
 from services.logs import configure_logging
 
 Handlers = list[restate.Service | restate.VirtualObject | restate.Workflow]
+
+
+KEY_CHECKS = {SAGA_RUN: check_run_id, SAGA: check_run_id, SAGA_REPAIR: check_run_id, approval.name: check_approval_id}
+"""Which id alphabet each keyed service's key must be in (the inboxes are private: Pivot keys them)."""
 
 
 def pivot_services(catalog: Catalog) -> Handlers:
@@ -37,9 +44,17 @@ def identity_keys() -> list[str] | None:
     return [k.strip() for k in os.environ.get("PIVOT_IDENTITY_KEYS", "").split(",") if k.strip()] or None
 
 
+def app_services(extra: Handlers | None = None) -> Handlers:
+    """What the app serves: Pivot's services and `extra`, every handler behind the ingress guard
+    (extra services too: they share the ingress)."""
+    services = [*pivot_services(build_catalog()), *(extra or [])]
+    guard_services(services, KEY_CHECKS)
+    return services
+
+
 def create_app(extra: Handlers | None = None) -> RestateAppT:
     configure_logging()
-    return restate.app(services=[*pivot_services(build_catalog()), *(extra or [])], identity_keys=identity_keys())
+    return restate.app(services=app_services(extra), identity_keys=identity_keys())
 
 
 app = create_app()

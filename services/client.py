@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 import httpx
 
-from compensations.approvals import decision_proof
+from compensations.approvals import decision_proof, read_request
+from compensations.ids import check_approval_id, check_run_id
 from compensations.validation import plan_digest
 
 WORKFLOW = "SagaRun"
@@ -21,6 +22,11 @@ OPEN_SAGA = "Saga"
 def _key(value: str) -> str:
     """A Restate key as one URL path segment."""
     return quote(value, safe="")
+
+
+def _run(run_id: str) -> str:
+    """A run id, checked against the id alphabet (`InvalidId` before any request), as a path segment."""
+    return _key(check_run_id(run_id))
 
 
 class PivotError(Exception):
@@ -130,7 +136,7 @@ class PivotClient:
     def run(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         """Run a plan and wait for its outcome. Resubmitting the same plan under an existing run
         id returns the first run's outcome; a different plan raises `RunConflictError`."""
-        response = self._http.post(f"/{WORKFLOW}/{_key(run_id)}/run", json=plan)
+        response = self._http.post(f"/{WORKFLOW}/{_run(run_id)}/run", json=plan)
         if response.status_code == 409:
             self._same_plan_or_conflict(run_id, plan)
             return self.attach(run_id)
@@ -138,7 +144,7 @@ class PivotClient:
 
     def submit(self, run_id: str, plan: dict[str, Any]) -> str:
         """Start a plan without waiting; returns the run id (use `attach` or `status` with it)."""
-        response = self._http.post(f"/{WORKFLOW}/{_key(run_id)}/run/send", json=plan)
+        response = self._http.post(f"/{WORKFLOW}/{_run(run_id)}/run/send", json=plan)
         if response.status_code not in {200, 202}:
             raise PivotError(response.status_code, _error_message(response))
         if response.json().get("status") == "PreviouslyAccepted":
@@ -159,11 +165,11 @@ class PivotClient:
                 time.sleep(0.2)
                 status = self.status(run_id)
             return status
-        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/attach"))
+        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_run(run_id)}/attach"))
 
     def output(self, run_id: str) -> dict[str, Any]:
         """The outcome if the run has finished; PivotError 470 from Restate if it has not."""
-        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_key(run_id)}/output"))
+        return self._result(self._http.get(f"/restate/workflow/{WORKFLOW}/{_run(run_id)}/output"))
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a running saga; its compensations then run. A plan is cancelled through Restate's
@@ -187,18 +193,18 @@ class PivotClient:
 
     def retry_compensations(self, run_id: str) -> dict[str, Any]:
         """Operator repair: re-run the undos of a needs_attention saga that gave up."""
-        return self._result(self._http.post(f"/SagaRepair/{_key(run_id)}/retry", json=None))
+        return self._result(self._http.post(f"/SagaRepair/{_run(run_id)}/retry", json=None))
 
     def status(self, run_id: str) -> dict[str, Any]:
         """The live outcome of a plan or of an open saga, whichever the run id names."""
-        body = self._result(self._http.post(f"/{WORKFLOW}/{_key(run_id)}/status", json=None))
+        body = self._result(self._http.post(f"/{WORKFLOW}/{_run(run_id)}/status", json=None))
         if body.get("status") == "not_found":
-            body = self._result(self._http.post(f"/{OPEN_SAGA}/{_key(run_id)}/status", json=None))
+            body = self._result(self._http.post(f"/{OPEN_SAGA}/{_run(run_id)}/status", json=None))
         return body
 
     # -- open sagas --------------------------------------------------------------------------
     def _open_saga(self, run_id: str, call: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        response = self._http.post(f"/{OPEN_SAGA}/{_key(run_id)}/{call}", json=body)
+        response = self._http.post(f"/{OPEN_SAGA}/{_run(run_id)}/{call}", json=body)
         if response.status_code in {400, 404, 409}:
             raise _refusal(response)
         return self._result(response)
@@ -239,17 +245,25 @@ class PivotClient:
         return self._open_saga(run_id, "abort", body)
 
     # -- approvals ---------------------------------------------------------------------------
-    def approvals(self, approver: str) -> list[dict[str, Any]]:
-        """Pending approvals that `approver` may decide, soonest deadline first."""
-        response = self._http.post("/Approvals/pending", json=approver)
+    def approvals(self, approver: str, token: str) -> list[dict[str, Any]]:
+        """Pending approvals that `approver` may decide, soonest deadline first. The token only
+        keys a short-lived read proof and is never sent."""
+        response = self._http.post("/Approvals/pending", json=read_request(approver, token, time.time()))
         if response.status_code != 200:
             raise PivotError(response.status_code, _error_message(response))
         body = response.json()
         return body if isinstance(body, list) else []
 
+    def approval(self, approval_id: str, *, approver: str, token: str) -> dict[str, Any]:
+        """One gate that names `approver`: `{"pending", "closed", "saga": {"status", "summary"}}`."""
+        check_approval_id(approval_id)
+        return self._result(self._http.post(f"/Approval/{_key(approval_id)}/get",
+                                            json=read_request(approver, token, time.time())))
+
     def decide(self, approval_id: str, *, approver: str, token: str, approved: bool,
                comment: str = "") -> dict[str, Any]:
-        """Approve or reject; the token only keys the proof and is never sent."""
-        proof = decision_proof(token, approval_id, approver, approved)
+        """Approve or reject; the token only keys the proof (which covers every field) and is never sent."""
+        check_approval_id(approval_id)
+        proof = decision_proof(token, approval_id, approver, approved, comment)
         body = {"approver": approver, "approved": approved, "comment": comment, "proof": proof}
         return self._result(self._http.post(f"/Approval/{_key(approval_id)}/decide", json=body))

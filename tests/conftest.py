@@ -1,12 +1,14 @@
 """One real stack per pytest session: restate-server (fresh data dir, free loopback ports),
 the provider sandboxes and the Pivot service under hypercorn -w 0. Each stopped by its pid."""
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services.client import PivotClient
+from services.local.approver_tokens import LOCAL_APPROVER_NAMES, write_approver_tokens
 from services.local.stack import Ports, Stack
 from tests.alerts import AlertInbox
 from tests.sandbox.process import running_sandbox
@@ -37,9 +39,17 @@ def eu_stripe() -> Iterator[str]:
         yield sandbox.url
 
 
+# A browser origin the test stack trusts (PIVOT_ALLOWED_ORIGINS): every other one is refused.
+ALLOWED_ORIGIN = "http://agent-console.test:8443"
+
+# The test stack's approvers: random per session, like `pivot dev`'s (the secrets test scans for them).
+APPROVER_TOKENS = {name: secrets.token_urlsafe(24) for name in LOCAL_APPROVER_NAMES}
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox, eu_stripe: str) -> Iterator[Stack]:
     base: Path = tmp_path_factory.mktemp("stack")
+    write_approver_tokens(base / "approvers", APPROVER_TOKENS)
     connections = base / "connections.toml"
     connections.write_text(f'[stripe.eu]\nbase_url = "{eu_stripe}"\ncredential = "{EU_STRIPE_KEY}"\n')
     with Stack(
@@ -52,6 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox, eu_strip
             "PIVOT_ALERT_WEBHOOK_URL": alerts.url,
             "PIVOT_CATALOG_PLUGINS": "tests.catalog_plugin:actions",
             "PIVOT_CONNECTIONS_FILE": str(connections),
+            "PIVOT_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
         },
     ) as running:
         yield running

@@ -12,7 +12,8 @@ from compensations.keys import forward_key
 from services.client import PivotClient, PivotError
 from services.local.demo import flagship_plan
 from services.local.processes import wait_until
-from services.local.stack import LOCAL_APPROVERS, Stack
+from services.local.stack import Stack
+from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
 
 INVOICE = "stripe.create_invoice"
@@ -33,9 +34,14 @@ def park(pivot: PivotClient) -> tuple[str, str]:
     return run_id, f"{run_id}~invoice"
 
 
+def inbox(pivot: PivotClient, approver: str = "finance") -> list[dict[str, Any]]:
+    """What `approver` sees pending (a read with the approver's own proof)."""
+    return pivot.approvals(approver, APPROVER_TOKENS[approver])
+
+
 def decide(pivot: PivotClient, approval: str, approver: str = "finance", approved: bool = True,
            comment: str = "") -> dict[str, Any]:
-    return pivot.decide(approval, approver=approver, token=LOCAL_APPROVERS[approver], approved=approved,
+    return pivot.decide(approval, approver=approver, token=APPROVER_TOKENS[approver], approved=approved,
                         comment=comment)
 
 
@@ -45,10 +51,10 @@ def test_approve_runs_the_step(pivot: PivotClient, sandboxes: Sandboxes) -> None
     invoice = next(s for s in status["steps"] if s["id"] == "invoice")
     assert invoice["state"] == "waiting_approval" and invoice["approval"]["approvers"] == ["finance"]
     assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
-    pending = [a for a in pivot.approvals("finance") if a["approval_id"] == approval]
+    pending = [a for a in inbox(pivot) if a["approval_id"] == approval]
     assert len(pending) == 1 and pending[0]["params"]["lines"][0]["amount"] == 12000
     assert [d["id"] for d in pending[0]["done"]] == ["contact"]
-    assert all(a["approval_id"] != approval for a in pivot.approvals("ops"))
+    assert all(a["approval_id"] != approval for a in inbox(pivot, "ops"))
 
     assert decide(pivot, approval, comment="ok")["approved"] is True
     outcome = pivot.attach(run_id)
@@ -58,7 +64,7 @@ def test_approve_runs_the_step(pivot: PivotClient, sandboxes: Sandboxes) -> None
     assert invoice["decision"]["approver"] == "finance" and invoice["decision"]["comment"] == "ok"
     assert [op for op, obj in sandboxes.ops("stripe", run_id, "invoice", INVOICE) if obj == "invoice"] == [
         "create", "finalize"]
-    wait_until(lambda: all(a["approval_id"] != approval for a in pivot.approvals("finance")), timeout_s=30,
+    wait_until(lambda: all(a["approval_id"] != approval for a in inbox(pivot)), timeout_s=30,
                what="the inbox to drop the decided approval")
 
 
@@ -127,14 +133,14 @@ def test_restate_awakeable_endpoint_with_a_malformed_body_does_not_resume(stack:
 
     second = _awakeable_of(stack, approval)
     good = {"approver": "finance", "approved": True, "comment": "via the awakeable",
-            "proof": decision_proof(LOCAL_APPROVERS["finance"], approval, "finance", True)}
+            "proof": decision_proof(APPROVER_TOKENS["finance"], approval, "finance", True, "via the awakeable")}
     assert httpx.post(f"{stack.ingress_url}/restate/awakeables/{second}/resolve", json=good,
                       timeout=10).status_code in {200, 202}
     outcome = pivot.attach(run_id)
     assert outcome["status"] == "committed"
     assert next(s for s in outcome["steps"] if s["id"] == "invoice")["decision"]["comment"] == "via the awakeable"
     # The saga closed the gate itself: the approval left the inbox, and a late decide changes nothing.
-    wait_until(lambda: approval not in {a["approval_id"] for a in pivot.approvals("finance")}, timeout_s=30,
+    wait_until(lambda: approval not in {a["approval_id"] for a in inbox(pivot)}, timeout_s=30,
                what="the approval to leave the inbox")
     with pytest.raises(PivotError) as late:
         decide(pivot, approval)

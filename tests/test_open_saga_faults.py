@@ -13,8 +13,10 @@ import pytest
 from services.client import PivotClient
 from services.local.demo import flagship_steps
 from services.local.processes import wait_until
-from services.local.stack import LOCAL_APPROVERS, Stack
+from services.local.stack import Stack
+from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
+from tests.test_approvals import inbox
 from tests.test_open_sagas import CONTACT, INVOICE, NOTIFY, new_run, states, take
 
 POOL = ThreadPoolExecutor(max_workers=4)
@@ -146,12 +148,12 @@ def test_approval_gate_on_a_step(pivot: PivotClient, sandboxes: Sandboxes) -> No
     assert parked["step"]["approval"]["approvers"] == ["finance"] and parked["saga"]["status"] == "open"
     assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
     approval = f"{run_id}~invoice"
-    wait_until(lambda: any(a["approval_id"] == approval for a in pivot.approvals("finance")), timeout_s=30,
+    wait_until(lambda: any(a["approval_id"] == approval for a in inbox(pivot)), timeout_s=30,
                what="the approval in the inbox")
-    pending = next(a for a in pivot.approvals("finance") if a["approval_id"] == approval)
+    pending = next(a for a in inbox(pivot) if a["approval_id"] == approval)
     assert [d["id"] for d in pending["done"]] == ["contact", "notify"]
 
-    pivot.decide(approval, approver="finance", token=LOCAL_APPROVERS["finance"], approved=True, comment="ok")
+    pivot.decide(approval, approver="finance", token=APPROVER_TOKENS["finance"], approved=True, comment="ok")
     invoice = flagship_steps(email)[2]
     answer = take(pivot, run_id, invoice, approval={"approvers": ["finance"], "timeout": "P1D",
                                                     "reason": "first invoice for a new customer"})
@@ -170,7 +172,7 @@ def test_abort_cancels_a_step_waiting_for_approval(pivot: PivotClient, sandboxes
     assert outcome["status"] == "compensated", outcome
     assert states(outcome) == {"contact": "compensated", "notify": "not_run", "invoice": "failed"}
     assert next(s for s in outcome["steps"] if s["id"] == "invoice")["error"]["code"] == "cancelled"
-    wait_until(lambda: all(a["approval_id"] != f"{run_id}~invoice" for a in pivot.approvals("finance")),
+    wait_until(lambda: all(a["approval_id"] != f"{run_id}~invoice" for a in inbox(pivot)),
                timeout_s=30, what="the inbox to drop the cancelled approval")
     assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
     assert sandboxes.effects_of("slack", run_id, "notify", NOTIFY) == []

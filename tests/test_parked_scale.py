@@ -17,8 +17,10 @@ from compensations.keys import forward_key
 from services.client import PivotClient
 from services.local.demo import DEMO_CUSTOMER
 from services.local.processes import wait_until
-from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Stack
+from services.local.stack import LOCAL_CREDENTIALS, Stack
+from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
+from tests.test_approvals import inbox
 
 PARKED = int(os.environ.get("PIVOT_PARKED_SAGAS", "1000"))
 CONCURRENCY = 32
@@ -64,9 +66,9 @@ def test_a_thousand_parked_sagas_list_and_finish(
 
     started = time.monotonic()
     asyncio.run(submit_all())
-    wait_until(lambda: mine <= {a["approval_id"] for a in pivot.approvals("finance")}, timeout_s=600,
+    wait_until(lambda: mine <= {a["approval_id"] for a in inbox(pivot)}, timeout_s=600,
                what=f"{PARKED} approvals in the inbox", interval_s=1.0)
-    listed = [a for a in pivot.approvals("finance") if a["approval_id"] in mine]
+    listed = [a for a in inbox(pivot) if a["approval_id"] in mine]
     assert len(listed) == PARKED and {a["run_id"] for a in listed} == set(runs)
     assert [a["deadline"] for a in listed] == sorted(a["deadline"] for a in listed)
 
@@ -81,7 +83,7 @@ def test_a_thousand_parked_sagas_list_and_finish(
         async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=600) as http:
             async def approve(approval: str) -> None:
                 body = {"approver": "finance", "approved": True, "comment": "bulk",
-                        "proof": decision_proof(LOCAL_APPROVERS["finance"], approval, "finance", True)}
+                        "proof": decision_proof(APPROVER_TOKENS["finance"], approval, "finance", True, "bulk")}
                 response = await http.post(f"/Approval/{approval}/decide", json=body)
                 assert response.status_code == 200, response.text
             await _each(sorted(mine), approve)
@@ -98,5 +100,5 @@ def test_a_thousand_parked_sagas_list_and_finish(
     creates = Counter(e["idempotency_key"] for e in sandboxes.ledger("stripe")
                       if e["idempotency_key"] in keys and e["op"] == "create" and e["object"] == "invoice")
     assert len(creates) == PARKED and set(creates.values()) == {1}
-    wait_until(lambda: not mine & {a["approval_id"] for a in pivot.approvals("finance")}, timeout_s=120,
+    wait_until(lambda: not mine & {a["approval_id"] for a in inbox(pivot)}, timeout_s=120,
                what="the inbox to empty", interval_s=1.0)

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.client import PivotClient
 from services.local.demo import flagship_plan
-from services.local.stack import LOCAL_APPROVERS, LOCAL_CREDENTIALS, Stack
-from tests.conftest import EU_STRIPE_KEY
+from services.local.stack import LOCAL_CREDENTIALS, Stack
+from tests.conftest import APPROVER_TOKENS, EU_STRIPE_KEY
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import decide, park
 
@@ -75,7 +75,7 @@ def test_no_secret_reaches_the_journal_state_or_logs(stack: Stack, pivot: PivotC
                           "params": flagship_plan()["steps"][1]["params"]}]}
     assert pivot.run(f"sec-eu-{token}", eu_plan)["status"] == "committed"
 
-    secrets = [*LOCAL_CREDENTIALS.values(), *LOCAL_APPROVERS.values(), EU_STRIPE_KEY]
+    secrets = [*LOCAL_CREDENTIALS.values(), *APPROVER_TOKENS.values(), EU_STRIPE_KEY]
 
     def query(sql: str) -> list[dict[str, object]]:
         response = httpx.post(f"{stack.admin_url}/query", json={"query": sql},

@@ -45,9 +45,9 @@ from pydantic_core import SchemaValidator, core_schema
 
 from compensations.actions import Action, Catalog
 from compensations.connections import DEFAULT_CONNECTION
+from compensations.ids import STEP_ID_PATTERN
 from compensations.kinds import StepState
 from compensations.open_calls import StepAnswer
-from compensations.plan import STEP_ID_PATTERN
 from compensations.saga import Saga, StepRefusedError
 from services.agents.tools_schema import select_actions, step_tool
 

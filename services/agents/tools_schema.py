@@ -14,16 +14,16 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from compensations.actions import Action, Catalog
+from compensations.ids import RUN_ID_PATTERN, STEP_ID_PATTERN
 from compensations.kinds import StepKind
 from compensations.open_calls import StepAnswer
 from compensations.outcome import Outcome
-from compensations.plan import STEP_ID_PATTERN
 from services.cli.explain import plan_json_schema
 
 Format = Literal["openai", "anthropic", "mcp-json"]
 ToolRole = Literal["step", "control", "plan"]
 
-RUN_ID_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$",
+RUN_ID_SCHEMA = {"type": "string", "pattern": RUN_ID_PATTERN,
                  "description": "Your id for this task; resubmitting it returns the first outcome, never a second run"}
 SAGA_SCHEMA = {**RUN_ID_SCHEMA, "description": "The saga's id: one per task, the same for every call of that task"}
 STEP_SCHEMA = {"type": "string", "pattern": STEP_ID_PATTERN,

@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from services.cli import render
+from services.cli import ids, render
 from services.client import PivotClient, PivotError, PlanRejectedError
 
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -69,16 +69,18 @@ def _approver(args: argparse.Namespace) -> tuple[str, str]:
     token = os.environ.get("PIVOT_APPROVER_TOKEN", "")
     if not approver or not token:
         raise SystemExit("set PIVOT_APPROVER (or --approver) and PIVOT_APPROVER_TOKEN; the token is never sent, "
-                         "it signs the decision")
+                         "it signs the read or the decision")
     return approver, token
 
 
 def cmd_approvals(args: argparse.Namespace) -> int:
-    approver = args.approver or os.environ.get("PIVOT_APPROVER", "")
-    if not approver:
-        raise SystemExit("which approver? pass --approver NAME or set PIVOT_APPROVER")
+    approver, token = _approver(args)
     with PivotClient(args.ingress) as client:
-        pending = client.approvals(approver)
+        try:
+            pending = client.approvals(approver, token)
+        except PivotError as exc:
+            console.print(f"[red]refused[/] ({exc.status}) {exc.message}")
+            return 1
     if args.json:
         print(json.dumps(pending, indent=2))
     else:
@@ -101,13 +103,14 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from compensations.validation import PlanRejected, validate_plan
+    from compensations.validation import PlanRejected, check_horizon, validate_plan
     from services.catalog import build_catalog
     from services.cli.explain import explain, explanation_text
 
     catalog = build_catalog()
     try:
         plan = validate_plan(_load_plan(args.plan), catalog)
+        check_horizon(plan, time.time())
     except PlanRejected as rejected:
         if args.json:
             print(json.dumps({"valid": False, "violations": [v.model_dump() for v in rejected.violations]}, indent=2))
@@ -279,7 +282,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
                       f"  service   {stack.service_url}\n  approvals {stack.approvals_url}\n"
                       + (f"  mcp       {stack.mcp_url}\n" if stack.mcp_server else "")
                       + "".join(f"  {name:<9} {url}\n" for name, url in stack.sandbox_urls.items())
-                      + f"  logs      {stack.log_dir}")
+                      + f"  logs      {stack.log_dir}\n"
+                      + f"  approvers {', '.join(stack.approver_tokens)}: their tokens are in {stack.approvers_file} "
+                        "(made on first start, mode 0600), e.g.\n"
+                      + f"            export PIVOT_APPROVER=finance PIVOT_APPROVER_TOKEN=$(sed -n 's/^finance://p' "
+                        f"{stack.approvers_file})", markup=False, highlight=False)
         if args.demo:
             run_demo(stack.ingress_url, stack.sandbox_urls["stripe"])
         if args.once:
@@ -311,12 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="submit a plan and print its verified outcome")
     run.add_argument("plan", help="plan JSON file, or - for stdin")
-    run.add_argument("--run-id", required=True, help="the saga's id; resubmitting it returns the first outcome")
+    run.add_argument("--run-id", required=True, type=ids.run_id,
+                     help="the saga's id; resubmitting it returns the first outcome")
     run.add_argument("--json", action="store_true")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="show a saga's live outcome")
-    status.add_argument("run_id")
+    status.add_argument("run_id", type=ids.run_id)
     status.add_argument("--json", action="store_true")
     status.add_argument("--watch", action="store_true", help="follow it live until it ends")
     status.set_defaults(func=cmd_status)
@@ -344,15 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = sub.add_parser("cancel", help="cancel a saga (a plan through Restate; an open saga is aborted): "
                                            "its compensations run")
-    cancel.add_argument("run_id")
+    cancel.add_argument("run_id", type=ids.run_id)
     cancel.set_defaults(func=cmd_cancel)
 
     retry = sub.add_parser("retry", help="retry the compensations of a needs_attention saga that gave up")
-    retry.add_argument("run_id")
+    retry.add_argument("run_id", type=ids.run_id)
     retry.set_defaults(func=cmd_retry)
 
     journal = sub.add_parser("journal", help="replay a saga's journal: Restate entries and step events")
-    journal.add_argument("run_id")
+    journal.add_argument("run_id", type=ids.run_id)
     journal.add_argument("--json", action="store_true")
     journal.set_defaults(func=cmd_journal)
 
@@ -371,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     decisions = []
     for verb in ("approve", "reject"):
         decision = sub.add_parser(verb, help=f"{verb} a pending approval (signed with $PIVOT_APPROVER_TOKEN)")
-        decision.add_argument("approval_id")
+        decision.add_argument("approval_id", type=ids.approval_id)
         decision.add_argument("--comment", default="", required=verb == "reject")
         decision.add_argument("--approver", help="default: $PIVOT_APPROVER")
         decision.set_defaults(func=cmd_decide)

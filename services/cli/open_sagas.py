@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from services.cli import render
+from services.cli import ids, render
 from services.client import PivotClient, PivotError, StepConflictError, StepRejectedError
 
 EXIT = {"compensated": 3, "needs_attention": 4}
@@ -76,7 +76,7 @@ def cmd_abort(console: Console, args: argparse.Namespace) -> int:
 def add_commands(sub: Any, console: Console, ingress: str) -> None:
     def command(name: str, help_: str, run: Callable[[Console, argparse.Namespace], int]) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=help_)
-        parser.add_argument("run_id")
+        parser.add_argument("run_id", type=ids.run_id)
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--ingress", default=ingress, help="Restate ingress URL")
         parser.set_defaults(func=lambda args: run(console, args))
@@ -89,7 +89,8 @@ def add_commands(sub: Any, console: Console, ingress: str) -> None:
                         help="unwind: a failure undoes everything; report: the saga stays open")
 
     step = command("step", "take one step of an open saga (opens it if needed)", cmd_step)
-    step.add_argument("step", help="your label for this write; asking again with it never writes twice")
+    step.add_argument("step", type=ids.step_id,
+                      help="your label for this write; asking again with it never writes twice")
     step.add_argument("action", help="a catalog action, e.g. hubspot.create_contact (see `pivot actions`)")
     step.add_argument("--params", default="{}", help="the action's params as a JSON object")
     step.add_argument("--pivot", action="store_true", help="this step is the point of no return")

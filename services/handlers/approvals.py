@@ -3,24 +3,31 @@
 `Approval/{id}` serializes decisions (exclusive handlers): the first valid decision wins,
 a second one, or one after the deadline, is answered clearly and changes nothing. It holds
 the awakeable id — a capability — in its state and never returns it. `ApprovalInbox/{approver}`
-is the index that `list` reads, so listing never scans sagas.
+is the index that `list` reads, so listing never scans sagas; it is private to the service.
+
+Reads need the approver's read proof (`compensations.approvals.check_read`): `Approvals/pending`
+lists only the gates that name the approver who proved it, and `Approval/{id}/get` answers a
+gate only to an approver it names (anyone else gets the same 404 as for no gate at all).
 """
 
 import hashlib
 import json
 import os
+import time
 from typing import Any
 
 import restate
 from restate import ObjectContext, ObjectSharedContext, RunOptions, TerminalError
+from restate.serde import BytesSerde
 
-from compensations.approvals import PendingApproval, check_decision, parse_approver_tokens
+from compensations.approvals import PendingApproval, check_decision, check_read, parse_approver_tokens
 from compensations.clock import stamped
+from services.handlers.names import SAGA, SAGA_RUN
 
 APPROVERS_ENV = "PIVOT_APPROVERS"
 
 approval = restate.VirtualObject("Approval")
-inbox = restate.VirtualObject("ApprovalInbox")
+inbox = restate.VirtualObject("ApprovalInbox", ingress_private=True)
 approvals_service = restate.Service("Approvals")
 
 INBOX_SHARDS = 16
@@ -76,7 +83,7 @@ class InboxGate:
         return verify_decision(raw, pending)
 
 
-@approval.handler("open")
+@approval.handler("open", ingress_private=True)
 async def open_approval(ctx: ObjectContext, request: dict[str, Any]) -> None:
     """Record the gate (again, with a fresh awakeable after a refused decision)."""
     if await ctx.get("closed", type_hint=dict) is not None:
@@ -89,7 +96,7 @@ async def open_approval(ctx: ObjectContext, request: dict[str, Any]) -> None:
             ctx.object_send(inbox_add, key=inbox_shard(approver, ctx.key()), arg=request["pending"])
 
 
-@approval.handler("close")
+@approval.handler("close", ingress_private=True)
 async def close_approval(ctx: ObjectContext, closing: dict[str, Any]) -> None:
     """The saga stopped waiting without a decision through `decide` (which closes the gate itself):
     the deadline passed, it was cancelled, or the awakeable was resolved directly."""
@@ -141,13 +148,39 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     return {"approval_id": ctx.key(), "approved": verdict["approved"], "approver": verdict["approver"]}
 
 
-@approval.handler("get", kind="shared")
-async def get_approval(ctx: ObjectSharedContext) -> dict[str, Any]:
-    """The public view: never the awakeable id."""
+def verify_read(raw: bytes) -> dict[str, Any]:
+    """Runs inside ctx.run (the time and the tokens are read there): only the verdict is journaled."""
+    approver, problem = check_read(raw, _tokens(), time.time())
+    return {"approver": approver, "problem": problem}
+
+
+async def reader(ctx: restate.Context | ObjectSharedContext, raw: bytes) -> str:
+    """The approver whose read proof `raw` is, or a 401 that says what a read needs."""
+    verdict = await ctx.run_typed("verify_read", verify_read, RunOptions(type_hint=dict), raw)
+    if verdict["approver"] is None:
+        raise TerminalError(f"refused: {verdict['problem']}", status_code=401)
+    return str(verdict["approver"])
+
+
+async def _saga_status(ctx: ObjectSharedContext, run_id: str) -> dict[str, Any]:
+    """Where the gate's saga stands now, plan or open saga, in a few fields an approver needs."""
+    raw = await ctx.generic_call(SAGA_RUN, "status", arg=b"", key=run_id)
+    body = json.loads(raw or b"{}")
+    if body.get("mode") == "open":
+        body = json.loads(await ctx.generic_call(SAGA, "status", arg=b"", key=run_id) or b"{}")
+    return {"status": body.get("status"), "summary": body.get("summary")}
+
+
+@approval.handler("get", kind="shared", input_serde=BytesSerde())
+async def get_approval(ctx: ObjectSharedContext, proof: bytes) -> dict[str, Any]:
+    """The gate, its decision if any, and its saga's status, for an approver it names. Never the
+    awakeable id."""
+    approver = await reader(ctx, proof)
     pending = await ctx.get("pending", type_hint=dict)
-    if pending is None:
-        raise TerminalError(f"no approval {ctx.key()}", status_code=404)
-    return {"pending": pending, "closed": await ctx.get("closed", type_hint=dict)}
+    if pending is None or approver not in pending.get("approvers", []):
+        raise TerminalError(f"no approval {ctx.key()} for {approver}", status_code=404)
+    return {"pending": pending, "closed": await ctx.get("closed", type_hint=dict),
+            "saga": await _saga_status(ctx, str(pending["run_id"]))}
 
 
 # add/remove touch one entry: lazy state, so an inbox with thousands of entries is not shipped
@@ -173,9 +206,11 @@ async def inbox_list(ctx: ObjectSharedContext) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: float(item["deadline"]))
 
 
-@approvals_service.handler("pending")
-async def pending_for(ctx: restate.Context, approver: str) -> list[dict[str, Any]]:
-    """Every pending approval `approver` may decide, from all shards, soonest deadline first."""
+@approvals_service.handler("pending", input_serde=BytesSerde())
+async def pending_for(ctx: restate.Context, proof: bytes) -> list[dict[str, Any]]:
+    """Every pending approval the approver who proved it may decide, from all shards, soonest
+    deadline first."""
+    approver = await reader(ctx, proof)
     shards = [ctx.object_call(inbox_list, key=f"{approver}~{shard}", arg=None) for shard in range(INBOX_SHARDS)]
     await restate.gather(*shards)
     items = [item for shard in shards for item in await shard]

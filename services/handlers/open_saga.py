@@ -34,6 +34,7 @@ from compensations.open_ledger import check_timers, expiry_reason, progress, set
 from compensations.outcome import Outcome, summarize
 from compensations.protocol import iso
 from compensations.record import SagaRecord, StepRecord
+from services.handlers.empty_body import expect_empty
 from services.handlers.names import CLAIM_HEADER, SAGA, SAGA_FINISH, SAGA_RUN, SAGA_STEP, SUSPEND_AFTER
 from services.handlers.open_saga_waits import attach_within, wait_all_within
 
@@ -322,8 +323,9 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         answer: JsonDict = await ctx.object_call(admit_abort, key=ctx.key(), arg=request.reason)
         return await finish(ctx, timer, answer)
 
-    @saga.handler("status", kind="shared")
-    async def status(ctx: ObjectSharedContext) -> JsonDict:
+    @saga.handler("status", kind="shared", input_serde=BytesSerde())
+    async def status(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
+        expect_empty(body)
         record = await load(ctx)
         if record is None:
             missing = Outcome(run_id=ctx.key(), status=SagaStatus.NOT_FOUND,

@@ -9,9 +9,11 @@ from typing import Any
 
 import restate
 from restate import ObjectContext, ObjectSharedContext, TerminalError
+from restate.serde import BytesSerde
 
 from compensations.actions import Catalog
 from compensations.repair import REPAIRS_STATE, retry_compensations
+from services.handlers.empty_body import expect_empty
 
 SAGA_REPAIR = "SagaRepair"
 
@@ -24,8 +26,9 @@ async def _call_saga(ctx: ObjectContext, handler: str) -> Any:
 def saga_repair_object(catalog: Catalog) -> restate.VirtualObject:
     repair = restate.VirtualObject(SAGA_REPAIR)
 
-    @repair.handler("retry")
-    async def retry(ctx: ObjectContext) -> dict[str, Any]:
+    @repair.handler("retry", input_serde=BytesSerde())
+    async def retry(ctx: ObjectContext, body: bytes) -> dict[str, Any]:
+        expect_empty(body)
         context = await _call_saga(ctx, "repair_context")
         if not context:
             raise TerminalError(f"saga {ctx.key()} does not need repair (not needs_attention, or unknown)",
@@ -34,7 +37,7 @@ def saga_repair_object(catalog: Catalog) -> restate.VirtualObject:
         repairs = await retry_compensations(ctx, ctx.key(), context, outcome, catalog)
         return {"run_id": ctx.key(), "repairs": repairs}
 
-    @repair.handler("get", kind="shared")
+    @repair.handler("get", kind="shared", ingress_private=True)
     async def get(ctx: ObjectSharedContext) -> dict[str, Any]:
         return await ctx.get(REPAIRS_STATE, type_hint=dict) or {}
 

@@ -23,7 +23,7 @@ from services.handlers.names import SAGA, SAGA_FINISH, SUSPEND_AFTER
 
 def saga_finish_service(catalog: Catalog, gate: ApprovalGate | None = None,
                         alert: AlertSink | None = None) -> restate.Service:
-    service = restate.Service(SAGA_FINISH, inactivity_timeout=SUSPEND_AFTER)
+    service = restate.Service(SAGA_FINISH, inactivity_timeout=SUSPEND_AFTER, ingress_private=True)
 
     @service.handler("run")
     async def run(ctx: Context, job: JsonDict) -> JsonDict:

@@ -16,6 +16,7 @@ from compensations.outcome import Outcome
 from compensations.plans import REPAIR_STATE, run_saga, saga_status
 from compensations.protocol import AlertSink, ApprovalGate
 from compensations.repair import apply_repairs
+from services.handlers.empty_body import expect_empty
 from services.handlers.names import CLAIM_HEADER, SAGA_RUN, SUSPEND_AFTER
 
 CLAIM_STATE = "claimed_by"
@@ -43,9 +44,10 @@ def saga_run_workflow(
             return claimed_answer(ctx.key())
         return await run_saga(ctx, plan, catalog, gate, alert)
 
-    @workflow.handler(name="status")
-    async def status(ctx: WorkflowSharedContext) -> dict[str, Any]:
+    @workflow.handler(name="status", input_serde=BytesSerde())
+    async def status(ctx: WorkflowSharedContext, request: bytes) -> dict[str, Any]:
         """The live outcome, with any operator repairs applied."""
+        expect_empty(request)
         body = await saga_status(ctx)
         if body.get("status") == "not_found" and await ctx.get(CLAIM_STATE, type_hint=str) == "open":
             return claimed_answer(ctx.key())
@@ -57,7 +59,7 @@ def saga_run_workflow(
             return body
         return apply_repairs(Outcome.model_validate(body), repairs, catalog).model_dump(mode="json", exclude_none=True)
 
-    @workflow.handler(name="repair_context")
+    @workflow.handler(name="repair_context", ingress_private=True)
     async def repair_context(ctx: WorkflowSharedContext) -> dict[str, Any] | None:
         """Plan and verified results of a needs_attention saga, for `SagaRepair.retry`."""
         return await ctx.get(REPAIR_STATE, type_hint=dict)

@@ -44,7 +44,7 @@ async def _execute(saga: Saga, step: StepRecord) -> None:
 
 
 def saga_step_service(catalog: Catalog, gate: ApprovalGate | None = None) -> restate.Service:
-    service = restate.Service(SAGA_STEP, inactivity_timeout=SUSPEND_AFTER)
+    service = restate.Service(SAGA_STEP, inactivity_timeout=SUSPEND_AFTER, ingress_private=True)
 
     @service.handler("run")
     async def run(ctx: Context, job: JsonDict) -> JsonDict:

@@ -3,14 +3,19 @@
     python -m services.local.approval_page --bind 127.0.0.1:9095 --ingress http://127.0.0.1:8080
 
 The approver enters their name and token once (kept in the tab's sessionStorage). The token
-is sent to this page's own server only, which turns it into the decision's proof; Restate's
-journal sees the proof, never the token. Everything shown is rendered with textContent, so a
-plan's params cannot inject markup.
+is sent to this page's own server only, which turns it into proofs: a short-lived read proof
+to list and follow the gates that name this approver, and a decision proof that covers the
+verdict and the comment. Restate's journal sees proofs, never the token. Everything shown is
+rendered with textContent, so a plan's params cannot inject markup; the server sends a strict
+Content-Security-Policy, answers only its own page and its own host names, and rate-limits
+attempts per approver and per client (see web_guard.py).
 """
 
 import argparse
 import asyncio
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,74 +23,137 @@ from urllib.parse import quote
 import httpx
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from compensations.approvals import decision_proof
+from compensations import strict_json
+from compensations.approvals import APPROVER_PATTERN, decision_proof, read_request
+from compensations.ids import APPROVAL_ID_PATTERN
+from services.handlers.ingress_guard import allowed_origins
+from services.local.web_guard import ApiOriginCheck, AttemptLimits, SecurityHeaders
 
-PAGE = Path(__file__).with_name("approval_page.html")
+HERE = Path(__file__).parent
+ASSETS = {"/": ("approval_page.html", "text/html; charset=utf-8"),
+          "/approval_page.js": ("approval_page.js", "text/javascript; charset=utf-8"),
+          "/approval_page.css": ("approval_page.css", "text/css; charset=utf-8")}
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-class DecideBody(BaseModel):
-    approval_id: str = Field(min_length=1, max_length=400)
-    approver: str = Field(min_length=1, max_length=100)
+class Approver(BaseModel):
+    """Who is asking, with the secret this server turns into proofs (never forwarded)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approver: str = Field(pattern=APPROVER_PATTERN)
     token: str = Field(min_length=1, max_length=400)
+
+
+class ApprovalRead(Approver):
+    approval_id: str = Field(pattern=APPROVAL_ID_PATTERN)
+
+
+class DecideBody(ApprovalRead):
     approved: bool
     comment: str = Field(default="", max_length=2000)
 
 
-def create_app(ingress_url: str) -> Starlette:
-    ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0)
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
-    async def page(_: Request) -> Response:
-        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+async def _body(request: Request, model: type[strict_json.Model]) -> strict_json.Model | Response:
+    try:
+        return strict_json.validate(model, strict_json.loads(await request.body()))
+    except (strict_json.NotJson, ValidationError, RecursionError):
+        return JSONResponse({"error": f"bad request: send {', '.join(model.model_fields)} as JSON"},
+                            status_code=400)
+
+
+def _limited(limits: AttemptLimits, approver: str, request: Request) -> Response | None:
+    retry_after = limits.retry_after(approver, _client(request))
+    if retry_after is None:
+        return None
+    return JSONResponse({"error": f"too many attempts; try again in {retry_after} s"}, status_code=429,
+                        headers={"retry-after": str(retry_after)})
+
+
+def _upstream(response: httpx.Response) -> Response:
+    """The ingress's answer for the page: its JSON on success, its message as `error` otherwise."""
+    payload: Any = response.json() if response.content else {}
+    if response.status_code != 200:
+        message = payload.get("message", "refused") if isinstance(payload, dict) else "refused"
+        return JSONResponse({"error": message}, status_code=response.status_code)
+    return JSONResponse(payload)
+
+
+def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Starlette:
+    ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0)
+    reads = AttemptLimits(per_approver="60/minute", per_client="120/minute")
+    decisions = AttemptLimits(per_approver="10/minute", per_client="30/minute")
+
+    async def asset(request: Request) -> Response:
+        name, media_type = ASSETS[request.url.path]
+        return FileResponse(HERE / name, media_type=media_type)
+
+    async def read(request: Request, model: type[Approver], path: Callable[[Any], str]) -> Response:
+        """A read as the approver: their token becomes a fresh read proof, the ingress answers."""
+        body = await _body(request, model)
+        if isinstance(body, Response):
+            return body
+        if (limited := _limited(reads, body.approver, request)) is not None:
+            return limited
+        proof = read_request(body.approver, body.token, time.time())
+        return _upstream(await ingress.post(path(body), json=proof))
 
     async def pending(request: Request) -> Response:
-        approver = request.query_params.get("approver", "")
-        if not approver:
-            return JSONResponse({"error": "approver is required"}, status_code=400)
-        upstream = await ingress.post("/Approvals/pending", json=approver)
-        return JSONResponse(upstream.json(), status_code=upstream.status_code)
+        return await read(request, Approver, lambda _: "/Approvals/pending")
+
+    async def approval(request: Request) -> Response:
+        return await read(request, ApprovalRead, lambda body: f"/Approval/{quote(body.approval_id, safe='')}/get")
 
     async def decide(request: Request) -> Response:
-        try:
-            body = DecideBody.model_validate_json(await request.body())
-        except ValidationError as exc:
-            return JSONResponse({"error": f"bad request: {exc.error_count()} problem(s)"}, status_code=400)
-        proof = decision_proof(body.token, body.approval_id, body.approver, body.approved)
+        body = await _body(request, DecideBody)
+        if isinstance(body, Response):
+            return body
+        if (limited := _limited(decisions, body.approver, request)) is not None:
+            return limited
+        proof = decision_proof(body.token, body.approval_id, body.approver, body.approved, body.comment)
         decision: dict[str, Any] = {"approver": body.approver, "approved": body.approved,
                                     "comment": body.comment, "proof": proof}
-        upstream = await ingress.post(f"/Approval/{quote(body.approval_id, safe='')}/decide", json=decision)
-        payload = upstream.json() if upstream.content else {}
-        if upstream.status_code != 200:
-            return JSONResponse({"error": payload.get("message", "refused")}, status_code=upstream.status_code)
-        return JSONResponse(payload)
+        return _upstream(await ingress.post(f"/Approval/{quote(body.approval_id, safe='')}/decide", json=decision))
 
-    async def saga(request: Request) -> Response:
-        run_id = quote(request.path_params["run_id"], safe="")
-        upstream = await ingress.post(f"/SagaRun/{run_id}/status", json=None)
-        return JSONResponse(upstream.json(), status_code=upstream.status_code)
-
-    return Starlette(routes=[
-        Route("/", page),
-        Route("/api/pending", pending),
-        Route("/api/decide", decide, methods=["POST"]),
-        Route("/api/saga/{run_id:path}", saga),
-    ])
+    return Starlette(
+        routes=[
+            *(Route(path, asset) for path in ASSETS),
+            Route("/api/pending", pending, methods=["POST"]),
+            Route("/api/approval", approval, methods=["POST"]),
+            Route("/api/decide", decide, methods=["POST"]),
+        ],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+            Middleware(ApiOriginCheck, prefix="/api/", allowed=allowed_origins()),
+        ],
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.local.approval_page", description=__doc__)
     parser.add_argument("--bind", default="127.0.0.1:9095")
     parser.add_argument("--ingress", default=os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080"))
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name browsers use to reach this page, beyond loopback (repeatable)")
     args = parser.parse_args()
     config = Config()
     config.bind = [args.bind]
     config.accesslog = None
-    asyncio.run(serve(create_app(args.ingress), config))  # type: ignore[arg-type]
+    app = create_app(args.ingress, allowed_hosts=(*LOOPBACK_NAMES, *args.allow_host))
+    asyncio.run(serve(app, config))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from services.local.approver_tokens import ensure_approver_tokens
 from services.local.identity import ensure_identity
 from services.local.processes import ManagedProcess, free_port, wait_until
 from services.local.restate_binary import PROJECT_ROOT, ensure_restate
@@ -26,10 +27,6 @@ LOCAL_CREDENTIALS = {
 }
 
 SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
-
-
-# Approvers of the local stack and their tokens (the service gets them as PIVOT_APPROVERS).
-LOCAL_APPROVERS = {"finance": "finance-local-token", "ops": "ops-local-token"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +71,8 @@ class Stack:
         self.sandbox_urls = {name: f"http://{host}:{self.ports.of(name)}" for name in SANDBOXED_PROVIDERS}
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTATE_", "PIVOT_"))}
         identity_pem, identity_public = ensure_identity(self.data_dir.parent / "identity")
+        self.approvers_file = self.data_dir.parent / "approvers"
+        self.approver_tokens = ensure_approver_tokens(self.approvers_file)
         self.identity_public_key = identity_public
         self.restate = ManagedProcess(
             "restate-server",
@@ -105,7 +104,7 @@ class Stack:
                 **base_env,
                 **LOCAL_CREDENTIALS,
                 "PIVOT_IDENTITY_KEYS": identity_public,
-                "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in LOCAL_APPROVERS.items()),
+                "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in self.approver_tokens.items()),
                 **{f"PIVOT_{name.upper()}_BASE_URL": url for name, url in self.sandbox_urls.items()},
                 **self.service_env,
             },
@@ -198,7 +197,7 @@ class Stack:
         wait_until(registered, timeout_s=timeout_s, what="deployment registration", interval_s=0.2)
 
         def callable_() -> bool:
-            response = httpx.post(f"{self.ingress_url}/SagaRun/_readiness_probe/status", json=None, timeout=10.0)
+            response = httpx.post(f"{self.ingress_url}/SagaRun/readiness-probe/status", json=None, timeout=10.0)
             return response.status_code == 200
         wait_until(callable_, timeout_s=timeout_s, what="a first successful call through the ingress",
                    interval_s=0.2)
