@@ -269,6 +269,7 @@ def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
 def cmd_dev(args: argparse.Namespace) -> int:
     from importlib.util import find_spec
 
+    from services.local.sandbox_credentials import print_sandbox_credentials
     from services.local.stack import Stack
 
     stack = Stack(mcp_server=find_spec("mcp") is not None)  # the MCP SDK is the optional `agents` extra
@@ -280,6 +281,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
                       + (f"  mcp       {stack.mcp_url}\n" if stack.mcp_server else "")
                       + "".join(f"  {name:<9} {url}\n" for name, url in stack.sandbox_urls.items())
                       + f"  logs      {stack.log_dir}")
+        print_sandbox_credentials(console, stack.sandbox_urls)
         if args.demo:
             run_demo(stack.ingress_url, stack.sandbox_urls["stripe"])
         if args.once:
