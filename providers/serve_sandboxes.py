@@ -4,9 +4,12 @@
         --stripe 127.0.0.1:8101 --hubspot 127.0.0.1:8102 --slack 127.0.0.1:8103
 
 One process (not one per provider) keeps the local stack and the test suite cheap to start and
-leaves a single pid to stop. "sandboxes ready" is printed only once every sandbox has answered its
-own health check over HTTP, so a caller can wait on that line instead of sleeping. SIGTERM and
-SIGINT shut all servers down gracefully; the exit code is 0 then, 1 if a server failed.
+leaves a single pid to stop. Each sandbox accepts only the credentials listed in
+`PIVOT_SANDBOX_<PROVIDER>_CREDENTIALS` (comma-separated), or its local fake when that is unset
+(`providers.sandbox_kit.credentials`); it refuses every other one the way the real API does.
+"sandboxes ready" is printed only once every sandbox has answered its own health check over HTTP,
+so a caller can wait on that line instead of sleeping. SIGTERM and SIGINT shut all servers down
+gracefully; the exit code is 0 then, 1 if a server failed.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import cast
 
@@ -28,6 +32,7 @@ from starlette.applications import Starlette
 
 from providers.hubspot.sandbox import create_app as create_hubspot_app
 from providers.salesforce.sandbox import create_app as create_salesforce_app
+from providers.sandbox_kit.credentials import NoCredentials, accepted_credentials
 from providers.shopify.sandbox import create_app as create_shopify_app
 from providers.slack.sandbox import create_app as create_slack_app
 from providers.stripe.sandbox import create_app as create_stripe_app
@@ -36,7 +41,7 @@ READY_LINE = "sandboxes ready"
 READY_TIMEOUT_S = 15.0
 GRACEFUL_TIMEOUT_S = 2.0
 
-SANDBOXES: MappingProxyType[str, Callable[[], Starlette]] = MappingProxyType({
+SANDBOXES: MappingProxyType[str, Callable[[Iterable[str]], Starlette]] = MappingProxyType({
     "stripe": create_stripe_app,
     "hubspot": create_hubspot_app,
     "slack": create_slack_app,
@@ -58,7 +63,8 @@ def _bind(value: str) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser = argparse.ArgumentParser(
         prog="python -m providers.serve_sandboxes",
-        description="Serve the Stripe, HubSpot and Slack sandboxes from one process.",
+        description="Serve the provider sandboxes from one process. Each accepts the credentials listed "
+                    "in PIVOT_SANDBOX_<PROVIDER>_CREDENTIALS (comma-separated), else its local fake.",
     )
     for name in SANDBOXES:
         parser.add_argument(
@@ -68,6 +74,11 @@ def parse_args(argv: Sequence[str] | None = None) -> dict[str, str]:
     binds = {name: getattr(namespace, name) for name in SANDBOXES if getattr(namespace, name)}
     if not binds:
         parser.error("give at least one of " + ", ".join(f"--{name}" for name in SANDBOXES))
+    try:
+        for name in binds:
+            accepted_credentials(name, os.environ)
+    except NoCredentials as empty:
+        parser.error(str(empty))
     return binds
 
 
@@ -102,7 +113,8 @@ async def _wait_until_serving(binds: Sequence[str]) -> None:
             await asyncio.sleep(0.02)
 
 
-async def serve_sandboxes(binds: dict[str, str]) -> int:
+async def serve_sandboxes(binds: dict[str, str], environ: Mapping[str, str] = os.environ) -> int:
+    """Serve each sandbox of `binds` (name -> HOST:PORT), accepting the credentials `environ` lists."""
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -116,7 +128,7 @@ async def serve_sandboxes(binds: dict[str, str]) -> int:
         config.accesslog = None
         config.loglevel = "WARNING"
         # Starlette is an ASGI app; hypercorn's stricter event types just do not name it as one.
-        app = cast(ASGIFramework, SANDBOXES[name]())
+        app = cast(ASGIFramework, SANDBOXES[name](accepted_credentials(name, environ)))
         servers.append(asyncio.create_task(
             serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi"), name=f"sandbox-{name}"
         ))

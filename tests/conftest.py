@@ -35,7 +35,7 @@ EU_STRIPE_KEY = "sk_test_pivot_eu_connection_9f3c1d"
 @pytest.fixture(scope="session")
 def eu_stripe() -> Iterator[str]:
     """The sandbox behind the `eu` connection of Stripe (another account: another ledger)."""
-    with running_sandbox("stripe") as sandbox:
+    with running_sandbox("stripe", credentials=[EU_STRIPE_KEY]) as sandbox:
         yield sandbox.url
 
 

@@ -5,6 +5,7 @@ from typing import Any
 import httpx
 
 from compensations.keys import forward_key
+from services.local.stack import LOCAL_CREDENTIALS
 
 
 class Sandboxes:
@@ -45,7 +46,7 @@ class Sandboxes:
         response = httpx.get(
             f"{self.urls['slack']}/api/conversations.history",
             params={"channel": channel, "limit": 999, "include_all_metadata": "true"},
-            headers={"Authorization": "Bearer xoxb-pivot-local-slack-token"},
+            headers={"Authorization": f"Bearer {LOCAL_CREDENTIALS['SLACK_BOT_TOKEN']}"},
         )
         body = response.json()
         assert body["ok"], body

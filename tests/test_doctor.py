@@ -67,7 +67,7 @@ def test_doctor_names_a_bad_token_and_an_unreachable_api(
 @pytest.fixture
 def fresh_hubspot(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A HubSpot portal of its own whose contacts lack Pivot's key property."""
-    with running_sandbox("hubspot") as sandbox:
+    with running_sandbox("hubspot", credentials=[LOCAL_CREDENTIALS["HUBSPOT_TOKEN"]]) as sandbox:
         monkeypatch.setenv("HUBSPOT_TOKEN", LOCAL_CREDENTIALS["HUBSPOT_TOKEN"])
         monkeypatch.setenv("PIVOT_HUBSPOT_BASE_URL", sandbox.url)
         assert httpx.delete(f"{sandbox.url}/_sandbox/properties/contacts/pivot_key").status_code in {200, 204}

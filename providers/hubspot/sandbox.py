@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -48,6 +48,7 @@ from providers.sandbox_kit import (
     format_retry_after,
     read_json_object,
 )
+from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
 from providers.sandbox_kit.tokens import TokenBook, token_routes
 
@@ -269,12 +270,12 @@ SchemaEndpoint = Callable[[Request, str, Any], Awaitable[Response]]
 class HubSpotSandbox:
     """All state and endpoints of one HubSpot sandbox instance."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Iterable[str] = (LOCAL_CREDENTIALS["hubspot"],)) -> None:
         self.faults = FaultBook()
         self.ledger = Ledger()
         self.recorder = RequestRecorder()
         self.state = HubSpotState()
-        self.tokens = TokenBook()
+        self.tokens = TokenBook(accepted=frozenset(credentials))
         self.auth = HubSpotAuth(self.tokens)
         self.properties = PropertyBook()
         self._recent_requests: deque[float] = deque()
@@ -686,6 +687,7 @@ async def _route_not_found(request: Request, exc: Exception) -> Response:
     return HubSpotError(404, message, "OBJECT_NOT_FOUND").response()
 
 
-def create_app() -> Starlette:
-    """A fresh, empty HubSpot sandbox with its own state."""
-    return HubSpotSandbox().app()
+def create_app(credentials: Iterable[str] = (LOCAL_CREDENTIALS["hubspot"],)) -> Starlette:
+    """A fresh, empty HubSpot sandbox with its own state, accepting the credentials in `credentials`
+    (and those registered at `/_sandbox/tokens`)."""
+    return HubSpotSandbox(credentials).app()

@@ -6,8 +6,10 @@ INVALID_AUTHENTICATION and a call outside the token's scopes with 403 MISSING_SC
 scope in `errors[].context.requiredGranularScopes`. A private app learns its own scopes from
 `POST /oauth/v2/private-apps/get/access-token-info {"tokenKey": …}`.
 
-The sandbox takes both from the kit's token book: an unregistered token has every scope (so the
-local stack and the suite need no setup); a test registers a token to revoke it or narrow it.
+The sandbox takes both from the kit's token book: a token it was not configured with is refused
+like a missing one (401 INVALID_AUTHENTICATION, "Authentication credentials not found", which is
+what HubSpot answers to a wrong private-app token too); a configured token has every scope; a test
+registers a token to revoke it or narrow it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from providers.sandbox_kit.tokens import TokenBook
 OBJECT_TYPES = ("contacts", "deals")
 ALL_SCOPES = ("oauth", *(f"crm.{family}.{object_type}.{access}" for family in ("objects", "schemas")
                          for object_type in OBJECT_TYPES for access in ("read", "write")))
-"""Every scope this sandbox knows: what an unregistered token is granted."""
+"""Every scope this sandbox knows: what a configured token is granted."""
 SCOPES_DOC = "https://developers.hubspot.com/scopes"
 TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
 HUB_ID = 20_240_601

@@ -11,8 +11,9 @@ idempotency key, and with how the write arrived (`via`, `allOrNone`).
 What `pivot doctor` and `pivot setup` talk to: the versions list (`GET /services/data/`, no
 authentication needed, as in a real org), the resources of a version, the full describe of an
 sObject, and the Tooling API's CustomField create and query (`sandbox_schema`, `sandbox_tooling`).
-Credentials and permissions come from the kit's token book (`/_sandbox/tokens`): a revoked token is
-401 INVALID_SESSION_ID, a token without the `api` permission 403 API_DISABLED_FOR_ORG, and object
+Credentials and permissions come from the kit's token book (`/_sandbox/tokens`): no token, a token
+the sandbox was not configured with, or a revoked one is 401 INVALID_SESSION_ID ("Session expired or
+invalid"), a token without the `api` permission 403 API_DISABLED_FOR_ORG, and object
 permissions (`Account:read`, `Account:create`, …) shape describe. `/_sandbox/fields/{S}/{F}`
 removes a field or grants its field-level security; `/_sandbox/reset` restores every default.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -40,6 +42,7 @@ from providers.salesforce.sandbox_schema import Access, Schema, field_instrument
 from providers.salesforce.sandbox_store import Store
 from providers.salesforce.sandbox_tooling import ToolingApi
 from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
+from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from providers.sandbox_kit.tokens import TokenBook, token_routes
 
 API_PREFIX = "/services/data/"
@@ -94,11 +97,11 @@ async def _route_not_found(request: Request, exc: Exception) -> Response:
 class SalesforceSandbox:
     """All state and endpoints of one Salesforce sandbox instance."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Iterable[str] = (LOCAL_CREDENTIALS["salesforce"],)) -> None:
         self.faults = FaultBook()
         self.ledger = Ledger()
         self.schema = Schema()
-        self.tokens = TokenBook()
+        self.tokens = TokenBook(accepted=frozenset(credentials))
         self.store = Store(self.ledger, self.schema)
         self.api = SalesforceApi(self.store)
         CompositeExecutor(self.api)
@@ -171,6 +174,7 @@ class SalesforceSandbox:
         return _to_response(answer)
 
 
-def create_app() -> Starlette:
-    """A fresh, empty Salesforce sandbox with its own state."""
-    return SalesforceSandbox().app()
+def create_app(credentials: Iterable[str] = (LOCAL_CREDENTIALS["salesforce"],)) -> Starlette:
+    """A fresh, empty Salesforce sandbox with its own state, accepting the credentials in `credentials`
+    (and those registered at `/_sandbox/tokens`)."""
+    return SalesforceSandbox(credentials).app()

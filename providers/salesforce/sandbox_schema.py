@@ -14,7 +14,7 @@ Real orgs differ in exactly what `pivot doctor` looks at, so the sandbox models 
 - **Permissions.** Taken from the kit's token book: `api` (the user's API Enabled permission;
   without it every call is 403 API_DISABLED_FOR_ORG) and `{sObject}:read|create|edit|delete` (the
   object permissions describe reports as queryable, createable, updateable, deletable; no read and
-  describe is a 404, the object does not exist for that user). An unregistered token has them all.
+  describe is a 404, the object does not exist for that user). A configured (not registered) token has them all.
   Record endpoints do not enforce object permissions (a sandbox simplification).
 """
 
@@ -105,7 +105,7 @@ class Access:
     """What the calling user may do: the `api` permission and object permissions, from the token book."""
 
     granted: frozenset[str] | None = None
-    """None: everything (an unregistered token)."""
+    """None: everything (a configured token that no test registered)."""
 
     def allows(self, sobject: str, permission: str) -> bool:
         return self.granted is None or f"{sobject.lower()}:{permission}" in self.granted

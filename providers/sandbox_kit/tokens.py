@@ -1,17 +1,20 @@
 """Which credentials a sandbox accepts, and with which scopes: the instrument behind doctor's tests.
 
-Real accounts refuse a revoked token (401) and a token without a scope an endpoint needs (403,
-or Slack's `missing_scope`). A sandbox accepts any well-formed credential by default, with every
-scope, so the local stack and the suite need no setup; a test registers a credential to make it
-bad, or to narrow its scopes:
+Real accounts refuse a credential they did not issue or that was revoked (401), and a credential
+without a scope an endpoint needs (403, or Slack's `missing_scope`). A sandbox accepts the
+credentials it was configured with (`credentials.accepted_credentials`), with every scope, and
+refuses every other one; a test registers a credential to add it, to narrow its scopes, or to
+revoke it:
 
-    POST   /_sandbox/tokens  {"token": "xoxb-narrow", "scopes": ["chat:write"]}   # only these scopes
-    POST   /_sandbox/tokens  {"token": "xoxb-gone", "revoked": true}            # refused as invalid
+    POST   /_sandbox/tokens  {"token": "xoxb-narrow", "scopes": ["chat:write"]}   # accepted, only these scopes
+    POST   /_sandbox/tokens  {"token": "xoxb-gone", "revoked": true}            # refused as revoked
     GET    /_sandbox/tokens  → {"tokens": [{"token": "xoxb-…", "scopes": […], "revoked": false}]}
-    DELETE /_sandbox/tokens  → back to "everything is accepted"
+    DELETE /_sandbox/tokens  → back to the configured credentials alone
 
-Each provider's sandbox asks `TokenBook.allows(token, scope)` where it authenticates, and
-answers in its own wire format. The book holds test credentials only (never a real secret).
+Each provider's sandbox asks `TokenBook.known(token)` and `TokenBook.missing(token, scopes)` where
+it authenticates, and answers in its own wire format. The listing shows registered credentials
+only, never the configured ones: the instrument routes need no credential. The book holds test
+credentials only (never a real secret).
 """
 
 from collections.abc import Iterable
@@ -33,6 +36,8 @@ class TokenRule(BaseModel):
 
 @dataclass
 class TokenBook:
+    accepted: frozenset[str] = frozenset()
+    """The credentials the sandbox was configured with: kept by `clear` (a reset)."""
     rules: dict[str, TokenRule] = field(default_factory=dict)
 
     def register(self, rule: TokenRule) -> None:
@@ -42,9 +47,16 @@ class TokenBook:
         self.rules.clear()
 
     def known(self, token: str) -> bool:
-        """False for a revoked credential (the provider's 401); unregistered ones are accepted."""
+        """True for a configured or registered credential that is not revoked; False is the provider's 401."""
         rule = self.rules.get(token)
-        return rule is None or not rule.revoked
+        if rule is not None:
+            return not rule.revoked
+        return token in self.accepted
+
+    def revoked(self, token: str) -> bool:
+        """True for a credential registered as revoked (some providers word that 401 differently)."""
+        rule = self.rules.get(token)
+        return rule is not None and rule.revoked
 
     def scopes(self, token: str) -> list[str] | None:
         """The credential's scopes, or None when it has every scope."""

@@ -127,8 +127,9 @@ class ShopifyAccount(AccountBase):
             return self._check("credentials", True, f"the token in {self.credential_env} works for the shop "
                                f"{shop.get('name')} ({shop.get('myshopifyDomain')})")
         if status == 401:
-            return self._check("credentials", False, f"Shopify refused the token in {self.credential_env} (401): it "
-                               "was revoked, or the app was uninstalled",
+            return self._check("credentials", False, f"Shopify refused the token in {self.credential_env} (401): "
+                               "Invalid API key or access token: it is not a token of this shop, or it was "
+                               "revoked, or the app was uninstalled",
                                f"install the app again (or reveal its Admin API access token) and put the token "
                                f"(shpat_…) in {self.credential_env}")
         reasons = {402: "the shop is frozen (unpaid)", 403: "the shop refuses this app", 404: "no such shop, or no "

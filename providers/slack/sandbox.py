@@ -8,10 +8,11 @@ comes back only with `include_all_metadata`, and errors are HTTP 200 `{"ok": fal
 429 rate limit. Bodies may be JSON (token in the header only) or form-encoded (token may be a
 field), as on slack.com.
 
-Tokens and scopes follow the kit's token book (`/_sandbox/tokens`): a revoked token is
-`invalid_auth`, a call needing a scope the token lacks is `missing_scope` with `needed` and
-`provided`, and every authenticated answer carries `x-oauth-scopes` (see `sandbox_scopes`). An
-unregistered token is accepted with every scope, so nothing needs setting up.
+Tokens and scopes follow the kit's token book (`/_sandbox/tokens`): no token at all is
+`not_authed`; a token the sandbox was not configured with, or a revoked one, is `invalid_auth`
+(both HTTP 200, as on slack.com); a call needing a scope the token lacks is `missing_scope` with
+`needed` and `provided`, and every authenticated answer carries `x-oauth-scopes` (see
+`sandbox_scopes`). A configured token has every scope.
 
 State lives in one `SlackSandbox` per `create_app()` call; nothing is module-level.
 """
@@ -23,7 +24,7 @@ import binascii
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -41,6 +42,7 @@ from providers.sandbox_kit import (
     build_sandbox_app,
     format_retry_after,
 )
+from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
 from providers.sandbox_kit.tokens import TokenBook, token_routes
 from providers.slack.sandbox_scopes import SANDBOX_SCOPES, needed_scope, scope_headers
@@ -52,7 +54,6 @@ BOT_USER_ID = "U07PIVOTBT"
 BOT_ID = "B07PIVOTBT"
 APP_ID = "A07PIVOTAP"
 SEED_CHANNELS = (("C024BE91L", "general"),)
-TOKEN_PREFIXES = ("xoxb-", "xoxp-")
 DEFAULT_HISTORY_LIMIT = 100
 MAX_HISTORY_LIMIT = 999
 MAX_TEXT_LENGTH = 40_000
@@ -234,12 +235,12 @@ SlackMethod = Callable[[JsonDict], JsonDict]
 class SlackSandbox:
     """All state and Web API methods of one Slack sandbox instance."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Iterable[str] = (LOCAL_CREDENTIALS["slack"],)) -> None:
         self.faults = FaultBook()
         self.ledger = Ledger()
         self.recorder = RequestRecorder()
         self.state = SlackState()
-        self.tokens = TokenBook()
+        self.tokens = TokenBook(accepted=frozenset(credentials))
         self.methods: dict[str, SlackMethod] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.post_message,
@@ -280,7 +281,7 @@ class SlackSandbox:
             args, token = await _read_args(request, warnings)
             if token is None:
                 raise SlackError("not_authed")
-            if not token.startswith(TOKEN_PREFIXES) or len(token) < 10 or not self.tokens.known(token):
+            if not self.tokens.known(token):
                 raise SlackError("invalid_auth")
             granted = self.tokens.scopes(token)
             granted = list(SANDBOX_SCOPES) if granted is None else granted
@@ -497,6 +498,7 @@ async def _read_args(request: Request, warnings: list[str]) -> tuple[JsonDict, s
     return args, token
 
 
-def create_app() -> Starlette:
-    """A fresh Slack sandbox with its own state and the seeded channel C024BE91L (#general)."""
-    return SlackSandbox().app()
+def create_app(credentials: Iterable[str] = (LOCAL_CREDENTIALS["slack"],)) -> Starlette:
+    """A fresh Slack sandbox with its own state and the seeded channel C024BE91L (#general), accepting
+    the credentials in `credentials` (and those registered at `/_sandbox/tokens`)."""
+    return SlackSandbox(credentials).app()

@@ -31,6 +31,8 @@ from providers.stripe.client import STRIPE_VERSION, StripeClient
 KEYS_PAGE = "https://dashboard.stripe.com/apikeys"
 _PERMISSION = re.compile(r"'(rak_[a-z_]+)'")
 _ACCOUNT = re.compile(r"on account '(acct_[A-Za-z0-9]+)'")
+REFUSALS = ("Invalid API Key provided", "Expired API Key provided", "You did not provide an API key")
+"""How Stripe's 401 messages begin: doctor quotes that much and never the rest (the masked key)."""
 
 
 @dataclass(frozen=True)
@@ -190,9 +192,12 @@ class StripeAccount(AccountBase):
         fix = (f"create a secret key, or a restricted key with Write on {', '.join(r.dashboard for r in WRITTEN)}, "
                f"at {KEYS_PAGE} and put it in {self.credential_env}")
         if account.status_code == 401:
-            why = "has expired (it was rolled or revoked)" if error.get("code") == "api_key_expired" else \
-                "is not a key Stripe knows"
-            return self._check("credentials", False, f"Stripe says the key in {self.credential_env} {why} (401)", fix)
+            why = "it has expired (it was rolled or revoked)" if error.get("code") == "api_key_expired" else \
+                "it is not a key Stripe knows"
+            message = str(error.get("message") or "")
+            said = next((f" {refusal}" for refusal in REFUSALS if message.startswith(refusal)), "")
+            return self._check("credentials", False,
+                               f"Stripe refused the key in {self.credential_env} (401{said}): {why}", fix)
         if account.status_code == 429:
             return self._check("credentials", False, "not checked: Stripe rate-limited GET /v1/account (429)",
                                "run pivot doctor again in a moment")

@@ -272,6 +272,7 @@ def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
 def cmd_dev(args: argparse.Namespace) -> int:
     from importlib.util import find_spec
 
+    from services.local.sandbox_credentials import print_sandbox_credentials
     from services.local.stack import Stack
 
     stack = Stack(mcp_server=find_spec("mcp") is not None)  # the MCP SDK is the optional `agents` extra
@@ -287,6 +288,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
                         "(made on first start, mode 0600), e.g.\n"
                       + f"            export PIVOT_APPROVER=finance PIVOT_APPROVER_TOKEN=$(sed -n 's/^finance://p' "
                         f"{stack.approvers_file})", markup=False, highlight=False)
+        print_sandbox_credentials(console, stack.sandbox_urls)
         if args.demo:
             run_demo(stack.ingress_url, stack.sandbox_urls["stripe"])
         if args.once:

@@ -12,21 +12,20 @@ from pathlib import Path
 
 import httpx
 
+from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS as SANDBOX_CREDENTIALS
+from providers.sandbox_kit.credentials import credentials_environment
+from services.catalog import CREDENTIAL_ENV
 from services.local.approver_tokens import ensure_approver_tokens
 from services.local.identity import ensure_identity
 from services.local.processes import ManagedProcess, free_port, wait_until
 from services.local.restate_binary import PROJECT_ROOT, ensure_restate
 
-# Recognisable fake credentials: the security tests search journals and logs for them.
-LOCAL_CREDENTIALS = {
-    "STRIPE_API_KEY": "sk_test_pivotlocal_4eC39HqLyjWDarjtT1zdp7dc",
-    "HUBSPOT_TOKEN": "pat-local-pivot-0b2f6c1e-hubspot",
-    "SLACK_BOT_TOKEN": "xoxb-pivot-local-slack-token",
-    "SALESFORCE_TOKEN": "00Dlocal!pivot-local-salesforce-token",
-    "SHOPIFY_ACCESS_TOKEN": "shpat_pivotlocal_shopify_token",
-}
-
 SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
+
+# Recognisable fake credentials, by the variable the service reads each from: the sandboxes accept
+# these and nothing else (providers/sandbox_kit/credentials.py); the security tests search
+# journals and logs for them.
+LOCAL_CREDENTIALS = {CREDENTIAL_ENV[provider]: SANDBOX_CREDENTIALS[provider] for provider in SANDBOXED_PROVIDERS}
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,8 @@ class Stack:
             "sandboxes",
             [sys.executable, "-m", "providers.serve_sandboxes",
              *(arg for name in SANDBOXED_PROVIDERS for arg in (f"--{name}", f"{host}:{self.ports.of(name)}"))],
-            env=base_env, cwd=PROJECT_ROOT, log_path=self.log_dir / "sandboxes.log",
+            env={**base_env, **credentials_environment({p: [SANDBOX_CREDENTIALS[p]] for p in SANDBOXED_PROVIDERS})},
+            cwd=PROJECT_ROOT, log_path=self.log_dir / "sandboxes.log",
         )
         self.service = ManagedProcess(
             "pivot-service",

@@ -17,11 +17,11 @@ import httpx
 
 from providers.http import Endpoint
 from providers.salesforce.client import SalesforceClient
-from tests.sandbox.process import OneSandbox
+from tests.sandbox.process import SALESFORCE_TOKEN, OneSandbox
 from tests.sandbox.process import running_sandbox as running_one
 
 TOKEN_ENV = "PIVOT_TEST_SALESFORCE_TOKEN"
-TOKEN = "00Dxx0000001gPL!AQ4AQPivotSandboxToken"
+TOKEN = SALESFORCE_TOKEN
 API = "/services/data/v60.0"
 
 T = TypeVar("T")

@@ -23,9 +23,9 @@ from providers.shopify.actions import shopify_actions
 from providers.shopify.client import API_VERSION, ShopifyClient
 from providers.shopify.draft_orders import DraftOrders
 from providers.shopify.orders import Orders
-from tests.sandbox.process import OneSandbox, running_sandbox
+from tests.sandbox.process import SHOPIFY_TOKEN, OneSandbox, running_sandbox
 
-TOKEN = "shpat_pivot_test_0123456789abcdef"
+TOKEN = SHOPIFY_TOKEN
 TOKEN_ENV = "PIVOT_TEST_SHOPIFY_TOKEN"
 CLIENT_TIMEOUT_S = 1.0
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"

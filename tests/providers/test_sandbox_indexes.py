@@ -40,7 +40,7 @@ def _check_stripe(sandbox: StripeSandbox) -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_stripe_item_indexes_match_a_full_scan(seed: int) -> None:
     rng = random.Random(seed)
-    sandbox = StripeSandbox()
+    sandbox = StripeSandbox(credentials=["sk_test_pivotSandboxKey123"])
     client = TestClient(sandbox.app(), headers={"Authorization": "Bearer sk_test_pivotSandboxKey123"})
     customers, invoices, items = [SEED_CUSTOMER_ID], ["in_none"], ["ii_none"]
     for step in range(STEPS):
@@ -102,7 +102,7 @@ def _check_hubspot(sandbox: HubSpotSandbox) -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_hubspot_value_index_matches_a_full_scan(seed: int) -> None:
     rng = random.Random(seed)
-    sandbox = HubSpotSandbox()
+    sandbox = HubSpotSandbox(credentials=["pat-na1-index-test"])
     client = TestClient(sandbox.app(), headers={"Authorization": "Bearer pat-na1-index-test"})
     emails, keys, nicks = [f"p{i}@example.com" for i in range(6)], [f"pv1_{i}" for i in range(6)], ["n1", "n2"]
     ids: list[str] = ["101"]

@@ -300,4 +300,5 @@ def test_a_revoked_token_is_shopifys_401_and_reset_clears_the_book(sandbox: OneS
 
     box.reset()
     assert box.http.get("/_sandbox/tokens").json() == {"tokens": []}
-    assert raw_graphql(sandbox.url, token, SHOP_QUERY).status_code == 200
+    assert raw_graphql(sandbox.url, token, SHOP_QUERY).status_code == 401  # unknown again
+    assert raw_graphql(sandbox.url, TOKEN, SHOP_QUERY).status_code == 200  # the configured token is kept

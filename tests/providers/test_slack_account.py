@@ -270,4 +270,5 @@ async def test_the_token_book_is_listed_and_reset_clears_it(sandbox: Boxes) -> N
 
     sandbox.slack.raw.post("/_sandbox/reset").raise_for_status()
     assert sandbox.slack.raw.get("/_sandbox/tokens").json() == {"tokens": []}
-    assert api(sandbox, "auth.test", token).json()["ok"] is True  # unknown again: accepted
+    assert api(sandbox, "auth.test", token).json() == {"ok": False, "error": "invalid_auth"}  # unknown again
+    assert api(sandbox, "auth.test", SLACK_TOKEN).json()["ok"] is True  # the configured token is kept

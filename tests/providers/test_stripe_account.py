@@ -339,4 +339,6 @@ async def test_the_token_book_is_listed_and_reset_clears_it(sandbox: Boxes) -> N
 
     sandbox.stripe.raw.post("/_sandbox/reset").raise_for_status()
     assert sandbox.stripe.raw.get("/_sandbox/tokens").json() == {"tokens": []}
-    assert call(sandbox, "GET", "/v1/account", key).status_code == 200
+    unknown = call(sandbox, "GET", "/v1/account", key)  # no longer revoked: unknown, as any other key
+    assert unknown.status_code == 401 and unknown.json()["error"]["message"].startswith("Invalid API Key provided")
+    assert call(sandbox, "GET", "/v1/account", STRIPE_KEY).status_code == 200  # the configured key is kept

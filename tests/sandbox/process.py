@@ -3,11 +3,14 @@
 Shared by tests/sandbox (the sandboxes' own tests) and tests/providers (the catalog's actions run
 against the sandboxes). The process is started exactly as the local stack starts it
 (`python -m providers.serve_sandboxes`); readiness is the `sandboxes ready` line, never a sleep.
+Each sandbox accepts only the credentials it is started with: `TEST_CREDENTIALS` unless a test
+passes others (the local stack's fakes, a second account's key).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import socket
 import subprocess
@@ -15,9 +18,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from providers.sandbox_kit.credentials import credentials_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "sandboxes ready"
@@ -27,6 +32,16 @@ STOP_TIMEOUT_S = 5.0
 STRIPE_KEY = "sk_test_pivotSandboxKey123"
 HUBSPOT_TOKEN = "pat-na1-00000000-0000-0000-0000-000000000000"
 SLACK_TOKEN = "xoxb-1234-5678-pivotsandbox"
+SALESFORCE_TOKEN = "00Dxx0000001gPL!AQ4AQPivotSandboxToken"
+SHOPIFY_TOKEN = "shpat_pivot_test_0123456789abcdef"
+TEST_CREDENTIALS: Mapping[str, Sequence[str]] = {
+    "stripe": (STRIPE_KEY,),
+    "hubspot": (HUBSPOT_TOKEN,),
+    "slack": (SLACK_TOKEN,),
+    "salesforce": (SALESFORCE_TOKEN,),
+    "shopify": (SHOPIFY_TOKEN,),
+}
+"""What each sandbox the suite starts accepts, unless a test says otherwise."""
 
 
 def free_port() -> int:
@@ -57,15 +72,20 @@ class SandboxProcess:
 
 
 @contextlib.contextmanager
-def running_sandboxes(names: tuple[str, ...]) -> Iterator[SandboxProcess]:
+def running_sandboxes(names: tuple[str, ...],
+                      credentials: Mapping[str, Sequence[str]] | None = None) -> Iterator[SandboxProcess]:
+    """`names`' sandboxes in one process; each accepts its `credentials` entry (default `TEST_CREDENTIALS`)."""
     urls = {name: f"127.0.0.1:{free_port()}" for name in names}
     args = [arg for name, bind in urls.items() for arg in (f"--{name}", bind)]
+    accepted = TEST_CREDENTIALS if credentials is None else credentials
+    env = {**os.environ, **credentials_environment({name: accepted[name] for name in names})}
     with tempfile.TemporaryDirectory(prefix="pivot-sandboxes-") as tmp:
         stderr_path = Path(tmp) / "stderr.log"
         with stderr_path.open("w") as stderr:
             process = subprocess.Popen(
                 [sys.executable, "-m", "providers.serve_sandboxes", *args],
                 cwd=PROJECT_ROOT,
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
@@ -121,6 +141,7 @@ class OneSandbox:
 
 
 @contextlib.contextmanager
-def running_sandbox(name: str) -> Iterator[OneSandbox]:
-    with running_sandboxes((name,)) as handle:
+def running_sandbox(name: str, credentials: Sequence[str] | None = None) -> Iterator[OneSandbox]:
+    """One sandbox; it accepts `credentials` (default: its `TEST_CREDENTIALS` entry)."""
+    with running_sandboxes((name,), None if credentials is None else {name: credentials}) as handle:
         yield OneSandbox(handle, handle.urls[name])

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from providers.stripe.sandbox import SEED_CUSTOMER_ID, parse_form
+from tests.sandbox.process import STRIPE_KEY
 
 CUSTOMER = SEED_CUSTOMER_ID
 
@@ -88,7 +89,7 @@ def test_invalid_api_key_is_refused_without_echoing_it(stripe_url: str) -> None:
 
 
 def test_basic_auth_with_the_key_as_user_is_accepted(stripe_url: str) -> None:
-    token = base64.b64encode(b"sk_test_basicAuthKey:").decode()
+    token = base64.b64encode(f"{STRIPE_KEY}:".encode()).decode()
     response = httpx.get(f"{stripe_url}/v1/customers/{CUSTOMER}", headers={"Authorization": f"Basic {token}"})
     assert response.status_code == 200
     assert response.json()["email"] == "ada@example.com"

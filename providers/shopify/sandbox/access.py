@@ -11,8 +11,8 @@ null, with a top-level error (HTTP 200):
                     "requiredAccess": "`write_orders` access scope."}}
 
 A `write_` scope includes its `read_` scope (Shopify lists only the `write_` handle). The scopes of
-a token come from the kit's token book; an unregistered token has `SANDBOX_SCOPES`. The table
-models Shopify's reference for the fields the sandbox serves; Pivot's own list of what its
+a token come from the kit's token book; a configured token that no test registered has
+`SANDBOX_SCOPES`. The table models Shopify's reference for the fields the sandbox serves; Pivot's own list of what its
 catalog needs lives in `providers.shopify.account`.
 """
 

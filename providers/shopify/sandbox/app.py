@@ -1,7 +1,7 @@
 """The HTTP side of the Shopify sandbox: `POST /admin/api/{version}/graphql.json`.
 
-The request pipeline is Shopify's: token check (401 with Shopify's body, also for a token the
-kit's token book at `/_sandbox/tokens` marks revoked), body check (400),
+The request pipeline is Shopify's: token check (401 with Shopify's body for no token, a token the
+sandbox was not configured with, or one the kit's token book at `/_sandbox/tokens` marks revoked), body check (400),
 parse and validate against the version's schema (200 with top-level errors, worded like
 Shopify's graphql-ruby), price the document and take the points from the leaky bucket
 (THROTTLED when they are not there, HTTP 200, nothing executed), claim `@idempotent` keys, run,
@@ -18,6 +18,7 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -39,6 +40,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
 from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app, read_json_object
+from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from providers.sandbox_kit.tokens import TokenBook, token_routes
 from providers.shopify.sandbox import resolvers
 from providers.shopify.sandbox.access import guard
@@ -48,7 +50,6 @@ from providers.shopify.sandbox.schema import SUPPORTED_VERSIONS, build_version_s
 from providers.shopify.sandbox.store import Shop, parse_gid
 
 TOKEN_HEADER = "x-shopify-access-token"
-TOKEN_PREFIX = "shpat_"
 UNAUTHORIZED_BODY = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
 RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
 DEFAULT_THROTTLED_COST = 50
@@ -138,13 +139,13 @@ async def _read_graphql_request(request: Request) -> tuple[str, dict[str, Any], 
 class ShopifySandbox:
     """All state and endpoints of one Shopify sandbox instance."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Iterable[str] = (LOCAL_CREDENTIALS["shopify"],)) -> None:
         self.faults = FaultBook()
         self.ledger = Ledger()
         self.shop = Shop(self.ledger)
         self.bucket = LeakyBucket()
         self.keys = IdempotencyKeys()
-        self.tokens = TokenBook()
+        self.tokens = TokenBook(accepted=frozenset(credentials))
         self.schemas: dict[str, GraphQLSchema] = {
             version: guard(resolvers.attach(build_version_schema(version))) for version in SUPPORTED_VERSIONS
         }
@@ -188,7 +189,7 @@ class ShopifySandbox:
         if schema is None:
             return JSONResponse({"errors": "Not Found"}, status_code=404)
         token = request.headers.get(TOKEN_HEADER, "")
-        if not token.startswith(TOKEN_PREFIX) or len(token) <= len(TOKEN_PREFIX) or not self.tokens.known(token):
+        if not self.tokens.known(token):
             return JSONResponse(UNAUTHORIZED_BODY, status_code=401)
         try:
             query, variables, operation_name = await _read_graphql_request(request)
@@ -278,6 +279,7 @@ def _stamp(scope: Scope) -> list[tuple[str, str]]:
     return headers
 
 
-def create_app() -> Starlette:
-    """A fresh Shopify sandbox with its own shop, bucket and idempotency keys."""
-    return ShopifySandbox().app()
+def create_app(credentials: Iterable[str] = (LOCAL_CREDENTIALS["shopify"],)) -> Starlette:
+    """A fresh Shopify sandbox with its own shop, bucket and idempotency keys, accepting the
+    credentials in `credentials` (and those registered at `/_sandbox/tokens`)."""
+    return ShopifySandbox(credentials).app()

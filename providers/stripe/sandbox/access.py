@@ -9,11 +9,12 @@ does not have the required permissions for this endpoint on account 'acct_…'. 
 'rak_refund_write' permission would allow this request to continue."}}`, with no `code` (the SDKs
 raise their permission error from the status).
 
-Keys follow the kit's token book: a registered key's `scopes` are its `rak_<resource>_<read|write>`
-permissions, write implying read (as in the Dashboard); an unregistered key may do everything,
-like a secret key. A revoked key gets the 401 of a rolled key that has expired
-(`api_key_expired`). Which permission reads the account object is not documented; here it is
-`rak_account_read`.
+Keys follow the kit's token book: a key the sandbox was not configured with (nor registered) gets
+Stripe's 401 for an unknown key, `Invalid API Key provided: sk_test_****…wxyz` (type
+invalid_request_error, no code); a registered key's `scopes` are its `rak_<resource>_<read|write>`
+permissions, write implying read (as in the Dashboard); a configured key may do everything, like a
+secret key. A revoked key gets the 401 of a rolled key that has expired (`api_key_expired`).
+Which permission reads the account object is not documented; here it is `rak_account_read`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ RESOURCES: Mapping[str, str] = MappingProxyType({
     "refunds": "refund",
 })
 """The first path segment after /v1/ -> the resource its permissions are named after."""
-_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
+_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_")
 
 
 def permission(method: str, path: str) -> str | None:
@@ -47,9 +48,13 @@ def permission(method: str, path: str) -> str | None:
 
 
 def masked(key: str, shown: int) -> str:
-    """A key as Stripe quotes it in an error: its prefix, stars, and its last characters."""
-    prefix = next((p for p in _KEY_PREFIXES if key.startswith(p)), key[:3])
-    return prefix + "*" * max(len(key) - len(prefix) - shown, 4) + key[-shown:]
+    """A key as Stripe quotes it in an error: its kind prefix (`sk_test_`), a star for every hidden
+    character, and its last `shown` characters ("undefined" is quoted as `*****ined`)."""
+    prefix = next((p for p in _KEY_PREFIXES if key.startswith(p)), "")
+    hidden = len(key) - len(prefix) - shown
+    if hidden <= 0:  # too short to show anything of it
+        return prefix + "*" * (len(key) - len(prefix))
+    return prefix + "*" * hidden + key[-shown:]
 
 
 class KeyAccess:
@@ -60,10 +65,12 @@ class KeyAccess:
         self.account_id = account_id
 
     def check(self, key: str, method: str, path: str) -> None:
-        """Raise Stripe's 401 for a revoked key, its 403 for a missing permission."""
-        if not self.tokens.known(key):
+        """Raise Stripe's 401 for an unknown or revoked key, its 403 for a missing permission."""
+        if self.tokens.revoked(key):
             raise StripeError(401, f"Expired API Key provided: {masked(key, 4)}", code="api_key_expired",
                               saved=False)
+        if not self.tokens.known(key):
+            raise StripeError(401, f"Invalid API Key provided: {masked(key, 4)}", saved=False)
         granted = self.tokens.scopes(key)
         needed = permission(method, path)
         if granted is None or needed is None:

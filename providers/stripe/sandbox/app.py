@@ -1,9 +1,10 @@
 """The Stripe sandbox app: authentication, the request pipeline and the route table.
 
-Each request is authenticated (Bearer or Basic secret key, 401 in Stripe's words), its key's
-permission for the endpoint checked (403 for a restricted key without it; see `access`, driven by
-the kit's token book at `/_sandbox/tokens`), its form body or query string parsed, and a POST
-carrying an Idempotency-Key goes through the idempotency layer.
+Each request is authenticated (Bearer or Basic secret key; a key the sandbox was not configured
+with, or none, is Stripe's 401), its key's permission for the endpoint checked (403 for a
+restricted key without it; see `access`, driven by the kit's token book at `/_sandbox/tokens`),
+its form body or query string parsed, and a POST carrying an Idempotency-Key goes through the
+idempotency layer.
 The resource modules (customers, invoices, invoice items, payment intents, refunds) hold the
 endpoints; this module only wires them to paths.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
 from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
+from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
 from providers.sandbox_kit.tokens import TokenBook, token_routes
 from providers.stripe.sandbox.access import KeyAccess
@@ -39,18 +41,8 @@ from providers.stripe.sandbox.refunds import Refunds
 
 
 def _api_key(request: Request) -> str:
-    """The secret key from Bearer or Basic auth; 401 in Stripe's words otherwise."""
-    header = request.headers.get("authorization", "").strip()
-    if not header:
-        raise StripeError(
-            401,
-            "You did not provide an API key. You need to provide your API key in the Authorization header, "
-            "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
-            "https://stripe.com/docs/api#authentication for details, or we can help at "
-            "https://support.stripe.com/.",
-            saved=False,
-        )
-    scheme, _, credential = header.partition(" ")
+    """The key from Bearer or Basic auth (the key as the user name); 401 in Stripe's words when there is none."""
+    scheme, _, credential = request.headers.get("authorization", "").strip().partition(" ")
     key = ""
     if scheme.lower() == "bearer":
         key = credential.strip()
@@ -59,21 +51,26 @@ def _api_key(request: Request) -> str:
             key = base64.b64decode(credential.strip(), validate=True).decode("utf-8").partition(":")[0]
         except (binascii.Error, UnicodeDecodeError):
             key = ""
-    if not key.startswith(("sk_", "rk_")) or len(key) < 8:
-        shown = key[:8] + "*" * 4 if key else "(empty)"
-        raise StripeError(401, f"Invalid API Key provided: {shown}", saved=False)
+    if not key:
+        raise StripeError(
+            401,
+            "You did not provide an API key. You need to provide your API key in the Authorization header, "
+            "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+            "https://stripe.com/docs/api#authentication for details, or we can help at "
+            "https://support.stripe.com/.",
+            saved=False,
+        )
     return key
-
 
 
 class StripeSandbox:
     """All state and endpoints of one Stripe sandbox instance."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Iterable[str] = (LOCAL_CREDENTIALS["stripe"],)) -> None:
         self.faults = FaultBook()
         self.store = Store(ledger=Ledger(), state=StripeState())
         self.recorder = RequestRecorder()
-        self.tokens = TokenBook()
+        self.tokens = TokenBook(accepted=frozenset(credentials))
         self.access = KeyAccess(self.tokens, ACCOUNT_ID)
         self.customers = Customers(self.store)
         views = InvoiceViews(self.store)
@@ -197,6 +194,7 @@ async def _unrecognized_url(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": {"type": "invalid_request_error", "message": detail}}, status_code=404)
 
 
-def create_app() -> Starlette:
-    """A fresh Stripe sandbox with its own state, seeded with customer cus_9s6XKzkNRiz8i3."""
-    return StripeSandbox().app()
+def create_app(credentials: Iterable[str] = (LOCAL_CREDENTIALS["stripe"],)) -> Starlette:
+    """A fresh Stripe sandbox with its own state, seeded with customer cus_9s6XKzkNRiz8i3, that
+    accepts the API keys in `credentials` (and those registered at `/_sandbox/tokens`)."""
+    return StripeSandbox(credentials).app()
