@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from compensations.approvals import decision_proof
+from services.ingress_token import ingress_headers
 
 PAGE = Path(__file__).with_name("approval_page.html")
 
@@ -38,7 +39,7 @@ class DecideBody(BaseModel):
 
 
 def create_app(ingress_url: str) -> Starlette:
-    ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0)
+    ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0, headers=ingress_headers())
 
     async def page(_: Request) -> Response:
         return HTMLResponse(PAGE.read_text(encoding="utf-8"))
