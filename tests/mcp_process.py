@@ -3,9 +3,13 @@ process on a free loopback port (stopped by its pid)."""
 
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from services.local.processes import ManagedProcess, free_port, wait_until
 from services.local.restate_binary import PROJECT_ROOT
@@ -20,6 +24,16 @@ ACCEPT = {"accept": "application/json, text/event-stream"}
 def server_env(ingress_url: str) -> dict[str, str]:
     """The test process's own PIVOT_* settings (so both sides build the same catalog), and the ingress."""
     return {**{k: v for k, v in os.environ.items() if k.startswith("PIVOT_")}, "PIVOT_INGRESS_URL": ingress_url}
+
+
+@asynccontextmanager
+async def stdio_session(ingress_url: str, errlog: Path) -> AsyncIterator[ClientSession]:
+    """`pivot mcp` over stdio, spawned as a desktop client would, with an initialized session."""
+    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=server_env(ingress_url), cwd=PROJECT_ROOT)
+    with errlog.open("w") as log:
+        async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
 
 
 def start_http_server(ingress_url: str, log_dir: Path, *args: str,

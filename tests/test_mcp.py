@@ -23,8 +23,7 @@ import httpx2
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from jsonschema import Draft202012Validator
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent, Tool
 
@@ -36,7 +35,7 @@ from services.local.demo import DEMO_CHANNEL, flagship_steps
 from services.local.processes import wait_until
 from services.local.restate_binary import PROJECT_ROOT
 from services.local.stack import Stack
-from tests.mcp_process import INITIALIZE, SERVER, server_env, start_http_server
+from tests.mcp_process import INITIALIZE, SERVER, start_http_server, stdio_session
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
@@ -61,15 +60,6 @@ class McpTools:
     def step(self, saga: str, call: dict[str, Any], **extra: Any) -> CallToolResult:
         return self.call(tool_name(call["action"]), {"saga": saga, "step": call["step"], "params": call["params"],
                                                     **extra})
-
-
-@asynccontextmanager
-async def stdio_session(ingress_url: str, errlog: Path) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=server_env(ingress_url), cwd=PROJECT_ROOT)
-    with errlog.open("w") as log:
-        async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            yield session
 
 
 @asynccontextmanager
