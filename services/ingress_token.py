@@ -4,7 +4,9 @@ authenticating proxy (`services/local/ingress_proxy.py`).
 Read from the environment (`PIVOT_INGRESS_TOKEN`) when a client is built, so each process start
 picks up the current value; never taken as a command-line flag (which `ps` shows) and never
 logged. The proxy checks it and strips it: Restate, which journals every request's headers,
-never sees it. Unset, nothing is sent (the local stack's ingress listens on loopback only).
+never sees it. So it belongs only where the ingress URL is the proxy's: sent straight to Restate
+it would be journaled. Unset, nothing is sent (the local stack's ingress listens on loopback only,
+and the stack does not pass PIVOT_* settings on to its processes).
 
 Only clients of the ingress send it: the admin API is never behind this proxy, and handlers
 inside Restate (the pydantic-ai toolset) run their steps in their own invocation, not through
