@@ -43,8 +43,8 @@ from tests.mcp_process import stdio_session
 from tests.restate_scan import admin_query, bytes_inside, stored
 
 TOKEN = secrets.token_urlsafe(32)
-OLD_TOKEN = secrets.token_urlsafe(32)
-"""A second accepted token, as during a rotation."""
+OLD_TOKEN = f"-._~+/{secrets.token_urlsafe(32)}=="
+"""A second accepted token, as during a rotation; with every character a b64token may hold."""
 COOKIE = f"session-{secrets.token_hex(16)}"
 PROXY_BASIC = f"proxy-{secrets.token_hex(16)}"
 EVIL = "http://evil.example"
@@ -108,6 +108,9 @@ def test_the_scheme_in_any_case_and_each_token_of_a_rotation(proxy: IngressProxy
         answer = status(proxy, run_id, headers)
         assert answer.status_code == 200, (headers, answer.text)
         assert answer.json()["status"] == "not_found"
+    # The token's punctuation is matched literally, not as a pattern.
+    assert status(proxy, run_id, bearer(OLD_TOKEN.replace(".", "x", 1))).status_code == 401
+    assert status(proxy, run_id, bearer(OLD_TOKEN.replace("+", "", 1))).status_code == 401
 
 
 def test_with_the_token_a_saga_commits_and_no_credential_is_stored(
