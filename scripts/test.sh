@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-# The approval page is tested in a real headless Chromium: Debian's package, no browser download.
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "test: installing Debian's chromium for the browser test" >&2
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Debian's packages the tests run for real: Chromium (the approval page's browser test; no browser
+# download) and nginx (the authenticating proxy in front of the ingress). Skipped when not root.
+if [ "$(id -u)" = 0 ]; then
+  scripts/apt-install.sh chromium nginx
 fi
 .venv/bin/ruff check .
 .venv/bin/mypy

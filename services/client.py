@@ -14,6 +14,7 @@ import httpx
 from compensations.approvals import decision_proof, read_request
 from compensations.ids import check_approval_id, check_run_id
 from compensations.validation import plan_digest
+from services.ingress_token import ingress_headers
 
 WORKFLOW = "SagaRun"
 OPEN_SAGA = "Saga"
@@ -107,9 +108,12 @@ def _rejected_outcome(message: str) -> dict[str, Any] | None:
 
 
 class PivotClient:
+    """Pivot's calls over the ingress. Behind the authenticating proxy, `PIVOT_INGRESS_TOKEN` is sent
+    as a bearer token with every ingress call (never to the admin API, which is not proxied)."""
+
     def __init__(self, ingress_url: str = "http://127.0.0.1:8080", *, admin_url: str = "http://127.0.0.1:9070",
                  timeout_s: float = 300.0):
-        self._http = httpx.Client(base_url=ingress_url.rstrip("/"), timeout=timeout_s)
+        self._http = httpx.Client(base_url=ingress_url.rstrip("/"), timeout=timeout_s, headers=ingress_headers())
         self._admin_url = admin_url
 
     def __enter__(self) -> "PivotClient":

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -24,8 +23,7 @@ import httpx2
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from jsonschema import Draft202012Validator
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent, Tool
 
@@ -34,22 +32,14 @@ from services.agents.tools_schema import tool_name, tool_specs
 from services.catalog import build_catalog
 from services.cli.mcp_command import add_command
 from services.local.demo import DEMO_CHANNEL, flagship_steps
-from services.local.processes import ManagedProcess, free_port, wait_until
+from services.local.processes import wait_until
 from services.local.restate_binary import PROJECT_ROOT
 from services.local.stack import Stack
+from tests.mcp_process import INITIALIZE, SERVER, start_http_server, stdio_session
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
-SERVER = [str(Path(sys.executable).parent / "pivot"), "mcp"]  # the command examples/mcp.json spawns
 TOKEN = "mcp-test-token-5f1c0a"
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                         "clientInfo": {"name": "probe", "version": "0"}}}
-
-
-def server_env(ingress_url: str) -> dict[str, str]:
-    """The test process's own PIVOT_* settings (so both sides build the same catalog), and the ingress."""
-    return {**{k: v for k, v in os.environ.items() if k.startswith("PIVOT_")}, "PIVOT_INGRESS_URL": ingress_url}
 
 
 @dataclass
@@ -73,15 +63,6 @@ class McpTools:
 
 
 @asynccontextmanager
-async def stdio_session(ingress_url: str, errlog: Path) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=server_env(ingress_url), cwd=PROJECT_ROOT)
-    with errlog.open("w") as log:
-        async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            yield session
-
-
-@asynccontextmanager
 async def http_session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with (httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
@@ -100,32 +81,10 @@ def mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpT
         yield McpTools(portal, session)
 
 
-def start_http_server(stack: Stack, log_dir: Path, *args: str, token: str | None = None) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIVOT_")}
-    env |= server_env(stack.ingress_url) | ({"PIVOT_MCP_TOKEN": token} if token else {})
-    proc = ManagedProcess(f"pivot-mcp-{port}", [*SERVER, "--transport", "http", "--bind", f"127.0.0.1:{port}", *args],
-                          env=env, cwd=PROJECT_ROOT, log_path=log_dir / f"mcp-http-{port}.log")
-    proc.start()
-    url = f"http://127.0.0.1:{port}/mcp"
-
-    def answering() -> bool:
-        proc.check_alive()
-        return httpx.post(url, json=INITIALIZE, timeout=2,
-                          headers={"accept": "application/json, text/event-stream"}).status_code in {200, 401}
-
-    try:
-        wait_until(answering, timeout_s=30, what="pivot mcp --transport http")
-    except BaseException:
-        proc.stop()
-        raise
-    return proc, url
-
-
 @pytest.fixture(scope="module")
 def http_mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`pivot mcp --transport http` behind a bearer token, exposing two providers' actions only."""
-    proc, url = start_http_server(stack, tmp_path_factory.mktemp("mcp-http"), "--actions", "stripe.*",
+    proc, url = start_http_server(stack.ingress_url, tmp_path_factory.mktemp("mcp-http"), "--actions", "stripe.*",
                                   "hubspot.create_contact", token=TOKEN)
     try:
         yield url
@@ -335,7 +294,7 @@ def test_http_with_the_token_serves_the_selected_actions_and_any_replica_carries
 
 
 def test_http_server_stops_on_sigterm(stack: Stack, tmp_path: Path) -> None:
-    proc, url = start_http_server(stack, tmp_path)
+    proc, url = start_http_server(stack.ingress_url, tmp_path)
     try:
         assert httpx.post(url, json=INITIALIZE, headers={"accept": "application/json, text/event-stream"},
                           timeout=10).status_code == 200  # no token set: no token asked

@@ -5,11 +5,11 @@ names its saga, so any replica, or this one after a restart, answers any request
 SIGINT stop it cleanly (hypercorn drains, then the SDK's session manager shuts down).
 
 `PIVOT_MCP_TOKEN`, when set, is a bearer token every request must carry. It is read from the
-environment only (never a flag, which `ps` would show) and never logged.
+environment only (never a flag, which `ps` would show) and never logged. Who may reach the server
+(token, Host/Origin allow-list, no token-less serving beyond loopback) is `mcp_access`'s job.
 """
 
 import asyncio
-import hmac
 import logging
 import signal
 import sys
@@ -19,12 +19,13 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.agents.mcp_access import BearerToken, HttpAccess
+
 if TYPE_CHECKING:  # the SDK is optional: `pivot mcp`'s options are read without it
     from mcp.server.mcpserver import MCPServer
 
 MCP_PATH = "/mcp"
 DEFAULT_BIND = "127.0.0.1:9096"
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -33,31 +34,6 @@ def split_bind(bind: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit():
         raise ValueError(f"--bind wants HOST:PORT, e.g. {DEFAULT_BIND}; got {bind!r}")
     return host.strip("[]"), int(port)
-
-
-class BearerToken:
-    """Refuse (401) any HTTP request without `Authorization: Bearer <token>`.
-
-    The comparison takes constant time, so the answer's timing does not leak how much of a
-    guess was right. Lifespan events pass through: they are the server's own, not a caller's.
-    """
-
-    def __init__(self, app: ASGIApp, token: str):
-        self._app = app
-        self._expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._authorized(scope):
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-            await send({"type": "http.response.body",
-                        "body": b'{"error": "unauthorized", "message": "send Authorization: Bearer <token>"}'})
-            return
-        await self._app(scope, receive, send)
-
-    def _authorized(self, scope: Scope) -> bool:
-        given = next((value for name, value in scope.get("headers", []) if name.lower() == b"authorization"), b"")
-        return hmac.compare_digest(bytes(given), self._expected)
 
 
 class PostOnly:
@@ -78,23 +54,27 @@ class PostOnly:
         await self._app(scope, receive, send)
 
 
-def http_app(server: "MCPServer", host: str, token: str | None) -> ASGIApp:
+def http_app(server: "MCPServer", access: HttpAccess) -> ASGIApp:
     """The ASGI app: the SDK's streamable HTTP endpoint at /mcp, behind the bearer token if any.
 
-    JSON responses (no SSE stream) since no tool streams progress; on a loopback bind the SDK
-    also checks Host and Origin headers (DNS rebinding protection). The token is checked first,
-    so a caller without it learns nothing else."""
+    JSON responses (no SSE stream) since no tool streams progress. The SDK checks Host and Origin
+    against `access` (DNS rebinding protection), on every bind, not only on loopback as it would by
+    itself. The token is checked first, so a caller without it learns nothing else."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=True,
+                                         allowed_hosts=list(access.allowed_hosts),
+                                         allowed_origins=list(access.allowed_origins))
     app: ASGIApp = PostOnly(server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True,
-                                                       json_response=True, host=host))
-    return BearerToken(app, token) if token else app
+                                                       json_response=True, transport_security=security))
+    return BearerToken(app, access.token) if access.token else app
 
 
-async def serve_http(server: "MCPServer", bind: str, token: str | None, graceful_timeout_s: float = 5.0) -> None:
+async def serve_http(server: "MCPServer", bind: str, access: HttpAccess, graceful_timeout_s: float = 5.0) -> None:
     """Serve until SIGTERM or SIGINT."""
     host, port = split_bind(bind)
-    if host not in LOOPBACK and not token:
-        print(f"pivot mcp: serving on {bind} without PIVOT_MCP_TOKEN: anyone who can reach it can write "
-              "through Pivot", file=sys.stderr)
+    if access.warning:
+        print(access.warning, file=sys.stderr, flush=True)
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.graceful_timeout = graceful_timeout_s
@@ -104,7 +84,7 @@ async def serve_http(server: "MCPServer", bind: str, token: str | None, graceful
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    app: Any = http_app(server, host, token)
-    print(f"pivot mcp: serving http://{config.bind[0]}{MCP_PATH}" + (" (bearer token required)" if token else ""),
-          file=sys.stderr, flush=True)
+    app: Any = http_app(server, access)
+    required = " (bearer token required)" if access.token else ""
+    print(f"pivot mcp: serving http://{config.bind[0]}{MCP_PATH}{required}", file=sys.stderr, flush=True)
     await serve(app, config, shutdown_trigger=stop.wait)

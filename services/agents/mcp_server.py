@@ -11,6 +11,7 @@ behind a load balancer, mid-task, and the agent's next call carries on where it 
 
 import asyncio
 import functools
+import importlib.metadata
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from mcp_types import CallToolResult
 
 from compensations.actions import Catalog
 from compensations.validation import PlanRejected, validate_plan
+from services.agents.mcp_access import HttpAccess, http_access
 from services.agents.mcp_http import DEFAULT_BIND, serve_http, split_bind
 from services.agents.mcp_results import (
     not_found_result,
@@ -147,12 +149,14 @@ def build_server(client: PivotClient, ingress_url: str, catalog: Catalog,
             return tools.step(spec.action), step_args(spec)
         return controls[spec.name]
 
-    return MCPServer("pivot", title="Pivot", instructions=INSTRUCTIONS, log_level="WARNING",
+    return MCPServer("pivot", title="Pivot", version=importlib.metadata.version("pivot"),
+                     instructions=INSTRUCTIONS, log_level="WARNING",
                      tools=[as_tool(spec, *handler(spec)) for spec in tool_specs(catalog, patterns)])
 
 
 class CannotServe(Exception):
-    """The options name something that cannot be served (a bad --bind, globs matching no action)."""
+    """The options name something that cannot be served (a bad --bind, globs matching no action,
+    a non-loopback bind without a token or without a host name to check Host/Origin against)."""
 
 
 @dataclass(frozen=True)
@@ -161,21 +165,31 @@ class ServeOptions:
     transport: Transport = "stdio"
     bind: str = DEFAULT_BIND
     actions: tuple[str, ...] = ()
+    allow_hosts: tuple[str, ...] = ()
+    """Host names (optionally :port) clients reach the HTTP transport by; Host/Origin are checked."""
+    insecure_no_token: bool = False
+    """Serve beyond loopback without PIVOT_MCP_TOKEN (refused otherwise)."""
+
+
+def _http_access(options: ServeOptions) -> HttpAccess:
+    host, port = split_bind(options.bind)
+    return http_access(host, port, os.environ.get("PIVOT_MCP_TOKEN") or None, options.allow_hosts,
+                       options.insecure_no_token)
 
 
 def serve(options: ServeOptions) -> None:
-    """Serve until the client goes away (stdio) or SIGTERM/SIGINT (http)."""
+    """Serve until the client goes away (stdio) or SIGTERM/SIGINT (http). Whatever is wrong with
+    the options is refused (CannotServe) before anything is bound."""
     with PivotClient(options.ingress_url) as client:
         try:
-            if options.transport == "http":
-                split_bind(options.bind)
+            access = _http_access(options) if options.transport == "http" else None
             server = build_server(client, options.ingress_url, build_catalog(), options.actions)
         except ValueError as invalid:
             raise CannotServe(str(invalid)) from invalid
-        if options.transport == "stdio":
+        if access is None:
             anyio.run(server.run_stdio_async)
         else:
-            asyncio.run(serve_http(server, options.bind, os.environ.get("PIVOT_MCP_TOKEN") or None))
+            asyncio.run(serve_http(server, options.bind, access))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser, default_ingress: str) -> None
                         help="stdio (what desktop and IDE clients spawn) or streamable HTTP at /mcp")
     parser.add_argument("--bind", default=DEFAULT_BIND,
                         help=f"HOST:PORT for --transport http (default {DEFAULT_BIND}: loopback only). "
-                             "Set PIVOT_MCP_TOKEN to require Authorization: Bearer <token>")
+                             "Set PIVOT_MCP_TOKEN to require Authorization: Bearer <token>; beyond loopback "
+                             "it is required")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="HOST[:PORT]", dest="allow_hosts",
+                        help="a host name clients reach the HTTP transport by (repeatable); requests whose Host "
+                             "or Origin header names anything else are refused (on loopback, the loopback "
+                             "names are always allowed)")
+    parser.add_argument("--insecure-no-token", action="store_true",
+                        help="serve --transport http beyond loopback without PIVOT_MCP_TOKEN: anyone who can "
+                             "reach it can write through Pivot")
     parser.add_argument("--actions", nargs="+", metavar="GLOB",
                         help="expose only these actions' step tools (e.g. 'stripe.*' 'hubspot.create_*')")
 
@@ -32,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         serve(ServeOptions(ingress_url=args.ingress, transport=args.transport, bind=args.bind,
-                           actions=tuple(args.actions or ())))
+                           actions=tuple(args.actions or ()), allow_hosts=tuple(args.allow_hosts),
+                           insecure_no_token=args.insecure_no_token))
     except CannotServe as invalid:
         print(f"pivot mcp: {invalid}", file=sys.stderr)
         return 2

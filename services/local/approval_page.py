@@ -35,6 +35,7 @@ from compensations import strict_json
 from compensations.approvals import APPROVER_PATTERN, decision_proof, read_request
 from compensations.ids import APPROVAL_ID_PATTERN
 from services.handlers.ingress_guard import allowed_origins
+from services.ingress_token import ingress_headers
 from services.local.web_guard import ApiOriginCheck, AttemptLimits, SecurityHeaders
 
 HERE = Path(__file__).parent
@@ -92,7 +93,7 @@ def _upstream(response: httpx.Response) -> Response:
 
 
 def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Starlette:
-    ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0)
+    ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0, headers=ingress_headers())
     reads = AttemptLimits(per_approver="60/minute", per_client="120/minute")
     decisions = AttemptLimits(per_approver="10/minute", per_client="30/minute")
 

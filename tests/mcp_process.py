@@ -1,0 +1,59 @@
+"""`pivot mcp` as the tests run it: the command, its environment, and the HTTP transport as a
+process on a free loopback port (stopped by its pid)."""
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from services.local.processes import ManagedProcess, free_port, wait_until
+from services.local.restate_binary import PROJECT_ROOT
+
+SERVER = [str(Path(sys.executable).parent / "pivot"), "mcp"]  # the command examples/mcp.json spawns
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "probe", "version": "0"}}}
+ACCEPT = {"accept": "application/json, text/event-stream"}
+
+
+def server_env(ingress_url: str) -> dict[str, str]:
+    """The test process's own PIVOT_* settings (so both sides build the same catalog), and the ingress."""
+    return {**{k: v for k, v in os.environ.items() if k.startswith("PIVOT_")}, "PIVOT_INGRESS_URL": ingress_url}
+
+
+@asynccontextmanager
+async def stdio_session(ingress_url: str, errlog: Path) -> AsyncIterator[ClientSession]:
+    """`pivot mcp` over stdio, spawned as a desktop client would, with an initialized session."""
+    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=server_env(ingress_url), cwd=PROJECT_ROOT)
+    with errlog.open("w") as log:
+        async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
+
+
+def start_http_server(ingress_url: str, log_dir: Path, *args: str,
+                      token: str | None = None) -> tuple[ManagedProcess, str]:
+    """`pivot mcp --transport http` on 127.0.0.1 and a free port, answering; its /mcp URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIVOT_")}
+    env |= server_env(ingress_url) | ({"PIVOT_MCP_TOKEN": token} if token else {})
+    proc = ManagedProcess(f"pivot-mcp-{port}", [*SERVER, "--transport", "http", "--bind", f"127.0.0.1:{port}", *args],
+                          env=env, cwd=PROJECT_ROOT, log_path=log_dir / f"mcp-http-{port}.log")
+    proc.start()
+    url = f"http://127.0.0.1:{port}/mcp"
+
+    def answering() -> bool:
+        proc.check_alive()
+        return httpx.post(url, json=INITIALIZE, timeout=2, headers=ACCEPT).status_code in {200, 401}
+
+    try:
+        wait_until(answering, timeout_s=30, what="pivot mcp --transport http")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, url
