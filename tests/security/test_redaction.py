@@ -14,6 +14,7 @@ from services.client import PivotClient
 from services.local.demo import flagship_plan
 from services.local.stack import LOCAL_CREDENTIALS, Stack
 from tests.sandboxes import Sandboxes
+from tests.security.terminal import assert_shown_safely, run_cli
 from tests.test_security import _bytes_inside
 
 STRIPE_KEY = LOCAL_CREDENTIALS["STRIPE_API_KEY"]
@@ -77,6 +78,14 @@ def test_an_echoed_credential_is_never_stored(stack: Stack, pivot: PivotClient, 
     service_log = (stack.log_dir / "service.log").read_text(errors="replace")
     assert echoed_key in service_log
     assert _leaks(service_log) == []
+
+
+def test_an_echoed_credential_is_never_printed(stack: Stack, echoed_key: str) -> None:
+    for command in (["status", echoed_key], ["journal", echoed_key], ["list", "--status", "compensated"]):
+        shown = run_cli(stack, *command)
+        assert_shown_safely(shown)
+        assert _leaks(shown.output) == [], command
+    assert "[redacted]" in run_cli(stack, "status", echoed_key).stdout
 
 
 # -- the redaction function ------------------------------------------------------------------------
@@ -153,3 +162,12 @@ def test_provider_errors_are_redacted_in_place() -> None:
     assert token not in f"{unavailable} {unavailable.message}"
     assert unavailable.retry_after_s == 2.0 and unavailable.ambiguous
 
+
+def test_the_cli_helper_redacts_as_a_second_line_of_defence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.terminal_text import clean, markup, text
+
+    monkeypatch.setenv("PIVOT_APPROVER_TOKEN", "cli-approver-token-0003")
+    for shown in (clean("token cli-approver-token-0003"), text("token cli-approver-token-0003").plain,
+                  markup("[red]{}[/]", FOREIGN_TOKENS["slack bot token"]).plain):
+        assert "cli-approver-token-0003" not in shown and "pdFZKVeTuE8sk7oOcBrzbqgy" not in shown
+        assert "[redacted]" in shown
