@@ -3,7 +3,8 @@
 It owns what must be identical across providers: timeouts, the transient / ambiguous /
 terminal classification of transport failures and status codes, Retry-After, and the rule that
 a credential is read from the environment at request time and never appears in an error.
-Providers add only their own error bodies on top.
+Providers add only their own error bodies on top (redacted before a saga stores them, see
+providers/redaction.py).
 """
 
 import asyncio
@@ -22,6 +23,7 @@ import httpx
 from compensations.connections import DEFAULT_CONNECTION, current_connection
 from compensations.errors import ProviderRejected, ProviderUnavailable
 from providers import connections
+from providers.redaction import redact
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 32
@@ -160,8 +162,6 @@ class ProviderHTTP:
             return self.endpoint.credential_env
         return connections.credential_source(self.endpoint.provider, name)
 
-    def _redact(self, text: str, secret: str) -> str:
-        return text.replace(secret, "[redacted]") if secret else text
 
     async def request(
         self,
@@ -204,8 +204,8 @@ class ProviderHTTP:
             ) from None
         except httpx.TransportError as exc:
             raise ProviderUnavailable(
-                self._redact(f"{self.name}: connection failed during {method} {path} ({type(exc).__name__})",
-                             credential),
+                redact(f"{self.name}: connection failed during {method} {path} ({type(exc).__name__})",
+                       (credential,)),
                 ambiguous=True,
             ) from None
         if response.status_code in passthrough:

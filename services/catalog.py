@@ -16,6 +16,7 @@ from providers import connections
 from providers.http import Endpoint
 from providers.hubspot.actions import hubspot_actions
 from providers.hubspot.client import HUBSPOT_API, HubSpotClient
+from providers.redaction import redacting
 from providers.salesforce.actions import salesforce_actions
 from providers.salesforce.client import SALESFORCE_API, SalesforceClient
 from providers.shopify.actions import shopify_actions
@@ -79,8 +80,10 @@ def build_clients() -> Clients:
 
 
 def build_catalog(clients: Clients | None = None) -> Catalog:
+    """Every action, each wrapped so that what its provider reports is redacted before a saga stores
+    it (an error body may echo the credential: providers/redaction.py)."""
     c = clients or build_clients()
-    return Catalog.of(_with_compensation_budget([
+    return Catalog.of(_with_compensation_budget([redacting(action) for action in (
         *hubspot_actions(c.hubspot), *stripe_actions(c.stripe), *slack_actions(c.slack),
         *salesforce_actions(c.salesforce), *shopify_actions(c.shopify), *_plugin_actions(),
-    ]), connections.names(connections.load()))
+    )]), connections.names(connections.load()))

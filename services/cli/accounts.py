@@ -20,7 +20,9 @@ from compensations.connections import DEFAULT_CONNECTION, using_connection
 from compensations.errors import ProviderRejected, ProviderUnavailable
 from providers import connections as named
 from providers.account_kit import Account, Check, SetupStep
+from providers.redaction import redact_data
 from services.catalog import CREDENTIAL_ENV, Clients, build_clients
+from services.terminal_text import markup
 
 PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
 ACCOUNT_CLASSES = {"stripe": "StripeAccount", "hubspot": "HubSpotAccount", "slack": "SlackAccount",
@@ -89,20 +91,21 @@ def cmd_doctor(console: Console, args: argparse.Namespace) -> int:
     checks = asyncio.run(_doctor(pairs, args))
     problems = [c for c in checks if not c.ok]
     if args.json:
-        print(json.dumps({"ok": not problems, "checks": [c.model_dump() for c in checks],
+        print(json.dumps({"ok": not problems, "checks": [redact_data(c.model_dump()) for c in checks],
                           "not_configured": skipped}, indent=2))
     else:
         for check in checks:
             mark = "[green]ok[/]     " if check.ok else "[red]problem[/]"
-            console.print(f"{mark} {check.provider}/{check.connection:<8} {check.name:<13} {check.detail}",
-                          highlight=False)
+            console.print(markup(mark + " {}/{} {} {}", check.provider, f"{check.connection:<8}", f"{check.name:<13}",
+                                 check.detail))
             if not check.ok and check.fix:
-                console.print(f"        [dim]fix:[/] {check.fix}", highlight=False)
+                console.print(markup("        [dim]fix:[/] {}", check.fix))
         for provider in skipped:
-            console.print(f"[dim]skipped {provider}: not configured ({CREDENTIAL_ENV[provider]} is not set)[/]")
-        verdict = f"[red]{len(problems)} problem(s)[/]" if problems else "[green]all checks passed[/]"
-        console.print(f"{verdict} ({len(checks)} checks, {len({(c.provider, c.connection) for c in checks})} "
-                      "connections)")
+            console.print(markup("[dim]skipped {}: not configured ({} is not set)[/]", provider,
+                                 CREDENTIAL_ENV[provider]))
+        verdict = markup("[red]{} problem(s)[/]", len(problems)) if problems else markup("[green]all checks passed[/]")
+        console.print(verdict + markup(" ({} checks, {} connections)", len(checks),
+                                       len({(c.provider, c.connection) for c in checks})))
     return 1 if problems else 0
 
 
@@ -110,18 +113,18 @@ def cmd_setup(console: Console, args: argparse.Namespace) -> int:
     pairs = [(args.provider, args.connection or DEFAULT_CONNECTION)]
     steps, failures = asyncio.run(_setup(pairs, args))
     if args.json:
-        print(json.dumps({"dry_run": args.dry_run, "steps": [s.model_dump() for s in steps], "errors": failures},
-                         indent=2))
+        print(json.dumps({"dry_run": args.dry_run, "steps": [redact_data(s.model_dump()) for s in steps],
+                          "errors": redact_data(failures)}, indent=2))
         return 1 if failures else 0
     styles = {"exists": "[dim]exists[/]      ", "created": "[green]created[/]     ",
               "would create": "[yellow]would create[/]", "manual": "[magenta]by hand[/]     "}
     for step in steps:
-        console.print(f"{styles[step.state]} {step.provider}/{step.connection} {step.what}"
-                      + (f" — {step.detail}" if step.detail else ""), highlight=False)
+        console.print(markup(styles[step.state] + " {}/{} {}{}", step.provider, step.connection, step.what,
+                             f" — {step.detail}" if step.detail else ""))
     for failure in failures:
-        console.print(f"[red]could not set up[/] {failure} — run `pivot doctor` for the details", highlight=False)
+        console.print(markup("[red]could not set up[/] {} — run `pivot doctor` for the details", failure))
     if args.dry_run:
-        console.print("[dim]dry run: nothing was changed[/]")
+        console.print(markup("[dim]dry run: nothing was changed[/]"))
     return 1 if failures else 0
 
 

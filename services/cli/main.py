@@ -13,8 +13,11 @@ from rich.console import Console
 
 from services.cli import ids, render
 from services.client import PivotClient, PivotError, PlanRejectedError
+from services.terminal_text import markup, text
 
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = Console(width=None if sys.stdout.isatty() else 120, markup=False, highlight=False)
+"""Prints rich renderables built by `services.terminal_text` (or literal text): a plain string is
+never read as markup, so a value that slips into one cannot restyle or crash the output."""
 DEFAULT_INGRESS = os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080")
 DEFAULT_ADMIN = os.environ.get("PIVOT_ADMIN_URL", "http://127.0.0.1:9070")
 
@@ -43,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             render.outcome(console, rejected.outcome)
             return 2
         except PivotError as exc:
-            console.print(f"[red]error[/] {exc}")
+            console.print(markup("[red]error[/] {}", exc))
             return 1
     if args.json:
         print(json.dumps(outcome, indent=2))
@@ -95,10 +98,10 @@ def cmd_decide(args: argparse.Namespace) -> int:
             result = client.decide(args.approval_id, approver=approver, token=token,
                                    approved=args.command == "approve", comment=args.comment or "")
         except PivotError as exc:
-            console.print(f"[red]refused[/] ({exc.status}) {exc.message}")
+            console.print(markup("[red]refused[/] ({}) {}", exc.status, exc.message))
             return 1
     verb = "approved" if result["approved"] else "rejected"
-    console.print(f"[green]{args.approval_id} {verb}[/] by {result['approver']}")
+    console.print(markup("[green]{} {}[/] by {}", args.approval_id, verb, result.get("approver")))
     return 0
 
 
@@ -115,17 +118,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"valid": False, "violations": [v.model_dump() for v in rejected.violations]}, indent=2))
         else:
-            console.print(f"[red]✗ {len(rejected.violations)} problem(s)[/]; nothing would run")
-            for v in rejected.violations:
-                console.print(f"  [red]✗[/] {v.path} [dim]({v.rule})[/] {v.message}\n    [dim]fix:[/] {v.fix}")
+            console.print(markup("[red]✗ {} problem(s)[/]; nothing would run", len(rejected.violations)))
+            for line in render.violation_lines(v.model_dump() for v in rejected.violations):
+                console.print(line)
         return 2
     explanation = explain(plan, catalog)
     if args.json:
         print(json.dumps({"valid": True, **explanation.model_dump(mode="json")}, indent=2))
     else:
-        console.print("[green]✓ valid plan[/]")
+        console.print(markup("[green]✓ valid plan[/]"))
         for line in explanation_text(explanation):
-            console.print(line, highlight=False, markup=False)
+            console.print(text(line))
     return 0
 
 
@@ -178,12 +181,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     with PivotClient(args.ingress, admin_url=args.admin) as client:
         try:
             if client.cancel(args.run_id):
-                console.print(f"cancelled {args.run_id}; its compensations run now")
+                console.print(markup("cancelled {}; its compensations run now", args.run_id))
             else:
-                console.print(f"{args.run_id} has already finished; nothing to cancel")
+                console.print(markup("{} has already finished; nothing to cancel", args.run_id))
             render.outcome(console, client.attach(args.run_id))
         except PivotError as exc:
-            console.print(f"[red]{exc}[/]")
+            console.print(text(exc, "red"))
             return 1
     return 0
 
@@ -193,10 +196,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
         try:
             result = client.retry_compensations(args.run_id)
         except PivotError as exc:
-            console.print(f"[red]{exc.message}[/]")
+            console.print(text(exc.message, "red"))
             return 1
         for step_id, repair in result["repairs"].items():
-            console.print(f"  {step_id}: {repair['state']} (retry {repair['attempt']})")
+            console.print(markup("  {}: {} (retry {})", step_id, repair.get("state"), repair.get("attempt")))
         body = client.status(args.run_id)
     render.outcome(console, body)
     return 0 if body.get("status") != "needs_attention" else 4
@@ -213,7 +216,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
         else:
             invocations = admin.open_saga_invocations(args.run_id)
             if not invocations:
-                console.print(f"[red]no saga {args.run_id} (journals are kept for the retention period)[/]")
+                console.print(markup("[red]no saga {} (journals are kept for the retention period)[/]", args.run_id))
                 return 1
             events = timeline(merged([admin.journal(str(i["id"])) for i in invocations]))
             invocation = {"target": f"Saga/{args.run_id}", "id": f"{len(invocations)} invocations",
@@ -276,24 +279,25 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from services.local.stack import Stack
 
     stack = Stack(mcp_server=find_spec("mcp") is not None)  # the MCP SDK is the optional `agents` extra
-    console.print("[bold]starting[/] restate-server, sandboxes and the Pivot service…")
+    console.print(markup("[bold]starting[/] restate-server, sandboxes and the Pivot service…"))
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with stack:
-        console.print(f"  ingress   {stack.ingress_url}\n  admin     {stack.admin_url}\n"
-                      f"  service   {stack.service_url}\n  approvals {stack.approvals_url}\n"
-                      + (f"  mcp       {stack.mcp_url}\n" if stack.mcp_server else "")
-                      + "".join(f"  {name:<9} {url}\n" for name, url in stack.sandbox_urls.items())
-                      + f"  logs      {stack.log_dir}\n"
-                      + f"  approvers {', '.join(stack.approver_tokens)}: their tokens are in {stack.approvers_file} "
-                        "(made on first start, mode 0600), e.g.\n"
-                      + f"            export PIVOT_APPROVER=finance PIVOT_APPROVER_TOKEN=$(sed -n 's/^finance://p' "
-                        f"{stack.approvers_file})", markup=False, highlight=False)
+        places = {"ingress": stack.ingress_url, "admin": stack.admin_url, "service": stack.service_url,
+                  "approvals": stack.approvals_url, **({"mcp": stack.mcp_url} if stack.mcp_server else {}),
+                  **stack.sandbox_urls, "logs": stack.log_dir}
+        for name, place in places.items():
+            console.print(text(f"  {name:<9} {place}"))
+        approvers = ", ".join(stack.approver_tokens)
+        console.print(text(f"  approvers {approvers}: their tokens are in {stack.approvers_file} "
+                           "(made on first start, mode 0600), e.g.\n"
+                           "            export PIVOT_APPROVER=finance PIVOT_APPROVER_TOKEN=$(sed -n 's/^finance://p' "
+                           f"{stack.approvers_file})"))
         print_sandbox_credentials(console, stack.sandbox_urls)
         if args.demo:
             run_demo(stack.ingress_url, stack.sandbox_urls["stripe"])
         if args.once:
             return 0
-        console.print("[bold green]ready[/] — Ctrl-C stops every process started here")
+        console.print(markup("[bold green]ready[/] — Ctrl-C stops every process started here"))
         try:
             while True:
                 for proc in (stack.restate, stack.service, stack.sandboxes, stack.approval_page, stack.mcp):

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from services.cli import ids, render
 from services.client import PivotClient, PivotError, StepConflictError, StepRejectedError
+from services.terminal_text import markup
 
 EXIT = {"compensated": 3, "needs_attention": 4}
 
@@ -33,13 +34,12 @@ def _call(console: Console, args: argparse.Namespace, call: Callable[[PivotClien
         try:
             answer = call(client)
         except (StepConflictError, StepRejectedError) as refused:
-            console.print(f"[red]refused[/] ({refused.status} {refused.code}) {refused.message}")
-            for violation in getattr(refused, "violations", []):
-                console.print(f"  [red]✗[/] {violation['path']} {violation['message']}")
-                console.print(f"    [dim]fix:[/] {violation['fix']}")
+            console.print(markup("[red]refused[/] ({} {}) {}", refused.status, refused.code, refused.message))
+            for line in render.violation_lines(getattr(refused, "violations", [])):
+                console.print(line)
             return 2
         except PivotError as exc:
-            console.print(f"[red]error[/] {exc}")
+            console.print(markup("[red]error[/] {}", exc))
             return 1
     outcome = answer.get("saga", answer)
     if args.json:
@@ -47,8 +47,8 @@ def _call(console: Console, args: argparse.Namespace, call: Callable[[PivotClien
     else:
         if "step" in answer:
             step = answer["step"]
-            ref = f"  {step['ref']}" if step.get("ref") else ""
-            console.print(f"step [bold]{step['id']}[/] → {step['state']}{ref}")
+            console.print(markup("step [bold]{}[/] → {}{}", step.get("id"), step.get("state"),
+                                 f"  {step['ref']}" if step.get("ref") else ""))
         render.outcome(console, outcome)
     return EXIT.get(str(outcome.get("status")), 0)
 

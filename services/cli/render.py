@@ -1,12 +1,19 @@
-"""Terminal rendering of outcomes, violations and the catalog (rich)."""
+"""Terminal rendering of outcomes, violations, approvals, the saga list, journals and the catalog (rich).
 
+Every value shown here came from a plan, an agent, a provider or the catalog's plugins: it is
+data, so it reaches rich only through `services.terminal_text` (`text` cells, `markup` fields),
+which escapes markup and control characters and redacts credentials. Literal markup appears only
+in this module's own templates.
+"""
+
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
-from rich.text import Text
 
 from compensations.actions import Catalog
+from services.terminal_text import markup, text
 
 STATUS_STYLE = {
     "committed": "bold green", "compensated": "bold yellow", "needs_attention": "bold red",
@@ -20,37 +27,57 @@ STATE_STYLE = {
 }
 
 
+def _table(*columns: str, no_wrap: Iterable[str] = ()) -> Table:
+    """The compact table of every listing: bold header, no box."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column in no_wrap)
+    return table
+
+
 def outcome_renderable(body: dict[str, Any]) -> Group:
     """The outcome as one renderable (for `status --watch`'s live view)."""
-    recorder = Console(record=True, width=120)
-    with recorder.capture():
-        outcome(recorder, body)
-    return Group(Text.from_ansi(recorder.export_text(styles=True)))
+    return Group(*_outcome_parts(body))
 
 
 def outcome(console: Console, body: dict[str, Any]) -> None:
+    for part in _outcome_parts(body):
+        console.print(part)
+
+
+def _outcome_parts(body: dict[str, Any]) -> list[RenderableType]:
     status = str(body.get("status", "?"))
-    console.print(f"[bold]{body.get('run_id')}[/]  [{STATUS_STYLE.get(status, 'bold')}]{status}[/]")
+    parts: list[RenderableType] = [
+        text(body.get("run_id"), "bold") + "  " + text(status, STATUS_STYLE.get(status, "bold"))]
     steps = body.get("steps") or []
     if steps:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for column in ("step", "action", "kind", "state", "ref"):
-            table.add_column(column, no_wrap=column != "ref", overflow="fold")
+        table = _table("step", "action", "kind", "state", "ref", no_wrap=("step", "action", "kind", "state"))
         for step in steps:
             state = str(step.get("state"))
-            table.add_row(step["id"], step["action"], step["kind"],
-                          f"[{STATE_STYLE.get(state, '')}]{state}[/]", step.get("ref") or "")
-        console.print(table)
+            table.add_row(text(step.get("id")), text(step.get("action")), text(step.get("kind")),
+                          text(state, STATE_STYLE.get(state, "")), text(step.get("ref") or ""))
+        parts.append(table)
         for step in steps:
             if step.get("error"):
-                console.print(f"  [red]✗ {step['id']}[/] {step['error']['code']}: {step['error']['message']}")
+                error = step["error"]
+                parts.append(markup("  [red]✗ {}[/] {}: {}", step.get("id"), error.get("code"), error.get("message")))
             if step.get("compensation"):
-                console.print(f"  [yellow]↺ {step['id']}[/] {step['compensation']}")
-    for violation in body.get("violations") or []:
-        console.print(f"  [red]✗[/] {violation['path']} [dim]({violation['rule']})[/] {violation['message']}"
-                      f"\n    [dim]fix:[/] {violation['fix']}")
+                parts.append(markup("  [yellow]↺ {}[/] {}", step.get("id"), step["compensation"]))
+    parts += violation_lines(body.get("violations") or [])
     if body.get("summary"):
-        console.print(f"[italic]{body['summary']}[/]")
+        parts.append(text(body["summary"], "italic"))
+    return parts
+
+
+def violation_lines(violations: Iterable[Mapping[str, Any]]) -> list[RenderableType]:
+    """Each problem of a refused plan or step: where, which rule, what is wrong, and the fix."""
+    lines: list[RenderableType] = []
+    for violation in violations:
+        rule = markup(" [dim]({})[/]", violation["rule"]) if violation.get("rule") else ""
+        lines.append(markup("  [red]✗[/] {}", violation.get("path")) + rule + text(f" {violation.get('message')}"))
+        if violation.get("fix"):
+            lines.append(markup("    [dim]fix:[/] {}", violation["fix"]))
+    return lines
 
 
 def catalog(console: Console, actions: Catalog) -> None:
@@ -59,8 +86,8 @@ def catalog(console: Console, actions: Catalog) -> None:
         table.add_column(column, overflow="fold")
     for name in sorted(actions):
         action = actions[name]
-        table.add_row(name, action.kind.value, "yes" if action.pivot_eligible else "no", action.key_carrier,
-                      action.readback, action.compensation)
+        table.add_row(*map(text, (name, action.kind.value, "yes" if action.pivot_eligible else "no",
+                                  action.key_carrier, action.readback, action.compensation)))
     console.print(table)
 
 
@@ -74,43 +101,38 @@ def _age(seconds: float) -> str:
 
 def approvals(console: Console, pending: list[dict[str, Any]], *, now: float) -> None:
     if not pending:
-        console.print("[dim]no pending approvals[/]")
+        console.print(markup("[dim]no pending approvals[/]"))
         return
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("approval", "action", "reason", "age", "deadline in"):
-        table.add_column(column, overflow="fold")
+    table = _table("approval", "action", "reason", "age", "deadline in")
     for item in pending:
-        table.add_row(item["approval_id"], item["action"], item.get("reason", ""),
+        table.add_row(text(item.get("approval_id")), text(item.get("action")), text(item.get("reason", "")),
                       _age(now - float(item["requested_at"])), _age(float(item["deadline"]) - now))
     console.print(table)
 
 
 def saga_list(console: Console, sagas: list[dict[str, Any]]) -> None:
     if not sagas:
-        console.print("[dim]no sagas[/]")
+        console.print(markup("[dim]no sagas[/]"))
         return
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("run", "kind", "status", "steps", "summary"):
-        table.add_column(column, overflow="fold")
+    table = _table("run", "kind", "status", "steps", "summary")
     for saga in sorted(sagas, key=lambda s: str(s.get("run_id"))):
         status = str(saga.get("status"))
-        steps = " ".join(f"{s['id']}:{s['state']}" for s in saga.get("steps", []))
-        table.add_row(str(saga.get("run_id")), str(saga.get("mode") or "plan"),
-                      f"[{STATUS_STYLE.get(status, '')}]{status}[/]", steps, str(saga.get("summary", ""))[:160])
+        steps = " ".join(f"{s.get('id')}:{s.get('state')}" for s in saga.get("steps", []))
+        table.add_row(text(saga.get("run_id")), text(saga.get("mode") or "plan"),
+                      text(status, STATUS_STYLE.get(status, "")), text(steps),
+                      text(str(saga.get("summary", ""))[:160]))
     console.print(table)
 
 
 def journal(console: Console, invocation: dict[str, Any], events: list[Any]) -> None:
-    console.print(f"[bold]{invocation.get('target')}[/]  {invocation.get('id')}  status={invocation.get('status')}"
-                  f"  created={invocation.get('created_at')}")
+    console.print(markup("[bold]{}[/]  {}  status={}  created={}", invocation.get("target"), invocation.get("id"),
+                         invocation.get("status"), invocation.get("created_at")))
     if invocation.get("retry_count"):
-        console.print(f"  invocation attempts: {invocation.get('retry_count')}  "
-                      f"last failure: {invocation.get('last_failure') or '-'}")
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("#", "time", "", "what", "detail"):
-        table.add_column(column, overflow="fold")
+        console.print(markup("  invocation attempts: {}  last failure: {}", invocation.get("retry_count"),
+                             invocation.get("last_failure") or "-"))
+    table = _table("#", "time", "", "what", "detail")
     for event in events:
-        style = "cyan" if event.kind == "step" else ""
-        table.add_row(str(event.index), event.at[11:23], "●" if event.kind == "step" else "·",
-                      f"[{style}]{event.what}[/]" if style else event.what, event.detail)
+        step = event.kind == "step"
+        table.add_row(str(event.index), text(event.at[11:23]), "●" if step else "·",
+                      text(event.what, "cyan" if step else ""), text(event.detail))
     console.print(table)
