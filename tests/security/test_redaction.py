@@ -7,15 +7,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from services.client import PivotClient
 from services.local.demo import flagship_plan
 from services.local.stack import LOCAL_CREDENTIALS, Stack
+from tests.restate_scan import stored
 from tests.sandboxes import Sandboxes
 from tests.security.terminal import assert_shown_safely, run_cli
-from tests.test_security import _bytes_inside
 
 STRIPE_KEY = LOCAL_CREDENTIALS["STRIPE_API_KEY"]
 FOREIGN_TOKENS = {
@@ -29,15 +28,6 @@ FOREIGN_TOKENS = {
     "bearer value": "Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0",
 }
 """Credentials of nobody this service knows, in each provider's real shape."""
-
-
-def _query(stack: Stack, sql: str) -> list[dict[str, object]]:
-    response = httpx.post(f"{stack.admin_url}/query", json={"query": sql}, headers={"accept": "application/json"},
-                          timeout=60)
-    response.raise_for_status()
-    rows = response.json()["rows"]
-    assert isinstance(rows, list)
-    return rows
 
 
 @pytest.fixture
@@ -66,13 +56,10 @@ def test_an_echoed_credential_is_never_stored(stack: Stack, pivot: PivotClient, 
     assert "[redacted]" in json.dumps(outcome)
     assert _leaks(json.dumps(outcome)) == []
 
-    journal = _query(stack, "SELECT entry_json FROM sys_journal")
-    decoded = [_bytes_inside(json.loads(str(row["entry_json"]))) for row in journal if row.get("entry_json")]
-    assert any("Invalid API Key provided" in text for text in decoded)  # the scan does see the error
-    state = _query(stack, "SELECT value_utf8 FROM state")
-    invocations = _query(stack, "SELECT * FROM sys_invocation")
-    for where, text in {"journal": json.dumps(journal) + "\n".join(decoded), "state": json.dumps(state),
-                        "invocations": json.dumps(invocations)}.items():
+    found = stored(stack)
+    assert any("Invalid API Key provided" in text for text in found.decoded)  # the scan does see the error
+    for where, text in {"journal": json.dumps(found.journal) + "\n".join(found.decoded),
+                        "state": json.dumps(found.state), "invocations": json.dumps(found.invocations)}.items():
         assert _leaks(text) == [], where
 
     service_log = (stack.log_dir / "service.log").read_text(errors="replace")
