@@ -221,6 +221,13 @@ def test_wrong_arguments_are_error_results_naming_the_fix(
     assert bad_id.is_error and "- step:" in text(bad_id)
     unknown_argument = mcp.step(run_id, contact, pivott=True)
     assert unknown_argument.is_error and "pivott" in text(unknown_argument)
+    invoice = flagship_steps(email)[2]
+    coerced = mcp.step(run_id, invoice, pivot="yes")  # strict: a string is not a boolean
+    assert coerced.is_error and "valid boolean" in text(coerced), text(coerced)
+    for bad_saga in ("..", "a/b", "_x"):  # checked by the one id alphabet before any request
+        walked = mcp.step(bad_saga, contact)
+        assert walked.is_error and f"run id {bad_saga!r} is not valid" in text(walked)
+        assert mcp.call("saga_status", {"saga": bad_saga}).is_error
     assert {p: len(sandboxes.ledger(p)) for p in stack.sandbox_urls} == before
     missing = mcp.call("saga_status", {"saga": run_id})
     assert missing.is_error and f"No saga named '{run_id}'" in text(missing)  # nothing was recorded

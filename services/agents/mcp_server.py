@@ -13,6 +13,7 @@ import asyncio
 import functools
 import importlib.metadata
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -25,10 +26,12 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp_types import CallToolResult
 
 from compensations.actions import Catalog
-from compensations.validation import PlanRejected, validate_plan
+from compensations.ids import InvalidId
+from compensations.validation import PlanRejected, check_horizon, validate_plan
 from services.agents.mcp_access import HttpAccess, http_access
 from services.agents.mcp_http import DEFAULT_BIND, serve_http, split_bind
 from services.agents.mcp_results import (
+    failure_result,
     not_found_result,
     outcome_result,
     refusal_result,
@@ -66,6 +69,8 @@ class PivotTools:
     async def _ask(self, call: Callable[[], Answer], answer: Callable[[Answer], CallToolResult]) -> CallToolResult:
         try:
             body = await anyio.to_thread.run_sync(call)
+        except InvalidId as invalid:  # the client checks ids before it sends anything
+            return failure_result(f"Refused: {invalid}. Nothing was recorded or written.")
         except PivotError as refused:
             return refusal_result(refused)
         except httpx.HTTPError as error:
@@ -107,6 +112,7 @@ class PivotTools:
         """Offline: the same checks the service runs, and what it would do with the plan."""
         try:
             validated = validate_plan(plan, self._catalog)
+            check_horizon(validated, time.time())
         except PlanRejected as rejected:
             violations = [v.model_dump() for v in rejected.violations]
             lines = [f"Invalid plan ({len(violations)} problem(s)); nothing would run:",

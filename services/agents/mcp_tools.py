@@ -2,7 +2,8 @@
 client sees are the ones `tools_schema` generates, never a copy re-derived from a Python signature.
 
 The SDK still validates each call's top-level arguments before a handler runs; the argument
-models below forbid unknown names, so a misspelt `pivot` is refused instead of silently dropped.
+models below forbid unknown names, so a misspelt `pivot` is refused instead of silently dropped,
+and are strict, so `"pivot": "yes"` is refused instead of read as true.
 Everything inside `params` and `plan` is checked by the service itself (or `validate_plan`),
 which names each problem with its fix.
 """
@@ -21,7 +22,7 @@ Handler = Callable[..., Awaitable[CallToolResult]]
 
 
 class _Args(ArgModelBase):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)
 
 
 class StepArgs(_Args):

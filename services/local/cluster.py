@@ -102,7 +102,7 @@ class Cluster:
 
         wait_until(registered, timeout_s=timeout_s, what="a deployment registered with the cluster", interval_s=0.5)
         for node in self.nodes:  # readiness: partitions have leaders and every ingress serves a call
-            wait_until(lambda node=node: httpx.post(f"{node.ingress_url}/SagaRun/_probe/status", json=None,  # type: ignore[misc]
+            wait_until(lambda node=node: httpx.post(f"{node.ingress_url}/SagaRun/readiness-probe/status", json=None,  # type: ignore[misc]
                                                     timeout=10).status_code == 200,
                        timeout_s=timeout_s, what=f"{node.name}'s ingress", interval_s=0.5)
 
