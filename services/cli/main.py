@@ -288,10 +288,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         for name, place in places.items():
             console.print(text(f"  {name:<9} {place}"))
         approvers = ", ".join(stack.approver_tokens)
-        console.print(text(f"  approvers {approvers}: their tokens are in {stack.approvers_file} "
-                           "(made on first start, mode 0600), e.g.\n"
-                           "            export PIVOT_APPROVER=finance PIVOT_APPROVER_TOKEN=$(sed -n 's/^finance://p' "
-                           f"{stack.approvers_file})"))
+        console.print(text(f"  approvers {approvers}: tokens in {stack.approvers_file} "
+                           "(made on first start, mode 0600)"))
+        console.print(text("    export PIVOT_APPROVER=finance PIVOT_APPROVER_TOKEN=$(sed -n 's/^finance://p' "
+                           f"{stack.approvers_file})"), soft_wrap=True)
         print_sandbox_credentials(console, stack.sandbox_urls)
         if args.demo:
             run_demo(stack.ingress_url, stack.sandbox_urls["stripe"])
