@@ -44,16 +44,50 @@ class StepRefused(Exception):
         return body
 
 
-Verdict = Literal["replay", "run", "deferred", "busy"]
+Verdict = Literal["replay", "run", "deferred", "busy", "duplicate"]
 
 
 @dataclass
 class Admission:
     verdict: Verdict
     step: StepRecord | None = None
-    """The recorded step (replay, run, deferred); None when busy."""
+    """The recorded step (replay, run, deferred), or the earlier step a duplicate repeats; None when busy."""
     busy: list[StepRecord] = field(default_factory=list)
     """The steps in flight that a pivot must wait for before it may run."""
+
+
+TAKING_EFFECT = frozenset({StepState.VERIFIED, StepState.RUNNING, StepState.WAITING_APPROVAL, StepState.DEFERRED})
+"""Steps whose write happened, is happening, or will happen at commit: a second equal step would
+double it. A failed step took no effect, so asking for it again under a new id is a real retry."""
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def duplicate_of(record: SagaRecord, spec: StepSpec, catalog: Catalog,
+                 resolved: BaseModel | None = None) -> StepRecord | None:
+    """The earlier step that makes the same write as `spec` — same action, same connection, and the
+    same params as asked or as resolved — unless `spec` says it repeats one on purpose.
+
+    The step id comes from a model: one that timed out, lost its context or retried sends the same
+    call under a new id, and the structural key (run, step, action) would make that a second, real
+    write. This is the guard one level up from the key."""
+    if spec.repeat:
+        return None
+    asked = _canonical(spec.params)
+    mine = _canonical(resolved.model_dump(mode="json")) if resolved is not None else None
+    for step in record.steps:
+        if (step.id == spec.id or step.action != spec.action or step.connection_name != spec.connection
+                or step.state not in TAKING_EFFECT):
+            continue
+        if _canonical(step.params) == asked:
+            return step
+        if mine is not None:
+            theirs = resolve_params(step.params, catalog[step.action], record.results())
+            if isinstance(theirs, BaseModel) and _canonical(theirs.model_dump(mode="json")) == mine:
+                return step
+    return None
 
 
 def resolve_params(params: dict[str, Any], action: Action, results: dict[str, JsonDict]) -> BaseModel | ErrorInfo:
@@ -141,6 +175,9 @@ def admit(record: SagaRecord, spec: StepSpec, catalog: Catalog) -> Admission:
         return Admission("replay", existing)
     if not record.is_open:
         raise _closed(record, spec)
+    twin = duplicate_of(record, spec, catalog)
+    if twin is not None:
+        return Admission("duplicate", twin)
     if len(record.steps) >= MAX_STEPS:
         raise StepRefused(409, "too_many_steps",
                           f"saga {record.run_id} already has {MAX_STEPS} steps; commit it and start another")
@@ -161,6 +198,8 @@ def admit(record: SagaRecord, spec: StepSpec, catalog: Catalog) -> Admission:
         if isinstance(resolved, ErrorInfo):
             problems = [Violation(step=spec.id, path="params", rule="params", message=resolved.message,
                                   fix=f"see `pivot actions` for the params of {spec.action}")]
+        elif (twin := duplicate_of(record, spec, catalog, resolved)) is not None:
+            return Admission("duplicate", twin)  # the same write, with a `$from` swapped for its value
     if problems:
         raise invalid(problems)
     if spec.pivot and record.in_flight():

@@ -55,12 +55,14 @@ class StepRequest(BaseModel):
     connection: str = Field(default=DEFAULT_CONNECTION, pattern=CONNECTION_PATTERN,
                             description="Which account of the provider to write to (a configured connection)")
     approval: Approval | None = None
+    repeat: bool = Field(default=False, description="Write again although an earlier step of this saga made the "
+                         "same write (same action, connection and params): both are meant, e.g. two equal refunds")
     wait_s: float = Field(default=DEFAULT_WAIT_S, ge=0, le=MAX_WAIT_S,
                           description="Answer with the current state after this long; the step keeps going")
 
     def spec(self) -> StepSpec:
         return StepSpec(id=self.step, action=self.action, params=self.params, pivot=self.pivot,
-                        connection=self.connection, approval=self.approval)
+                        connection=self.connection, approval=self.approval, repeat=self.repeat)
 
 
 class StepAnswer(BaseModel):

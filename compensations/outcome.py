@@ -38,6 +38,9 @@ class StepOutcome(BaseModel):
     decision: Decision | None = None
     approval: dict[str, Any] | None = Field(default=None, description="The gate: approvers, reason, deadline")
     note: str | None = Field(default=None, description="Why a step did not run (e.g. a deferred step not sent)")
+    duplicate_of: str | None = Field(
+        default=None, description="This call repeated an earlier step's write under a new step id: the answer is "
+                                  "that step's, and nothing was written (send `repeat: true` to mean a second write)")
 
 
 class Outcome(BaseModel):

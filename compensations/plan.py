@@ -57,6 +57,10 @@ class StepSpec(BaseModel):
     not_before: AwareDatetime | None = Field(
         default=None, description="A scheduled write: the saga sleeps durably until this time"
     )
+    repeat: bool = Field(
+        default=False, description="This step repeats an identical earlier step on purpose (two equal refunds): "
+                                   "without it, a step equal to an earlier one is refused as a duplicate"
+    )
 
 
 class Plan(BaseModel):

@@ -3,6 +3,11 @@
 A later step may use what an earlier step *verified* (the invoice number Stripe assigned),
 never what the agent guessed. Resolution reads only journaled results, so it is
 deterministic on replay.
+
+A template names verified values in its text: `{"$template": "Invoice {invoice.number} is on its
+way"}` — a placeholder with a dot is a `$from` path. That makes a template one closed object, which
+strict tool schemas can describe. The older form, a plain placeholder whose value is a sibling key
+(`{"$template": "Invoice {n}", "n": {"$from": "invoice.number"}}`), still works.
 """
 
 import string
@@ -17,13 +22,24 @@ class ReferenceProblem(ValueError):
     """A reference that cannot be resolved; the message says which and why."""
 
 
+def _dotted_placeholders(template: str) -> list[str]:
+    """The `step.field` placeholders of a template (none for a malformed one: check_shape says why)."""
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None and "." in name]
+    except ValueError:
+        return []
+
+
 def iter_references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """Yield (param path, "step.field.path") for every `$from` inside a params value."""
+    """Yield (param path, "step.field.path") for every `$from` inside a params value, and for every
+    dotted placeholder of a `$template`."""
     if isinstance(value, dict):
         if FROM in value:
             source = value[FROM]
             yield path, source if isinstance(source, str) else ""
             return
+        if isinstance(value.get(TEMPLATE), str):
+            yield from ((path, name) for name in _dotted_placeholders(value[TEMPLATE]))
         for key, item in value.items():
             if key != TEMPLATE:
                 yield from iter_references(item, f"{path}.{key}" if path else key)
@@ -53,11 +69,14 @@ def check_shape(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
                 yield path, f"$template is not a valid template: {exc}"
                 return
             for name, spec, conversion in parsed:
+                step_id, dot, field = name.partition(".")
                 if spec or conversion:
                     yield path, f"$template field {{{name}}} may not carry a format spec or conversion"
-                elif not name.isidentifier():
-                    yield path, f"$template field {{{name}}} must be a plain name"
-                elif name not in value:
+                elif dot and not (step_id and field and all(field.split("."))):
+                    yield path, f"$template field {{{name}}} must be 'step_id.field[.field...]'"
+                elif not dot and not name.isidentifier():
+                    yield path, f"$template field {{{name}}} must be a step's field ('invoice.number') or a plain name"
+                elif not dot and name not in value:
                     yield path, f"$template field {{{name}}} has no value"
         for key, item in value.items():
             if key != TEMPLATE:
@@ -92,8 +111,19 @@ def resolve(value: Any, results: Mapping[str, Mapping[str, Any]]) -> Any:
             return lookup(value[FROM], results)
         if TEMPLATE in value:
             names = {k: resolve(v, results) for k, v in value.items() if k != TEMPLATE}
-            return str(value[TEMPLATE]).format_map(names)
+            return _render(str(value[TEMPLATE]), names, results)
         return {key: resolve(item, results) for key, item in value.items()}
     if isinstance(value, list):
         return [resolve(item, results) for item in value]
     return value
+
+
+def _render(template: str, names: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> str:
+    """The template's text with each placeholder replaced: a dotted one by the verified value it
+    names, a plain one by its sibling value. No attribute access, no format specs."""
+    out: list[str] = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(str(lookup(name, results) if "." in name else names[name]))
+    return "".join(out)

@@ -114,15 +114,18 @@ class Saga:
     async def step(
         self, step_id: str, action: str, params: dict[str, Any] | None = None, *, pivot: bool = False,
         approval: Approval | dict[str, Any] | None = None, connection: str = DEFAULT_CONNECTION,
+        repeat: bool = False,
     ) -> StepOutcome:
         """Take one step. Compensable steps run now; retryable and noncompensable ones asked for
         before the point of no return are deferred to `commit`. Returns the step's verified outcome
         (or `deferred`); raises `SagaEnded` when its failure ended the saga, and a 400/409
-        `TerminalError` when the step is refused (nothing was recorded or written)."""
+        `TerminalError` when the step is refused (nothing was recorded or written). A step that makes
+        the same write as an earlier one under another id answers that step's outcome marked
+        `duplicate_of`, writing nothing, unless `repeat` says both writes are meant."""
         try:
             gate = strict_json.validate(Approval, approval) if isinstance(approval, dict) else approval
             spec = StepSpec(id=step_id, action=action, params=params or {}, pivot=pivot, connection=connection,
-                            approval=gate)
+                            approval=gate, repeat=repeat)
             admission = admit(self.record, spec, self.catalog)
         except ValidationError as exc:
             raise refused_error(StepRefused(400, "invalid_step", str(exc))) from None
@@ -131,6 +134,8 @@ class Saga:
         step = admission.step
         if admission.verdict == "busy" or step is None:
             raise refused_error(StepRefused(409, "busy", "other steps are still running; await them first"))
+        if admission.verdict == "duplicate":
+            return self._public_step(step).model_copy(update={"id": step_id, "duplicate_of": step.id})
         if admission.verdict == "deferred":
             self.publish()
         elif admission.verdict == "run":

@@ -234,6 +234,18 @@ def validate_plan(raw: Any, catalog: Catalog) -> ValidatedPlan:
                       f"step id '{step.id}' is used twice", "give every step its own id")
         positions.setdefault(step.id, index)
 
+    # The same write twice (same action, connection and params) is a model repeating itself, unless
+    # the later step says it means it (two equal refunds).
+    writes: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        write = json.dumps([step.action, step.connection, step.params], sort_keys=True, ensure_ascii=False)
+        if write in writes and not step.repeat:
+            first = steps[writes[write]].id
+            violation(index, f"steps[{index}]", "duplicate_step",
+                      f"'{step.id}' makes the same write as '{first}' ({step.action}, the same params)",
+                      f"drop '{step.id}', or mark it \"repeat\": true if both writes are meant")
+        writes.setdefault(write, index)
+
     actions: list[Action | None] = []
     for index, step in enumerate(steps):
         actions.append(catalog.get(step.action))

@@ -107,6 +107,15 @@ def _rejected_outcome(message: str) -> dict[str, Any] | None:
     return body if isinstance(body, dict) and body.get("status") == "rejected" else None
 
 
+def _step_body(step: str, action: str, params: dict[str, Any] | None, *, pivot: bool,
+               approval: dict[str, Any] | None, connection: str, wait_s: float | None, repeat: bool) -> dict[str, Any]:
+    """A step call's body, with only the fields that differ from their defaults."""
+    body: dict[str, Any] = {"step": step, "action": action, "params": params or {}}
+    optional = {"pivot": pivot or None, "connection": connection if connection != "default" else None,
+                "approval": approval, "wait_s": wait_s, "repeat": repeat or None}
+    return body | {name: value for name, value in optional.items() if value is not None}
+
+
 class PivotClient:
     """Pivot's calls over the ingress. Behind the authenticating proxy, `PIVOT_INGRESS_TOKEN` is sent
     as a bearer token with every ingress call (never to the admin API, which is not proxied)."""
@@ -222,20 +231,22 @@ class PivotClient:
 
     def step(self, run_id: str, step: str, action: str, params: dict[str, Any] | None = None, *,
              pivot: bool = False, approval: dict[str, Any] | None = None, connection: str = "default",
-             wait_s: float | None = None) -> dict[str, Any]:
+             wait_s: float | None = None, repeat: bool = False) -> dict[str, Any]:
         """Take one step of an open saga: `{"step": <its outcome>, "saga": <the saga's outcome>}`.
         Asking again with the same step id answers the same step (or attaches to it while it runs);
-        other arguments under the same id raise `StepConflictError`."""
-        body: dict[str, Any] = {"step": step, "action": action, "params": params or {}}
-        if pivot:
-            body["pivot"] = True
-        if connection != "default":
-            body["connection"] = connection
-        if approval is not None:
-            body["approval"] = approval
-        if wait_s is not None:
-            body["wait_s"] = wait_s
-        return self._open_saga(run_id, "step", body)
+        other arguments under the same id raise `StepConflictError`. The same write under a new id
+        answers the earlier step marked `duplicate_of` and writes nothing, unless `repeat`."""
+        return self._open_saga(run_id, "step", _step_body(step, action, params, pivot=pivot, approval=approval,
+                                                          connection=connection, wait_s=wait_s, repeat=repeat))
+
+    def preview(self, run_id: str, step: str, action: str, params: dict[str, Any] | None = None, *,
+                pivot: bool = False, approval: dict[str, Any] | None = None, connection: str = "default",
+                repeat: bool = False) -> dict[str, Any]:
+        """What `step` would decide with these arguments — verdict, kind, keys, deferral, gate, the
+        order check, resolved `$from` values, a duplicate — writing nothing."""
+        body = _step_body(step, action, params, pivot=pivot, approval=approval, connection=connection, wait_s=None,
+                          repeat=repeat)
+        return self._open_saga(run_id, "preview", body)
 
     def commit(self, run_id: str, *, wait_s: float | None = None) -> dict[str, Any]:
         """Commit an open saga: its deferred steps run now; returns the final outcome."""

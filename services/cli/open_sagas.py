@@ -29,10 +29,14 @@ def _params(text: str) -> dict[str, Any]:
     return params
 
 
-def _call(console: Console, args: argparse.Namespace, call: Callable[[PivotClient], dict[str, Any]]) -> int:
+Call = Callable[[PivotClient], dict[str, Any]]
+
+
+def _ask(console: Console, args: argparse.Namespace, call: Call) -> dict[str, Any] | int:
+    """The answer, or the exit status of a refusal (2) or an error (1), said on the console."""
     with PivotClient(args.ingress) as client:
         try:
-            answer = call(client)
+            return call(client)
         except (StepConflictError, StepRejectedError) as refused:
             console.print(markup("[red]refused[/] ({} {}) {}", refused.status, refused.code, refused.message))
             for line in render.violation_lines(getattr(refused, "violations", [])):
@@ -41,6 +45,12 @@ def _call(console: Console, args: argparse.Namespace, call: Callable[[PivotClien
         except PivotError as exc:
             console.print(markup("[red]error[/] {}", exc))
             return 1
+
+
+def _call(console: Console, args: argparse.Namespace, call: Call) -> int:
+    answer = _ask(console, args, call)
+    if isinstance(answer, int):
+        return answer
     outcome = answer.get("saga", answer)
     if args.json:
         print(json.dumps(answer, indent=2))
@@ -60,9 +70,26 @@ def cmd_open(console: Console, args: argparse.Namespace) -> int:
 
 def cmd_step(console: Console, args: argparse.Namespace) -> int:
     approval = {"approvers": args.approver, "timeout": args.approval_timeout} if args.approver else None
+    if args.dry_run:
+        return _preview(console, args, approval)
     return _call(console, args, lambda c: c.step(args.run_id, args.step, args.action, _params(args.params),
                                                  pivot=args.pivot, approval=approval, connection=args.connection,
-                                                 wait_s=args.wait))
+                                                 wait_s=args.wait, repeat=args.repeat))
+
+
+def _preview(console: Console, args: argparse.Namespace, approval: dict[str, Any] | None) -> int:
+    """`step --dry-run`: exit 0 when the step would be taken (run, deferred, replay, duplicate,
+    busy), 2 when it would be refused."""
+    answer = _ask(console, args, lambda c: c.preview(args.run_id, args.step, args.action, _params(args.params),
+                                                     pivot=args.pivot, approval=approval,
+                                                     connection=args.connection, repeat=args.repeat))
+    if isinstance(answer, int):
+        return answer
+    if args.json:
+        print(json.dumps(answer, indent=2))
+    else:
+        render.preview(console, answer)
+    return 2 if answer.get("verdict") == "refused" else 0
 
 
 def cmd_commit(console: Console, args: argparse.Namespace) -> int:
@@ -98,6 +125,11 @@ def add_commands(sub: Any, console: Console, ingress: str) -> None:
     step.add_argument("--approver", action="append", help="gate the step on this approver's decision (repeatable)")
     step.add_argument("--approval-timeout", default="P3D", help="how long the gate waits (ISO 8601)")
     step.add_argument("--wait", type=float, help="answer with the current state after this many seconds")
+    step.add_argument("--repeat", action="store_true",
+                      help="write again although an earlier step made the same write (both are meant)")
+    step.add_argument("--dry-run", action="store_true",
+                      help="say what the step would do (verdict, kind, keys, gate, order check, resolved $from) "
+                           "and write nothing")
 
     commit = command("commit", "commit an open saga: deferred steps run now", cmd_commit)
     commit.add_argument("--wait", type=float, help="answer with the live state after this many seconds")

@@ -6,6 +6,7 @@ which escapes markup and control characters and redacts credentials. Literal mar
 in this module's own templates.
 """
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -136,3 +137,26 @@ def journal(console: Console, invocation: dict[str, Any], events: list[Any]) -> 
         table.add_row(str(event.index), text(event.at[11:23]), "●" if step else "·",
                       text(event.what, "cyan" if step else ""), text(event.detail))
     console.print(table)
+
+
+def preview(console: Console, body: Mapping[str, Any]) -> None:
+    """`pivot step --dry-run`: what the step would do, and that nothing was written."""
+    console.print(markup("[bold]{}[/] ({}) would be [bold]{}[/]: {}", body.get("step"), body.get("action"),
+                         body.get("verdict"), body.get("meaning")))
+    gate = body.get("approval") or {}
+    order = body.get("order") or {}
+    rows = [("kind", body.get("kind")), ("undo", body.get("compensation")),
+            ("forward key", (body.get("keys") or {}).get("forward")),
+            ("undo key", (body.get("keys") or {}).get("compensation")),
+            ("approval", ", ".join(gate.get("approvers", [])) if gate else "none"),
+            ("order check", "ok" if order.get("ok") else f"{order.get('code')}: {order.get('message')}"),
+            ("duplicate of", body.get("duplicate_of") or "none"),
+            ("params", body.get("resolved_params") if body.get("resolved_params") is not None
+             else "resolved later: " + "; ".join(body.get("unresolved") or []))]
+    table = _table("", "")
+    for label, value in rows:
+        table.add_row(text(label, "dim"), text(value if isinstance(value, str) else json.dumps(value)))
+    console.print(table)
+    for line in violation_lines(order.get("violations") or []):
+        console.print(line)
+    console.print(text(f"Writes: {body.get('writes')}", "dim"))

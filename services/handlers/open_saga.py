@@ -32,6 +32,7 @@ from compensations.kinds import SagaStatus
 from compensations.open_calls import CallRejected, FinishRequest, OpenRequest, StepRequest, decode_call
 from compensations.open_ledger import check_timers, expiry_reason, progress, settle
 from compensations.outcome import Outcome, summarize
+from compensations.preview import preview
 from compensations.protocol import iso
 from compensations.record import SagaRecord, StepRecord
 from services.handlers.empty_body import expect_empty
@@ -164,7 +165,8 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
             record.last_call_at = now
             arm(ctx, record, now)
             store(ctx, record)
-        return {"verdict": admission.verdict, "invocation": step.invocation, **view(record, step.id)}
+        duplicate = {"duplicate_of": step.id} if admission.verdict == "duplicate" else {}
+        return {"verdict": admission.verdict, "invocation": step.invocation, **duplicate, **view(record, step.id)}
 
     @saga.handler("settle", ingress_private=True)
     async def settle_step(ctx: ObjectContext, report: JsonDict) -> JsonDict:
@@ -272,14 +274,17 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
             if not await wait_all_within(ctx, answer["wait_for"], timer):
                 raise refusal(409, "busy", f"the pivot waits for steps in flight ({', '.join(answer['busy'])}); "
                               "ask for it again once they have finished")
+        twin = answer.get("duplicate_of")
+        target = twin or request.step  # a duplicate answers the earlier step it repeats
         if answer["step"]["state"] in {"running", "waiting_approval"} and answer.get("invocation"):
             settled = await attach_within(ctx, answer["invocation"], timer)
-            answer = settled if settled and "step" in settled else await current(ctx, request.step)
+            answer = settled if settled and "step" in settled else await current(ctx, target)
         if answer.get("finisher") and answer["saga"]["status"] == "running":
             final = await attach_within(ctx, answer["finisher"], timer)
             if final is not None:
-                answer = {"saga": final, "step": next(s for s in final["steps"] if s["id"] == request.step)}
-        return {"step": answer["step"], "saga": answer["saga"]}
+                answer = {"saga": final, "step": next(s for s in final["steps"] if s["id"] == target)}
+        step_answer = {**answer["step"], "id": request.step, "duplicate_of": twin} if twin else answer["step"]
+        return {"step": step_answer, "saga": answer["saga"]}
 
     async def current(ctx: ObjectSharedContext, step_id: str | None = None) -> JsonDict:
         raw = await ctx.object_call(snapshot, key=ctx.key(), arg=None)
@@ -322,6 +327,22 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         timer = ctx.sleep(timedelta(seconds=request.wait_s)) if request.wait_s > 0 else None
         answer: JsonDict = await ctx.object_call(admit_abort, key=ctx.key(), arg=request.reason)
         return await finish(ctx, timer, answer)
+
+    @saga.handler("preview", kind="shared", input_serde=BytesSerde(), enable_lazy_state=True)
+    async def preview_step(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
+        """What `step` would decide for this body — verdict, kind, keys, deferral, gate, the order
+        check, resolved `$from` values, a duplicate — through the same admission code, writing nothing."""
+        try:
+            request = decode_call(StepRequest, body)
+        except CallRejected as rejected:
+            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+        record = await load(ctx)
+        taken = False
+        if record is None:  # the first step would claim the run id: is a plan holding it?
+            status = json.loads(await ctx.generic_call(SAGA_RUN, "status", arg=b"", key=ctx.key()) or b"{}")
+            taken = status.get("status") != "not_found" and status.get("mode") != "open"
+        answer = preview(record, ctx.key(), request.spec(), catalog, taken_by_plan=taken)
+        return answer.model_dump(mode="json")
 
     @saga.handler("status", kind="shared", input_serde=BytesSerde())
     async def status(ctx: ObjectSharedContext, body: bytes) -> JsonDict:
