@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from mcp_types import CallToolResult, ContentBlock, TextContent
 
+from services.agents.answer_text import duplicate_line
 from services.client import (
     PivotError,
     PlanRejectedError,
@@ -58,9 +59,27 @@ def result(body: dict[str, Any], lines: Iterable[str], *, is_error: bool) -> Cal
 
 def step_result(answer: dict[str, Any]) -> CallToolResult:
     """A step's answer `{"step", "saga"}`. A step that failed (the provider refused or never
-    answered) is an error result, with the saga's verified state attached: it may have unwound."""
+    answered) is an error result, with the saga's verified state attached: it may have unwound.
+    A duplicate (`duplicate_of`) is not an error: the write the model wants exists, once."""
     step, saga = answer.get("step") or {}, answer.get("saga") or {}
-    return result(answer, [_step_line(step), _saga_line(saga)], is_error=step.get("state") == "failed")
+    first = duplicate_line(step) if step.get("duplicate_of") else _step_line(step)
+    return result(answer, [first, _saga_line(saga)], is_error=step.get("state") == "failed")
+
+
+def preview_result(preview: dict[str, Any]) -> CallToolResult:
+    """A preview: what the step would do, said so that no one takes it for a step that ran."""
+    order = preview.get("order") or {}
+    lines = [f"Preview of step '{preview.get('step')}' ({preview.get('action')}), nothing was written: "
+             f"{preview.get('verdict')}: {preview.get('meaning')}."]
+    if preview.get("kind"):
+        lines.append(f"Kind: {preview['kind']}; undo: {preview.get('compensation')}.")
+    if preview.get("duplicate_of"):
+        lines.append(f"It repeats step '{preview['duplicate_of']}' (send repeat: true if both writes are meant).")
+    if not order.get("ok", True):
+        lines.append(f"Refused ({order.get('code')}): {order.get('message')}")
+    if preview.get("unresolved"):
+        lines.append("Resolved later: " + "; ".join(str(u) for u in preview["unresolved"]))
+    return result(preview, lines, is_error=False)
 
 
 def outcome_result(outcome: dict[str, Any], *, failed_if: set[str]) -> CallToolResult:

@@ -1,9 +1,11 @@
-"""A `ToolSpec` as the SDK's `Tool`, exactly: the input schema, output schema and annotations a
-client sees are the ones `tools_schema` generates, never a copy re-derived from a Python signature.
+"""A `ToolSpec` as the SDK's `Tool`, exactly: the input schema, annotations and `_meta` a client sees
+are the ones `tools_schema` generates, never a copy re-derived from a Python signature.
 
 The SDK still validates each call's top-level arguments before a handler runs; the argument
 models below forbid unknown names, so a misspelt `pivot` is refused instead of silently dropped,
-and are strict, so `"pivot": "yes"` is refused instead of read as true.
+and are strict, so `"pivot": "yes"` is refused instead of read as true. They take `null` wherever
+the published schema does (strict mode makes a model send every optional argument, as null when
+it means "not given") and also take an argument left out (clients that are not strict).
 Everything inside `params` and `plan` is checked by the service itself (or `validate_plan`),
 which names each problem with its fix.
 """
@@ -25,34 +27,58 @@ class _Args(ArgModelBase):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)
 
 
-class StepArgs(_Args):
+class SagaArgs(_Args):
     saga: str
+
+
+class StepArgs(SagaArgs):
+    """An action's own tool: the action is the tool's."""
+
     step: str
     params: dict[str, Any]
-    connection: str = "default"
+    connection: str | None = None
+    repeat: bool | None = None
 
 
 class PivotStepArgs(StepArgs):
     """The arguments of an action that may be the point of no return."""
 
-    pivot: bool = False
+    pivot: bool | None = None
 
 
-class SagaArgs(_Args):
-    saga: str
+class AnyStepArgs(SagaArgs):
+    """`step` and `saga_preview`: any action, its params as JSON text (or, from a client that is
+    not strict, the object itself)."""
+
+    step: str
+    action: str
+    params: str | dict[str, Any] | None = None
+    pivot: bool | None = None
+    connection: str | None = None
+    approval: dict[str, Any] | None = None
+    repeat: bool | None = None
 
 
 class AbortArgs(SagaArgs):
     reason: str | None = None
 
 
-class RunArgs(_Args):
-    run_id: str
-    plan: dict[str, Any]
-
-
 class PlanArgs(_Args):
     plan: dict[str, Any]
+
+
+class RunArgs(PlanArgs):
+    run_id: str
+
+
+class FindArgs(_Args):
+    query: str | None = None
+    provider: str | None = None
+    kind: str | None = None
+
+
+class DescribeArgs(_Args):
+    action: str
 
 
 class NoArgs(_Args):
@@ -65,15 +91,16 @@ def step_args(spec: ToolSpec) -> type[StepArgs]:
 
 
 def annotations(spec: ToolSpec) -> ToolAnnotations:
-    return ToolAnnotations(title=spec.title, read_only_hint=spec.hints.read_only,
-                           destructive_hint=spec.hints.destructive, idempotent_hint=spec.hints.idempotent,
-                           open_world_hint=spec.hints.open_world)
+    """Only the hints that differ from MCP's defaults: the rest are left unset, which means them."""
+    hints = spec.hints.annotations()
+    return ToolAnnotations(read_only_hint=hints.get("readOnlyHint"), destructive_hint=hints.get("destructiveHint"),
+                           idempotent_hint=hints.get("idempotentHint"), open_world_hint=hints.get("openWorldHint"))
 
 
 def as_tool(spec: ToolSpec, handler: Handler, args: type[ArgModelBase]) -> Tool:
     """The SDK tool for `spec`, answered by `handler(**validated args)`, which returns the whole
-    `CallToolResult` itself (structured content, text, `is_error`)."""
-    metadata = FuncMetadata(arg_model=args, output_schema=spec.output_schema)
-    return Tool(fn=handler, name=spec.name, title=spec.title, description=spec.description,
-                parameters=spec.input_schema, fn_metadata=metadata, is_async=True, context_kwarg=None,
-                annotations=annotations(spec))
+    `CallToolResult` itself (structured content, text, `is_error`). No output schema: every answer
+    has one of two shapes (`describe_action` gives them), carried as structured content anyway."""
+    return Tool(fn=handler, name=spec.name, title=None, description=spec.description, parameters=spec.input_schema,
+                fn_metadata=FuncMetadata(arg_model=args), is_async=True, context_kwarg=None,
+                annotations=annotations(spec), meta=spec.meta)

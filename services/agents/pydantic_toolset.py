@@ -49,6 +49,8 @@ from compensations.ids import STEP_ID_PATTERN
 from compensations.kinds import StepState
 from compensations.open_calls import StepAnswer
 from compensations.saga import Saga, StepRefusedError
+from services.agents.answer_text import duplicate_line
+from services.agents.param_schemas import wire_params
 from services.agents.tools_schema import select_actions, step_tool
 
 DEFAULT_TOOLSET_ID = "pivot"
@@ -56,19 +58,26 @@ DEFAULT_MAX_RETRIES = 2
 """Refused calls (400) a model may correct per tool before the run fails and the saga unwinds."""
 
 class StepArgs(TypedDict, total=False):
-    """What a Pivot tool takes: the action's params (`$from` references allowed) and, for an action
-    that may be the point of no return, `pivot`. The saga checks the params against the action's
-    own model, so a bad value comes back as a refusal naming it."""
+    """What a Pivot tool takes: the action's params (`$from` references allowed) and, as strict mode
+    has a model send them, `pivot` (for an action that may be the point of no return), `connection`
+    and `repeat`, each null when not meant. The saga checks the params against the action's own
+    model, so a bad value comes back as a refusal naming it."""
 
     params: Required[dict[str, Any]]
-    pivot: bool
-    connection: str
+    pivot: bool | None
+    connection: str | None
+    repeat: bool | None
+
+
+def _optional(schema: core_schema.CoreSchema) -> core_schema.TypedDictField:
+    return core_schema.typed_dict_field(core_schema.nullable_schema(schema), required=False)
 
 
 _ARGS = SchemaValidator(core_schema.typed_dict_schema({
     "params": core_schema.typed_dict_field(core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())),
-    "pivot": core_schema.typed_dict_field(core_schema.bool_schema(), required=False),
-    "connection": core_schema.typed_dict_field(core_schema.str_schema(), required=False),
+    "pivot": _optional(core_schema.bool_schema(strict=True)),
+    "connection": _optional(core_schema.str_schema()),
+    "repeat": _optional(core_schema.bool_schema(strict=True)),
 }, extra_behavior="forbid"))
 
 _bound_saga: ContextVar[Saga | None] = ContextVar("pivot_bound_saga", default=None)
@@ -101,13 +110,15 @@ def step_id_for(tool_call_id: str) -> str:
 
 
 def tool_definition(action: Action, connections: frozenset[str] = frozenset()) -> ToolDefinition:
+    """The shared step tool, in a handler's shape. Its schema is strict-ready (`$from` references
+    included), so a provider's strict mode is asked for: the model's arguments then always parse."""
     spec = step_tool(action, in_handler=True, connections=connections)
     hints = {"read_only": spec.hints.read_only, "destructive": spec.hints.destructive,
              "idempotent": spec.hints.idempotent, "open_world": spec.hints.open_world}
     return ToolDefinition(name=spec.name, description=spec.description,
-                          parameters_json_schema=spec.input_schema, sequential=True,
-                          strict=False,  # a provider's strict mode would refuse `$from` references in params
-                          metadata={"pivot_action": action.name, "kind": action.kind.value, "hints": hints})
+                          parameters_json_schema=spec.input_schema, sequential=True, strict=True,
+                          metadata={"pivot_action": action.name, "kind": action.kind.value, "hints": hints,
+                                    **(spec.meta or {})})
 
 
 @dataclass(frozen=True)
@@ -159,13 +170,18 @@ async def take_step(saga: Saga, step_id: str, action: str, args: StepArgs) -> di
     """One tool call as one saga step. Returns the `StepAnswer` JSON; raises `ModelRetry` or
     `ToolFailed` for what the model can act on, and lets `SagaEnded` end the agent run."""
     try:
-        step = await saga.step(step_id, action, args["params"], pivot=args.get("pivot", False),
-                               connection=args.get("connection", DEFAULT_CONNECTION))
+        known = saga.catalog.get(action)
+        params = wire_params(known, args["params"]) if known is not None else args["params"]
+        step = await saga.step(step_id, action, params,
+                               pivot=bool(args.get("pivot")), connection=args.get("connection") or DEFAULT_CONNECTION,
+                               repeat=bool(args.get("repeat")))
     except StepRefusedError as refused:
         if refused.status_code == 400:
             raise ModelRetry(f"The saga refused this step as asked; nothing was written: {refused.message}") from None
         raise ToolFailed(f"The saga cannot take this step now; nothing was written: {refused.message}") from None
     answer = StepAnswer(step=step, saga=saga.outcome).model_dump(mode="json", exclude_none=True)
+    if step.duplicate_of:  # the write exists, once: say so, and how to mean a second one
+        answer["message"] = duplicate_line(answer["step"])
     if step.state is StepState.FAILED:  # the `report` policy: recorded, and nothing of it took effect
         why = f"{step.error.code}: {step.error.message}" if step.error else "no reason given"
         raise ToolFailed(f"Step '{step.id}' failed ({why}). Nothing of it took effect and the saga is still open: "

@@ -1,34 +1,53 @@
 """The tools an agent gets, generated from the catalog and the models: one source for all of them.
 
-`pivot tools` prints them (OpenAI, Anthropic or MCP JSON), the MCP server serves them, and the
-pydantic-ai toolset offers them: one tool per catalog action (a step of an open saga, its
-params typed by the action's own model), the controls of an open saga (commit, abort, status),
-and the plan path (run a whole plan, check one, list the actions). No hand-written copy drifts.
+`pivot tools` prints them (OpenAI, Anthropic, Gemini or MCP JSON), the MCP server serves them,
+and the pydantic-ai toolset offers them. Two modes:
+
+- **full**: one tool per catalog action (a step of an open saga, its params typed by the action's
+  own model), the saga's controls (commit, abort, status, preview) and the plan path (run a plan,
+  check one, list the actions);
+- **meta**: a handful of tools whatever the catalog's size — `find_actions`, `describe_action`, a
+  generic `step`, `saga_preview` and the controls — the schema of an action fetched when the model
+  needs it (plans stay on HTTP, the CLI and full mode). `auto` picks meta above `META_ABOVE` actions.
+
+A tool list is context a model pays for on every turn, so each tool says what a model needs to
+call it right and nothing twice: no output schemas (every answer has one shape, the `{"step",
+"saga"}` of `describe_action`'s `answer`, and carries it as structured content anyway), no
+titles, only the annotations that differ from MCP's defaults, `$defs` hoisted to each tool's root,
+and every schema in OpenAI's strict form (`strict_schema`), which Anthropic and Gemini take too.
 """
 
-import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from compensations.actions import Action, Catalog
-from compensations.ids import RUN_ID_PATTERN, STEP_ID_PATTERN
 from compensations.kinds import StepKind
-from compensations.open_calls import StepAnswer
-from compensations.outcome import Outcome
-from services.cli.explain import plan_json_schema
+from services.agents.action_views import action_json as action_json
+from services.agents.action_views import select_actions as select_actions
+from services.agents.action_views import short_undo, undo_meta
+from services.agents.param_schemas import tool_params_schema
+from services.agents.strict_schema import Schema, nullable
+from services.agents.tool_args import STEP_NOTES, plan_schema, step_call_schema
 
-Format = Literal["openai", "anthropic", "mcp-json"]
-ToolRole = Literal["step", "control", "plan"]
+Format = Literal["openai", "anthropic", "mcp-json", "gemini"]
+ToolMode = Literal["full", "meta", "auto"]
+ToolRole = Literal["step", "control", "plan", "meta"]
 
-RUN_ID_SCHEMA = {"type": "string", "pattern": RUN_ID_PATTERN,
-                 "description": "Your id for this task; resubmitting it returns the first outcome, never a second run"}
-SAGA_SCHEMA = {**RUN_ID_SCHEMA, "description": "The saga's id: one per task, the same for every call of that task"}
-STEP_SCHEMA = {"type": "string", "pattern": STEP_ID_PATTERN,
-               "description": "Your label for this write (or your tool-call id). Calling again with the same label "
-                              "returns the recorded result and never writes twice."}
+META_ABOVE = 40
+"""`auto` serves the meta tools for a catalog of more actions than this: one tool per action costs a
+model about 1,000 characters each on every turn, the meta tools about 6,000 in all."""
+
+SAGA_SCHEMA: Schema = {"type": "string"}
+"""The saga's id (each description says `saga`). Ids are checked, their alphabet and length, before any
+request, with the rule in the refusal: a pattern here would cost every tool and help no model."""
+RUN_ID_SCHEMA: Schema = {"type": "string", "description": "One id per task"}
+STEP_SCHEMA: Schema = {"type": "string", "description": STEP_NOTES["step"]}
+REPEAT_SCHEMA: Schema = nullable({"type": "boolean", "description": STEP_NOTES["repeat"]})
+PIVOT_SCHEMA: Schema = nullable({"type": "boolean", "description": STEP_NOTES["pivot"]})
+RELAY = "Relay the answer's saga.summary."
+"""Ids are checked (their alphabet, their length) before any request, with the rule in the refusal: a
+pattern here would cost every tool and tell a model nothing it needs to get right."""
 
 
 @dataclass(frozen=True)
@@ -41,18 +60,32 @@ class ToolHints:
     """Structural keys: the same (saga, step) never writes twice."""
     open_world: bool = True
 
+    def annotations(self) -> dict[str, bool]:
+        """The hints that differ from MCP's defaults (read-only false, destructive true, idempotent
+        false, open world true): a client reads the rest as those defaults."""
+        hints = {"readOnlyHint": self.read_only, "idempotentHint": self.idempotent,
+                 "openWorldHint": self.open_world}
+        if not self.read_only:
+            hints["destructiveHint"] = self.destructive
+        defaults = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False, "openWorldHint": True}
+        return {name: value for name, value in hints.items() if value != defaults[name]}
+
+
+READ_ONLY = ToolHints(read_only=True, destructive=False)
+OFFLINE = ToolHints(read_only=True, destructive=False, open_world=False)
+
 
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
-    title: str
     description: str
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any] | None
+    input_schema: Schema
     hints: ToolHints
     role: ToolRole
     action: str | None = None
     """The catalog action a step tool takes."""
+    meta: dict[str, Any] | None = None
+    """MCP `_meta`: a step tool's undo metadata (kind, compensation, deferral)."""
 
 
 def tool_name(action: str) -> str:
@@ -60,144 +93,155 @@ def tool_name(action: str) -> str:
     return action.replace(".", "_")
 
 
-def _object(properties: dict[str, Any], required: list[str], defs: dict[str, Any] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required,
-                              "additionalProperties": False}
+def _object(properties: dict[str, Any], defs: dict[str, Any] | None = None) -> Schema:
+    """A tool's input: closed, every property required (strict mode; optional ones are nullable)."""
+    schema: Schema = {"type": "object", "properties": properties, "required": list(properties),
+                      "additionalProperties": False}
     if defs:
         schema["$defs"] = defs
     return schema
 
 
-def _schema_of(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A model's JSON Schema without its `$defs` (returned apart, to hoist to the tool's top level)."""
-    schema = model.model_json_schema(ref_template="#/$defs/{model}")
-    return schema, schema.pop("$defs", {})
+def connection_schema(connections: Iterable[str]) -> Schema:
+    return nullable({"type": "string", "enum": ["default", *sorted(connections)],
+                     "description": STEP_NOTES["connection"]})
 
 
-def _when(action: Action, in_handler: bool) -> str:
-    undone_when = ("a later failure, or the task fails" if in_handler
-                   else "a later failure, an abort, or no call for its idle timeout")
-    sent_when = "once you have finished the task (the saga commits then)" if in_handler else "at saga_commit"
+def _kind_sentence(action: Action, in_handler: bool) -> str:
     if action.kind is StepKind.COMPENSABLE:
-        return (f"Runs at once and is verified by reading it back. If the saga unwinds ({undone_when}), it is "
-                f"undone: {action.compensation}.")
-    return (f"{action.kind.value.capitalize()}: it cannot be undone, so when asked before the saga's point of no "
-            f"return it is DEFERRED — recorded now, sent only {sent_when}, and never sent if the saga unwinds.")
+        return f"Compensable: runs now, verified; undone if the saga unwinds ({short_undo(action)})."
+    when = "when the task is done" if in_handler else "at saga_commit"
+    retried = ", then retried until it succeeds" if action.kind is StepKind.RETRYABLE else ""
+    return (f"{action.kind.value.capitalize()}: cannot be undone, so before the pivot it is DEFERRED: sent {when} "
+            f"(never if the saga unwinds){retried}.")
 
 
-def connection_schema(catalog_connections: frozenset[str]) -> dict[str, Any]:
-    return {"type": "string", "enum": ["default", *sorted(catalog_connections)], "default": "default",
-            "description": "Which account of the provider to write to (a configured connection)"}
-
-
-def step_tool(action: Action, *, in_handler: bool = False, connections: frozenset[str] = frozenset()) -> ToolSpec:
+def step_tool(action: Action, *, in_handler: bool = False, connections: Iterable[str] = ()) -> ToolSpec:
     """The tool of one catalog action. Over HTTP or MCP it names its saga and step; inside a Restate
     handler (`in_handler`, the pydantic-ai toolset) the saga is the handler's and the step id is the
-    tool call's id, so it takes just the params (and `pivot`)."""
-    params, defs = _schema_of(action.params)
+    tool call's id, so it takes just the params (and `pivot`, `repeat`)."""
+    params, defs = tool_params_schema(action)
     properties: dict[str, Any] = {} if in_handler else {"saga": SAGA_SCHEMA, "step": STEP_SCHEMA}
     properties["params"] = params
-    properties["connection"] = connection_schema(connections)
+    if connections := sorted(connections):
+        properties["connection"] = connection_schema(connections)
     if action.pivot_eligible:
-        properties["pivot"] = {"type": "boolean", "default": False,
-                               "description": "This step is the point of no return: after it nothing is undone."}
-    which = "this task's saga" if in_handler else "the saga named by `saga`"
-    step_ids = (" A step's id is the id of the tool call that asked for it (the answer's `step.id`)."
-                if in_handler else "")
-    description = (f"{action.name} ({action.kind.value}), as one step of {which}. {_when(action, in_handler)} "
-                   f"Verifies: {action.readback}. The answer is the verified step and the saga; relay the saga's "
-                   "`summary`, never your own account. "
-                   '`{"$from": "<step id>.field"}` in params takes a verified value of an earlier step.' + step_ids)
-    output, output_defs = _schema_of(StepAnswer)
-    if output_defs:
-        output["$defs"] = output_defs
-    required = ["params"] if in_handler else ["saga", "step", "params"]
-    return ToolSpec(name=tool_name(action.name), title=action.name, description=description,
-                    input_schema=_object(properties, required, defs), output_schema=output,
-                    hints=ToolHints(), role="step", action=action.name)
+        properties["pivot"] = PIVOT_SCHEMA
+    properties["repeat"] = REPEAT_SCHEMA
+    which = "this task's saga" if in_handler else "saga `saga`"
+    pivot = " May be the point of no return (pivot)." if action.pivot_eligible else ""
+    description = f"{action.name} as a step of {which}. {_kind_sentence(action, in_handler)}{pivot}"
+    return ToolSpec(name=tool_name(action.name), description=description, input_schema=_object(properties, defs),
+                    hints=ToolHints(), role="step", action=action.name, meta={"pivot/undo": undo_meta(action)})
 
 
-def _outcome_schema() -> dict[str, Any]:
-    schema, defs = _schema_of(Outcome)
-    if defs:
-        schema["$defs"] = defs
-    return schema
+def generic_step_tool(name: str, description: str, hints: ToolHints, role: ToolRole) -> ToolSpec:
+    """A step of any action (`step`, `saga_preview`): the action named, its params as JSON text."""
+    properties, defs = step_call_schema()
+    return ToolSpec(name, description, _object({"saga": SAGA_SCHEMA, **properties}, defs), hints, role)
+
+
+def preview_tool() -> ToolSpec:
+    return generic_step_tool(
+        "saga_preview",
+        "What a step with these arguments would do, doing nothing: the verdict (run now, deferred, replay of the same "
+        "step id, duplicate of an earlier write, refused), kind, keys, undo, approval gate, the order check and the "
+        "resolved $from values. Writes nothing, records nothing.", READ_ONLY, "control")
 
 
 def control_tools() -> list[ToolSpec]:
-    saga_only = _object({"saga": SAGA_SCHEMA}, ["saga"])
-    outcome = _outcome_schema()
+    saga_only = _object({"saga": SAGA_SCHEMA})
     return [
-        ToolSpec("saga_commit", "Commit a saga",
-                 "Finish the saga: its deferred steps (chat messages, emails) are sent now, in order, and the saga "
-                 "ends committed. Call it once every step of the task has verified. Returns the final outcome.",
-                 saga_only, outcome, ToolHints(), "control"),
-        ToolSpec("saga_abort", "Abort a saga",
-                 "Undo every step of the saga that took effect, in reverse order; deferred steps are never sent. "
-                 "Returns the final outcome.",
-                 _object({"saga": SAGA_SCHEMA, "reason": {"type": "string", "maxLength": 500}}, ["saga"]),
-                 outcome, ToolHints(), "control"),
-        ToolSpec("saga_status", "Saga status",
-                 "The saga's live, verified state: every step, its state and result, and a summary to relay.",
-                 saga_only, outcome, ToolHints(read_only=True, destructive=False), "control"),
+        ToolSpec("saga_commit", "Finish the saga: its deferred steps (messages, emails) are sent now, in order, and "
+                 "it ends committed. Call it once every step has verified. Returns the final outcome.",
+                 saga_only, ToolHints(), "control"),
+        ToolSpec("saga_abort", "Undo every step of the saga that took effect, in reverse; deferred steps are never "
+                 "sent. Returns the final outcome.",
+                 _object({"saga": SAGA_SCHEMA, "reason": nullable({"type": "string"})}), ToolHints(), "control"),
+        ToolSpec("saga_status", "The saga's live, verified state: every step, its state and result, and the summary "
+                 "to relay.", saga_only, READ_ONLY, "control"),
+        preview_tool(),
     ]
 
 
-def plan_tools(catalog: Catalog) -> list[ToolSpec]:
-    plan = plan_json_schema(catalog)
+def plan_tools() -> list[ToolSpec]:
+    """The plan path. A plan names any action, so its steps' params are JSON text (`describe_action`
+    has each action's schema) instead of a union of every action's: the tool stays one size."""
+    plan = plan_schema()
     defs = plan.pop("$defs", {})
-    actions = "; ".join(f"{name} ({catalog[name].kind.value})" for name in sorted(catalog))
     return [
-        ToolSpec("run_saga_plan", "Run a saga plan",
-                 "Run a whole multi-step write as one saga when every step is known up front: every step is "
-                 "verified, and if one fails before the pivot everything done is undone. Returns the verified "
-                 "outcome; relay its `summary` verbatim. Actions: " + actions,
-                 _object({"run_id": RUN_ID_SCHEMA, "plan": plan}, ["run_id", "plan"], defs), _outcome_schema(),
-                 ToolHints(), "plan"),
-        ToolSpec("check_plan", "Check a saga plan",
-                 "Validate a plan without running anything: each step's kind, how it is undone, where the point "
-                 "of no return falls, and every violation with its fix.",
-                 _object({"plan": plan}, ["plan"], defs), None,
-                 ToolHints(read_only=True, destructive=False, open_world=False), "plan"),
-        ToolSpec("list_actions", "List actions",
-                 "The actions a saga may take, with their kind, key carrier, read-back and undo.",
-                 _object({}, []), None, ToolHints(read_only=True, destructive=False, open_world=False), "plan"),
+        ToolSpec("run_saga_plan", "Run a whole multi-step write as one saga when every step is known up front: each "
+                 "step is verified; if one fails before the pivot, everything done is undone. A "
+                 "step equal to an earlier one is refused unless it says repeat. Returns the outcome; " + RELAY,
+                 _object({"run_id": RUN_ID_SCHEMA, "plan": plan}, defs), ToolHints(), "plan"),
+        ToolSpec("check_plan", "Validate a plan without running anything: each step's kind, undo, the point of no "
+                 "return, and every violation with its fix.", _object({"plan": plan}, defs), OFFLINE, "plan"),
     ]
 
 
-def action_json(action: Action) -> dict[str, Any]:
-    """One catalog action as data: what it is, how its key travels, what it verifies, how it is undone
-    (`pivot actions --json`, the MCP `list_actions` tool)."""
-    return {"name": action.name, "provider": action.provider, "kind": action.kind.value,
-            "pivot_eligible": action.pivot_eligible, "key_carrier": action.key_carrier, "readback": action.readback,
-            "compensation": action.compensation, "atomicity": action.atomicity,
-            "params": action.params.model_json_schema()}
+def list_tool() -> ToolSpec:
+    return ToolSpec("list_actions", "Every action a step may take: kind, undo, params (describe_action has one in "
+                    "full).", _object({}), OFFLINE, "plan")
 
 
-def select_actions(catalog: Catalog, patterns: Iterable[str] | None) -> list[Action]:
-    """The actions matching any of the globs (`stripe.*`, `*.create_*`); all of them without globs."""
-    chosen = list(patterns or [])
-    names = sorted(catalog)
-    if chosen:
-        names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in chosen)]
-    return [catalog[n] for n in names]
+def meta_tools() -> list[ToolSpec]:
+    """The catalog behind three tools: search it, read one action, take a step of any action."""
+    kinds = [k.value for k in StepKind if k is not StepKind.PIVOT]
+    return [
+        ToolSpec("find_actions", "Search the actions a step may take (words, or a glob such as stripe.*): each with "
+                 "its kind, undo and params.",
+                 _object({"query": nullable({"type": "string"}), "provider": nullable({"type": "string"}),
+                          "kind": nullable({"type": "string", "enum": kinds})}), OFFLINE, "meta"),
+        ToolSpec("describe_action", "One action in full: its params schema (for step's params), the answer's "
+                 "shape, kind, undo, deferral, key carrier.",
+                 _object({"action": {"type": "string"}}), OFFLINE, "meta"),
+        generic_step_tool(
+            "step", "One step of the saga `saga`: a catalog action (find_actions) with its params (describe_action). "
+            "A compensable action runs now, is verified, and is undone if the saga unwinds; a retryable or "
+            "noncompensable one asked before the point of no return is deferred to saga_commit. " + RELAY,
+            ToolHints(), "meta"),
+    ]
 
 
-def tool_specs(catalog: Catalog, actions: Iterable[str] | None = None) -> list[ToolSpec]:
-    """Every tool: one per (selected) catalog action, the open saga's controls, the plan path."""
-    return [*(step_tool(a, connections=catalog.connections.get(a.provider, frozenset()))
-              for a in select_actions(catalog, actions)), *control_tools(), *plan_tools(catalog)]
+def resolve_mode(mode: ToolMode, actions: int) -> Literal["full", "meta"]:
+    """`auto`: one tool per action up to `META_ABOVE` actions, the meta tools above."""
+    if mode == "auto":
+        return "meta" if actions > META_ABOVE else "full"
+    return mode
 
 
-def render_tools(catalog: Catalog, fmt: Format, actions: Iterable[str] | None = None) -> Any:
-    specs = tool_specs(catalog, actions)
+def tool_specs(catalog: Catalog, actions: Iterable[str] | None = None, mode: ToolMode = "full") -> list[ToolSpec]:
+    """Every tool of `mode`: in full mode one per (selected) catalog action, then the controls and the
+    plan path; in meta mode the meta tools instead of the per-action ones."""
+    selected = select_actions(catalog, actions)
+    if resolve_mode(mode, len(selected)) == "meta":
+        return [*meta_tools(), *control_tools()]
+    steps = [step_tool(a, connections=catalog.connections.get(a.provider, frozenset())) for a in selected]
+    return [*steps, *control_tools(), *plan_tools(), list_tool()]
+
+
+def mcp_tool(spec: ToolSpec) -> dict[str, Any]:
+    """One tool as MCP's `tools/list` carries it."""
+    tool: dict[str, Any] = {"name": spec.name, "description": spec.description, "inputSchema": spec.input_schema}
+    if annotations := spec.hints.annotations():
+        tool["annotations"] = annotations
+    if spec.meta:
+        tool["_meta"] = spec.meta
+    return tool
+
+
+def render_tools(catalog: Catalog, fmt: Format, actions: Iterable[str] | None = None, *, mode: ToolMode = "full",
+                 strict: bool = False) -> Any:
+    """The tools in a vendor's format. `strict` marks OpenAI functions `"strict": true` (the schemas are
+    strict-ready in every format; Anthropic's and Gemini's strict modes are not asked for)."""
+    specs = tool_specs(catalog, actions, mode)
     if fmt == "anthropic":
         return [{"name": s.name, "description": s.description, "input_schema": s.input_schema} for s in specs]
     if fmt == "openai":
         return [{"type": "function", "function": {"name": s.name, "description": s.description,
-                                                  "parameters": s.input_schema}} for s in specs]
-    return {"tools": [{"name": s.name, "title": s.title, "description": s.description, "inputSchema": s.input_schema,
-                       **({"outputSchema": s.output_schema} if s.output_schema else {}),
-                       "annotations": {"readOnlyHint": s.hints.read_only, "destructiveHint": s.hints.destructive,
-                                       "idempotentHint": s.hints.idempotent, "openWorldHint": s.hints.open_world}}
-                      for s in specs]}
+                                                  "parameters": s.input_schema, **({"strict": True} if strict else {})}}
+                for s in specs]
+    if fmt == "gemini":
+        return [{"function_declarations": [{"name": s.name, "description": s.description,
+                                            "parameters_json_schema": s.input_schema} for s in specs]}]
+    return {"tools": [mcp_tool(s) for s in specs]}

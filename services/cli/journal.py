@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.admin import AdminClient
+
 
 class JournalEvent(BaseModel):
     index: int
@@ -105,3 +107,18 @@ def merged(journals: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     entries = [entry for journal in journals for entry in journal]
     entries.sort(key=lambda entry: (str(entry.get("appended_at") or ""), int(entry["index"])))
     return [{**entry, "index": position} for position, entry in enumerate(entries)]
+
+
+def saga_journal(admin: AdminClient, run_id: str) -> tuple[dict[str, Any], list[JournalEvent]] | None:
+    """A saga's invocation (a plan's, or an open saga's several as one) and its timeline; None when
+    Restate holds no journal of it (never run, or past the retention period). What `pivot journal`
+    prints and the MCP resource `saga://<run>/journal` serves."""
+    invocation = None if admin.open_saga_record(run_id) else admin.saga_invocation(run_id)
+    if invocation is not None:
+        return invocation, timeline(admin.journal(str(invocation["id"])))
+    invocations = admin.open_saga_invocations(run_id)
+    if not invocations:
+        return None
+    events = timeline(merged([admin.journal(str(i["id"])) for i in invocations]))
+    return ({"target": f"Saga/{run_id}", "id": f"{len(invocations)} invocations",
+             "status": invocations[-1].get("status"), "created_at": invocations[0].get("created_at")}, events)

@@ -148,10 +148,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    from services.agents.tools_schema import render_tools
+    """Print the agent tools. With --strict, every tool is checked against strict mode's rules first
+    (they are generated strict-ready; a plugin action whose params cannot be is named, not printed)."""
+    from services.agents.strict_schema import strict_problems
+    from services.agents.tools_schema import render_tools, tool_specs
     from services.catalog import build_catalog
 
-    print(json.dumps(render_tools(build_catalog(), args.format, args.actions), indent=2))
+    catalog = build_catalog()
+    if args.strict:
+        problems = [f"{spec.name}: {problem}" for spec in tool_specs(catalog, args.actions, args.tools)
+                    for problem in strict_problems(spec.input_schema)]
+        if problems:
+            print("not valid for strict mode:\n" + "\n".join(problems), file=sys.stderr)
+            return 1
+    print(json.dumps(render_tools(catalog, args.format, args.actions, mode=args.tools, strict=args.strict), indent=2))
     return 0
 
 
@@ -207,20 +217,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     from services.admin import AdminClient
-    from services.cli.journal import merged, timeline
+    from services.cli.journal import saga_journal
 
     with AdminClient(args.admin) as admin:
-        invocation = None if admin.open_saga_record(args.run_id) else admin.saga_invocation(args.run_id)
-        if invocation is not None:
-            events = timeline(admin.journal(str(invocation["id"])))
-        else:
-            invocations = admin.open_saga_invocations(args.run_id)
-            if not invocations:
-                console.print(markup("[red]no saga {} (journals are kept for the retention period)[/]", args.run_id))
-                return 1
-            events = timeline(merged([admin.journal(str(i["id"])) for i in invocations]))
-            invocation = {"target": f"Saga/{args.run_id}", "id": f"{len(invocations)} invocations",
-                          "status": invocations[-1].get("status"), "created_at": invocations[0].get("created_at")}
+        found = saga_journal(admin, args.run_id)
+    if found is None:
+        console.print(markup("[red]no saga {} (journals are kept for the retention period)[/]", args.run_id))
+        return 1
+    invocation, events = found
     if args.json:
         print(json.dumps({"invocation": invocation, "events": [e.model_dump() for e in events]}, indent=2))
     else:
@@ -344,9 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("which", choices=["plan", "outcome", "step", "open", "finish"])
     schema.set_defaults(func=cmd_schema)
 
+    from services.cli.mcp_command import TOOL_MODES, TOOLS_HELP
+
     tools = sub.add_parser("tools", help="print the agent tools (one per action, saga controls, plans) as "
-                                         "OpenAI, Anthropic or MCP definitions")
-    tools.add_argument("--format", choices=["openai", "anthropic", "mcp-json"], default="anthropic")
+                                         "OpenAI, Anthropic, Gemini or MCP definitions")
+    tools.add_argument("--format", choices=["openai", "anthropic", "gemini", "mcp-json"], default="anthropic")
+    tools.add_argument("--strict", action="store_true",
+                       help="OpenAI functions marked strict (the schemas are strict-ready in every format)")
+    tools.add_argument("--tools", choices=TOOL_MODES, default="auto", help=TOOLS_HELP)
     tools.add_argument("--actions", nargs="*", metavar="GLOB", help="only these actions' tools (e.g. 'stripe.*')")
     tools.set_defaults(func=cmd_tools)
 

@@ -5,15 +5,26 @@ command runs: `pivot --help` and every other command work without it.
 """
 
 import argparse
+import os
 import sys
 from typing import Any
 
+from services.admin import DEFAULT_ADMIN
 from services.agents.mcp_http import DEFAULT_BIND
+
+TOOL_MODES = ("auto", "full", "meta")
+TOOLS_HELP = ("full: one tool per action, the saga controls and the plan path; meta: find_actions, "
+              "describe_action, a generic step, saga_preview and the controls, whatever the catalog's size; "
+              "auto (default): meta above 40 actions")
 
 
 def add_arguments(parser: argparse.ArgumentParser, default_ingress: str) -> None:
     parser.add_argument("--ingress", default=default_ingress,
                         help="Restate ingress URL (default: $PIVOT_INGRESS_URL or http://127.0.0.1:8080)")
+    parser.add_argument("--admin", default=os.environ.get("PIVOT_ADMIN_URL", DEFAULT_ADMIN),
+                        help="Restate admin URL, for the saga://<run>/journal resources "
+                             "(default: $PIVOT_ADMIN_URL or http://127.0.0.1:9070)")
+    parser.add_argument("--tools", choices=TOOL_MODES, default="auto", help=TOOLS_HELP)
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio",
                         help="stdio (what desktop and IDE clients spawn) or streamable HTTP at /mcp")
     parser.add_argument("--bind", default=DEFAULT_BIND,
@@ -40,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         serve(ServeOptions(ingress_url=args.ingress, transport=args.transport, bind=args.bind,
-                           actions=tuple(args.actions or ()), allow_hosts=tuple(args.allow_hosts),
+                           actions=tuple(args.actions or ()), mode=args.tools, admin_url=args.admin,
+                           allow_hosts=tuple(args.allow_hosts),
                            insecure_no_token=args.insecure_no_token))
     except CannotServe as invalid:
         print(f"pivot mcp: {invalid}", file=sys.stderr)

@@ -1,0 +1,155 @@
+"""What each of `pivot mcp`'s tools does when called.
+
+Each handler makes one ingress call through `PivotClient` on a worker thread (the client is sync)
+and turns the answer, or the refusal, into a tool result (`mcp_results`). An action's own tool
+(full mode) and the generic `step` (meta mode) build the same step request (`tool_args`) and make
+the same call, so the two modes cannot drift apart: only the schema the model saw differs.
+"""
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import httpx
+from mcp_types import CallToolResult
+
+from compensations.actions import Catalog
+from compensations.ids import InvalidId
+from compensations.validation import PlanRejected, check_horizon, validate_plan
+from services.agents.action_views import action_line, describe, find
+from services.agents.mcp_resources import RecentSagas
+from services.agents.mcp_results import (
+    failure_result,
+    not_found_result,
+    outcome_result,
+    preview_result,
+    refusal_result,
+    result,
+    step_result,
+    unreachable_result,
+)
+from services.agents.mcp_tools import Handler
+from services.agents.tool_args import params_text_error, plan_request, step_request
+from services.cli.explain import explain, explanation_text
+from services.client import PivotClient, PivotError
+
+Answer = TypeVar("Answer")
+NOTHING_WRITTEN = "Nothing was recorded or written."
+
+
+class PivotTools:
+    """The tool handlers, stateless but for the list of recently served sagas (resources/list)."""
+
+    def __init__(self, client: PivotClient, ingress_url: str, catalog: Catalog, recent: RecentSagas):
+        self._client = client
+        self._ingress_url = ingress_url
+        self._catalog = catalog
+        self._recent = recent
+
+    async def _ask(self, call: Callable[[], Answer], answer: Callable[[Answer], CallToolResult],
+                   saga: str | None = None) -> CallToolResult:
+        try:
+            body = await anyio.to_thread.run_sync(call)
+        except InvalidId as invalid:  # the client checks ids before it sends anything
+            return failure_result(f"Refused: {invalid}. {NOTHING_WRITTEN}")
+        except PivotError as refused:
+            return refusal_result(refused)
+        except httpx.HTTPError as error:
+            return unreachable_result(self._ingress_url, error)
+        if saga is not None:
+            self._recent.seen(saga)
+        return answer(body)
+
+    async def _step(self, saga: str, call: dict[str, Any], *, dry_run: bool) -> CallToolResult:
+        """One step call, from either mode: taken (`step`) or only previewed (`preview`)."""
+        if (problem := params_text_error(call.get("params"))) is not None:
+            return failure_result(f"Refused: {problem}. {NOTHING_WRITTEN}")
+        request = step_request(self._catalog, call)
+        ask = self._client.preview if dry_run else self._client.step
+        partial = functools.partial(ask, saga, request["step"], request["action"], request.get("params"),
+                                    pivot=bool(request.get("pivot")), approval=request.get("approval"),
+                                    connection=request.get("connection", "default"), repeat=bool(request.get("repeat")))
+        return await self._ask(partial, preview_result if dry_run else step_result, saga)
+
+    def action_step(self, action: str) -> Handler:
+        """The handler of one action's own tool (full mode): a step of the saga the call names."""
+
+        async def take_step(saga: str, step: str, params: dict[str, Any], pivot: bool | None = None,
+                            connection: str | None = None, repeat: bool | None = None) -> CallToolResult:
+            call = {"step": step, "action": action, "params": params, "pivot": pivot, "connection": connection,
+                    "repeat": repeat}
+            return await self._step(saga, call, dry_run=False)
+
+        return take_step
+
+    def any_step(self, *, dry_run: bool) -> Handler:
+        """`step` (meta mode), or `saga_preview` (`dry_run`): the action named by the call."""
+
+        async def call(saga: str, step: str, action: str, params: str | dict[str, Any] | None = None,
+                       pivot: bool | None = None, connection: str | None = None,
+                       approval: dict[str, Any] | None = None, repeat: bool | None = None) -> CallToolResult:
+            request = {"step": step, "action": action, "params": params, "pivot": pivot, "connection": connection,
+                       "approval": approval, "repeat": repeat}
+            return await self._step(saga, request, dry_run=dry_run)
+
+        return call
+
+    async def commit(self, saga: str) -> CallToolResult:
+        return await self._ask(functools.partial(self._client.commit, saga),
+                               functools.partial(outcome_result, failed_if={"compensated", "needs_attention"}), saga)
+
+    async def abort(self, saga: str, reason: str | None = None) -> CallToolResult:
+        return await self._ask(functools.partial(self._client.abort, saga, reason),
+                               functools.partial(outcome_result, failed_if={"needs_attention"}), saga)
+
+    async def status(self, saga: str) -> CallToolResult:
+        def answer(outcome: dict[str, Any]) -> CallToolResult:
+            if outcome.get("status") == "not_found":
+                return not_found_result(saga)
+            return outcome_result(outcome, failed_if=set())
+
+        return await self._ask(functools.partial(self._client.status, saga), answer)
+
+    async def run_plan(self, run_id: str, plan: dict[str, Any]) -> CallToolResult:
+        return await self._ask(functools.partial(self._client.run, run_id, plan_request(self._catalog, plan)),
+                               functools.partial(outcome_result, failed_if={"compensated", "needs_attention"}),
+                               run_id)
+
+    async def check_plan(self, plan: dict[str, Any]) -> CallToolResult:
+        """Offline: the same checks the service runs, and what it would do with the plan."""
+        try:
+            validated = validate_plan(plan_request(self._catalog, plan), self._catalog)
+            check_horizon(validated, time.time())
+        except PlanRejected as rejected:
+            violations = [v.model_dump() for v in rejected.violations]
+            lines = [f"Invalid plan ({len(violations)} problem(s)); nothing would run:",
+                     *(f"- {v['path']}: {v['message']}. Fix: {v['fix']}" for v in violations)]
+            return result({"valid": False, "violations": violations}, lines, is_error=False)
+        explanation = explain(validated, self._catalog)
+        return result({"valid": True, **explanation.model_dump(mode="json")},
+                      ["Valid plan (nothing was run):", *explanation_text(explanation)], is_error=False)
+
+    async def list_actions(self) -> CallToolResult:
+        return self._actions([action_line(self._catalog[name]) for name in sorted(self._catalog)])
+
+    async def find_actions(self, query: str | None = None, provider: str | None = None,
+                           kind: str | None = None) -> CallToolResult:
+        return self._actions(find(self._catalog, query, provider, kind))
+
+    def _actions(self, actions: list[dict[str, Any]]) -> CallToolResult:
+        lines = [f"{a['name']} ({a['kind']}{', may be the pivot' if a['pivot_eligible'] else ''}): undo: {a['undo']}; "
+                 f"params: {', '.join(a['params'])} (* required)" for a in actions]
+        if not actions:
+            lines = ["No action matches: try fewer words, or find_actions with no query for them all."]
+        return result({"actions": actions}, lines, is_error=False)
+
+    async def describe_action(self, action: str) -> CallToolResult:
+        if action not in self._catalog:
+            return failure_result(f"No action named '{action}': find_actions lists them.")
+        found = self._catalog[action]
+        body = describe(found, self._catalog.connections.get(found.provider, frozenset()))
+        lines = [f"{action} ({body['kind']}): undo: {body['compensation']}; {body['deferral']}. "
+                 "params (JSON Schema) and the answer's shape are in the structured content."]
+        return result(body, lines, is_error=False)
