@@ -43,8 +43,7 @@ async def onboard(ctx: restate.Context, request: Onboard) -> dict[str, Any]:
             await saga.step("contact", "hubspot.create_contact", {"email": request.email})
             # Asked before the invoice exists: deferred to commit, when its reference has a value.
             await saga.step("announce", "slack.post_message", {"channel": CHANNEL, "text": {
-                "$template": "Invoice {number} is on its way to {email}",
-                "number": {"$from": "invoice.number"}, "email": {"$from": "contact.email"}}})
+                "$template": "Invoice {invoice.number} is on its way to {contact.email}"}})
             await saga.step("invoice", "stripe.create_invoice", {
                 "customer": request.customer,
                 "lines": [{"amount": request.amount, "currency": "usd", "description": "Onboarding"}]})

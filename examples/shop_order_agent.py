@@ -20,8 +20,7 @@ def order_plan(email: str, quantity: int = 2) -> dict[str, Any]:
          "params": {"draft_order": {"$from": "draft.id"}}},
         {"id": "announce", "action": "slack.post_message",
          "params": {"channel": CHANNEL,
-                    "text": {"$template": "Order {name} placed for {email}", "name": {"$from": "order.name"},
-                             "email": {"$from": "draft.email"}}}},
+                    "text": {"$template": "Order {order.name} placed for {draft.email}"}}},
     ]}
 
 

@@ -23,8 +23,7 @@ def run_task(client: PivotClient, email: str, run_id: str | None = None) -> dict
     # The agent decides the next calls from the verified contact it just got back.
     client.step(run_id, "notify", "slack.post_message", {
         "channel": DEMO_CHANNEL,
-        "text": {"$template": "Invoice {number} is on its way to {email}",
-                 "number": {"$from": "invoice.number"}, "email": {"$from": "contact.email"}}})
+        "text": {"$template": "Invoice {invoice.number} is on its way to {contact.email}"}})
     invoice = client.step(run_id, "invoice", "stripe.create_invoice", {
         "customer": DEMO_CUSTOMER, "lines": [{"amount": 12000, "currency": "usd", "description": "Pro plan"}]})
     if invoice["saga"]["status"] != "open":  # the invoice failed: the saga already unwound

@@ -22,9 +22,7 @@ def flagship_plan(email: str = "ada@example.com") -> dict[str, Any]:
                         "lines": [{"amount": 12000, "currency": "usd", "description": "Pro plan"}]}},
             {"id": "notify", "action": "slack.post_message",
              "params": {"channel": DEMO_CHANNEL,
-                        "text": {"$template": "Invoice {number} is on its way to {email}",
-                                 "number": {"$from": "invoice.number"},
-                                 "email": {"$from": "contact.email"}}}},
+                        "text": {"$template": "Invoice {invoice.number} is on its way to {contact.email}"}}},
         ]
     }
 
