@@ -25,7 +25,8 @@ from services.agents.strict_schema import Schema, from_strict, to_strict
 STEP_NOTES = {
     "step": "Your id for this write",
     "action": "A catalog action",
-    "params": "The action's params as a JSON object, in text (describe_action)",
+    "params": "The action's params as a JSON object, in text (describe_action); "
+              '{"$from": "step.field"} takes an earlier verified value',
     "pivot": "true: the point of no return",
     "connection": "Which account of the provider",
     "approval": "A person decides first",
@@ -61,24 +62,24 @@ def _plan_wire() -> Schema:
     return model_schema(Plan)
 
 
-def step_call_schema() -> tuple[Schema, Schema]:
-    """The strict properties of a generic step call (everything but the saga), and their `$defs`."""
-    strict = to_strict(_noted(_step_wire(), STEP_NOTES))
-    return strict["properties"], strict.get("$defs", {})
-
-
-PLAN_NOTES = {**STEP_NOTES, "steps": "In order; at most one is the pivot", "group": "Adjacent compensable steps run "
-              "in parallel", "repeat": "An identical earlier step is meant again"}
-
-
 def _unpatterned(node: Any) -> Any:
-    """Without the id and action patterns: the plan's own validation names a bad one with its fix,
-    and a plan tool must stay small (each pattern is said once per step tool already)."""
+    """Without the id, action and connection patterns: the service checks each before anything is
+    recorded and names a bad one with its rule, and a generic tool must stay small."""
     if isinstance(node, dict):
         return {k: _unpatterned(v) for k, v in node.items() if k != "pattern"}
     if isinstance(node, list):
         return [_unpatterned(v) for v in node]
     return node
+
+
+def step_call_schema() -> tuple[Schema, Schema]:
+    """The strict properties of a generic step call (everything but the saga), and their `$defs`."""
+    strict = to_strict(_unpatterned(_noted(_step_wire(), STEP_NOTES)))
+    return strict["properties"], strict.get("$defs", {})
+
+
+PLAN_NOTES = {**STEP_NOTES, "steps": "In order; at most one is the pivot", "group": "Adjacent compensable steps run "
+              "in parallel", "repeat": "An identical earlier step is meant again"}
 
 
 def plan_schema() -> Schema:

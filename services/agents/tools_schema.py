@@ -144,9 +144,9 @@ def generic_step_tool(name: str, description: str, hints: ToolHints, role: ToolR
 def preview_tool() -> ToolSpec:
     return generic_step_tool(
         "saga_preview",
-        "What a step with these arguments would do, doing nothing: the verdict (run now, deferred, replay of the same "
-        "step id, duplicate of an earlier write, refused), kind, keys, undo, approval gate, the order check and the "
-        "resolved $from values. Writes nothing, records nothing.", READ_ONLY, "control")
+        "What `step` would do with these arguments, doing nothing: verdict (run, deferred, replay, duplicate, "
+        "refused), kind, keys, undo, approval gate, order check, resolved $from values. Writes nothing.",
+        READ_ONLY, "control")
 
 
 def control_tools() -> list[ToolSpec]:
@@ -184,6 +184,12 @@ def list_tool() -> ToolSpec:
                     "full).", _object({}), OFFLINE, "plan")
 
 
+def describe_tool() -> ToolSpec:
+    return ToolSpec("describe_action", "One action in full: its params schema (for step's params), the answer's "
+                    "shape, kind, undo, deferral, key carrier.",
+                    _object({"action": {"type": "string"}}), OFFLINE, "meta")
+
+
 def meta_tools() -> list[ToolSpec]:
     """The catalog behind three tools: search it, read one action, take a step of any action."""
     kinds = [k.value for k in StepKind if k is not StepKind.PIVOT]
@@ -192,13 +198,12 @@ def meta_tools() -> list[ToolSpec]:
                  "its kind, undo and params.",
                  _object({"query": nullable({"type": "string"}), "provider": nullable({"type": "string"}),
                           "kind": nullable({"type": "string", "enum": kinds})}), OFFLINE, "meta"),
-        ToolSpec("describe_action", "One action in full: its params schema (for step's params), the answer's "
-                 "shape, kind, undo, deferral, key carrier.",
-                 _object({"action": {"type": "string"}}), OFFLINE, "meta"),
+        describe_tool(),
         generic_step_tool(
             "step", "One step of the saga `saga`: a catalog action (find_actions) with its params (describe_action). "
-            "A compensable action runs now, is verified, and is undone if the saga unwinds; a retryable or "
-            "noncompensable one asked before the point of no return is deferred to saga_commit. " + RELAY,
+            "Compensable: runs now, verified, undone if the saga unwinds. Retryable or noncompensable: asked before "
+            "the point of no return, deferred to saga_commit. The same write under a new step id answers the "
+            "earlier step as duplicate_of, writing nothing. " + RELAY,
             ToolHints(), "meta"),
     ]
 
@@ -217,7 +222,7 @@ def tool_specs(catalog: Catalog, actions: Iterable[str] | None = None, mode: Too
     if resolve_mode(mode, len(selected)) == "meta":
         return [*meta_tools(), *control_tools()]
     steps = [step_tool(a, connections=catalog.connections.get(a.provider, frozenset())) for a in selected]
-    return [*steps, *control_tools(), *plan_tools(), list_tool()]
+    return [*steps, *control_tools(), *plan_tools(), list_tool(), describe_tool()]
 
 
 def mcp_tool(spec: ToolSpec) -> dict[str, Any]:
