@@ -21,27 +21,31 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 ACCEPT = {"accept": "application/json, text/event-stream"}
 
 
-def server_env(ingress_url: str) -> dict[str, str]:
-    """The test process's own PIVOT_* settings (so both sides build the same catalog), and the ingress."""
-    return {**{k: v for k, v in os.environ.items() if k.startswith("PIVOT_")}, "PIVOT_INGRESS_URL": ingress_url}
+def server_env(ingress_url: str, admin_url: str | None = None) -> dict[str, str]:
+    """The test process's own PIVOT_* settings (so both sides build the same catalog), the ingress,
+    and Restate's admin API (for the saga journal resources)."""
+    admin = {"PIVOT_ADMIN_URL": admin_url} if admin_url else {}
+    return {**{k: v for k, v in os.environ.items() if k.startswith("PIVOT_")}, "PIVOT_INGRESS_URL": ingress_url,
+            **admin}
 
 
 @asynccontextmanager
-async def stdio_session(ingress_url: str, errlog: Path) -> AsyncIterator[ClientSession]:
+async def stdio_session(ingress_url: str, errlog: Path, admin_url: str | None = None) -> AsyncIterator[ClientSession]:
     """`pivot mcp` over stdio, spawned as a desktop client would, with an initialized session."""
-    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=server_env(ingress_url), cwd=PROJECT_ROOT)
+    params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=server_env(ingress_url, admin_url),
+                                   cwd=PROJECT_ROOT)
     with errlog.open("w") as log:
         async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             yield session
 
 
-def start_http_server(ingress_url: str, log_dir: Path, *args: str,
-                      token: str | None = None) -> tuple[ManagedProcess, str]:
+def start_http_server(ingress_url: str, log_dir: Path, *args: str, token: str | None = None,
+                      admin_url: str | None = None) -> tuple[ManagedProcess, str]:
     """`pivot mcp --transport http` on 127.0.0.1 and a free port, answering; its /mcp URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIVOT_")}
-    env |= server_env(ingress_url) | ({"PIVOT_MCP_TOKEN": token} if token else {})
+    env |= server_env(ingress_url, admin_url) | ({"PIVOT_MCP_TOKEN": token} if token else {})
     proc = ManagedProcess(f"pivot-mcp-{port}", [*SERVER, "--transport", "http", "--bind", f"127.0.0.1:{port}", *args],
                           env=env, cwd=PROJECT_ROOT, log_path=log_dir / f"mcp-http-{port}.log")
     proc.start()

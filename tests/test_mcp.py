@@ -28,6 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent, Tool
 
 from compensations.keys import forward_key
+from services.agents.action_views import undo_meta
 from services.agents.tools_schema import tool_name, tool_specs
 from services.catalog import build_catalog
 from services.cli.mcp_command import add_command
@@ -77,7 +78,7 @@ def mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpT
     """`pivot mcp` over stdio, spawned once for the module, as an IDE would."""
     errlog = tmp_path_factory.mktemp("mcp") / "stdio-server.log"
     with start_blocking_portal() as portal, \
-            portal.wrap_async_context_manager(stdio_session(stack.ingress_url, errlog)) as session:
+            portal.wrap_async_context_manager(stdio_session(stack.ingress_url, errlog, stack.admin_url)) as session:
         yield McpTools(portal, session)
 
 
@@ -113,28 +114,29 @@ def structured(answer: CallToolResult) -> dict[str, Any]:
 # -- the tool list -------------------------------------------------------------------------------
 
 
-def test_the_tools_are_tools_schema_with_their_annotations(mcp: McpTools) -> None:
+def test_the_tools_are_tools_schema_with_their_annotations_and_undo_metadata(mcp: McpTools) -> None:
     tools = {tool.name: tool for tool in mcp.list_tools()}
     specs = {spec.name: spec for spec in tool_specs(build_catalog())}
 
-    assert set(tools) == set(specs)
+    assert set(tools) == set(specs)  # today's catalog is full mode under `auto`
     for name, tool in tools.items():
         Draft202012Validator.check_schema(tool.input_schema)
-        if tool.output_schema is not None:
-            Draft202012Validator.check_schema(tool.output_schema)
         assert tool.input_schema == specs[name].input_schema, name  # exactly as generated
-        assert tool.output_schema == specs[name].output_schema, name
-        assert tool.description == specs[name].description
+        assert tool.output_schema is None and tool.description == specs[name].description
+        assert tool.meta == specs[name].meta, name
     for action in (CONTACT, INVOICE, NOTIFY):
-        hints = tools[tool_name(action)].annotations
-        assert hints is not None
+        tool = tools[tool_name(action)]
+        hints = tool.annotations
+        assert hints is not None  # unset hints mean MCP's defaults: destructive, open world, not read-only
         assert (hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint, hints.read_only_hint) == (
-            True, True, True, False), action
+            None, True, None, None), action
+        undo = build_catalog()[action]
+        assert tool.meta == {"pivot/undo": {"kind": undo.kind.value, "compensation": undo_meta(undo)["compensation"],
+                                            "deferral": "none" if action != NOTIFY else "until_pivot"}}
     status = tools["saga_status"].annotations
-    assert status is not None and status.read_only_hint and not status.destructive_hint
-    assert set(tools[tool_name(INVOICE)].input_schema["properties"]) == {
-        "saga", "step", "params", "pivot", "connection"}
-    assert set(tools[tool_name(NOTIFY)].input_schema["required"]) == {"saga", "step", "params"}
+    assert status is not None and status.read_only_hint and status.destructive_hint is None
+    assert set(tools[tool_name(INVOICE)].input_schema["properties"]) == {"saga", "step", "params", "pivot", "repeat"}
+    assert set(tools[tool_name(NOTIFY)].input_schema["required"]) == {"saga", "step", "params", "repeat"}
 
 
 # -- the flagship as tool calls ------------------------------------------------------------------

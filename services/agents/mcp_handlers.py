@@ -31,7 +31,7 @@ from services.agents.mcp_results import (
     unreachable_result,
 )
 from services.agents.mcp_tools import Handler
-from services.agents.tool_args import params_text_error, plan_request, step_request
+from services.agents.tool_args import params_error, plan_request, step_request
 from services.cli.explain import explain, explanation_text
 from services.client import PivotClient, PivotError
 
@@ -64,7 +64,7 @@ class PivotTools:
 
     async def _step(self, saga: str, call: dict[str, Any], *, dry_run: bool) -> CallToolResult:
         """One step call, from either mode: taken (`step`) or only previewed (`preview`)."""
-        if (problem := params_text_error(call.get("params"))) is not None:
+        if (problem := params_error(call.get("params"))) is not None:
             return failure_result(f"Refused: {problem}. {NOTHING_WRITTEN}")
         request = step_request(self._catalog, call)
         ask = self._client.preview if dry_run else self._client.step
@@ -87,7 +87,7 @@ class PivotTools:
     def any_step(self, *, dry_run: bool) -> Handler:
         """`step` (meta mode), or `saga_preview` (`dry_run`): the action named by the call."""
 
-        async def call(saga: str, step: str, action: str, params: str | dict[str, Any] | None = None,
+        async def call(saga: str, step: str, action: str, params: Any = None,
                        pivot: bool | None = None, connection: str | None = None,
                        approval: dict[str, Any] | None = None, repeat: bool | None = None) -> CallToolResult:
             request = {"step": step, "action": action, "params": params, "pivot": pivot, "connection": connection,

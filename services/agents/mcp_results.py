@@ -120,7 +120,7 @@ def refusal_result(error: PivotError) -> CallToolResult:
         lines = [f"Refused ({error.code}): nothing was recorded or written. Fix these and call again:",
                  *_violation_lines(error.violations)]
         if any(str(v.get("path", "")).startswith("params") for v in error.violations):
-            lines.append("Each action's params are described by its tool's input schema (and by list_actions).")
+            lines.append("Each action's params are described by its tool's input schema (and by describe_action).")
         return failure_result("\n".join(lines))
     if isinstance(error, StepConflictError):  # its message says what differs, and that nothing was written
         return failure_result(f"Refused ({error.code}): {error.message}")

@@ -52,7 +52,8 @@ class AnyStepArgs(SagaArgs):
 
     step: str
     action: str
-    params: str | dict[str, Any] | None = None
+    params: Any = None
+    """JSON text, or the object (checked by the handler: a refusal it can word)."""
     pivot: bool | None = None
     connection: str | None = None
     approval: dict[str, Any] | None = None

@@ -113,12 +113,11 @@ def plan_request(catalog: Catalog, plan: Any) -> Any:
     return request
 
 
-def params_text_error(value: Any) -> str | None:
-    """Why a `params` given as text is not a JSON object (None: it is one, or it is not text)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = json.loads(value)
-    except ValueError as invalid:
-        return f"params is not JSON ({invalid})"
-    return None if isinstance(parsed, dict) else "params must be a JSON object"
+def params_error(value: Any) -> str | None:
+    """Why a `params` argument is not a JSON object, as an object or as its text (None: it is one)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as invalid:
+            return f"params is not JSON ({invalid})"
+    return None if value is None or isinstance(value, dict) else "params must be a JSON object"
