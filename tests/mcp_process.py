@@ -3,14 +3,21 @@ process on a free loopback port (stopped by its pid)."""
 
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import httpx2
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult, Tool
 
+from services.agents.tools_schema import tool_name
 from services.local.processes import ManagedProcess, free_port, wait_until
 from services.local.restate_binary import PROJECT_ROOT
 
@@ -61,3 +68,49 @@ def start_http_server(ingress_url: str, log_dir: Path, *args: str, token: str | 
         proc.stop()
         raise
     return proc, url
+
+
+@asynccontextmanager
+async def http_session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
+    """The official client's session with `pivot mcp --transport http` (the token as a bearer)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with (httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
+                streamable_http_client(url, http_client=http) as (read, write),
+                ClientSession(read, write) as session):
+        await session.initialize()
+        yield session
+
+
+@dataclass
+class McpTools:
+    """A connected MCP client session, called from sync tests through a blocking portal."""
+
+    portal: BlockingPortal
+    session: ClientSession
+
+    def list_tools(self) -> list[Tool]:
+        return list(self.portal.call(self.session.list_tools).tools)
+
+    def call(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
+        answer = self.portal.call(self.session.call_tool, name, arguments)
+        assert isinstance(answer, CallToolResult)
+        return answer
+
+    def step(self, saga: str, call: dict[str, Any], **extra: Any) -> CallToolResult:
+        return self.call(tool_name(call["action"]), {"saga": saga, "step": call["step"], "params": call["params"],
+                                                    **extra})
+
+
+@contextmanager
+def stdio_tools(ingress_url: str, errlog: Path, admin_url: str | None = None) -> Iterator[McpTools]:
+    """`pivot mcp` over stdio (spawned as an IDE spawns it), callable from sync tests."""
+    with start_blocking_portal() as portal, \
+            portal.wrap_async_context_manager(stdio_session(ingress_url, errlog, admin_url)) as session:
+        yield McpTools(portal, session)
+
+
+@contextmanager
+def http_tools(url: str, token: str | None = None) -> Iterator[McpTools]:
+    """A session with `pivot mcp --transport http`, callable from sync tests."""
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(http_session(url, token)) as session:
+        yield McpTools(portal, session)

@@ -12,20 +12,14 @@ import signal
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from jsonschema import Draft202012Validator
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, TextContent, Tool
+from mcp_types import CallToolResult, TextContent
 
 from compensations.keys import forward_key
 from services.agents.action_views import undo_meta
@@ -36,50 +30,18 @@ from services.local.demo import DEMO_CHANNEL, flagship_steps
 from services.local.processes import wait_until
 from services.local.restate_binary import PROJECT_ROOT
 from services.local.stack import Stack
-from tests.mcp_process import INITIALIZE, SERVER, start_http_server, stdio_session
+from tests.mcp_process import INITIALIZE, SERVER, McpTools, http_session, start_http_server, stdio_tools
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
 TOKEN = "mcp-test-token-5f1c0a"
 
 
-@dataclass
-class McpTools:
-    """A connected MCP client session, called from sync tests through a blocking portal."""
-
-    portal: BlockingPortal
-    session: ClientSession
-
-    def list_tools(self) -> list[Tool]:
-        return list(self.portal.call(self.session.list_tools).tools)
-
-    def call(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
-        answer = self.portal.call(self.session.call_tool, name, arguments)
-        assert isinstance(answer, CallToolResult)
-        return answer
-
-    def step(self, saga: str, call: dict[str, Any], **extra: Any) -> CallToolResult:
-        return self.call(tool_name(call["action"]), {"saga": saga, "step": call["step"], "params": call["params"],
-                                                    **extra})
-
-
-@asynccontextmanager
-async def http_session(url: str, token: str | None) -> AsyncIterator[ClientSession]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with (httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
-                streamable_http_client(url, http_client=http) as (read, write),
-                ClientSession(read, write) as session):
-        await session.initialize()
-        yield session
-
-
 @pytest.fixture(scope="module")
 def mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpTools]:
     """`pivot mcp` over stdio, spawned once for the module, as an IDE would."""
-    errlog = tmp_path_factory.mktemp("mcp") / "stdio-server.log"
-    with start_blocking_portal() as portal, \
-            portal.wrap_async_context_manager(stdio_session(stack.ingress_url, errlog, stack.admin_url)) as session:
-        yield McpTools(portal, session)
+    with stdio_tools(stack.ingress_url, tmp_path_factory.mktemp("mcp") / "stdio-server.log", stack.admin_url) as tools:
+        yield tools
 
 
 @pytest.fixture(scope="module")

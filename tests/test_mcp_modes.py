@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from anyio.from_thread import start_blocking_portal
 from mcp_types import CallToolResult, TextResourceContents
 
 from services.local.demo import flagship_steps
 from services.local.stack import Stack
-from tests.mcp_process import start_http_server, stdio_session
+from tests.mcp_process import McpTools, http_tools, start_http_server, stdio_tools
 from tests.sandboxes import Sandboxes
-from tests.test_mcp import CONTACT, INVOICE, NOTIFY, McpTools, http_session, structured, text
+from tests.test_mcp import CONTACT, INVOICE, NOTIFY, structured, text
 
 META_TOOLS = {"find_actions", "describe_action", "step", "saga_preview", "saga_commit", "saga_abort", "saga_status"}
 
@@ -25,9 +24,8 @@ META_TOOLS = {"find_actions", "describe_action", "step", "saga_preview", "saga_c
 def mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpTools]:
     """`pivot mcp` over stdio (the default tools: full mode for today's catalog), as an IDE spawns it."""
     errlog = tmp_path_factory.mktemp("mcp-modes") / "stdio-server.log"
-    with start_blocking_portal() as portal, \
-            portal.wrap_async_context_manager(stdio_session(stack.ingress_url, errlog, stack.admin_url)) as session:
-        yield McpTools(portal, session)
+    with stdio_tools(stack.ingress_url, errlog, stack.admin_url) as tools:
+        yield tools
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +34,8 @@ def meta_mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     proc, url = start_http_server(stack.ingress_url, tmp_path_factory.mktemp("mcp-meta"), "--tools", "meta",
                                   admin_url=stack.admin_url)
     try:
-        with start_blocking_portal() as portal, \
-                portal.wrap_async_context_manager(http_session(url, None)) as session:
-            yield McpTools(portal, session)
+        with http_tools(url) as tools:
+            yield tools
     finally:
         proc.stop()
 
