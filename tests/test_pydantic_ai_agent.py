@@ -136,7 +136,8 @@ def test_tools_come_from_the_shared_schema_and_are_not_wrapped() -> None:
         schema = definition.parameters_json_schema
         assert schema["properties"]["params"] == shared["properties"]["params"]
         assert set(schema["properties"]) == set(shared["properties"]) - {"saga", "step"}
-        assert schema["required"] == ["params"] and definition.sequential
+        assert schema["required"] == list(schema["properties"]) and definition.sequential and definition.strict
+        assert "repeat" in schema["properties"] and definition.metadata["pivot/undo"]["kind"] == action.kind.value
         assert "saga_commit" not in (definition.description or "") and "`saga`" not in (definition.description or "")
 
     agent = RestateAgent(Agent(FunctionModel(onboarding_model), toolsets=[toolset]), auto_wrap_tools=True)
