@@ -114,3 +114,14 @@ def http_tools(url: str, token: str | None = None) -> Iterator[McpTools]:
     """A session with `pivot mcp --transport http`, callable from sync tests."""
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(http_session(url, token)) as session:
         yield McpTools(portal, session)
+
+
+@contextmanager
+def http_server(ingress_url: str, log_dir: Path, *args: str, token: str | None = None,
+                admin_url: str | None = None) -> Iterator[str]:
+    """`start_http_server` for a `with` block: its /mcp URL, the process stopped on the way out."""
+    proc, url = start_http_server(ingress_url, log_dir, *args, token=token, admin_url=admin_url)
+    try:
+        yield url
+    finally:
+        proc.stop()

@@ -1,6 +1,5 @@
 """The scripted agents in examples/ run against the real stack, as an agent developer would."""
 
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,10 +10,9 @@ import pytest
 from examples import flagship_agent, shop_order_agent, tool_calling_agent
 from services.client import PivotClient
 from services.local.demo import DEMO_CUSTOMER
-from services.local.processes import ManagedProcess, free_port, wait_until
-from services.local.restate_binary import PROJECT_ROOT
 from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
+from tests.served_apps import served_app
 
 
 def test_flagship_agent_relays_a_verified_summary(pivot: PivotClient) -> None:
@@ -60,19 +58,8 @@ def test_tool_calling_agent_commits_with_the_post_last(pivot: PivotClient, sandb
 @pytest.fixture(scope="module")
 def library_service(stack: Stack) -> Iterator[None]:
     """The library example served by its own process and registered next to Pivot's service."""
-    port = free_port()
-    process = ManagedProcess(
-        "library-example", [sys.executable, "-m", "services.serve", "--app", "examples.library_handler:app",
-                            "--bind", f"127.0.0.1:{port}"],
-        env=dict(stack.service.env), cwd=PROJECT_ROOT, log_path=stack.log_dir / "library-example.log")
-    process.start()
-    try:
-        wait_until(lambda: httpx.post(f"{stack.admin_url}/deployments", json={"uri": f"http://127.0.0.1:{port}"},
-                                      timeout=10).status_code in {200, 201}, timeout_s=60,
-                   what="the library example's deployment")
+    with served_app(stack, "examples.library_handler:app", "library-example"):
         yield
-    finally:
-        process.stop()
 
 
 def _onboard(stack: Stack, email: str) -> dict[str, Any]:

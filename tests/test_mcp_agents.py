@@ -33,7 +33,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from compensations.keys import forward_key
 from services.local.demo import DEMO_CUSTOMER, flagship_steps
 from services.local.stack import Stack
-from tests.mcp_process import start_http_server
+from tests.mcp_process import http_server
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
@@ -77,20 +77,14 @@ def call(name: str, arguments: dict[str, Any]) -> NextCall:
 
 @pytest.fixture(scope="module")
 def full_mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_http_server(stack.ingress_url, tmp_path_factory.mktemp("agents-full"))
-    try:
+    with http_server(stack.ingress_url, tmp_path_factory.mktemp("agents-full")) as url:
         yield url
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")
 def meta_mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_http_server(stack.ingress_url, tmp_path_factory.mktemp("agents-meta"), "--tools", "meta")
-    try:
+    with http_server(stack.ingress_url, tmp_path_factory.mktemp("agents-meta"), "--tools", "meta") as url:
         yield url
-    finally:
-        proc.stop()
 
 
 def new_run(prefix: str) -> tuple[str, str]:

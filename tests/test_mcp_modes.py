@@ -13,7 +13,7 @@ from mcp_types import CallToolResult, TextResourceContents
 
 from services.local.demo import flagship_steps
 from services.local.stack import Stack
-from tests.mcp_process import McpTools, http_tools, start_http_server, stdio_tools
+from tests.mcp_process import McpTools, http_server, http_tools, stdio_tools
 from tests.sandboxes import Sandboxes
 from tests.test_mcp import CONTACT, INVOICE, NOTIFY, structured, text
 
@@ -31,13 +31,9 @@ def mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpT
 @pytest.fixture(scope="module")
 def meta_mcp(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpTools]:
     """`pivot mcp --transport http --tools meta`, with a session from the official client."""
-    proc, url = start_http_server(stack.ingress_url, tmp_path_factory.mktemp("mcp-meta"), "--tools", "meta",
-                                  admin_url=stack.admin_url)
-    try:
-        with http_tools(url) as tools:
-            yield tools
-    finally:
-        proc.stop()
+    with http_server(stack.ingress_url, tmp_path_factory.mktemp("mcp-meta"), "--tools", "meta",
+                     admin_url=stack.admin_url) as url, http_tools(url) as tools:
+        yield tools
 
 
 def new_run(prefix: str) -> tuple[str, str]:

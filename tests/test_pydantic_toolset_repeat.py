@@ -3,7 +3,6 @@ duplicate-step guard and passes `repeat`: a model that re-mints a tool call id f
 already made is answered with that refund (`duplicate_of`), and one that says `repeat` gets a
 second refund. The Stripe ledger counts them."""
 
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -11,10 +10,9 @@ import httpx
 import pytest
 
 from compensations.keys import forward_key
-from services.local.processes import ManagedProcess, free_port, wait_until
-from services.local.restate_binary import PROJECT_ROOT
 from services.local.stack import Stack
 from tests.sandboxes import Sandboxes
+from tests.served_apps import served_app
 
 REFUND = "stripe.refund"
 
@@ -22,19 +20,8 @@ REFUND = "stripe.refund"
 @pytest.fixture(scope="module")
 def refund_agent(stack: Stack) -> Iterator[str]:
     """The test app served by its own process and registered with Restate; its ingress path."""
-    port = free_port()
-    process = ManagedProcess(
-        "refund-agent", [sys.executable, "-m", "services.serve", "--app", "tests.refund_agent_app:app",
-                         "--bind", f"127.0.0.1:{port}"],
-        env=stack.service.env, cwd=PROJECT_ROOT, log_path=stack.log_dir / "refund-agent.log")
-    process.start()
-    try:
-        wait_until(lambda: httpx.post(f"{stack.admin_url}/deployments", json={"uri": f"http://127.0.0.1:{port}"},
-                                      timeout=10).status_code in {200, 201}, timeout_s=60,
-                   what="the refund agent's deployment")
+    with served_app(stack, "tests.refund_agent_app:app", "refund-agent"):
         yield f"{stack.ingress_url}/RefundAgent/refunds"
-    finally:
-        process.stop()
 
 
 def test_a_re_minted_refund_is_answered_and_a_meant_one_is_made(refund_agent: str, sandboxes: Sandboxes) -> None:
