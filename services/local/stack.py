@@ -123,7 +123,7 @@ class Stack:
         self.mcp = ManagedProcess(
             "pivot-mcp",
             [sys.executable, "-m", "services.agents.mcp_server", "--transport", "http",
-             "--bind", f"{host}:{self.ports.mcp}", "--ingress", self.ingress_url],
+             "--bind", f"{host}:{self.ports.mcp}", "--ingress", self.ingress_url, "--admin", self.admin_url],
             env={**base_env, **mcp_token}, cwd=PROJECT_ROOT, log_path=self.log_dir / "mcp.log",
         )
 
