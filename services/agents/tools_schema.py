@@ -128,9 +128,9 @@ def step_tool(action: Action, *, in_handler: bool = False, connections: Iterable
     if action.pivot_eligible:
         properties["pivot"] = PIVOT_SCHEMA
     properties["repeat"] = REPEAT_SCHEMA
-    which = "this task's saga" if in_handler else "saga `saga`"
+    which = "this task's saga" if in_handler else "saga `saga`"  # the tool's name says the action
     pivot = " May be the point of no return (pivot)." if action.pivot_eligible else ""
-    description = f"{action.name} as a step of {which}. {_kind_sentence(action, in_handler)}{pivot}"
+    description = f"A step of {which}. {_kind_sentence(action, in_handler)}{pivot}"
     return ToolSpec(name=tool_name(action.name), description=description, input_schema=_object(properties, defs),
                     hints=ToolHints(), role="step", action=action.name, meta={"pivot/undo": undo_meta(action)})
 
