@@ -30,7 +30,7 @@ STEP_NOTES = {
     "pivot": "true: the point of no return",
     "connection": "Which account of the provider",
     "approval": "A person decides first",
-    "repeat": "true: an identical earlier write is meant again",
+    "repeat": "true: an identical earlier write is meant again (two equal refunds)",
     "timeout": "ISO 8601 duration",
 }
 """The descriptions the generic tools give their fields (by field name)."""
@@ -79,7 +79,7 @@ def step_call_schema() -> tuple[Schema, Schema]:
 
 
 PLAN_NOTES = {**STEP_NOTES, "steps": "In order; at most one is the pivot", "group": "Adjacent compensable steps run "
-              "in parallel", "repeat": "An identical earlier step is meant again"}
+              "in parallel", "repeat": "An identical earlier step is meant again (two equal refunds)"}
 
 
 def plan_schema() -> Schema:
