@@ -8,9 +8,11 @@ arguments against the tool's schema (strict mode does, by construction) refuses 
 schema says `pattern: ^cus_…`, so each place that may take one says so: `anyOf: [<its own schema,
 patterns and enums kept>, {"$ref": "#/$defs/ref"}]`, with one small `ref` definition per tool.
 
-Where: every top-level param, and, nested, every string and number without an enum (ids,
-amounts, texts: the values an earlier step verifies), map values included. Not booleans or enum
-choices, which a model decides itself.
+Where: every top-level param that takes a value (ids, amounts, texts, lists, objects), not booleans
+or enum choices, which a model decides itself. Not nested fields: each reference costs a tool about
+40 characters and the definition about 300, on every turn of every model, and a whole list or
+object may still be a reference (`"lines": {"$from": "quote.lines"}`). The service resolves a
+reference anywhere in params, so a client that does not validate may still nest one.
 
 Two forms come out of here. The *wire* form is what Pivot's HTTP API, a plan and `describe_action`
 speak (open maps as objects, every limit kept); the *tool* form is its strict-mode rewrite

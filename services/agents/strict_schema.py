@@ -14,6 +14,10 @@ Two things strict mode cannot say are rewritten, and `from_strict` undoes the re
   of `{"name", "value"}` pairs, each value still typed;
 - an object of any shape (no declared properties) is its JSON text, a string.
 
+Optional properties are written `anyOf: [<schema>, {"type": "null"}]` (Anthropic's strict transform
+refuses a `type` list), and exclusive bounds become inclusive ones (Gemini's schema has none: exact
+for integers, in words for numbers).
+
 `null` for an optional property means "not given": `from_strict` drops it, so the service sees the
 call a non-strict client would have sent, and the duplicate-step guard compares equal calls equal.
 Limits strict mode cannot carry (string lengths, property counts) are still enforced by the
