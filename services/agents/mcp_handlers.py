@@ -17,7 +17,7 @@ from mcp_types import CallToolResult
 
 from compensations.actions import Catalog
 from compensations.ids import InvalidId
-from compensations.validation import PlanRejected, check_horizon, validate_plan
+from compensations.validation import PlanRejected, check_horizon, decode_plan, validate_plan
 from services.agents.action_views import action_line, describe, find
 from services.agents.mcp_resources import RecentSagas
 from services.agents.mcp_results import (
@@ -117,10 +117,12 @@ class PivotTools:
                                functools.partial(outcome_result, failed_if={"compensated", "needs_attention"}),
                                run_id)
 
-    async def check_plan(self, plan: dict[str, Any]) -> CallToolResult:
-        """Offline: the same checks the service runs, and what it would do with the plan."""
+    async def check_plan(self, plan: dict[str, Any] | str) -> CallToolResult:
+        """Offline: the same checks the service runs, and what it would do with the plan (given as
+        JSON text, or as the object itself)."""
         try:
-            validated = validate_plan(plan_request(self._catalog, plan), self._catalog)
+            validated = validate_plan(plan_request(self._catalog, decode_plan(plan.encode()) if isinstance(plan, str)
+                                                   else plan), self._catalog)
             check_horizon(validated, time.time())
         except PlanRejected as rejected:
             violations = [v.model_dump() for v in rejected.violations]

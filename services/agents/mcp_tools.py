@@ -65,10 +65,12 @@ class AbortArgs(SagaArgs):
 
 
 class PlanArgs(_Args):
+    plan: dict[str, Any] | str
+    """check_plan takes the plan as JSON text (one schema less in every tool list); an object is fine too."""
+
+
+class RunArgs(_Args):
     plan: dict[str, Any]
-
-
-class RunArgs(PlanArgs):
     run_id: str
 
 

@@ -29,13 +29,15 @@ from services.agents.strict_schema import Schema, from_strict, to_strict
 
 REF = {"$ref": "#/$defs/ref"}
 REF_DEF: Schema = {"anyOf": [
-    {"type": "object", "properties": {"$from": {"type": "string", "description": "step.field"}},
-     "required": ["$from"], "additionalProperties": False},
-    {"type": "object", "properties": {"$template": {"type": "string", "description": "text {step.field}"}},
-     "required": ["$template"], "additionalProperties": False},
+    {"type": "object", "properties": {"$from": {"type": "string"}}, "required": ["$from"],
+     "additionalProperties": False},
+    {"type": "object", "properties": {"$template": {"type": "string"}}, "required": ["$template"],
+     "additionalProperties": False},
 ]}
 """An earlier step's verified value, `{"$from": "<step>.<field>"}`, or a text with some,
-`{"$template": "Invoice {<step>.<field>} sent"}`: said once per tool, each place that takes one points here."""
+`{"$template": "Invoice {<step>.<field>} sent"}`: said once per tool, each place that takes one points here.
+What the two keys mean is said once per server (its instructions) and per step tool (one sentence),
+not here, where it would be repeated in every tool."""
 
 
 def compact(node: Any) -> Any:

@@ -42,12 +42,12 @@ SAGA_SCHEMA: Schema = {"type": "string"}
 """The saga's id (each description says `saga`). Ids are checked, their alphabet and length, before any
 request, with the rule in the refusal: a pattern here would cost every tool and help no model."""
 RUN_ID_SCHEMA: Schema = {"type": "string", "description": "One id per task"}
-STEP_SCHEMA: Schema = {"type": "string", "description": STEP_NOTES["step"]}
-REPEAT_SCHEMA: Schema = nullable({"type": "boolean", "description": STEP_NOTES["repeat"]})
-PIVOT_SCHEMA: Schema = nullable({"type": "boolean", "description": STEP_NOTES["pivot"]})
+STEP_SCHEMA: Schema = {"type": "string"}
+FLAG_SCHEMA: Schema = {"type": "boolean"}
+"""A step tool's `pivot` and `repeat`: plain booleans the model always sends (strict mode requires every
+property anyway), explained once in each step tool's description and in the server's instructions
+rather than in every tool's schema."""
 RELAY = "Relay the answer's saga.summary."
-"""Ids are checked (their alphabet, their length) before any request, with the rule in the refusal: a
-pattern here would cost every tool and tell a model nothing it needs to get right."""
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,13 @@ def connection_schema(connections: Iterable[str]) -> Schema:
 
 
 def _kind_sentence(action: Action, in_handler: bool) -> str:
+    """The step's kind, what undo means, and whether it waits: the words a model needs to call it right.
+    What the kinds mean in general is said once, in the server's instructions."""
     if action.kind is StepKind.COMPENSABLE:
-        return f"Compensable: runs now, verified; undone if the saga unwinds ({short_undo(action)})."
+        return f"Compensable, runs now; undone on unwind: {short_undo(action)}."
     when = "when the task is done" if in_handler else "at saga_commit"
-    retried = ", then retried until it succeeds" if action.kind is StepKind.RETRYABLE else ""
-    return (f"{action.kind.value.capitalize()}: cannot be undone, so before the pivot it is DEFERRED: sent {when} "
-            f"(never if the saga unwinds){retried}.")
+    retried = ", retried until it succeeds" if action.kind is StepKind.RETRYABLE else ""
+    return f"{action.kind.value.capitalize()}, no undo: before the pivot, DEFERRED, sent {when}{retried}."
 
 
 def step_tool(action: Action, *, in_handler: bool = False, connections: Iterable[str] = ()) -> ToolSpec:
@@ -126,11 +127,10 @@ def step_tool(action: Action, *, in_handler: bool = False, connections: Iterable
     if connections := sorted(connections):
         properties["connection"] = connection_schema(connections)
     if action.pivot_eligible:
-        properties["pivot"] = PIVOT_SCHEMA
-    properties["repeat"] = REPEAT_SCHEMA
-    which = "this task's saga" if in_handler else "saga `saga`"  # the tool's name says the action
-    pivot = " May be the point of no return (pivot)." if action.pivot_eligible else ""
-    description = f"A step of {which}. {_kind_sentence(action, in_handler)}{pivot}"
+        properties["pivot"] = FLAG_SCHEMA
+    properties["repeat"] = FLAG_SCHEMA
+    pivot = " May be the pivot." if action.pivot_eligible else ""
+    description = f"{_kind_sentence(action, in_handler)}{pivot} repeat=true: an identical write again, meant."
     return ToolSpec(name=tool_name(action.name), description=description, input_schema=_object(properties, defs),
                     hints=ToolHints(), role="step", action=action.name, meta={"pivot/undo": undo_meta(action)})
 
@@ -174,8 +174,9 @@ def plan_tools() -> list[ToolSpec]:
                  "step is verified; if one fails before the pivot, everything done is undone. A "
                  "step equal to an earlier one is refused unless it says repeat. Returns the outcome; " + RELAY,
                  _object({"run_id": RUN_ID_SCHEMA, "plan": plan}, defs), ToolHints(), "plan"),
-        ToolSpec("check_plan", "Validate a plan without running anything: each step's kind, undo, the point of no "
-                 "return, and every violation with its fix.", _object({"plan": plan}, defs), OFFLINE, "plan"),
+        ToolSpec("check_plan", "Validate a plan (as JSON text, the plan run_saga_plan takes) without running "
+                 "anything: each step's kind, undo, the point of no return, every violation with its fix.",
+                 _object({"plan": {"type": "string"}}), OFFLINE, "plan"),
     ]
 
 
