@@ -43,10 +43,10 @@ from typing import Any
 
 import httpx
 
-from services.admin import sql_literal
-from services.local.demo import flagship_plan
-from services.local.restate_binary import PROJECT_ROOT
-from services.local.stack import Ports, Stack
+from pivot.services.admin import sql_literal
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.restate_binary import PROJECT_ROOT
+from pivot.services.local.stack import Ports, Stack
 
 STEPS = 3
 PROVIDERS = ("hubspot", "stripe", "slack")
@@ -363,7 +363,7 @@ def bench_stack(base: Path) -> Stack:
     """The usual local stack, except that its service serves `bench.peer_app:app` (all three sides),
     on a port that a second service process may share (`--reuse-port`)."""
     stack = Stack(ports=Ports.free(), data_dir=base / "data", log_dir=base / "logs")
-    stack.service.argv = [sys.executable, "-m", "services.serve", "--bind", f"127.0.0.1:{stack.ports.service}",
+    stack.service.argv = [sys.executable, "-m", "pivot.services.serve", "--bind", f"127.0.0.1:{stack.ports.service}",
                           "--app", "bench.peer_app:app", "--reuse-port"]
     return stack
 

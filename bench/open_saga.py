@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 
 from bench.engine_overhead import PROVIDERS, Side, process_cpu_s, timed_batch
-from services.admin import sql_literal
-from services.local.demo import flagship_plan, flagship_steps
-from services.local.stack import Ports, Stack
+from pivot.services.admin import sql_literal
+from pivot.services.local.demo import flagship_plan, flagship_steps
+from pivot.services.local.stack import Ports, Stack
 
 STEPS = 3
 LEVELS = (1, 16)

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 
 from bench.engine_overhead import py_spy, stack_cpu_s
-from compensations.approvals import decision_proof, read_request
-from services.local.processes import wait_until
-from services.local.stack import LOCAL_CREDENTIALS, Ports, Stack
+from pivot.compensations.approvals import decision_proof, read_request
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import LOCAL_CREDENTIALS, Ports, Stack
 
 CONCURRENCY = 32
 

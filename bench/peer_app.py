@@ -25,7 +25,7 @@ from restate_saga import (
 )
 
 from bench.raw_app import RawClients, create_bench_app
-from compensations.errors import ProviderRejected
+from pivot.compensations.errors import ProviderRejected
 
 PEER_SAGA = "PeerSaga"
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from services.client import PivotClient
-from services.local.demo import DEMO_CUSTOMER
-from services.local.stack import Ports, Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CUSTOMER
+from pivot.services.local.stack import Ports, Stack
 
 LATENCY_MS = 100
 

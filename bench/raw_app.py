@@ -8,7 +8,7 @@ the engine: no plan validation, no `$from` resolution (the message text is built
 status writes, no compensation registration or unwind, no fence entry, no comparison of the
 read-back with the plan.
 
-`app` serves it next to Pivot's own services (mirroring `services.app.create_app`), so one
+`app` serves it next to Pivot's own services (mirroring `pivot.services.app.create_app`), so one
 service process answers both and the bench compares them on equal terms.
 
     python -m bench.serve --bind 127.0.0.1:9080      # what `bench.engine_overhead` starts
@@ -21,15 +21,15 @@ import restate
 from restate import RunOptions, TerminalError, WorkflowContext
 from restate.server_types import RestateAppT
 
-from compensations.errors import ProviderRejected
-from compensations.keys import forward_key
-from providers.http import Endpoint
-from providers.hubspot.client import HUBSPOT_API, HubSpotClient
-from providers.slack.actions.messages import EVENT_TYPE, Messages
-from providers.slack.client import SLACK_API, SlackClient
-from providers.stripe.client import STRIPE_API, StripeClient
-from services.app import create_app
-from services.catalog import CREDENTIAL_ENV
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import forward_key
+from pivot.providers.http import Endpoint
+from pivot.providers.hubspot.client import HUBSPOT_API, HubSpotClient
+from pivot.providers.slack.actions.messages import EVENT_TYPE, Messages
+from pivot.providers.slack.client import SLACK_API, SlackClient
+from pivot.providers.stripe.client import STRIPE_API, StripeClient
+from pivot.services.app import create_app
+from pivot.services.catalog import CREDENTIAL_ENV
 
 RAW_SAGA = "RawSaga"
 KEY_PROPERTY = "pivot_key"  # HubSpot's unique key property, as the catalog action uses it
@@ -119,7 +119,7 @@ def raw_saga_workflow(clients: RawClients) -> restate.Workflow:
 
 
 def create_bench_app(extra: Sequence[restate.Workflow] = ()) -> RestateAppT:
-    """Pivot's services exactly as `services.app.create_app` builds them, plus `RawSaga` (and `extra`)."""
+    """Pivot's services exactly as `pivot.services.app.create_app` builds them, plus `RawSaga` (and `extra`)."""
     return create_app([raw_saga_workflow(RawClients()), *extra])
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import httpx
 
-from compensations.keys import compensation_key, forward_key
-from services.local.demo import flagship_plan
-from services.local.stack import Ports, Stack
+from pivot.compensations.keys import compensation_key, forward_key
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.stack import Ports, Stack
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
 FINAL = {"committed", "compensated", "needs_attention"}

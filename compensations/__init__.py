@@ -4,18 +4,18 @@ Nothing in this package knows about a particular provider: actions arrive throug
 that services/ builds from providers/. Only `saga.py` talks to Restate.
 """
 
-from compensations.actions import Action, Catalog, CompensationReport, RetryBudget
-from compensations.errors import (
+from pivot.compensations.actions import Action, Catalog, CompensationReport, RetryBudget
+from pivot.compensations.errors import (
     CompensationConflict,
     ErrorInfo,
     ProviderRejected,
     ProviderUnavailable,
 )
-from compensations.keys import StepKeys, compensation_key, forward_key
-from compensations.kinds import SagaStatus, StepKind, StepState
-from compensations.outcome import Outcome, StepOutcome
-from compensations.plan import Plan, StepSpec
-from compensations.validation import PlanRejected, ValidatedPlan, Violation, validate_plan
+from pivot.compensations.keys import StepKeys, compensation_key, forward_key
+from pivot.compensations.kinds import SagaStatus, StepKind, StepState
+from pivot.compensations.outcome import Outcome, StepOutcome
+from pivot.compensations.plan import Plan, StepSpec
+from pivot.compensations.validation import PlanRejected, ValidatedPlan, Violation, validate_plan
 
 __all__ = [
     "Action",

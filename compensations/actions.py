@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from compensations.keys import StepKeys
-from compensations.kinds import StepKind
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import StepKind
 
 JsonDict = dict[str, Any]
 """A verified result: JSON-safe, always with a `ref` such as "stripe:invoice/in_123"."""

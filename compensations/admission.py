@@ -11,15 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from compensations import strict_json
-from compensations.actions import Action, Catalog, JsonDict
-from compensations.errors import ErrorInfo
-from compensations.keys import StepKeys
-from compensations.kinds import StepKind, StepState
-from compensations.plan import MAX_STEPS, StepSpec
-from compensations.record import SagaRecord, StepRecord, request_digest
-from compensations.references import ReferenceProblem, iter_references, resolve
-from compensations.validation import Violation, check_step
+from pivot.compensations import strict_json
+from pivot.compensations.actions import Action, Catalog, JsonDict
+from pivot.compensations.errors import ErrorInfo
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import StepKind, StepState
+from pivot.compensations.plan import MAX_STEPS, StepSpec
+from pivot.compensations.record import SagaRecord, StepRecord, request_digest
+from pivot.compensations.references import ReferenceProblem, iter_references, resolve
+from pivot.compensations.validation import Violation, check_step
 
 
 class StepRefused(Exception):

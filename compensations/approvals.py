@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from compensations import strict_json
+from pivot.compensations import strict_json
 
 PROOF_CONTEXT = "pivot-approval-v2"
 READ_CONTEXT = "pivot-approval-read-v1"

@@ -17,10 +17,10 @@ from pydantic_core import to_jsonable_python
 from restate import RunOptions, TerminalError
 from restate.exceptions import RetryableError
 
-from compensations.actions import Action, CompensationReport, JsonDict, RetryBudget
-from compensations.connections import DEFAULT_CONNECTION, using_connection, writing_first
-from compensations.errors import ErrorInfo, ProviderRejected, ProviderUnavailable
-from compensations.keys import StepKeys
+from pivot.compensations.actions import Action, CompensationReport, JsonDict, RetryBudget
+from pivot.compensations.connections import DEFAULT_CONNECTION, using_connection, writing_first
+from pivot.compensations.errors import ErrorInfo, ProviderRejected, ProviderUnavailable
+from pivot.compensations.keys import StepKeys
 
 WAIT_WHOLE_WINDOW = -1.0
 """`fenced_until` when it is unknown when an earlier attempt began: wait a whole in-flight window."""

@@ -10,12 +10,12 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from compensations import strict_json
-from compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
-from compensations.ids import STEP_ID_PATTERN
-from compensations.outcome import Outcome, StepOutcome
-from compensations.plan import ACTION_PATTERN, MAX_DEPTH, MAX_PARAMS_BYTES, Approval, StepSpec
-from compensations.validation import Violation
+from pivot.compensations import strict_json
+from pivot.compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
+from pivot.compensations.ids import STEP_ID_PATTERN
+from pivot.compensations.outcome import Outcome, StepOutcome
+from pivot.compensations.plan import ACTION_PATTERN, MAX_DEPTH, MAX_PARAMS_BYTES, Approval, StepSpec
+from pivot.compensations.validation import Violation
 
 MAX_CALL_BYTES = MAX_PARAMS_BYTES + 8 * 1024
 """One call's body: a step's params and the few fields around them."""

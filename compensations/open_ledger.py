@@ -8,9 +8,9 @@ they read like the in-memory `Saga` and can be tested without a server.
 from dataclasses import dataclass
 from typing import Literal
 
-from compensations.kinds import SagaStatus, StepKind, StepState
-from compensations.protocol import iso
-from compensations.record import SagaRecord, StepRecord
+from pivot.compensations.kinds import SagaStatus, StepKind, StepState
+from pivot.compensations.protocol import iso
+from pivot.compensations.record import SagaRecord, StepRecord
 
 SETTLED_FIELDS = ("state", "ref", "result", "error", "compensation", "decision", "approval", "registered")
 

@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from compensations.actions import Action
-from compensations.errors import ErrorInfo
-from compensations.kinds import SagaStatus, StepKind, StepState
-from compensations.validation import Violation
+from pivot.compensations.actions import Action
+from pivot.compensations.errors import ErrorInfo
+from pivot.compensations.kinds import SagaStatus, StepKind, StepState
+from pivot.compensations.validation import Violation
 
 
 class Decision(BaseModel):

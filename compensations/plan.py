@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
-from compensations.ids import STEP_ID_PATTERN
+from pivot.compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
+from pivot.compensations.ids import STEP_ID_PATTERN
 
 MAX_STEPS = 50
 """Steps per plan. A saga longer than this is a workflow that should be split."""

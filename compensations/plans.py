@@ -11,15 +11,15 @@ from typing import Any
 
 from restate import TerminalError, WorkflowContext, WorkflowSharedContext
 
-from compensations import clock
-from compensations.actions import Catalog, JsonDict
-from compensations.keys import forward_key
-from compensations.kinds import SagaStatus, StepState
-from compensations.outcome import Outcome, summarize
-from compensations.protocol import AlertSink, ApprovalGate
-from compensations.record import SagaRecord, StepRecord
-from compensations.saga import Saga
-from compensations.validation import (
+from pivot.compensations import clock
+from pivot.compensations.actions import Catalog, JsonDict
+from pivot.compensations.keys import forward_key
+from pivot.compensations.kinds import SagaStatus, StepState
+from pivot.compensations.outcome import Outcome, summarize
+from pivot.compensations.protocol import AlertSink, ApprovalGate
+from pivot.compensations.record import SagaRecord, StepRecord
+from pivot.compensations.saga import Saga
+from pivot.compensations.validation import (
     PlanRejected,
     ValidatedPlan,
     check_horizon,

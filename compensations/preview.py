@@ -12,14 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from compensations.actions import Catalog
-from compensations.admission import StepRefused, admit, resolve_params
-from compensations.errors import ErrorInfo
-from compensations.keys import StepKeys
-from compensations.kinds import SagaStatus, StepKind, StepState
-from compensations.plan import Approval, StepSpec
-from compensations.record import SagaRecord
-from compensations.references import iter_references
+from pivot.compensations.actions import Catalog
+from pivot.compensations.admission import StepRefused, admit, resolve_params
+from pivot.compensations.errors import ErrorInfo
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import SagaStatus, StepKind, StepState
+from pivot.compensations.plan import Approval, StepSpec
+from pivot.compensations.record import SagaRecord
+from pivot.compensations.references import iter_references
 
 PreviewVerdict = Literal["run", "deferred", "replay", "duplicate", "busy", "refused"]
 

@@ -18,10 +18,10 @@ from pydantic import BaseModel
 from restate import Context, RunOptions, TerminalError
 from restate.serde import BytesSerde
 
-from compensations import clock
-from compensations.actions import Action, JsonDict
-from compensations.approvals import PendingApproval, approval_id
-from compensations.attempts import (
+from pivot.compensations import clock
+from pivot.compensations.actions import Action, JsonDict
+from pivot.compensations.approvals import PendingApproval, approval_id
+from pivot.compensations.attempts import (
     WAIT_WHOLE_WINDOW,
     FirstWrite,
     compensate_attempt,
@@ -29,11 +29,11 @@ from compensations.attempts import (
     is_cancel,
     run_options,
 )
-from compensations.errors import ErrorInfo
-from compensations.keys import StepKeys
-from compensations.kinds import StepState
-from compensations.outcome import Decision
-from compensations.record import StepRecord
+from pivot.compensations.errors import ErrorInfo
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import StepState
+from pivot.compensations.outcome import Decision
+from pivot.compensations.record import StepRecord
 
 log = logging.getLogger("pivot.saga")
 

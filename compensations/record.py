@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from compensations.actions import Action, JsonDict
-from compensations.connections import DEFAULT_CONNECTION
-from compensations.kinds import SagaStatus, StepKind, StepState
-from compensations.outcome import Outcome, StepOutcome, summarize
-from compensations.plan import Approval, StepSpec
+from pivot.compensations.actions import Action, JsonDict
+from pivot.compensations.connections import DEFAULT_CONNECTION
+from pivot.compensations.kinds import SagaStatus, StepKind, StepState
+from pivot.compensations.outcome import Outcome, StepOutcome, summarize
+from pivot.compensations.plan import Approval, StepSpec
 
 OnFailure = Literal["unwind", "report"]
 NOT_SENT = "not sent: the saga unwound before commit"

@@ -10,14 +10,14 @@ from typing import Any
 
 from restate import ObjectContext, RunOptions, TerminalError
 
-from compensations import strict_json
-from compensations.actions import Catalog, CompensationReport, JsonDict
-from compensations.attempts import compensate_attempt, error_info
-from compensations.keys import StepKeys
-from compensations.kinds import SagaStatus, StepState
-from compensations.outcome import Outcome, summarize
-from compensations.references import resolve
-from compensations.validation import validate_plan
+from pivot.compensations import strict_json
+from pivot.compensations.actions import Catalog, CompensationReport, JsonDict
+from pivot.compensations.attempts import compensate_attempt, error_info
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import SagaStatus, StepState
+from pivot.compensations.outcome import Outcome, summarize
+from pivot.compensations.references import resolve
+from pivot.compensations.validation import validate_plan
 
 REPAIRS_STATE = "repairs"
 RETRY_ATTEMPTS = 5

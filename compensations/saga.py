@@ -28,16 +28,16 @@ import restate
 from pydantic import BaseModel, ValidationError
 from restate import Context, TerminalError
 
-from compensations import strict_json
-from compensations.actions import Catalog, CompensationReport, JsonDict
-from compensations.admission import StepRefused, admit, resolve_params
-from compensations.attempts import error_info, is_cancel
-from compensations.connections import DEFAULT_CONNECTION
-from compensations.errors import ErrorInfo
-from compensations.kinds import SagaStatus, StepKind, StepState
-from compensations.outcome import Outcome, StepOutcome
-from compensations.plan import Approval, StepSpec
-from compensations.protocol import (
+from pivot.compensations import strict_json
+from pivot.compensations.actions import Catalog, CompensationReport, JsonDict
+from pivot.compensations.admission import StepRefused, admit, resolve_params
+from pivot.compensations.attempts import error_info, is_cancel
+from pivot.compensations.connections import DEFAULT_CONNECTION
+from pivot.compensations.errors import ErrorInfo
+from pivot.compensations.kinds import SagaStatus, StepKind, StepState
+from pivot.compensations.outcome import Outcome, StepOutcome
+from pivot.compensations.plan import Approval, StepSpec
+from pivot.compensations.protocol import (
     AlertSink,
     ApprovalGate,
     RunChain,
@@ -48,7 +48,7 @@ from compensations.protocol import (
     start_undo,
     start_write,
 )
-from compensations.record import OnFailure, SagaRecord, StepRecord
+from pivot.compensations.record import OnFailure, SagaRecord, StepRecord
 
 log = logging.getLogger("pivot.saga")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from compensations import strict_json
-from compensations.actions import Action, Catalog
-from compensations.kinds import StepKind
-from compensations.plan import (
+from pivot.compensations import strict_json
+from pivot.compensations.actions import Action, Catalog
+from pivot.compensations.kinds import StepKind
+from pivot.compensations.plan import (
     MAX_APPROVAL_WAIT,
     MAX_DEPTH,
     MAX_PARAMS_BYTES,
@@ -25,7 +25,7 @@ from compensations.plan import (
     Plan,
     StepSpec,
 )
-from compensations.references import FROM, TEMPLATE, check_shape, iter_references
+from pivot.compensations.references import FROM, TEMPLATE, check_shape, iter_references
 
 
 class Violation(BaseModel):

@@ -9,8 +9,8 @@ import argparse
 import uuid
 from typing import Any
 
-from services.client import PivotClient, PlanRejectedError
-from services.local.demo import flagship_plan
+from pivot import PivotClient, PlanRejectedError
+from pivot.services.local.demo import flagship_plan
 
 
 def run_task(client: PivotClient, email: str, run_id: str | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ on a TerminalError. `Saga` does it with every guarantee of Pivot's plans: struct
 compensation registered before the write, one journaled lookup → write → read-back per step,
 noncompensable steps deferred to commit, a verified outcome. Serve it next to Pivot's service:
 
-    python -m services.serve --app examples.library_handler:app --bind 127.0.0.1:9081
+    python -m pivot.services.serve --app examples.library_handler:app --bind 127.0.0.1:9081
     curl -X POST localhost:9070/deployments -H 'content-type: application/json' \\
          -d '{"uri": "http://127.0.0.1:9081"}'
     curl localhost:8080/Onboarding/onboard -H 'content-type: application/json' \\
@@ -17,9 +17,7 @@ from typing import Any
 import restate
 from pydantic import BaseModel, Field
 
-from compensations.saga import Saga, SagaEnded
-from services.app import identity_keys
-from services.catalog import build_catalog
+from pivot import Saga, SagaEnded, build_catalog, identity_keys
 
 CHANNEL = "C024BE91L"
 

@@ -7,7 +7,7 @@ a crash replays the model's journaled answers instead of asking it again, and a 
 instead of writing again. The model is scripted (`FunctionModel`), so this runs with no key and
 no network; put a real model in its place (`Agent("openai:gpt-5", ...)`) and nothing else changes.
 
-    python -m services.serve --app examples.pydantic_ai_agent:app --bind 127.0.0.1:9082
+    python -m pivot.services.serve --app examples.pydantic_ai_agent:app --bind 127.0.0.1:9082
     curl -X POST localhost:9070/deployments -H 'content-type: application/json' \\
          -d '{"uri": "http://127.0.0.1:9082"}'
     curl localhost:8080/OnboardingAgent/onboard -H 'content-type: application/json' \\
@@ -40,12 +40,10 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from restate import RunOptions
 from restate.ext.pydantic import RestateAgent
 
-from services.agents.pydantic_saga import run_agent_saga
-from services.agents.pydantic_toolset import PivotToolset
-from services.agents.tools_schema import tool_name
-from services.app import identity_keys
-from services.catalog import build_catalog
-from services.local.demo import flagship_steps
+from pivot import build_catalog, identity_keys
+from pivot.agents import PivotToolset, run_agent_saga
+from pivot.services.agents.tools_schema import tool_name
+from pivot.services.local.demo import flagship_steps
 
 MODEL_LOG_ENV = "PIVOT_EXAMPLE_MODEL_LOG"
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

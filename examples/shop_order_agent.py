@@ -6,7 +6,7 @@ import argparse
 import uuid
 from typing import Any
 
-from services.client import PivotClient
+from pivot import PivotClient
 
 CHANNEL = "C024BE91L"
 

@@ -11,8 +11,8 @@ import argparse
 import uuid
 from typing import Any
 
-from services.client import PivotClient
-from services.local.demo import DEMO_CHANNEL, DEMO_CUSTOMER
+from pivot import PivotClient
+from pivot.services.local.demo import DEMO_CHANNEL, DEMO_CUSTOMER
 
 
 def run_task(client: PivotClient, email: str, run_id: str | None = None) -> dict[str, Any]:

@@ -90,7 +90,7 @@ class AccountBase:
     """The provider's name as people write it ("HubSpot")."""
     connection: str = "default"
     client: Any
-    """The provider's client; its `http` (`providers.http.ProviderHTTP`) follows the connection in use."""
+    """The provider's client; its `http` (`pivot.providers.http.ProviderHTTP`) follows the connection in use."""
     clock: Callable[[], float] = time.time
     """This host's time (an account may be given another, to test the clock check)."""
 
@@ -114,7 +114,7 @@ class AccountBase:
         """Make the account's first request; no credential or no answer is recorded, not raised (the
         provider's `ProviderRejected` / `ProviderUnavailable`). With `rate_limits`, a 429 the client
         turned into a wait is recorded as such (else it counts as no answer)."""
-        from compensations.errors import ProviderRejected, ProviderUnavailable
+        from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
 
         try:
             response = await call()

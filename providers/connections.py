@@ -27,8 +27,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 
-from compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
-from compensations.errors import ProviderRejected
+from pivot.compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
+from pivot.compensations.errors import ProviderRejected
 
 FILE_ENV = "PIVOT_CONNECTIONS_FILE"
 ENV_PREFIX = "PIVOT_CONNECTION__"

@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 
-from compensations.connections import DEFAULT_CONNECTION, current_connection
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers import connections
-from providers.redaction import redact
+from pivot.compensations.connections import DEFAULT_CONNECTION, current_connection
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers import connections
+from pivot.providers.redaction import redact
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 32

@@ -22,11 +22,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from compensations.actions import Action, CompensationReport, JsonDict
-from compensations.approvals import parse_approver_tokens
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from compensations.keys import StepKeys
-from providers import connections
+from pivot.compensations.actions import Action, CompensationReport, JsonDict
+from pivot.compensations.approvals import parse_approver_tokens
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.compensations.keys import StepKeys
+from pivot.providers import connections
 
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 8

@@ -1,12 +1,12 @@
 """Serve the provider sandboxes from one process: one hypercorn server per sandbox, one event loop.
 
-    python -m providers.serve_sandboxes \
+    python -m pivot.providers.serve_sandboxes \
         --stripe 127.0.0.1:8101 --hubspot 127.0.0.1:8102 --slack 127.0.0.1:8103
 
 One process (not one per provider) keeps the local stack and the test suite cheap to start and
 leaves a single pid to stop. Each sandbox accepts only the credentials listed in
 `PIVOT_SANDBOX_<PROVIDER>_CREDENTIALS` (comma-separated), or its local fake when that is unset
-(`providers.sandbox_kit.credentials`); it refuses every other one the way the real API does.
+(`pivot.providers.sandbox_kit.credentials`); it refuses every other one the way the real API does.
 "sandboxes ready" is printed only once every sandbox has answered its own health check over HTTP,
 so a caller can wait on that line instead of sleeping. SIGTERM and SIGINT shut all servers down
 gracefully; the exit code is 0 then, 1 if a server failed.
@@ -30,12 +30,12 @@ from hypercorn.config import Config
 from hypercorn.typing import ASGIFramework
 from starlette.applications import Starlette
 
-from providers.hubspot.sandbox import create_app as create_hubspot_app
-from providers.salesforce.sandbox import create_app as create_salesforce_app
-from providers.sandbox_kit.credentials import NoCredentials, accepted_credentials
-from providers.shopify.sandbox import create_app as create_shopify_app
-from providers.slack.sandbox import create_app as create_slack_app
-from providers.stripe.sandbox import create_app as create_stripe_app
+from pivot.providers.hubspot.sandbox import create_app as create_hubspot_app
+from pivot.providers.salesforce.sandbox import create_app as create_salesforce_app
+from pivot.providers.sandbox_kit.credentials import NoCredentials, accepted_credentials
+from pivot.providers.shopify.sandbox import create_app as create_shopify_app
+from pivot.providers.slack.sandbox import create_app as create_slack_app
+from pivot.providers.stripe.sandbox import create_app as create_stripe_app
 
 READY_LINE = "sandboxes ready"
 READY_TIMEOUT_S = 15.0
@@ -62,7 +62,7 @@ def _bind(value: str) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser = argparse.ArgumentParser(
-        prog="python -m providers.serve_sandboxes",
+        prog="python -m pivot.providers.serve_sandboxes",
         description="Serve the provider sandboxes from one process. Each accepts the credentials listed "
                     "in PIVOT_SANDBOX_<PROVIDER>_CREDENTIALS (comma-separated), else its local fake.",
     )

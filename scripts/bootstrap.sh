@@ -18,4 +18,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench,agents]'
   echo "$want" > "$stamp"
 fi
-.venv/bin/python -m services.local.restate_binary >/dev/null
+.venv/bin/python -m pivot.services.local.restate_binary >/dev/null

@@ -1,4 +1,4 @@
-"""The ASGI app that hypercorn serves: `hypercorn -w 0 services.app:app`.
+"""The ASGI app that hypercorn serves: `hypercorn -w 0 pivot.services.app:app`.
 
 Request signing: when PIVOT_IDENTITY_KEYS holds Restate public keys ("publickeyv1_…",
 comma-separated), the SDK answers 401 to any request not signed by that Restate server.
@@ -9,19 +9,19 @@ import os
 import restate
 from restate.server_types import RestateAppT
 
-from compensations.actions import Catalog
-from compensations.ids import check_approval_id, check_run_id
-from services.catalog import build_catalog
-from services.handlers.alerts import webhook_alert
-from services.handlers.approvals import InboxGate, approval, approvals_service, inbox
-from services.handlers.ingress_guard import guard_services
-from services.handlers.names import SAGA, SAGA_RUN
-from services.handlers.open_saga import open_saga_object
-from services.handlers.repair import SAGA_REPAIR, saga_repair_object
-from services.handlers.saga_finish import saga_finish_service
-from services.handlers.saga_run import saga_run_workflow
-from services.handlers.saga_step import saga_step_service
-from services.logs import configure_logging
+from pivot.compensations.actions import Catalog
+from pivot.compensations.ids import check_approval_id, check_run_id
+from pivot.services.catalog import build_catalog
+from pivot.services.handlers.alerts import webhook_alert
+from pivot.services.handlers.approvals import InboxGate, approval, approvals_service, inbox
+from pivot.services.handlers.ingress_guard import guard_services
+from pivot.services.handlers.names import SAGA, SAGA_RUN
+from pivot.services.handlers.open_saga import open_saga_object
+from pivot.services.handlers.repair import SAGA_REPAIR, saga_repair_object
+from pivot.services.handlers.saga_finish import saga_finish_service
+from pivot.services.handlers.saga_run import saga_run_workflow
+from pivot.services.handlers.saga_step import saga_step_service
+from pivot.services.logs import configure_logging
 
 Handlers = list[restate.Service | restate.VirtualObject | restate.Workflow]
 

@@ -11,20 +11,20 @@ import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from compensations.actions import Action, Catalog, RetryBudget
-from providers import connections
-from providers.http import Endpoint
-from providers.hubspot.actions import hubspot_actions
-from providers.hubspot.client import HUBSPOT_API, HubSpotClient
-from providers.redaction import redacting
-from providers.salesforce.actions import salesforce_actions
-from providers.salesforce.client import SALESFORCE_API, SalesforceClient
-from providers.shopify.actions import shopify_actions
-from providers.shopify.client import SHOPIFY_API, ShopifyClient
-from providers.slack.actions import slack_actions
-from providers.slack.client import SLACK_API, SlackClient
-from providers.stripe.actions import stripe_actions
-from providers.stripe.client import STRIPE_API, StripeClient
+from pivot.compensations.actions import Action, Catalog, RetryBudget
+from pivot.providers import connections
+from pivot.providers.http import Endpoint
+from pivot.providers.hubspot.actions import hubspot_actions
+from pivot.providers.hubspot.client import HUBSPOT_API, HubSpotClient
+from pivot.providers.redaction import redacting
+from pivot.providers.salesforce.actions import salesforce_actions
+from pivot.providers.salesforce.client import SALESFORCE_API, SalesforceClient
+from pivot.providers.shopify.actions import shopify_actions
+from pivot.providers.shopify.client import SHOPIFY_API, ShopifyClient
+from pivot.providers.slack.actions import slack_actions
+from pivot.providers.slack.client import SLACK_API, SlackClient
+from pivot.providers.stripe.actions import stripe_actions
+from pivot.providers.stripe.client import STRIPE_API, StripeClient
 
 CREDENTIAL_ENV = {
     "stripe": "STRIPE_API_KEY",

@@ -11,10 +11,10 @@ from urllib.parse import quote
 
 import httpx
 
-from compensations.approvals import decision_proof, read_request
-from compensations.ids import check_approval_id, check_run_id
-from compensations.validation import plan_digest
-from services.ingress_token import ingress_headers
+from pivot.compensations.approvals import decision_proof, read_request
+from pivot.compensations.ids import check_approval_id, check_run_id
+from pivot.compensations.validation import plan_digest
+from pivot.services.ingress_token import ingress_headers
 
 WORKFLOW = "SagaRun"
 OPEN_SAGA = "Saga"
@@ -187,7 +187,7 @@ class PivotClient:
     def cancel(self, run_id: str) -> bool:
         """Cancel a running saga; its compensations then run. A plan is cancelled through Restate's
         admin API; an open saga is aborted. Returns False when the saga had already finished."""
-        from services.admin import AdminClient
+        from pivot.services.admin import AdminClient
 
         status = self.status(run_id)
         if status.get("mode") == "open":

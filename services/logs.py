@@ -2,7 +2,7 @@
 log pipelines. Saga log records carry `run_id` and `step_id` as fields, never secrets.
 
 A log message often quotes a plan or a provider (an error body, a deal's name): both formats pass
-it through `services.terminal_text.clean`, so a control character cannot rewrite a terminal that
+it through `pivot.services.terminal_text.clean`, so a control character cannot rewrite a terminal that
 tails the log, a newline in data cannot forge a log line of its own, and a credential a provider
 echoed is redacted. JSON escaping alone would not do: it leaves C1 controls and bidi overrides raw.
 """
@@ -13,7 +13,7 @@ import os
 from datetime import UTC, datetime
 from types import TracebackType
 
-from services.terminal_text import clean
+from pivot.services.terminal_text import clean
 
 CONTEXT_FIELDS = ("run_id", "step_id", "approval_id")
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]

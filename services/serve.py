@@ -5,7 +5,7 @@ the first request, which replaces hypercorn's, so `hypercorn -w 0` never exits o
 Here both hook into the SDK's shared SIGTERM dispatcher, so SIGTERM (and SIGINT) drain and
 stop the server, and there is still exactly one process with one pid to stop.
 
-    python -m services.serve --bind 127.0.0.1:9080 [--app services.app:app] [--reuse-port]
+    python -m pivot.services.serve --bind 127.0.0.1:9080 [--app pivot.services.app:app] [--reuse-port]
 
 `--reuse-port` lets several such processes listen on one address (SO_REUSEPORT): Restate keeps
 one HTTP/2 connection per partition to a deployment, and the kernel spreads those connections
@@ -78,10 +78,10 @@ async def _serve(app: Any, bind: str, graceful_timeout_s: float, reuse_port: boo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.serve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pivot.services.serve", description=__doc__)
     parser.add_argument("--bind", default="127.0.0.1:9080")
     parser.add_argument("--graceful-timeout", type=float, default=3.0)
-    parser.add_argument("--app", default="services.app:app", help="module:attribute of the ASGI app")
+    parser.add_argument("--app", default="pivot.services.app:app", help="module:attribute of the ASGI app")
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the address with other service processes (SO_REUSEPORT)")
     args = parser.parse_args()

@@ -15,7 +15,7 @@ import re
 
 from rich.text import Text
 
-from providers.redaction import redact
+from pivot.providers.redaction import redact
 
 _CONTROLS = r"\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 """DEL, C1 controls, line and paragraph separators, and the bidi marks, embeddings, overrides and

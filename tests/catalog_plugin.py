@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from compensations.actions import Action, CompensationReport
-from compensations.keys import StepKeys
-from compensations.kinds import StepKind
-from providers.http import Endpoint
-from providers.hubspot.client import HUBSPOT_API, HubSpotClient
+from pivot.compensations.actions import Action, CompensationReport
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import StepKind
+from pivot.providers.http import Endpoint
+from pivot.providers.hubspot.client import HUBSPOT_API, HubSpotClient
 
 
 class Params(BaseModel):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.client import PivotClient
-from services.local.approver_tokens import LOCAL_APPROVER_NAMES, write_approver_tokens
-from services.local.stack import Ports, Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.approver_tokens import LOCAL_APPROVER_NAMES, write_approver_tokens
+from pivot.services.local.stack import Ports, Stack
 from tests.alerts import AlertInbox
 from tests.sandbox.process import running_sandbox
 from tests.sandboxes import Sandboxes

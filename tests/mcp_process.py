@@ -17,9 +17,9 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, Tool
 
-from services.agents.tools_schema import tool_name
-from services.local.processes import ManagedProcess, free_port, wait_until
-from services.local.restate_binary import PROJECT_ROOT
+from pivot.services.agents.tools_schema import tool_name
+from pivot.services.local.processes import ManagedProcess, free_port, wait_until
+from pivot.services.local.restate_binary import PROJECT_ROOT
 
 SERVER = [str(Path(sys.executable).parent / "pivot"), "mcp"]  # the command examples/mcp.json spawns
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",

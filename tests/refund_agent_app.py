@@ -2,7 +2,7 @@
 model that charges a customer, refunds part of it, asks for the same refund again under a new tool
 call id (a model that lost the answer), then says it means a second, equal refund (`repeat`).
 
-    python -m services.serve --app tests.refund_agent_app:app --bind 127.0.0.1:<port>
+    python -m pivot.services.serve --app tests.refund_agent_app:app --bind 127.0.0.1:<port>
 """
 
 from typing import Any
@@ -13,11 +13,11 @@ from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from services.agents.pydantic_saga import run_agent_saga
-from services.agents.pydantic_toolset import PivotToolset
-from services.app import identity_keys
-from services.catalog import build_catalog
-from services.local.demo import DEMO_CUSTOMER
+from pivot.services.agents.pydantic_saga import run_agent_saga
+from pivot.services.agents.pydantic_toolset import PivotToolset
+from pivot.services.app import identity_keys
+from pivot.services.catalog import build_catalog
+from pivot.services.local.demo import DEMO_CUSTOMER
 
 CHARGE = {"amount": 2000, "currency": "usd", "customer": DEMO_CUSTOMER, "payment_method": "pm_card_visa",
           "description": None}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from services.local.stack import Stack
+from pivot.services.local.stack import Stack
 
 
 def admin_query(admin_url: str, sql: str) -> list[dict[str, object]]:

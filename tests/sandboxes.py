@@ -4,8 +4,8 @@ from typing import Any
 
 import httpx
 
-from compensations.keys import forward_key
-from services.local.stack import LOCAL_CREDENTIALS
+from pivot.compensations.keys import forward_key
+from pivot.services.local.stack import LOCAL_CREDENTIALS
 
 
 class Sandboxes:

@@ -2,13 +2,13 @@
 
 import pytest
 
-from compensations.admission import StepRefused, admit
-from compensations.kinds import SagaStatus, StepKind, StepState
-from compensations.open_ledger import check_timers, settle
-from compensations.plan import StepSpec
-from compensations.record import SagaRecord
-from services.catalog import build_catalog
-from services.local.demo import flagship_steps
+from pivot.compensations.admission import StepRefused, admit
+from pivot.compensations.kinds import SagaStatus, StepKind, StepState
+from pivot.compensations.open_ledger import check_timers, settle
+from pivot.compensations.plan import StepSpec
+from pivot.compensations.record import SagaRecord
+from pivot.services.catalog import build_catalog
+from pivot.services.local.demo import flagship_steps
 
 CATALOG = build_catalog()
 CONTACT, NOTIFY, INVOICE = (StepSpec(id=c["step"], action=c["action"], params=c["params"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.client import PivotClient
-from services.local.stack import Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.test_approvals import park
 

@@ -7,12 +7,12 @@ from typing import Any
 import httpx
 import pytest
 
-from compensations.approvals import decision_proof
-from compensations.keys import forward_key
-from services.client import PivotClient, PivotError
-from services.local.demo import flagship_plan
-from services.local.processes import wait_until
-from services.local.stack import Stack
+from pivot.compensations.approvals import decision_proof
+from pivot.compensations.keys import forward_key
+from pivot.services.client import PivotClient, PivotError
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from bench.engine_overhead import bench_stack
-from services.local.demo import DEMO_CHANNEL, flagship_plan
-from services.local.processes import ESTABLISHED, tcp_sockets
-from services.local.stack import Stack
+from pivot.services.local.demo import DEMO_CHANNEL, flagship_plan
+from pivot.services.local.processes import ESTABLISHED, tcp_sockets
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 

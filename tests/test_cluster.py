@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from services.client import PivotClient
-from services.local.cluster import Cluster
-from services.local.demo import flagship_plan
-from services.local.processes import wait_until
-from services.local.stack import Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.cluster import Cluster
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.test_crash_matrix import _assert_exactly_once
 

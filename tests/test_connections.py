@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.client import PivotClient, PlanRejectedError, StepRejectedError
-from services.local.demo import DEMO_CUSTOMER
+from pivot.services.client import PivotClient, PlanRejectedError, StepRejectedError
+from pivot.services.local.demo import DEMO_CUSTOMER
 from tests.sandboxes import Sandboxes
 
 INVOICE = "stripe.create_invoice"

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from compensations.keys import compensation_key
-from services.client import PivotClient
-from services.local.demo import flagship_plan
-from services.local.processes import wait_until
-from services.local.stack import Stack
+from pivot.compensations.keys import compensation_key
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"

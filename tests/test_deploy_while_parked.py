@@ -5,9 +5,9 @@ import uuid
 
 import httpx
 
-from services.client import PivotClient
-from services.local.processes import ManagedProcess, free_port, wait_until
-from services.local.stack import Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.processes import ManagedProcess, free_port, wait_until
+from pivot.services.local.stack import Stack
 from tests.test_approvals import decide, park
 
 
@@ -38,7 +38,7 @@ def test_parked_saga_finishes_on_its_deployment_and_new_ones_use_the_new(stack: 
         assert new_deployment != old_deployment
 
         new_run = f"deploy-{uuid.uuid4().hex[:10]}"
-        from services.local.demo import flagship_plan
+        from pivot.services.local.demo import flagship_plan
 
         assert pivot.run(new_run, flagship_plan(f"{new_run}@example.com"))["status"] == "committed"
         assert _pinned(stack, new_run) == new_deployment

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from services.cli import main
-from services.local.processes import free_port
-from services.local.stack import LOCAL_CREDENTIALS, Stack
+from pivot.services.cli import main
+from pivot.services.local.processes import free_port
+from pivot.services.local.stack import LOCAL_CREDENTIALS, Stack
 from tests.sandbox.process import running_sandbox
 
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from compensations.keys import compensation_key, forward_key
-from compensations.validation import PlanRejected, validate_plan
-from services.catalog import build_catalog
-from services.client import PivotClient
-from services.local.demo import DEMO_CHANNEL, flagship_plan
-from services.local.stack import Stack
+from pivot.compensations.keys import compensation_key, forward_key
+from pivot.compensations.validation import PlanRejected, validate_plan
+from pivot.services.catalog import build_catalog
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CHANNEL, flagship_plan
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.test_open_sagas import ledgers, new_run
 

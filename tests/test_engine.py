@@ -4,12 +4,12 @@ import hashlib
 
 import pytest
 
-from compensations.keys import StepKeys, compensation_key, forward_key
-from compensations.kinds import StepKind
-from compensations.references import ReferenceProblem, resolve
-from compensations.validation import PlanRejected, validate_plan
-from services.catalog import build_catalog
-from services.local.demo import flagship_plan
+from pivot.compensations.keys import StepKeys, compensation_key, forward_key
+from pivot.compensations.kinds import StepKind
+from pivot.compensations.references import ReferenceProblem, resolve
+from pivot.compensations.validation import PlanRejected, validate_plan
+from pivot.services.catalog import build_catalog
+from pivot.services.local.demo import flagship_plan
 
 CATALOG = build_catalog()
 

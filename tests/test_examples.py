@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from examples import flagship_agent, shop_order_agent, tool_calling_agent
-from services.client import PivotClient
-from services.local.demo import DEMO_CUSTOMER
-from services.local.stack import Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CUSTOMER
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.served_apps import served_app
 

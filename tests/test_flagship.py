@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from compensations.keys import compensation_key, forward_key
-from services.client import PivotClient
-from services.local.demo import DEMO_CHANNEL, flagship_plan
-from services.local.stack import Stack
+from pivot.compensations.keys import compensation_key, forward_key
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CHANNEL, flagship_plan
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
@@ -127,7 +127,7 @@ def test_invalid_plan_lists_every_violation_and_runs_nothing(stack: Stack, sandb
                           timeout=30)
 
     assert response.status_code == 400, response.text
-    from services.client import _rejected_outcome
+    from pivot.services.client import _rejected_outcome
 
     rejected = _rejected_outcome(response.json()["message"])
     assert rejected is not None and rejected["status"] == "rejected"
@@ -153,7 +153,7 @@ def test_invalid_plan_lists_every_violation_and_runs_nothing(stack: Stack, sandb
     ],
 )
 def test_each_rejection_names_its_rule(pivot: PivotClient, plan: dict[str, object], rule: str) -> None:
-    from services.client import PlanRejectedError
+    from pivot.services.client import PlanRejectedError
 
     with pytest.raises(PlanRejectedError) as caught:
         pivot.run(f"test-reject-{uuid.uuid4().hex[:8]}", plan)
@@ -178,7 +178,7 @@ def test_same_run_id_applies_nothing_new_and_keeps_the_first_outcome(
 
     from pathlib import Path
 
-    from services.cli import main
+    from pivot.services.cli import main
 
     plan_file = Path(str(tmp_path)) / "plan.json"
     plan_file.write_text(__import__("json").dumps(flagship_plan(email)))
@@ -196,7 +196,7 @@ def test_service_killed_mid_saga_finishes_without_doubling(
                            latency_ms=1500, times=1)
     pivot.submit(run_id, flagship_plan(email))
 
-    from services.local.processes import wait_until
+    from pivot.services.local.processes import wait_until
 
     wait_until(lambda: sandboxes.fault_hits("stripe", hold) == 1, timeout_s=60, what="the finalize in flight")
     stack.restart_service()
@@ -235,7 +235,7 @@ def test_cancel_mid_saga_unwinds_like_a_failure(stack: Stack, pivot: PivotClient
     hold = sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="latency", latency_ms=1500, times=1)
     pivot.submit(run_id, flagship_plan(email))
 
-    from services.local.processes import wait_until
+    from pivot.services.local.processes import wait_until
 
     wait_until(lambda: sandboxes.fault_hits("stripe", hold) == 1, timeout_s=60, what="the invoice create in flight")
     assert pivot.cancel(run_id) is True
@@ -261,7 +261,7 @@ def test_cancel_mid_saga_unwinds_like_a_failure(stack: Stack, pivot: PivotClient
 def test_same_run_id_with_a_different_plan_is_a_conflict_not_a_second_saga(
     stack: Stack, pivot: PivotClient, sandboxes: Sandboxes
 ) -> None:
-    from services.client import RunConflictError
+    from pivot.services.client import RunConflictError
 
     run_id, email = new_run()
     first = pivot.run(run_id, flagship_plan(email))

@@ -10,9 +10,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compensations.keys import forward_key
-from services.local.demo import flagship_steps
-from services.local.stack import Stack
+from pivot.compensations.keys import forward_key
+from pivot.services.local.demo import flagship_steps
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.test_fuzz_plans import JSON
 

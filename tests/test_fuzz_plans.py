@@ -9,9 +9,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compensations.keys import forward_key
-from services.local.demo import flagship_plan
-from services.local.stack import Stack
+from pivot.compensations.keys import forward_key
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 REJECTED: list[str] = []

@@ -2,8 +2,8 @@
 
 import uuid
 
-from compensations.keys import forward_key
-from services.client import PivotClient
+from pivot.compensations.keys import forward_key
+from pivot.services.client import PivotClient
 from tests.sandboxes import Sandboxes
 
 

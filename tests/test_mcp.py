@@ -21,15 +21,15 @@ import pytest
 from jsonschema import Draft202012Validator
 from mcp_types import CallToolResult, TextContent
 
-from compensations.keys import forward_key
-from services.agents.action_views import undo_meta
-from services.agents.tools_schema import tool_name, tool_specs
-from services.catalog import build_catalog
-from services.cli.mcp_command import add_command
-from services.local.demo import DEMO_CHANNEL, flagship_steps
-from services.local.processes import wait_until
-from services.local.restate_binary import PROJECT_ROOT
-from services.local.stack import Stack
+from pivot.compensations.keys import forward_key
+from pivot.services.agents.action_views import undo_meta
+from pivot.services.agents.tools_schema import tool_name, tool_specs
+from pivot.services.catalog import build_catalog
+from pivot.services.cli.mcp_command import add_command
+from pivot.services.local.demo import DEMO_CHANNEL, flagship_steps
+from pivot.services.local.processes import wait_until
+from pivot.services.local.restate_binary import PROJECT_ROOT
+from pivot.services.local.stack import Stack
 from tests.mcp_process import INITIALIZE, SERVER, McpTools, http_session, start_http_server, stdio_tools
 from tests.sandboxes import Sandboxes
 

@@ -30,9 +30,9 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from compensations.keys import forward_key
-from services.local.demo import DEMO_CUSTOMER, flagship_steps
-from services.local.stack import Stack
+from pivot.compensations.keys import forward_key
+from pivot.services.local.demo import DEMO_CUSTOMER, flagship_steps
+from pivot.services.local.stack import Stack
 from tests.mcp_process import http_server
 from tests.sandboxes import Sandboxes
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from mcp_types import CallToolResult, TextResourceContents
 
-from services.local.demo import flagship_steps
-from services.local.stack import Stack
+from pivot.services.local.demo import flagship_steps
+from pivot.services.local.stack import Stack
 from tests.mcp_process import McpTools, http_server, http_tools, stdio_tools
 from tests.sandboxes import Sandboxes
 from tests.test_mcp import CONTACT, INVOICE, NOTIFY, structured, text

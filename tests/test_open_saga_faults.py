@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.client import PivotClient
-from services.local.demo import flagship_steps
-from services.local.processes import wait_until
-from services.local.stack import Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import flagship_steps
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import inbox

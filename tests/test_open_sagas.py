@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from compensations.keys import forward_key
-from services.client import PivotClient, RunConflictError, StepConflictError, StepRejectedError
-from services.local.demo import DEMO_CHANNEL, flagship_plan, flagship_steps
-from services.local.processes import wait_until
-from services.local.stack import Stack
+from pivot.compensations.keys import forward_key
+from pivot.services.client import PivotClient, RunConflictError, StepConflictError, StepRejectedError
+from pivot.services.local.demo import DEMO_CHANNEL, flagship_plan, flagship_steps
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
-from services.client import PivotClient
-from services.local.demo import flagship_plan
-from services.local.stack import Stack
+from pivot.services.cli import main
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import park
 
@@ -77,7 +77,7 @@ def test_list_by_status_and_cancel_a_parked_saga(
 def test_cli_drives_an_open_saga_and_operators_see_it(
     stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from services.local.demo import flagship_steps
+    from pivot.services.local.demo import flagship_steps
 
     run_id = f"test-cli-open-{uuid.uuid4().hex[:10]}"
     contact, notify, invoice = flagship_steps(f"{run_id}@example.com")

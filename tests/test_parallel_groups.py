@@ -4,9 +4,9 @@ undone concurrently when a later step before the pivot fails."""
 import uuid
 from typing import Any
 
-from services.client import PivotClient
-from services.local.demo import DEMO_CUSTOMER
-from services.local.processes import wait_until
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CUSTOMER
+from pivot.services.local.processes import wait_until
 from tests.sandboxes import Sandboxes
 
 

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from bench.parked import rss_mib
-from compensations.approvals import decision_proof
-from compensations.keys import forward_key
-from services.client import PivotClient
-from services.local.demo import DEMO_CUSTOMER
-from services.local.processes import wait_until
-from services.local.stack import LOCAL_CREDENTIALS, Stack
+from pivot.compensations.approvals import decision_proof
+from pivot.compensations.keys import forward_key
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CUSTOMER
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import LOCAL_CREDENTIALS, Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import inbox

@@ -19,14 +19,14 @@ from pydantic_ai.models.function import FunctionModel
 from restate.ext.pydantic import RestateAgent
 
 from examples.pydantic_ai_agent import MODEL_LOG_ENV, onboarding_model
-from services.admin import AdminClient
-from services.agents.pydantic_saga import pivot_catalog
-from services.agents.pydantic_toolset import PivotToolset
-from services.agents.tools_schema import select_actions, step_tool, tool_name
-from services.catalog import build_catalog
-from services.local.processes import ManagedProcess, free_port, wait_until
-from services.local.restate_binary import PROJECT_ROOT
-from services.local.stack import Stack
+from pivot.services.admin import AdminClient
+from pivot.services.agents.pydantic_saga import pivot_catalog
+from pivot.services.agents.pydantic_toolset import PivotToolset
+from pivot.services.agents.tools_schema import select_actions, step_tool, tool_name
+from pivot.services.catalog import build_catalog
+from pivot.services.local.processes import ManagedProcess, free_port, wait_until
+from pivot.services.local.restate_binary import PROJECT_ROOT
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 CONTACT, INVOICE, NOTIFY = "hubspot.create_contact", "stripe.create_invoice", "slack.post_message"
@@ -62,7 +62,7 @@ def agent_service(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ite
     port = free_port()
     model_log = tmp_path_factory.mktemp("pydantic-agent") / "model-calls.jsonl"
     process = ManagedProcess(
-        "pydantic-ai-example", [sys.executable, "-m", "services.serve", "--app", "examples.pydantic_ai_agent:app",
+        "pydantic-ai-example", [sys.executable, "-m", "pivot.services.serve", "--app", "examples.pydantic_ai_agent:app",
                                 "--bind", f"127.0.0.1:{port}"],
         env={**stack.service.env, MODEL_LOG_ENV: str(model_log)}, cwd=PROJECT_ROOT,
         log_path=stack.log_dir / "pydantic-ai-example.log")

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from compensations.keys import forward_key
-from services.local.stack import Stack
+from pivot.compensations.keys import forward_key
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.served_apps import served_app
 

@@ -4,8 +4,8 @@ compensation, undone as a whole when a later step before the pivot fails."""
 import uuid
 from typing import Any
 
-from services.client import PivotClient
-from services.local.demo import DEMO_CUSTOMER
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CUSTOMER
 from tests.sandboxes import Sandboxes
 
 GROUP = "salesforce.create_records_atomic"

@@ -10,9 +10,9 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.client import PivotClient
-from services.local.demo import flagship_plan
-from services.local.stack import LOCAL_CREDENTIALS, Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.stack import LOCAL_CREDENTIALS, Stack
 from tests.conftest import APPROVER_TOKENS, EU_STRIPE_KEY
 from tests.restate_scan import stored
 from tests.sandboxes import Sandboxes

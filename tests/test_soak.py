@@ -4,7 +4,7 @@ and a SIGKILL of the service half-way; nothing lost, nothing doubled, nothing or
 import os
 
 from bench.soak import run_soak
-from services.local.stack import Stack
+from pivot.services.local.stack import Stack
 
 SOAK_SAGAS = int(os.environ.get("PIVOT_SOAK_SAGAS", "40"))
 

@@ -4,11 +4,11 @@ finishes the job once the provider is back."""
 
 import uuid
 
-from services.cli import main
-from services.client import PivotClient
-from services.local.demo import DEMO_CHANNEL
-from services.local.processes import wait_until
-from services.local.stack import Stack
+from pivot.services.cli import main
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CHANNEL
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import Stack
 from tests.alerts import AlertInbox
 from tests.sandboxes import Sandboxes
 

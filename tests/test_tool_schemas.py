@@ -28,16 +28,16 @@ from openai.types.shared import FunctionDefinition
 from pydantic import TypeAdapter
 from pydantic_ai.profiles.openai import OpenAIJsonSchemaTransformer
 
-from compensations.actions import Catalog
-from services.agents.param_schemas import wire_params, wire_params_schema
-from services.agents.pydantic_toolset import PivotToolset
-from services.agents.strict_schema import strict_problems
-from services.agents.tool_args import plan_request, step_request
-from services.agents.tools_schema import META_ABOVE, render_tools, tool_name, tool_specs
-from services.catalog import build_catalog
-from services.cli import main
-from services.local.demo import flagship_plan
-from services.local.restate_binary import PROJECT_ROOT
+from pivot.compensations.actions import Catalog
+from pivot.services.agents.param_schemas import wire_params, wire_params_schema
+from pivot.services.agents.pydantic_toolset import PivotToolset
+from pivot.services.agents.strict_schema import strict_problems
+from pivot.services.agents.tool_args import plan_request, step_request
+from pivot.services.agents.tools_schema import META_ABOVE, render_tools, tool_name, tool_specs
+from pivot.services.catalog import build_catalog
+from pivot.services.cli import main
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.restate_binary import PROJECT_ROOT
 
 FULL_LIMIT = 36_000
 """Full mode, today's 19 actions with the controls and the plan path: 35,202 (about 155,000 before).

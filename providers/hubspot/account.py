@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import AccountBase, Check, Probe, SetupStep
-from providers.hubspot.actions.keyed import KEY_PROPERTY, SINGULAR, UNDO_PROPERTY
-from providers.hubspot.client import AlreadyExists, HubSpotClient
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers.account_kit import AccountBase, Check, Probe, SetupStep
+from pivot.providers.hubspot.actions.keyed import KEY_PROPERTY, SINGULAR, UNDO_PROPERTY
+from pivot.providers.hubspot.client import AlreadyExists, HubSpotClient
 
 OBJECT_TYPES: tuple[str, ...] = tuple(SINGULAR)
 """Every object type the catalog's HubSpot actions write (their params allow only these)."""

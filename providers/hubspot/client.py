@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from compensations.errors import ProviderRejected
-from providers.http import Endpoint, ProviderHTTP, json_body
-from providers.hubspot.ratelimit import raise_for_rate_limit
+from pivot.compensations.errors import ProviderRejected
+from pivot.providers.http import Endpoint, ProviderHTTP, json_body
+from pivot.providers.hubspot.ratelimit import raise_for_rate_limit
 
 HUBSPOT_API = "https://api.hubapi.com"
 TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"

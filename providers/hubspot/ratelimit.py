@@ -11,8 +11,8 @@ for days) waits it out instead of hammering.
 
 import httpx
 
-from compensations.errors import ProviderUnavailable
-from providers.http import MAX_RETRY_AFTER_S, retry_after_seconds
+from pivot.compensations.errors import ProviderUnavailable
+from pivot.providers.http import MAX_RETRY_AFTER_S, retry_after_seconds
 
 TEN_SECONDLY_WAIT_S = 10.0
 SECONDLY_WAIT_S = 1.0

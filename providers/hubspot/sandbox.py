@@ -34,13 +34,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from providers.hubspot.sandbox_auth import TOKEN_INFO_PATH, HubSpotAuth, scope_for
-from providers.hubspot.sandbox_properties import KEY_PROPERTY, PropertiesApi, PropertyBook, property_instrument_routes
-from providers.hubspot.sandbox_wire import HubSpotError, JsonDict
-from providers.hubspot.sandbox_wire import not_found as _not_found
-from providers.hubspot.sandbox_wire import timestamp as _timestamp
-from providers.hubspot.sandbox_wire import validation as _validation
-from providers.sandbox_kit import (
+from pivot.providers.hubspot.sandbox_auth import TOKEN_INFO_PATH, HubSpotAuth, scope_for
+from pivot.providers.hubspot.sandbox_properties import (
+    KEY_PROPERTY,
+    PropertiesApi,
+    PropertyBook,
+    property_instrument_routes,
+)
+from pivot.providers.hubspot.sandbox_wire import HubSpotError, JsonDict
+from pivot.providers.hubspot.sandbox_wire import not_found as _not_found
+from pivot.providers.hubspot.sandbox_wire import timestamp as _timestamp
+from pivot.providers.hubspot.sandbox_wire import validation as _validation
+from pivot.providers.sandbox_kit import (
     FaultBook,
     Ledger,
     apply_pending_latency,
@@ -48,9 +53,9 @@ from providers.sandbox_kit import (
     format_retry_after,
     read_json_object,
 )
-from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
-from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
-from providers.sandbox_kit.tokens import TokenBook, token_routes
+from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
+from pivot.providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
+from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes
 
 RATE_LIMIT_MAX = 190
 RATE_LIMIT_INTERVAL_MS = 10_000

@@ -17,9 +17,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from providers.hubspot.sandbox_wire import HubSpotError, validation
-from providers.sandbox_kit import read_json_object
-from providers.sandbox_kit.tokens import TokenBook
+from pivot.providers.hubspot.sandbox_wire import HubSpotError, validation
+from pivot.providers.sandbox_kit import read_json_object
+from pivot.providers.sandbox_kit.tokens import TokenBook
 
 OBJECT_TYPES = ("contacts", "deals")
 ALL_SCOPES = ("oauth", *(f"crm.{family}.{object_type}.{access}" for family in ("objects", "schemas")

@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import AccountBase, Check, Probe, SetupState, SetupStep
-from providers.salesforce.client import API_BASE, API_VERSION, SalesforceClient, parse_errors
-from providers.salesforce.params import API_NAME, DEFAULT_KEY_FIELD
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers.account_kit import AccountBase, Check, Probe, SetupState, SetupStep
+from pivot.providers.salesforce.client import API_BASE, API_VERSION, SalesforceClient, parse_errors
+from pivot.providers.salesforce.params import API_NAME, DEFAULT_KEY_FIELD
 
 DEFAULT_SOBJECTS = ("Account", "Contact", "Opportunity")
 KEY_LENGTH = 255

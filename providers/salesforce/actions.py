@@ -4,14 +4,14 @@ Each action's routine lives in its own module (create, update, upsert, group), w
 idempotency argument is written down; this module only declares them as catalog data.
 """
 
-from compensations.actions import Action, JsonDict
-from compensations.kinds import StepKind
-from providers.salesforce.client import SalesforceClient
-from providers.salesforce.create import CreateRecord, CreateRecordParams
-from providers.salesforce.group import CreateRecordsAtomic, CreateRecordsAtomicParams, type_counts
-from providers.salesforce.params import DEFAULT_KEY_FIELD
-from providers.salesforce.update import UpdateRecord, UpdateRecordParams
-from providers.salesforce.upsert import UpsertRecord, UpsertRecordParams
+from pivot.compensations.actions import Action, JsonDict
+from pivot.compensations.kinds import StepKind
+from pivot.providers.salesforce.client import SalesforceClient
+from pivot.providers.salesforce.create import CreateRecord, CreateRecordParams
+from pivot.providers.salesforce.group import CreateRecordsAtomic, CreateRecordsAtomicParams, type_counts
+from pivot.providers.salesforce.params import DEFAULT_KEY_FIELD
+from pivot.providers.salesforce.update import UpdateRecord, UpdateRecordParams
+from pivot.providers.salesforce.upsert import UpsertRecord, UpsertRecordParams
 
 
 def _record(result: JsonDict) -> str:

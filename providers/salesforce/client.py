@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import httpx
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.http import Endpoint, ProviderHTTP, json_body
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers.http import Endpoint, ProviderHTTP, json_body
 
 SALESFORCE_API = "https://example.my.salesforce.com"
 API_VERSION = "v60.0"

@@ -12,11 +12,11 @@ found through queryAll, so a second run reports `compensated` again, not "nothin
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.keys import StepKeys
-from providers.salesforce.client import SalesforceClient
-from providers.salesforce.params import DEFAULT_KEY_FIELD, Fields, KeyField, SObjectName, check_writable
-from providers.salesforce.records import read_and_verify, record_ref
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.keys import StepKeys
+from pivot.providers.salesforce.client import SalesforceClient
+from pivot.providers.salesforce.params import DEFAULT_KEY_FIELD, Fields, KeyField, SObjectName, check_writable
+from pivot.providers.salesforce.records import read_and_verify, record_ref
 
 
 class CreateRecordParams(BaseModel):

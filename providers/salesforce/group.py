@@ -25,12 +25,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from compensations.keys import StepKeys
-from providers.salesforce.client import MAX_COLLECTION, TRANSIENT_CODES, SalesforceClient, parse_errors
-from providers.salesforce.params import DEFAULT_KEY_FIELD, Fields, KeyField, SObjectName, check_writable
-from providers.salesforce.values import current_values, differing, field_of
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.compensations.keys import StepKeys
+from pivot.providers.salesforce.client import MAX_COLLECTION, TRANSIENT_CODES, SalesforceClient, parse_errors
+from pivot.providers.salesforce.params import DEFAULT_KEY_FIELD, Fields, KeyField, SObjectName, check_writable
+from pivot.providers.salesforce.values import current_values, differing, field_of
 
 MAX_TYPES = 10
 """sObject Collections process a mixed-type request in chunks per type, at most ten of them."""

@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from compensations.errors import ProviderRejected
-from providers.salesforce.client import SalesforceClient
-from providers.salesforce.values import current_values, differing
+from pivot.compensations.errors import ProviderRejected
+from pivot.providers.salesforce.client import SalesforceClient
+from pivot.providers.salesforce.values import current_values, differing
 
 
 def record_ref(sobject: str, record_id: str) -> str:

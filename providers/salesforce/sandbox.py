@@ -17,7 +17,7 @@ invalid"), a token without the `api` permission 403 API_DISABLED_FOR_ORG, and ob
 permissions (`Account:read`, `Account:create`, …) shape describe. `/_sandbox/fields/{S}/{F}`
 removes a field or grants its field-level security; `/_sandbox/reset` restores every default.
 
-    python -m providers.serve_sandboxes --salesforce 127.0.0.1:8104
+    python -m pivot.providers.serve_sandboxes --salesforce 127.0.0.1:8104
 
 prints "sandboxes ready" once it answers its health check, and exits 0 on SIGTERM or SIGINT.
 """
@@ -36,14 +36,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from providers.salesforce.sandbox_api import ApiRequest, ApiResponse, SalesforceApi
-from providers.salesforce.sandbox_composite import CompositeExecutor
-from providers.salesforce.sandbox_schema import Access, Schema, field_instrument_routes
-from providers.salesforce.sandbox_store import Store
-from providers.salesforce.sandbox_tooling import ToolingApi
-from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
-from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
-from providers.sandbox_kit.tokens import TokenBook, token_routes
+from pivot.providers.salesforce.sandbox_api import ApiRequest, ApiResponse, SalesforceApi
+from pivot.providers.salesforce.sandbox_composite import CompositeExecutor
+from pivot.providers.salesforce.sandbox_schema import Access, Schema, field_instrument_routes
+from pivot.providers.salesforce.sandbox_store import Store
+from pivot.providers.salesforce.sandbox_tooling import ToolingApi
+from pivot.providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
+from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
+from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes
 
 API_PREFIX = "/services/data/"
 DAILY_API_LIMIT = 5000

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from providers.salesforce.sandbox_schema import Access
-from providers.salesforce.sandbox_soql import parse as parse_soql
-from providers.salesforce.sandbox_store import (
+from pivot.providers.salesforce.sandbox_schema import Access
+from pivot.providers.salesforce.sandbox_soql import parse as parse_soql
+from pivot.providers.salesforce.sandbox_store import (
     MultipleMatches,
     Record,
     SalesforceError,

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.salesforce.sandbox_store import (
+from pivot.providers.salesforce.sandbox_store import (
     KEY_FIELD,
     STANDARD_TYPES,
     SalesforceError,
@@ -36,8 +36,8 @@ from providers.salesforce.sandbox_store import (
     id_suffix,
     sobject_type,
 )
-from providers.sandbox_kit import read_json_object
-from providers.sandbox_kit.tokens import TokenBook
+from pivot.providers.sandbox_kit import read_json_object
+from pivot.providers.sandbox_kit.tokens import TokenBook
 
 CUSTOM_FIELD_PREFIX = "00N"
 MAX_TEXT_LENGTH = 255

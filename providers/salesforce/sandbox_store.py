@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from providers.sandbox_kit import Ledger
+from pivot.providers.sandbox_kit import Ledger
 
 if TYPE_CHECKING:
-    from providers.salesforce.sandbox_schema import Schema
+    from pivot.providers.salesforce.sandbox_schema import Schema
 
 KEY_FIELD = "Pivot_Key__c"
 UNIQUE_FIELDS = frozenset({KEY_FIELD.lower()})

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from providers.salesforce.sandbox_api import ApiRequest, ApiResponse
-from providers.salesforce.sandbox_schema import FieldDef, Schema
-from providers.salesforce.sandbox_store import SalesforceError, not_found, sobject_type
+from pivot.providers.salesforce.sandbox_api import ApiRequest, ApiResponse
+from pivot.providers.salesforce.sandbox_schema import FieldDef, Schema
+from pivot.providers.salesforce.sandbox_store import SalesforceError, not_found, sobject_type
 
 _LITERAL = r"'((?:[^'\\]|\\.)*)'"
 _QUERY = re.compile(

@@ -29,13 +29,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected
-from compensations.keys import StepKeys
-from providers.salesforce.client import SalesforceClient
-from providers.salesforce.params import DEFAULT_KEY_FIELD, Fields, RecordId, SObjectName, check_writable
-from providers.salesforce.records import read_and_verify, record_ref
-from providers.salesforce.values import current_values, differing, same_value
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.salesforce.client import SalesforceClient
+from pivot.providers.salesforce.params import DEFAULT_KEY_FIELD, Fields, RecordId, SObjectName, check_writable
+from pivot.providers.salesforce.records import read_and_verify, record_ref
+from pivot.providers.salesforce.values import current_values, differing, same_value
 
 _FIELD_ERRORS = frozenset({"invalid_field", "invalid_field_for_insert_update", "invalid_type"})
 """Read errors that prove the PATCH of these fields could never have been applied either."""

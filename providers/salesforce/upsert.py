@@ -8,12 +8,12 @@ second effect (not even a no-op update that would bump LastModifiedDate and fire
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compensations.actions import JsonDict
-from compensations.keys import StepKeys
-from providers.salesforce.client import SalesforceClient
-from providers.salesforce.params import EXTERNAL_ID_VALUE, Fields, KeyField, SObjectName, check_writable
-from providers.salesforce.records import read_and_verify, record_ref
-from providers.salesforce.values import differing
+from pivot.compensations.actions import JsonDict
+from pivot.compensations.keys import StepKeys
+from pivot.providers.salesforce.client import SalesforceClient
+from pivot.providers.salesforce.params import EXTERNAL_ID_VALUE, Fields, KeyField, SObjectName, check_writable
+from pivot.providers.salesforce.records import read_and_verify, record_ref
+from pivot.providers.salesforce.values import differing
 
 
 class UpsertRecordParams(BaseModel):

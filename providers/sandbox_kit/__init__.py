@@ -5,7 +5,7 @@ latency, "committed but the answer was lost") and then read the ledger to prove 
 effect happened exactly once. Keeping these pieces here keeps the three providers identical.
 """
 
-from providers.sandbox_kit.app import (
+from pivot.providers.sandbox_kit.app import (
     FaultMiddleware,
     FaultResponder,
     ResponseHeadersMiddleware,
@@ -14,8 +14,8 @@ from providers.sandbox_kit.app import (
     format_retry_after,
     read_json_object,
 )
-from providers.sandbox_kit.faults import FaultBook, FaultRule, FaultSpec
-from providers.sandbox_kit.ledger import Effect, Ledger
+from pivot.providers.sandbox_kit.faults import FaultBook, FaultRule, FaultSpec
+from pivot.providers.sandbox_kit.ledger import Effect, Ledger
 
 __all__ = [
     "Effect",

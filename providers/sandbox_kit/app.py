@@ -29,8 +29,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
-from providers.sandbox_kit.faults import FaultBook, FaultRule, FaultSpec
-from providers.sandbox_kit.ledger import Ledger
+from pivot.providers.sandbox_kit.faults import FaultBook, FaultRule, FaultSpec
+from pivot.providers.sandbox_kit.ledger import Ledger
 
 SANDBOX_PREFIX = "/_sandbox/"
 _LATENCY_SCOPE_KEY = "pivot.sandbox.pending_latency"

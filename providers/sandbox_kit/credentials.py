@@ -8,7 +8,7 @@ one mistake it exists for. Each sandbox therefore accepts exactly:
   set (several, because one sandbox may stand for an account several clients reach with keys of
   their own; an empty list is refused at start, since a sandbox nobody can call is a mistake);
 - otherwise its `LOCAL_CREDENTIALS` entry: the fake the local stack hands the service, so
-  `docker compose up` and a bare `python -m providers.serve_sandboxes` work with the documented
+  `docker compose up` and a bare `python -m pivot.providers.serve_sandboxes` work with the documented
   values;
 - and, on top, whatever a test registers at `/_sandbox/tokens` (`tokens.TokenBook`).
 

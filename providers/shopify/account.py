@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from providers.account_kit import AccountBase, Check, Probe, SetupStep
-from providers.shopify.client import ShopifyClient
+from pivot.providers.account_kit import AccountBase, Check, Probe, SetupStep
+from pivot.providers.shopify.client import ShopifyClient
 
 DOCTOR_QUERY = """
 query PivotDoctor {

@@ -12,18 +12,18 @@
   `@idempotent(key:)`, so after the pivot it is retried until it succeeds.
 """
 
-from compensations.actions import Action, JsonDict, RetryBudget
-from compensations.kinds import StepKind
-from providers.shopify.client import ShopifyClient
-from providers.shopify.draft_orders import DraftOrders
-from providers.shopify.order_actions import OrderActions
-from providers.shopify.params import (
+from pivot.compensations.actions import Action, JsonDict, RetryBudget
+from pivot.compensations.kinds import StepKind
+from pivot.providers.shopify.client import ShopifyClient
+from pivot.providers.shopify.draft_orders import DraftOrders
+from pivot.providers.shopify.order_actions import OrderActions
+from pivot.providers.shopify.params import (
     CancelOrderParams,
     CompleteDraftOrderParams,
     CreateDraftOrderParams,
     RefundParams,
 )
-from providers.shopify.views import KEY_ATTRIBUTE, KEY_TAG_HEX
+from pivot.providers.shopify.views import KEY_ATTRIBUTE, KEY_TAG_HEX
 
 
 def _money(result: JsonDict, field: str = "total") -> str:

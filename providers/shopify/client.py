@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.http import Endpoint, ProviderHTTP, json_body
-from providers.shopify.errors import top_level_failure, user_errors_failure
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers.http import Endpoint, ProviderHTTP, json_body
+from pivot.providers.shopify.errors import top_level_failure, user_errors_failure
 
 SHOPIFY_API = "https://example.myshopify.com"
 API_VERSION = "2026-01"

@@ -16,14 +16,14 @@ find one of them: the catalog says so.
 from decimal import Decimal
 from typing import Any
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected
-from compensations.keys import StepKeys
-from providers.shopify import documents
-from providers.shopify.client import ShopifyClient
-from providers.shopify.orders import Orders
-from providers.shopify.params import CompleteDraftOrderParams, CreateDraftOrderParams, DraftLineItem
-from providers.shopify.views import (
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.shopify import documents
+from pivot.providers.shopify.client import ShopifyClient
+from pivot.providers.shopify.orders import Orders
+from pivot.providers.shopify.params import CompleteDraftOrderParams, CreateDraftOrderParams, DraftLineItem
+from pivot.providers.shopify.views import (
     KEY_ATTRIBUTE,
     attribute,
     gid_number,

@@ -10,8 +10,8 @@ idempotency failures of `@idempotent` mutations are recognised by their document
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.http import MAX_RETRY_AFTER_S
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers.http import MAX_RETRY_AFTER_S
 
 THROTTLED = "THROTTLED"
 IDEMPOTENCY_CONCURRENT_REQUEST = "IDEMPOTENCY_CONCURRENT_REQUEST"

@@ -10,14 +10,14 @@ before the write find a refund whose answer was lost even after Shopify's idempo
 from decimal import Decimal
 from typing import Any
 
-from compensations.actions import JsonDict
-from compensations.errors import ProviderRejected
-from compensations.keys import StepKeys
-from providers.shopify import documents
-from providers.shopify.client import ShopifyClient
-from providers.shopify.orders import Orders
-from providers.shopify.params import CancelOrderParams, RefundParams
-from providers.shopify.views import gid_number, key_marker, money, money_text, nodes, with_marker
+from pivot.compensations.actions import JsonDict
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.shopify import documents
+from pivot.providers.shopify.client import ShopifyClient
+from pivot.providers.shopify.orders import Orders
+from pivot.providers.shopify.params import CancelOrderParams, RefundParams
+from pivot.providers.shopify.views import gid_number, key_marker, money, money_text, nodes, with_marker
 
 REFUNDABLE_KINDS = frozenset({"SALE", "CAPTURE"})
 FAILED_STATUSES = frozenset({"FAILURE", "ERROR"})

@@ -9,9 +9,9 @@ person reading the order's timeline can tell which saga cancelled it.
 import asyncio
 from typing import Any
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.shopify import documents
-from providers.shopify.client import ShopifyClient
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers.shopify import documents
+from pivot.providers.shopify.client import ShopifyClient
 
 JOB_POLL_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 """Polling a cancel job: about 3 s in all, then the step is retried (and starts by reading the order)."""

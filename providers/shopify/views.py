@@ -9,9 +9,9 @@ attribute (verified on every read).
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from compensations.errors import ProviderRejected
-from compensations.keys import KEY_PREFIX
-from providers.shopify.params import KEY_TAG_PREFIX
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import KEY_PREFIX
+from pivot.providers.shopify.params import KEY_TAG_PREFIX
 
 KEY_ATTRIBUTE = "pivot_key"
 KEY_TAG_HEX = 32

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from providers.account_kit import AccountBase, Check, Probe, SetupStep
-from providers.http import retry_after_seconds
-from providers.slack.client import SlackClient
+from pivot.providers.account_kit import AccountBase, Check, Probe, SetupStep
+from pivot.providers.http import retry_after_seconds
+from pivot.providers.slack.client import SlackClient
 
 APPS_PAGE = "https://api.slack.com/apps"
 REQUIRED_SCOPES: Mapping[str, str] = MappingProxyType({

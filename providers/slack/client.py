@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.http import Endpoint, ProviderHTTP, json_body, retry_after_seconds
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers.http import Endpoint, ProviderHTTP, json_body, retry_after_seconds
 
 SLACK_API = "https://slack.com"
 

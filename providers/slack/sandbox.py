@@ -35,17 +35,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.sandbox_kit import (
+from pivot.providers.sandbox_kit import (
     FaultBook,
     Ledger,
     apply_pending_latency,
     build_sandbox_app,
     format_retry_after,
 )
-from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
-from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
-from providers.sandbox_kit.tokens import TokenBook, token_routes
-from providers.slack.sandbox_scopes import SANDBOX_SCOPES, needed_scope, scope_headers
+from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
+from pivot.providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
+from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes
+from pivot.providers.slack.sandbox_scopes import SANDBOX_SCOPES, needed_scope, scope_headers
 
 TEAM_ID = "T07PIVOTSB"
 TEAM_NAME = "Pivot Sandbox"

@@ -8,7 +8,7 @@ accepts in `x-accepted-oauth-scopes` (what `pivot doctor` reads). A token the sa
 does not know has every scope in `SANDBOX_SCOPES`, so the local stack needs no setup.
 
 This table models Slack's rules for the methods the sandbox serves; Pivot's own list of what its
-catalog needs lives in `providers.slack.account`, and the account tests prove the two agree.
+catalog needs lives in `pivot.providers.slack.account`, and the account tests prove the two agree.
 """
 
 from collections.abc import Mapping, Sequence

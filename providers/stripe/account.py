@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers.account_kit import AccountBase, Check, SetupStep
-from providers.http import retry_after_seconds
-from providers.stripe.client import STRIPE_VERSION, StripeClient
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers.account_kit import AccountBase, Check, SetupStep
+from pivot.providers.http import retry_after_seconds
+from pivot.providers.stripe.client import STRIPE_VERSION, StripeClient
 
 KEYS_PAGE = "https://dashboard.stripe.com/apikeys"
 _PERMISSION = re.compile(r"'(rak_[a-z_]+)'")

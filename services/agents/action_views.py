@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from compensations.actions import Action, Catalog
-from compensations.kinds import StepKind
-from compensations.open_calls import StepAnswer
-from services.agents.param_schemas import model_schema, param_paths, wire_params_schema
+from pivot.compensations.actions import Action, Catalog
+from pivot.compensations.kinds import StepKind
+from pivot.compensations.open_calls import StepAnswer
+from pivot.services.agents.param_schemas import model_schema, param_paths, wire_params_schema
 
 _WORD = re.compile(r"[a-z0-9]+")
 

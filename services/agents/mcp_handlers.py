@@ -15,12 +15,12 @@ import anyio.to_thread
 import httpx
 from mcp_types import CallToolResult
 
-from compensations.actions import Catalog
-from compensations.ids import InvalidId
-from compensations.validation import PlanRejected, check_horizon, decode_plan, validate_plan
-from services.agents.action_views import action_line, describe, find
-from services.agents.mcp_resources import RecentSagas
-from services.agents.mcp_results import (
+from pivot.compensations.actions import Catalog
+from pivot.compensations.ids import InvalidId
+from pivot.compensations.validation import PlanRejected, check_horizon, decode_plan, validate_plan
+from pivot.services.agents.action_views import action_line, describe, find
+from pivot.services.agents.mcp_resources import RecentSagas
+from pivot.services.agents.mcp_results import (
     failure_result,
     not_found_result,
     outcome_result,
@@ -30,10 +30,10 @@ from services.agents.mcp_results import (
     step_result,
     unreachable_result,
 )
-from services.agents.mcp_tools import Handler
-from services.agents.tool_args import params_error, plan_request, step_request
-from services.cli.explain import explain, explanation_text
-from services.client import PivotClient, PivotError
+from pivot.services.agents.mcp_tools import Handler
+from pivot.services.agents.tool_args import params_error, plan_request, step_request
+from pivot.services.cli.explain import explain, explanation_text
+from pivot.services.client import PivotClient, PivotError
 
 Answer = TypeVar("Answer")
 NOTHING_WRITTEN = "Nothing was recorded or written."

@@ -19,7 +19,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.agents.mcp_access import BearerToken, HttpAccess
+from pivot.services.agents.mcp_access import BearerToken, HttpAccess
 
 if TYPE_CHECKING:  # the SDK is optional: `pivot mcp`'s options are read without it
     from mcp.server.mcpserver import MCPServer

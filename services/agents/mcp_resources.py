@@ -16,10 +16,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import Resource
 
-from compensations.ids import InvalidId, check_run_id
-from services.admin import AdminClient
-from services.cli.journal import saga_journal
-from services.client import PivotClient
+from pivot.compensations.ids import InvalidId, check_run_id
+from pivot.services.admin import AdminClient
+from pivot.services.cli.journal import saga_journal
+from pivot.services.client import PivotClient
 
 RECENT = 50
 """How many sagas `resources/list` names (the templates reach every other one)."""

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 from mcp_types import CallToolResult, ContentBlock, TextContent
 
-from services.agents.answer_text import duplicate_line
-from services.client import (
+from pivot.services.agents.answer_text import duplicate_line
+from pivot.services.client import (
     PivotError,
     PlanRejectedError,
     RunConflictError,

@@ -9,7 +9,7 @@ Restate's ingress through `PivotClient`: the server keeps no state of its own, b
 call names its saga and Restate keeps the saga. So the process can be restarted, or replicated
 behind a load balancer, mid-task, and the agent's next call carries on where it was.
 
-    python -m services.agents.mcp_server [--transport stdio|http] [--ingress URL] [--admin URL]
+    python -m pivot.services.agents.mcp_server [--transport stdio|http] [--ingress URL] [--admin URL]
                                          [--tools full|meta|auto] [--actions GLOB ...]
 """
 
@@ -24,13 +24,13 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 
-from compensations.actions import Catalog
-from services.admin import DEFAULT_ADMIN
-from services.agents.mcp_access import HttpAccess, http_access
-from services.agents.mcp_handlers import PivotTools
-from services.agents.mcp_http import DEFAULT_BIND, serve_http, split_bind
-from services.agents.mcp_resources import PivotServer, RecentSagas, add_saga_resources
-from services.agents.mcp_tools import (
+from pivot.compensations.actions import Catalog
+from pivot.services.admin import DEFAULT_ADMIN
+from pivot.services.agents.mcp_access import HttpAccess, http_access
+from pivot.services.agents.mcp_handlers import PivotTools
+from pivot.services.agents.mcp_http import DEFAULT_BIND, serve_http, split_bind
+from pivot.services.agents.mcp_resources import PivotServer, RecentSagas, add_saga_resources
+from pivot.services.agents.mcp_tools import (
     AbortArgs,
     AnyStepArgs,
     DescribeArgs,
@@ -43,9 +43,9 @@ from services.agents.mcp_tools import (
     as_tool,
     step_args,
 )
-from services.agents.tools_schema import ToolMode, ToolSpec, select_actions, tool_specs
-from services.catalog import build_catalog
-from services.client import PivotClient
+from pivot.services.agents.tools_schema import ToolMode, ToolSpec, select_actions, tool_specs
+from pivot.services.catalog import build_catalog
+from pivot.services.client import PivotClient
 
 Transport = Literal["stdio", "http"]
 
@@ -143,12 +143,12 @@ def serve(options: ServeOptions) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m services.agents.mcp_server`: the same options as `pivot mcp`."""
+    """`python -m pivot.services.agents.mcp_server`: the same options as `pivot mcp`."""
     import argparse
 
-    from services.cli.mcp_command import add_arguments, run
+    from pivot.services.cli.mcp_command import add_arguments, run
 
-    parser = argparse.ArgumentParser(prog="python -m services.agents.mcp_server", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m pivot.services.agents.mcp_server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080"))
     return run(parser.parse_args(argv))

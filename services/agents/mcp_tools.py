@@ -18,7 +18,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict
 
-from services.agents.tools_schema import ToolSpec
+from pivot.services.agents.tools_schema import ToolSpec
 
 Handler = Callable[..., Awaitable[CallToolResult]]
 

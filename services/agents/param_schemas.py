@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from compensations.actions import Action
-from services.agents.strict_schema import Schema, from_strict, to_strict
+from pivot.compensations.actions import Action
+from pivot.services.agents.strict_schema import Schema, from_strict, to_strict
 
 REF = {"$ref": "#/$defs/ref"}
 REF_DEF: Schema = {"anyOf": [

@@ -2,8 +2,8 @@
 
     from pydantic_ai import Agent
     from restate.ext.pydantic import RestateAgent
-    from services.agents.pydantic_saga import run_agent_saga
-    from services.agents.pydantic_toolset import PivotToolset
+    from pivot.services.agents.pydantic_saga import run_agent_saga
+    from pivot.services.agents.pydantic_toolset import PivotToolset
 
     agent = RestateAgent(Agent(model, toolsets=[PivotToolset(catalog, ["hubspot.*", "stripe.*", "slack.*"])]))
 
@@ -33,12 +33,12 @@ from pydantic_ai.usage import UsageLimits
 from restate import Context, TerminalError
 from restate.ext.pydantic import RestateAgent
 
-from compensations.actions import Catalog
-from compensations.outcome import Outcome
-from compensations.protocol import AlertSink, ApprovalGate
-from compensations.record import OnFailure
-from compensations.saga import Publisher, Saga, SagaEnded
-from services.agents.pydantic_toolset import PivotToolset, bind_saga
+from pivot.compensations.actions import Catalog
+from pivot.compensations.outcome import Outcome
+from pivot.compensations.protocol import AlertSink, ApprovalGate
+from pivot.compensations.record import OnFailure
+from pivot.compensations.saga import Publisher, Saga, SagaEnded
+from pivot.services.agents.pydantic_toolset import PivotToolset, bind_saga
 
 log = logging.getLogger("pivot.agents")
 

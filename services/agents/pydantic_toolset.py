@@ -1,7 +1,7 @@
 """Pivot's catalog actions as a pydantic-ai toolset, for agents that a Restate handler hosts.
 
 An agent run by `restate.ext.pydantic.RestateAgent` inside a handler gets one tool per catalog
-action. Each tool call is one step of the handler's own saga (`compensations.saga.Saga`), run in
+action. Each tool call is one step of the handler's own saga (`pivot.compensations.saga.Saga`), run in
 the handler's own journal:
 
 - the step id is the tool call's id, which RestateAgent journals with the model's answer, so a
@@ -21,14 +21,14 @@ the `report` policy are a `ToolFailed`: the model sees the failure and takes ano
 retry budget is spent (the same call could never succeed). A failure that ends the saga raises
 `SagaEnded` out of the agent run: the run stops, nothing more is asked of the model.
 
-Names, descriptions and schemas come from `services.agents.tools_schema`, the one source every
+Names, descriptions and schemas come from `pivot.services.agents.tools_schema`, the one source every
 agent surface uses. In a handler the saga is implicit (the handler's) and the step id is the
 tool-call id, so the tools take just `{"params": {...}}` (and `pivot` where the action may be one).
 
 The saga reaches the tools through `bind_saga` (a context variable, like Restate's own current
 context): RestateAgent fixes an agent's toolsets when it wraps the agent, and ignores toolsets
 passed at run time, so the toolset is registered once on the `Agent` and the saga of each
-invocation is bound around its run. `services.agents.pydantic_saga.run_agent_saga` does both.
+invocation is bound around its run. `pivot.services.agents.pydantic_saga.run_agent_saga` does both.
 """
 
 import hashlib
@@ -43,15 +43,15 @@ from typing import Any, Required, TypedDict, cast
 from pydantic_ai import AbstractToolset, ModelRetry, RunContext, ToolDefinition, ToolFailed, ToolsetTool, UserError
 from pydantic_core import SchemaValidator, core_schema
 
-from compensations.actions import Action, Catalog
-from compensations.connections import DEFAULT_CONNECTION
-from compensations.ids import STEP_ID_PATTERN
-from compensations.kinds import StepState
-from compensations.open_calls import StepAnswer
-from compensations.saga import Saga, StepRefusedError
-from services.agents.answer_text import duplicate_line
-from services.agents.param_schemas import wire_params
-from services.agents.tools_schema import select_actions, step_tool
+from pivot.compensations.actions import Action, Catalog
+from pivot.compensations.connections import DEFAULT_CONNECTION
+from pivot.compensations.ids import STEP_ID_PATTERN
+from pivot.compensations.kinds import StepState
+from pivot.compensations.open_calls import StepAnswer
+from pivot.compensations.saga import Saga, StepRefusedError
+from pivot.services.agents.answer_text import duplicate_line
+from pivot.services.agents.param_schemas import wire_params
+from pivot.services.agents.tools_schema import select_actions, step_tool
 
 DEFAULT_TOOLSET_ID = "pivot"
 DEFAULT_MAX_RETRIES = 2
@@ -97,7 +97,7 @@ def bound_saga() -> Saga:
     saga = _bound_saga.get()
     if saga is None:
         raise UserError("a Pivot tool was called outside a saga: run the agent with "
-                        "services.agents.pydantic_saga.run_agent_saga (or inside bind_saga(saga))")
+                        "pivot.services.agents.pydantic_saga.run_agent_saga (or inside bind_saga(saga))")
     return saga
 
 

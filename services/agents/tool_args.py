@@ -16,11 +16,11 @@ import json
 from functools import cache
 from typing import Any
 
-from compensations.actions import Catalog
-from compensations.open_calls import StepRequest
-from compensations.plan import Plan
-from services.agents.param_schemas import model_schema, wire_params
-from services.agents.strict_schema import Schema, from_strict, to_strict
+from pivot.compensations.actions import Catalog
+from pivot.compensations.open_calls import StepRequest
+from pivot.compensations.plan import Plan
+from pivot.services.agents.param_schemas import model_schema, wire_params
+from pivot.services.agents.strict_schema import Schema, from_strict, to_strict
 
 STEP_NOTES = {
     "step": "Your id for this write",

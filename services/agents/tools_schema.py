@@ -21,14 +21,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from compensations.actions import Action, Catalog
-from compensations.kinds import StepKind
-from services.agents.action_views import action_json as action_json
-from services.agents.action_views import select_actions as select_actions
-from services.agents.action_views import short_undo, undo_meta
-from services.agents.param_schemas import tool_params_schema
-from services.agents.strict_schema import Schema, nullable
-from services.agents.tool_args import STEP_NOTES, plan_schema, step_call_schema
+from pivot.compensations.actions import Action, Catalog
+from pivot.compensations.kinds import StepKind
+from pivot.services.agents.action_views import action_json as action_json
+from pivot.services.agents.action_views import select_actions as select_actions
+from pivot.services.agents.action_views import short_undo, undo_meta
+from pivot.services.agents.param_schemas import tool_params_schema
+from pivot.services.agents.strict_schema import Schema, nullable
+from pivot.services.agents.tool_args import STEP_NOTES, plan_schema, step_call_schema
 
 Format = Literal["openai", "anthropic", "mcp-json", "gemini"]
 ToolMode = Literal["full", "meta", "auto"]

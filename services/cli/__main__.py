@@ -1,7 +1,7 @@
-"""`python -m services.cli`: the `pivot` command without its console script (what tests run)."""
+"""`python -m pivot.services.cli`: the `pivot` command without its console script (what tests run)."""
 
 import sys
 
-from services.cli.main import main
+from pivot.services.cli.main import main
 
 sys.exit(main())

@@ -1,6 +1,6 @@
 """`pivot doctor` and `pivot setup`: the provider accounts as the sagas will use them.
 
-Both go through the same clients and the same connections as the sagas (`services.catalog`,
+Both go through the same clients and the same connections as the sagas (`pivot.services.catalog`,
 `providers/connections.py`), so what doctor checks is what a step will meet. Each provider's
 `Account` (providers/<provider>/account.py) knows what to look at; this module picks the
 providers and connections, runs them, and prints one line per check or setup step.
@@ -16,13 +16,13 @@ from typing import Any
 
 from rich.console import Console
 
-from compensations.connections import DEFAULT_CONNECTION, using_connection
-from compensations.errors import ProviderRejected, ProviderUnavailable
-from providers import connections as named
-from providers.account_kit import Account, Check, SetupStep
-from providers.redaction import redact_data
-from services.catalog import CREDENTIAL_ENV, Clients, build_clients
-from services.terminal_text import markup
+from pivot.compensations.connections import DEFAULT_CONNECTION, using_connection
+from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
+from pivot.providers import connections as named
+from pivot.providers.account_kit import Account, Check, SetupStep
+from pivot.providers.redaction import redact_data
+from pivot.services.catalog import CREDENTIAL_ENV, Clients, build_clients
+from pivot.services.terminal_text import markup
 
 PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
 ACCOUNT_CLASSES = {"stripe": "StripeAccount", "hubspot": "HubSpotAccount", "slack": "SlackAccount",

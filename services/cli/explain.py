@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from compensations.actions import Catalog
-from compensations.kinds import StepKind
-from compensations.validation import ValidatedPlan
+from pivot.compensations.actions import Catalog
+from pivot.compensations.kinds import StepKind
+from pivot.compensations.validation import ValidatedPlan
 
 
 class StepExplanation(BaseModel):
@@ -85,7 +85,7 @@ def explanation_text(explanation: Explanation) -> list[str]:
 
 def plan_json_schema(catalog: Catalog) -> dict[str, Any]:
     """The plan's JSON Schema, with the action names of this catalog as an enum."""
-    from compensations.plan import Plan
+    from pivot.compensations.plan import Plan
 
     schema = Plan.model_json_schema()
     step = schema["$defs"]["StepSpec"]["properties"]

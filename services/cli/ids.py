@@ -1,14 +1,14 @@
 """Argument types for the ids a user types: checked before any request, with argparse's own error.
 
 `pivot status ..` used to walk the ingress's URL path and end in a traceback; now every command
-that takes a run, step or approval id refuses one outside `compensations.ids`' alphabet with a
+that takes a run, step or approval id refuses one outside `pivot.compensations.ids`' alphabet with a
 usage line and exit status 2, before it connects anywhere.
 """
 
 import argparse
 from collections.abc import Callable
 
-from compensations.ids import InvalidId, check_approval_id, check_run_id, check_step_id
+from pivot.compensations.ids import InvalidId, check_approval_id, check_run_id, check_step_id
 
 
 def _argument(check: Callable[[str], str]) -> Callable[[str], str]:

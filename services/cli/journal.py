@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.admin import AdminClient
+from pivot.services.admin import AdminClient
 
 
 class JournalEvent(BaseModel):

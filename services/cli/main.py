@@ -11,12 +11,12 @@ from typing import Any
 
 from rich.console import Console
 
-from services.cli import ids, render
-from services.client import PivotClient, PivotError, PlanRejectedError
-from services.terminal_text import markup, text
+from pivot.services.cli import ids, render
+from pivot.services.client import PivotClient, PivotError, PlanRejectedError
+from pivot.services.terminal_text import markup, text
 
 console = Console(width=None if sys.stdout.isatty() else 120, markup=False, highlight=False)
-"""Prints rich renderables built by `services.terminal_text` (or literal text): a plain string is
+"""Prints rich renderables built by `pivot.services.terminal_text` (or literal text): a plain string is
 never read as markup, so a value that slips into one cannot restyle or crash the output."""
 DEFAULT_INGRESS = os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080")
 DEFAULT_ADMIN = os.environ.get("PIVOT_ADMIN_URL", "http://127.0.0.1:9070")
@@ -106,9 +106,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from compensations.validation import PlanRejected, check_horizon, validate_plan
-    from services.catalog import build_catalog
-    from services.cli.explain import explain, explanation_text
+    from pivot.compensations.validation import PlanRejected, check_horizon, validate_plan
+    from pivot.services.catalog import build_catalog
+    from pivot.services.cli.explain import explain, explanation_text
 
     catalog = build_catalog()
     try:
@@ -135,10 +135,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from pydantic import BaseModel
 
-    from compensations.open_calls import FinishRequest, OpenRequest, StepRequest
-    from compensations.outcome import Outcome
-    from services.catalog import build_catalog
-    from services.cli.explain import plan_json_schema
+    from pivot.compensations.open_calls import FinishRequest, OpenRequest, StepRequest
+    from pivot.compensations.outcome import Outcome
+    from pivot.services.catalog import build_catalog
+    from pivot.services.cli.explain import plan_json_schema
 
     models: dict[str, type[BaseModel]] = {"outcome": Outcome, "step": StepRequest, "open": OpenRequest,
                                           "finish": FinishRequest}
@@ -150,9 +150,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_tools(args: argparse.Namespace) -> int:
     """Print the agent tools. With --strict, every tool is checked against strict mode's rules first
     (they are generated strict-ready; a plugin action whose params cannot be is named, not printed)."""
-    from services.agents.strict_schema import strict_problems
-    from services.agents.tools_schema import render_tools, tool_specs
-    from services.catalog import build_catalog
+    from pivot.services.agents.strict_schema import strict_problems
+    from pivot.services.agents.tools_schema import render_tools, tool_specs
+    from pivot.services.catalog import build_catalog
 
     catalog = build_catalog()
     if args.strict:
@@ -166,8 +166,8 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from compensations.record import SagaRecord
-    from services.admin import AdminClient
+    from pivot.compensations.record import SagaRecord
+    from pivot.services.admin import AdminClient
 
     with AdminClient(args.admin) as admin:
         rows = admin.saga_outcomes()
@@ -216,8 +216,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    from services.admin import AdminClient
-    from services.cli.journal import saga_journal
+    from pivot.services.admin import AdminClient
+    from pivot.services.cli.journal import saga_journal
 
     with AdminClient(args.admin) as admin:
         found = saga_journal(admin, args.run_id)
@@ -246,8 +246,8 @@ def _watch(client: PivotClient, run_id: str) -> int:
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
-    from services.agents.tools_schema import action_json
-    from services.catalog import build_catalog
+    from pivot.services.agents.tools_schema import action_json
+    from pivot.services.catalog import build_catalog
 
     catalog = build_catalog()
     if args.json:
@@ -258,7 +258,7 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 
 def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
-    from services.local.demo import clear_faults, fail_invoice_creates, flagship_plan
+    from pivot.services.local.demo import clear_faults, fail_invoice_creates, flagship_plan
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes = []
@@ -279,8 +279,8 @@ def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
 def cmd_dev(args: argparse.Namespace) -> int:
     from importlib.util import find_spec
 
-    from services.local.sandbox_credentials import print_sandbox_credentials
-    from services.local.stack import Stack
+    from pivot.services.local.sandbox_credentials import print_sandbox_credentials
+    from pivot.services.local.stack import Stack
 
     stack = Stack(mcp_server=find_spec("mcp") is not None)  # the MCP SDK is the optional `agents` extra
     console.print(markup("[bold]starting[/] restate-server, sandboxes and the Pivot service…"))
@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("which", choices=["plan", "outcome", "step", "open", "finish"])
     schema.set_defaults(func=cmd_schema)
 
-    from services.cli.mcp_command import TOOL_MODES, TOOLS_HELP
+    from pivot.services.cli.mcp_command import TOOL_MODES, TOOLS_HELP
 
     tools = sub.add_parser("tools", help="print the agent tools (one per action, saga controls, plans) as "
                                          "OpenAI, Anthropic, Gemini or MCP definitions")
@@ -400,15 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
         decision.set_defaults(func=cmd_decide)
         decisions.append(decision)
 
-    from services.cli.open_sagas import add_commands
+    from pivot.services.cli.open_sagas import add_commands
 
     add_commands(sub, console, DEFAULT_INGRESS)
 
-    from services.cli.accounts import add_commands as add_account_commands
+    from pivot.services.cli.accounts import add_commands as add_account_commands
 
     add_account_commands(sub, console)
 
-    from services.cli.mcp_command import add_command as add_mcp_command
+    from pivot.services.cli.mcp_command import add_command as add_mcp_command
 
     add_mcp_command(sub, DEFAULT_INGRESS)
 

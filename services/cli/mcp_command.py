@@ -9,8 +9,8 @@ import os
 import sys
 from typing import Any
 
-from services.admin import DEFAULT_ADMIN
-from services.agents.mcp_http import DEFAULT_BIND
+from pivot.services.admin import DEFAULT_ADMIN
+from pivot.services.agents.mcp_http import DEFAULT_BIND
 
 TOOL_MODES = ("auto", "full", "meta")
 TOOLS_HELP = ("full: one tool per action, the saga controls and the plan path; meta: find_actions, "
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_ingress: str) -> None
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from services.agents.mcp_server import CannotServe, ServeOptions, serve
+        from pivot.services.agents.mcp_server import CannotServe, ServeOptions, serve
     except ImportError as missing:
         print(f"pivot mcp needs the MCP SDK ({missing.name} is missing): pip install 'pivot[agents]'",
               file=sys.stderr)

@@ -12,9 +12,9 @@ from typing import Any
 
 from rich.console import Console
 
-from services.cli import ids, render
-from services.client import PivotClient, PivotError, StepConflictError, StepRejectedError
-from services.terminal_text import markup
+from pivot.services.cli import ids, render
+from pivot.services.client import PivotClient, PivotError, StepConflictError, StepRejectedError
+from pivot.services.terminal_text import markup
 
 EXIT = {"compensated": 3, "needs_attention": 4}
 

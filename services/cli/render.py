@@ -1,7 +1,7 @@
 """Terminal rendering of outcomes, violations, approvals, the saga list, journals and the catalog (rich).
 
 Every value shown here came from a plan, an agent, a provider or the catalog's plugins: it is
-data, so it reaches rich only through `services.terminal_text` (`text` cells, `markup` fields),
+data, so it reaches rich only through `pivot.services.terminal_text` (`text` cells, `markup` fields),
 which escapes markup and control characters and redacts credentials. Literal markup appears only
 in this module's own templates.
 """
@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
-from compensations.actions import Catalog
-from services.terminal_text import markup, text
+from pivot.compensations.actions import Catalog
+from pivot.services.terminal_text import markup, text
 
 STATUS_STYLE = {
     "committed": "bold green", "compensated": "bold yellow", "needs_attention": "bold red",

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from compensations.protocol import AlertSink
+from pivot.compensations.protocol import AlertSink
 
 WEBHOOK_ENV = "PIVOT_ALERT_WEBHOOK_URL"
 

@@ -5,7 +5,7 @@ a second one, or one after the deadline, is answered clearly and changes nothing
 the awakeable id — a capability — in its state and never returns it. `ApprovalInbox/{approver}`
 is the index that `list` reads, so listing never scans sagas; it is private to the service.
 
-Reads need the approver's read proof (`compensations.approvals.check_read`): `Approvals/pending`
+Reads need the approver's read proof (`pivot.compensations.approvals.check_read`): `Approvals/pending`
 lists only the gates that name the approver who proved it, and `Approval/{id}/get` answers a
 gate only to an approver it names (anyone else gets the same 404 as for no gate at all).
 """
@@ -20,9 +20,9 @@ import restate
 from restate import ObjectContext, ObjectSharedContext, RunOptions, TerminalError
 from restate.serde import BytesSerde
 
-from compensations.approvals import PendingApproval, check_decision, check_read, parse_approver_tokens
-from compensations.clock import stamped
-from services.handlers.names import SAGA, SAGA_RUN
+from pivot.compensations.approvals import PendingApproval, check_decision, check_read, parse_approver_tokens
+from pivot.compensations.clock import stamped
+from pivot.services.handlers.names import SAGA, SAGA_RUN
 
 APPROVERS_ENV = "PIVOT_APPROVERS"
 
@@ -70,7 +70,7 @@ def verify_decision(raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:
 
 
 class InboxGate:
-    """The saga's side of approvals (compensations.protocol.ApprovalGate)."""
+    """The saga's side of approvals (pivot.compensations.protocol.ApprovalGate)."""
 
     def opened(self, ctx: restate.Context, pending: PendingApproval, awakeable_id: str) -> None:
         ctx.object_send(open_approval, key=pending.approval_id,

@@ -8,7 +8,7 @@ says so, never silently ignored.
 
 from restate import TerminalError
 
-from compensations import strict_json
+from pivot.compensations import strict_json
 
 
 def expect_empty(body: bytes) -> None:

@@ -12,7 +12,7 @@ is refused with 403 before the handler runs: nothing is admitted, nothing reache
 The guard wraps every handler of every service the app serves (`guard_services`), as a Restate
 invocation context manager, so a handler added later is covered without remembering to be.
 Calls between Pivot's own handlers carry no browser headers and pass. The same place refuses a
-run id (the Restate key) outside `compensations.ids`' alphabet with 400: `..` as a run id must
+run id (the Restate key) outside `pivot.compensations.ids`' alphabet with 400: `..` as a run id must
 never reach a URL or a log line.
 """
 
@@ -24,7 +24,7 @@ import restate
 from restate import TerminalError
 from restate.extensions import current_context
 
-from compensations.ids import InvalidId
+from pivot.compensations.ids import InvalidId
 
 ALLOWED_ORIGINS_ENV = "PIVOT_ALLOWED_ORIGINS"
 

@@ -25,19 +25,19 @@ from pydantic import TypeAdapter
 from restate import ObjectContext, ObjectSharedContext, TerminalError
 from restate.serde import BytesSerde
 
-from compensations import clock
-from compensations.actions import Catalog, JsonDict
-from compensations.admission import StepRefused, admit, refuse_if_invalid
-from compensations.kinds import SagaStatus
-from compensations.open_calls import CallRejected, FinishRequest, OpenRequest, StepRequest, decode_call
-from compensations.open_ledger import check_timers, expiry_reason, progress, settle
-from compensations.outcome import Outcome, summarize
-from compensations.preview import preview
-from compensations.protocol import iso
-from compensations.record import SagaRecord, StepRecord
-from services.handlers.empty_body import expect_empty
-from services.handlers.names import CLAIM_HEADER, SAGA, SAGA_FINISH, SAGA_RUN, SAGA_STEP, SUSPEND_AFTER
-from services.handlers.open_saga_waits import attach_within, wait_all_within
+from pivot.compensations import clock
+from pivot.compensations.actions import Catalog, JsonDict
+from pivot.compensations.admission import StepRefused, admit, refuse_if_invalid
+from pivot.compensations.kinds import SagaStatus
+from pivot.compensations.open_calls import CallRejected, FinishRequest, OpenRequest, StepRequest, decode_call
+from pivot.compensations.open_ledger import check_timers, expiry_reason, progress, settle
+from pivot.compensations.outcome import Outcome, summarize
+from pivot.compensations.preview import preview
+from pivot.compensations.protocol import iso
+from pivot.compensations.record import SagaRecord, StepRecord
+from pivot.services.handlers.empty_body import expect_empty
+from pivot.services.handlers.names import CLAIM_HEADER, SAGA, SAGA_FINISH, SAGA_RUN, SAGA_STEP, SUSPEND_AFTER
+from pivot.services.handlers.open_saga_waits import attach_within, wait_all_within
 
 RECORD_STATE = "outcome"
 """The record is a superset of the outcome, under the same state key as a plan's outcome, so

@@ -11,9 +11,9 @@ import restate
 from restate import ObjectContext, ObjectSharedContext, TerminalError
 from restate.serde import BytesSerde
 
-from compensations.actions import Catalog
-from compensations.repair import REPAIRS_STATE, retry_compensations
-from services.handlers.empty_body import expect_empty
+from pivot.compensations.actions import Catalog
+from pivot.compensations.repair import REPAIRS_STATE, retry_compensations
+from pivot.services.handlers.empty_body import expect_empty
 
 SAGA_REPAIR = "SagaRepair"
 

@@ -14,11 +14,11 @@ from typing import Any
 import restate
 from restate import Context, TerminalError
 
-from compensations.actions import Catalog, JsonDict
-from compensations.protocol import AlertSink, ApprovalGate
-from compensations.record import SagaRecord
-from compensations.saga import Saga
-from services.handlers.names import SAGA, SAGA_FINISH, SUSPEND_AFTER
+from pivot.compensations.actions import Catalog, JsonDict
+from pivot.compensations.protocol import AlertSink, ApprovalGate
+from pivot.compensations.record import SagaRecord
+from pivot.compensations.saga import Saga
+from pivot.services.handlers.names import SAGA, SAGA_FINISH, SUSPEND_AFTER
 
 
 def saga_finish_service(catalog: Catalog, gate: ApprovalGate | None = None,

@@ -11,13 +11,13 @@ import restate
 from restate import WorkflowContext, WorkflowSharedContext
 from restate.serde import BytesSerde
 
-from compensations.actions import Catalog
-from compensations.outcome import Outcome
-from compensations.plans import REPAIR_STATE, run_saga, saga_status
-from compensations.protocol import AlertSink, ApprovalGate
-from compensations.repair import apply_repairs
-from services.handlers.empty_body import expect_empty
-from services.handlers.names import CLAIM_HEADER, SAGA_RUN, SUSPEND_AFTER
+from pivot.compensations.actions import Catalog
+from pivot.compensations.outcome import Outcome
+from pivot.compensations.plans import REPAIR_STATE, run_saga, saga_status
+from pivot.compensations.protocol import AlertSink, ApprovalGate
+from pivot.compensations.repair import apply_repairs
+from pivot.services.handlers.empty_body import expect_empty
+from pivot.services.handlers.names import CLAIM_HEADER, SAGA_RUN, SUSPEND_AFTER
 
 CLAIM_STATE = "claimed_by"
 

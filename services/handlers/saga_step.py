@@ -1,6 +1,6 @@
 """`SagaStep.run`: one step of an open saga, in an invocation of its own.
 
-It drives the same step protocol as every other driver (`compensations.saga.Saga.run_steps`):
+It drives the same step protocol as every other driver (`pivot.compensations.saga.Saga.run_steps`):
 params from verified results, the approval gate, the compensation registered before the write,
 one journaled lookup → write → read-back. Then it reports the step's final state to the saga's
 ledger. It never decides the saga's fate (unwind, commit): the ledger does, from the report.
@@ -16,14 +16,14 @@ from typing import Any
 import restate
 from restate import Context, TerminalError
 
-from compensations.actions import Catalog, JsonDict
-from compensations.attempts import is_cancel
-from compensations.errors import ErrorInfo
-from compensations.kinds import StepState
-from compensations.protocol import ApprovalGate
-from compensations.record import SagaRecord, StepRecord
-from compensations.saga import Saga
-from services.handlers.names import SAGA, SAGA_STEP, SUSPEND_AFTER
+from pivot.compensations.actions import Catalog, JsonDict
+from pivot.compensations.attempts import is_cancel
+from pivot.compensations.errors import ErrorInfo
+from pivot.compensations.kinds import StepState
+from pivot.compensations.protocol import ApprovalGate
+from pivot.compensations.record import SagaRecord, StepRecord
+from pivot.compensations.saga import Saga
+from pivot.services.handlers.names import SAGA, SAGA_STEP, SUSPEND_AFTER
 
 log = logging.getLogger("pivot.saga")
 

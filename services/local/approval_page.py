@@ -1,6 +1,6 @@
 """The approval page: a small web app where approvers see pending gates and decide.
 
-    python -m services.local.approval_page --bind 127.0.0.1:9095 --ingress http://127.0.0.1:8080
+    python -m pivot.services.local.approval_page --bind 127.0.0.1:9095 --ingress http://127.0.0.1:8080
 
 The approver enters their name and token once (kept in the tab's sessionStorage). The token
 is sent to this page's own server only, which turns it into proofs: a short-lived read proof
@@ -31,12 +31,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from compensations import strict_json
-from compensations.approvals import APPROVER_PATTERN, decision_proof, read_request
-from compensations.ids import APPROVAL_ID_PATTERN
-from services.handlers.ingress_guard import allowed_origins
-from services.ingress_token import ingress_headers
-from services.local.web_guard import ApiOriginCheck, AttemptLimits, SecurityHeaders
+from pivot.compensations import strict_json
+from pivot.compensations.approvals import APPROVER_PATTERN, decision_proof, read_request
+from pivot.compensations.ids import APPROVAL_ID_PATTERN
+from pivot.services.handlers.ingress_guard import allowed_origins
+from pivot.services.ingress_token import ingress_headers
+from pivot.services.local.web_guard import ApiOriginCheck, AttemptLimits, SecurityHeaders
 
 HERE = Path(__file__).parent
 ASSETS = {"/": ("approval_page.html", "text/html; charset=utf-8"),
@@ -144,7 +144,7 @@ def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NA
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.local.approval_page", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pivot.services.local.approval_page", description=__doc__)
     parser.add_argument("--bind", default="127.0.0.1:9095")
     parser.add_argument("--ingress", default=os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080"))
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",

@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from compensations.approvals import parse_approver_tokens
+from pivot.compensations.approvals import parse_approver_tokens
 
 LOCAL_APPROVER_NAMES = ("finance", "ops")
 HEADER = ("# Pivot's local approvers, name:token, one per line (made by `pivot dev` on first start).\n"

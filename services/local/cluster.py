@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from services.local.processes import ManagedProcess, free_port, wait_until
-from services.local.restate_binary import ensure_restate
+from pivot.services.local.processes import ManagedProcess, free_port, wait_until
+from pivot.services.local.restate_binary import ensure_restate
 
 CLUSTER_TOML = """\
 cluster-name = "pivotcluster"

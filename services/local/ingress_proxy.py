@@ -8,8 +8,8 @@ the environment (`PIVOT_INGRESS_TOKENS`, comma-separated, for a rotation; else t
 clients send, `PIVOT_INGRESS_TOKEN`): never from a flag, which `ps` shows. They end up in the
 rendered file only, written readable by its owner alone.
 
-    python -m services.local.ingress_proxy run --listen 127.0.0.1:8081 --upstream 127.0.0.1:8080
-    python -m services.local.ingress_proxy render --out nginx.conf --listen 0.0.0.0:8081 --upstream restate:8080
+    python -m pivot.services.local.ingress_proxy run --listen 127.0.0.1:8081 --upstream 127.0.0.1:8080
+    python -m pivot.services.local.ingress_proxy render --out nginx.conf --listen 0.0.0.0:8081 --upstream restate:8080
 
 Standard library only: docker-compose renders the config with a bare Python image.
 """
@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from services.ingress_token import INGRESS_TOKEN_ENV
-from services.local.processes import ManagedProcess
+from pivot.services.ingress_token import INGRESS_TOKEN_ENV
+from pivot.services.local.processes import ManagedProcess
 
 TEMPLATE = Path(__file__).with_name("ingress_proxy.nginx.conf")
 INGRESS_TOKENS_ENV = "PIVOT_INGRESS_TOKENS"
 
 MAX_BODY = "1m"
 """Every request body up to this size reaches the service. Pivot's largest is a plan, bounded at
-256 KiB of JSON (compensations.plan.MAX_PLAN_BYTES): a plan over it is still answered by the
+256 KiB of JSON (pivot.compensations.plan.MAX_PLAN_BYTES): a plan over it is still answered by the
 service, naming its limit (pretty-printed JSON may take 4x the bytes), while a body past any
 plausible plan never leaves the proxy."""
 
@@ -205,7 +205,7 @@ def _settings(args: argparse.Namespace) -> ProxySettings:
 
 
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(prog="python -m services.local.ingress_proxy", description=__doc__,
+    cli = argparse.ArgumentParser(prog="python -m pivot.services.local.ingress_proxy", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("command", choices=["render", "run"],
                      help="render: write the config (--out); run: render into --state-dir and run nginx")

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from rich.console import Console
 
-from services.catalog import CREDENTIAL_ENV
-from services.local.stack import LOCAL_CREDENTIALS
+from pivot.services.catalog import CREDENTIAL_ENV
+from pivot.services.local.stack import LOCAL_CREDENTIALS
 
 HEADING = "sandbox credentials (local fakes, accepted only by these sandboxes; for pivot doctor or your own handler):"
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import httpx
 
-from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS as SANDBOX_CREDENTIALS
-from providers.sandbox_kit.credentials import credentials_environment
-from services.catalog import CREDENTIAL_ENV
-from services.local.approver_tokens import ensure_approver_tokens
-from services.local.identity import ensure_identity
-from services.local.processes import ManagedProcess, free_port, wait_until
-from services.local.restate_binary import PROJECT_ROOT, ensure_restate
+from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS as SANDBOX_CREDENTIALS
+from pivot.providers.sandbox_kit.credentials import credentials_environment
+from pivot.services.catalog import CREDENTIAL_ENV
+from pivot.services.local.approver_tokens import ensure_approver_tokens
+from pivot.services.local.identity import ensure_identity
+from pivot.services.local.processes import ManagedProcess, free_port, wait_until
+from pivot.services.local.restate_binary import PROJECT_ROOT, ensure_restate
 
 SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
 
@@ -92,14 +92,14 @@ class Stack:
         )
         self.sandboxes = ManagedProcess(
             "sandboxes",
-            [sys.executable, "-m", "providers.serve_sandboxes",
+            [sys.executable, "-m", "pivot.providers.serve_sandboxes",
              *(arg for name in SANDBOXED_PROVIDERS for arg in (f"--{name}", f"{host}:{self.ports.of(name)}"))],
             env={**base_env, **credentials_environment({p: [SANDBOX_CREDENTIALS[p]] for p in SANDBOXED_PROVIDERS})},
             cwd=PROJECT_ROOT, log_path=self.log_dir / "sandboxes.log",
         )
         self.service = ManagedProcess(
             "pivot-service",
-            [sys.executable, "-m", "services.serve", "--bind", f"{host}:{self.ports.service}"],
+            [sys.executable, "-m", "pivot.services.serve", "--bind", f"{host}:{self.ports.service}"],
             env={
                 **base_env,
                 **LOCAL_CREDENTIALS,
@@ -114,7 +114,7 @@ class Stack:
 
         self.approval_page = ManagedProcess(
             "approval-page",
-            [sys.executable, "-m", "services.local.approval_page", "--bind", f"{host}:{self.ports.approvals}",
+            [sys.executable, "-m", "pivot.services.local.approval_page", "--bind", f"{host}:{self.ports.approvals}",
              "--ingress", self.ingress_url],
             env=base_env, cwd=PROJECT_ROOT, log_path=self.log_dir / "approval-page.log",
         )
@@ -122,7 +122,7 @@ class Stack:
         mcp_token = {"PIVOT_MCP_TOKEN": os.environ["PIVOT_MCP_TOKEN"]} if os.environ.get("PIVOT_MCP_TOKEN") else {}
         self.mcp = ManagedProcess(
             "pivot-mcp",
-            [sys.executable, "-m", "services.agents.mcp_server", "--transport", "http",
+            [sys.executable, "-m", "pivot.services.agents.mcp_server", "--transport", "http",
              "--bind", f"{host}:{self.ports.mcp}", "--ingress", self.ingress_url, "--admin", self.admin_url],
             env={**base_env, **mcp_token}, cwd=PROJECT_ROOT, log_path=self.log_dir / "mcp.log",
         )

@@ -1,6 +1,6 @@
 """What the provider-account tests share: checks by name, and the rule that no result holds a secret."""
 
-from providers.account_kit import Check, SetupStep
+from pivot.providers.account_kit import Check, SetupStep
 
 
 def by_name(checks: list[Check]) -> dict[str, Check]:

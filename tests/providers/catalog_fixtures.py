@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from providers.http import Endpoint
-from providers.hubspot.client import HubSpotClient
-from providers.slack.client import SlackClient
-from providers.stripe.client import StripeClient
+from pivot.providers.http import Endpoint
+from pivot.providers.hubspot.client import HubSpotClient
+from pivot.providers.slack.client import SlackClient
+from pivot.providers.stripe.client import StripeClient
 from tests.sandbox.process import HUBSPOT_TOKEN, SLACK_TOKEN, STRIPE_KEY, SandboxProcess, running_sandboxes
 
 CLIENT_TIMEOUT_S = 1.0

@@ -2,7 +2,7 @@
 client bound to it, and the sandbox's instruments (ledger, faults).
 
 The sandbox is started exactly as the brief's runner starts it
-(`python -m providers.serve_sandboxes --salesforce …`); readiness is its ready line,
+(`python -m pivot.providers.serve_sandboxes --salesforce …`); readiness is its ready line,
 never a sleep, and it is stopped by its pid.
 """
 
@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from providers.http import Endpoint
-from providers.salesforce.client import SalesforceClient
+from pivot.providers.http import Endpoint
+from pivot.providers.salesforce.client import SalesforceClient
 from tests.sandbox.process import SALESFORCE_TOKEN, OneSandbox
 from tests.sandbox.process import running_sandbox as running_one
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 @contextlib.contextmanager
 def running_sandbox() -> Iterator[OneSandbox]:
-    """The salesforce sandbox as a real subprocess (`python -m providers.serve_sandboxes --salesforce …`)."""
+    """The salesforce sandbox as a real subprocess (`python -m pivot.providers.serve_sandboxes --salesforce …`)."""
     with running_one("salesforce") as sandbox:
         yield sandbox
 

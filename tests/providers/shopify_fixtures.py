@@ -1,6 +1,6 @@
 """The Shopify sandbox as a real subprocess, its test instruments, and a harness for the actions.
 
-The sandbox runs exactly as the local stack will run it (`python -m providers.serve_sandboxes --shopify …`)
+The sandbox runs exactly as the local stack will run it (`python -m pivot.providers.serve_sandboxes --shopify …`)
 on a free loopback port; readiness is its ready line, never a sleep. The harness calls the
 catalog's coroutines the way the engine does: params validated by the action's model, keys
 derived from (run, step, action).
@@ -16,13 +16,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from compensations.actions import Action, CompensationReport, JsonDict
-from compensations.keys import StepKeys
-from providers.http import Endpoint
-from providers.shopify.actions import shopify_actions
-from providers.shopify.client import API_VERSION, ShopifyClient
-from providers.shopify.draft_orders import DraftOrders
-from providers.shopify.orders import Orders
+from pivot.compensations.actions import Action, CompensationReport, JsonDict
+from pivot.compensations.keys import StepKeys
+from pivot.providers.http import Endpoint
+from pivot.providers.shopify.actions import shopify_actions
+from pivot.providers.shopify.client import API_VERSION, ShopifyClient
+from pivot.providers.shopify.draft_orders import DraftOrders
+from pivot.providers.shopify.orders import Orders
 from tests.sandbox.process import SHOPIFY_TOKEN, OneSandbox, running_sandbox
 
 TOKEN = SHOPIFY_TOKEN
@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 @contextlib.contextmanager
 def running_shopify_sandbox() -> Iterator[OneSandbox]:
-    """The shopify sandbox as a real subprocess (`python -m providers.serve_sandboxes --shopify …`)."""
+    """The shopify sandbox as a real subprocess (`python -m pivot.providers.serve_sandboxes --shopify …`)."""
     with running_sandbox("shopify") as sandbox:
         yield sandbox
 

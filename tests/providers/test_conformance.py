@@ -32,12 +32,12 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from compensations.keys import StepKeys
-from providers.slack.actions import slack_actions
-from providers.slack.client import SlackClient
-from providers.stripe.actions import stripe_actions
-from providers.stripe.client import StripeClient
-from providers.stripe.sandbox import SEED_CUSTOMER_ID, parse_form
+from pivot.compensations.keys import StepKeys
+from pivot.providers.slack.actions import slack_actions
+from pivot.providers.slack.client import SlackClient
+from pivot.providers.stripe.actions import stripe_actions
+from pivot.providers.stripe.client import StripeClient
+from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID, parse_form
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from providers.http import MAX_CONNECTIONS
-from providers.stripe.client import StripeClient
-from services.local.processes import ESTABLISHED, tcp_sockets
+from pivot.providers.http import MAX_CONNECTIONS
+from pivot.providers.stripe.client import StripeClient
+from pivot.services.local.processes import ESTABLISHED, tcp_sockets
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes

@@ -16,14 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from compensations.connections import using_connection
-from compensations.errors import ProviderRejected
-from compensations.keys import StepKeys
-from providers.account_kit import CheckName
-from providers.http import Endpoint
-from providers.hubspot.account import CARRIERS, OBJECT_TYPES, REQUIRED_SCOPES, HubSpotAccount
-from providers.hubspot.actions import BatchCreateParams, UpdatePropertiesParams, hubspot_actions
-from providers.hubspot.client import HubSpotClient
+from pivot.compensations.connections import using_connection
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.account_kit import CheckName
+from pivot.providers.http import Endpoint
+from pivot.providers.hubspot.account import CARRIERS, OBJECT_TYPES, REQUIRED_SCOPES, HubSpotAccount
+from pivot.providers.hubspot.actions import BatchCreateParams, UpdatePropertiesParams, hubspot_actions
+from pivot.providers.hubspot.client import HubSpotClient
 from tests.sandbox.process import HUBSPOT_TOKEN, SandboxProcess, free_port, running_sandboxes
 
 pytestmark = pytest.mark.anyio

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from compensations.actions import Action, CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
-from compensations.keys import StepKeys
-from providers.hubspot.actions import hubspot_actions
-from providers.hubspot.client import HubSpotClient
+from pivot.compensations.actions import Action, CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
+from pivot.compensations.keys import StepKeys
+from pivot.providers.hubspot.actions import hubspot_actions
+from pivot.providers.hubspot.client import HubSpotClient
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes

@@ -16,15 +16,15 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
-from compensations.keys import StepKeys
-from compensations.kinds import StepKind
-from providers.salesforce.actions import salesforce_actions
-from providers.salesforce.client import SalesforceClient
-from providers.salesforce.create import CreateRecord, CreateRecordParams
-from providers.salesforce.group import CreateRecordsAtomic, CreateRecordsAtomicParams
-from providers.salesforce.update import UpdateRecord, UpdateRecordParams
-from providers.salesforce.upsert import UpsertRecord, UpsertRecordParams
+from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import StepKind
+from pivot.providers.salesforce.actions import salesforce_actions
+from pivot.providers.salesforce.client import SalesforceClient
+from pivot.providers.salesforce.create import CreateRecord, CreateRecordParams
+from pivot.providers.salesforce.group import CreateRecordsAtomic, CreateRecordsAtomicParams
+from pivot.providers.salesforce.update import UpdateRecord, UpdateRecordParams
+from pivot.providers.salesforce.upsert import UpsertRecord, UpsertRecordParams
 from tests.providers.salesforce_fixtures import (
     API,
     TOKEN,

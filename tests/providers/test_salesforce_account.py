@@ -18,14 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from compensations.connections import using_connection
-from compensations.errors import ProviderRejected
-from compensations.keys import StepKeys
-from providers.account_kit import CheckName
-from providers.http import Endpoint
-from providers.salesforce.account import DEFAULT_SOBJECTS, SalesforceAccount
-from providers.salesforce.actions import salesforce_actions
-from providers.salesforce.client import SalesforceClient
+from pivot.compensations.connections import using_connection
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.account_kit import CheckName
+from pivot.providers.http import Endpoint
+from pivot.providers.salesforce.account import DEFAULT_SOBJECTS, SalesforceAccount
+from pivot.providers.salesforce.actions import salesforce_actions
+from pivot.providers.salesforce.client import SalesforceClient
 from tests.providers.salesforce_fixtures import API, TOKEN
 from tests.sandbox.process import SandboxProcess, free_port, running_sandboxes
 

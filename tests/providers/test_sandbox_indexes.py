@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from providers.hubspot.sandbox import HubSpotSandbox
-from providers.stripe.sandbox import SEED_CUSTOMER_ID
-from providers.stripe.sandbox.app import StripeSandbox
+from pivot.providers.hubspot.sandbox import HubSpotSandbox
+from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID
+from pivot.providers.stripe.sandbox.app import StripeSandbox
 
 STEPS = 400
 

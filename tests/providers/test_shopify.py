@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
-from providers.shopify import documents
-from providers.shopify.views import KEY_ATTRIBUTE, key_tag
+from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
+from pivot.providers.shopify import documents
+from pivot.providers.shopify.views import KEY_ATTRIBUTE, key_tag
 from tests.providers.shopify_fixtures import (
     TOKEN,
     TOKEN_ENV,

@@ -16,12 +16,12 @@ from typing import Any, TypeVar, get_args
 import httpx
 import pytest
 
-from compensations.errors import ProviderRejected
-from providers.account_kit import Check, CheckName, SetupStep
-from providers.http import Endpoint
-from providers.shopify.account import REQUIRED_SCOPES, ShopifyAccount
-from providers.shopify.client import API_VERSION, ShopifyClient
-from providers.shopify.sandbox.access import SANDBOX_SCOPES
+from pivot.compensations.errors import ProviderRejected
+from pivot.providers.account_kit import Check, CheckName, SetupStep
+from pivot.providers.http import Endpoint
+from pivot.providers.shopify.account import REQUIRED_SCOPES, ShopifyAccount
+from pivot.providers.shopify.client import API_VERSION, ShopifyClient
+from pivot.providers.shopify.sandbox.access import SANDBOX_SCOPES
 from tests.providers.account_helpers import assert_no_secret
 from tests.providers.shopify_fixtures import (
     GRAPHQL_PATH,

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, get_args
 import httpx
 import pytest
 
-from compensations.errors import ProviderRejected
-from compensations.keys import StepKeys
-from providers.account_kit import CheckName
-from providers.http import Endpoint
-from providers.slack.account import REQUIRED_SCOPES, SlackAccount
-from providers.slack.actions import slack_actions
-from providers.slack.client import SlackClient
-from providers.slack.sandbox_scopes import SANDBOX_SCOPES
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.account_kit import CheckName
+from pivot.providers.http import Endpoint
+from pivot.providers.slack.account import REQUIRED_SCOPES, SlackAccount
+from pivot.providers.slack.actions import slack_actions
+from pivot.providers.slack.client import SlackClient
+from pivot.providers.slack.sandbox_scopes import SANDBOX_SCOPES
 from tests.providers.account_helpers import assert_no_secret, by_name
 from tests.providers.test_conformance import SLACK_URI, errors_of
 from tests.sandbox.process import SLACK_TOKEN, free_port

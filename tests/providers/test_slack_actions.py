@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from compensations.actions import Action, CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
-from compensations.keys import StepKeys
-from compensations.kinds import StepKind
-from providers.slack.actions import slack_actions
-from providers.slack.client import SlackClient
+from pivot.compensations.actions import Action, CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import StepKind
+from pivot.providers.slack.actions import slack_actions
+from pivot.providers.slack.client import SlackClient
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes

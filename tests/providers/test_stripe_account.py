@@ -23,13 +23,13 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from compensations.keys import StepKeys
-from providers.account_kit import CheckName
-from providers.http import Endpoint
-from providers.stripe.account import WRITTEN, StripeAccount
-from providers.stripe.actions import stripe_actions
-from providers.stripe.client import STRIPE_VERSION, StripeClient
-from providers.stripe.sandbox import ACCOUNT_ID, SEED_CUSTOMER_ID
+from pivot.compensations.keys import StepKeys
+from pivot.providers.account_kit import CheckName
+from pivot.providers.http import Endpoint
+from pivot.providers.stripe.account import WRITTEN, StripeAccount
+from pivot.providers.stripe.actions import stripe_actions
+from pivot.providers.stripe.client import STRIPE_VERSION, StripeClient
+from pivot.providers.stripe.sandbox import ACCOUNT_ID, SEED_CUSTOMER_ID
 from tests.providers.account_helpers import assert_no_secret, by_name
 from tests.providers.test_conformance import closed_objects, pointer
 from tests.sandbox.process import STRIPE_KEY, free_port

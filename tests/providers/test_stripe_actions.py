@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from compensations.actions import Action, CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
-from compensations.keys import StepKeys
-from compensations.kinds import StepKind
-from providers.stripe.actions import stripe_actions
-from providers.stripe.client import StripeClient, refuse_settled_failures
-from providers.stripe.sandbox import SEED_CUSTOMER_ID
+from pivot.compensations.actions import Action, CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import StepKind
+from pivot.providers.stripe.actions import stripe_actions
+from pivot.providers.stripe.client import StripeClient, refuse_settled_failures
+from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes

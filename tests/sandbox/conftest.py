@@ -1,6 +1,6 @@
 """Runs the sandboxes as a real subprocess and hands tests HTTP clients for them.
 
-The process is started exactly as the local stack starts it (`python -m providers.serve_sandboxes`)
+The process is started exactly as the local stack starts it (`python -m pivot.providers.serve_sandboxes`)
 on free loopback ports (see `tests.sandbox.process`); readiness is the `sandboxes ready` line, never
 a sleep. Every test starts from a clean slate through `POST /_sandbox/reset`.
 """

@@ -2,7 +2,7 @@
 
 Shared by tests/sandbox (the sandboxes' own tests) and tests/providers (the catalog's actions run
 against the sandboxes). The process is started exactly as the local stack starts it
-(`python -m providers.serve_sandboxes`); readiness is the `sandboxes ready` line, never a sleep.
+(`python -m pivot.providers.serve_sandboxes`); readiness is the `sandboxes ready` line, never a sleep.
 Each sandbox accepts only the credentials it is started with: `TEST_CREDENTIALS` unless a test
 passes others (the local stack's fakes, a second account's key).
 """
@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from providers.sandbox_kit.credentials import credentials_environment
+from pivot.providers.sandbox_kit.credentials import credentials_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "sandboxes ready"
@@ -83,7 +83,7 @@ def running_sandboxes(names: tuple[str, ...],
         stderr_path = Path(tmp) / "stderr.log"
         with stderr_path.open("w") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "providers.serve_sandboxes", *args],
+                [sys.executable, "-m", "pivot.providers.serve_sandboxes", *args],
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from providers.stripe.sandbox import SEED_CUSTOMER_ID
+from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID
 
 CUSTOMER = SEED_CUSTOMER_ID
 

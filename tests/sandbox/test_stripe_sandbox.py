@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from providers.stripe.sandbox import SEED_CUSTOMER_ID, parse_form
+from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID, parse_form
 from tests.sandbox.process import STRIPE_KEY
 
 CUSTOMER = SEED_CUSTOMER_ID

@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from compensations.actions import Action, CompensationReport
-from compensations.keys import StepKeys
-from compensations.kinds import StepKind
+from pivot.compensations.actions import Action, CompensationReport
+from pivot.compensations.keys import StepKeys
+from pivot.compensations.kinds import StepKind
 
 MARKUP = "[/]x [red]red[/red] [link=https://evil.example]click[/link] [bold"
 ESCAPES = "\x1b[2J \x1b]0;pwned\x07 \x9b31m \r \b \x00 \x7f \u202eevil\u202c \u2066iso\u2069"

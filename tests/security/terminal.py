@@ -1,6 +1,6 @@
 """The real `pivot` CLI as a user runs it, and what its output may never hold.
 
-The CLI runs as a subprocess (`python -m services.cli …`) against the test stack, so a crash is a
+The CLI runs as a subprocess (`python -m pivot.services.cli …`) against the test stack, so a crash is a
 non-zero exit with a traceback on stderr, exactly what a user would see.
 """
 
@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.local.stack import Stack
+from pivot.services.local.stack import Stack
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -33,7 +33,7 @@ def run_cli(stack: Stack, *args: str, env: dict[str, str] | None = None) -> CliR
     base = {k: v for k, v in os.environ.items() if k not in {"FORCE_COLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE"}}
     full_env = {**base, "PIVOT_INGRESS_URL": stack.ingress_url, "PIVOT_ADMIN_URL": stack.admin_url,
                 "NO_COLOR": "1", "COLUMNS": "120", **(env or {})}
-    done = subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=PROJECT_ROOT, env=full_env,
+    done = subprocess.run([sys.executable, "-m", "pivot.services.cli", *args], cwd=PROJECT_ROOT, env=full_env,
                           capture_output=True, timeout=120, check=False)
     return CliRun(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
 

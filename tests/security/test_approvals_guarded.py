@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from compensations.approvals import decision_proof, read_request
-from services.client import PivotClient, PivotError
-from services.local.approver_tokens import ensure_approver_tokens
-from services.local.stack import Stack
+from pivot.compensations.approvals import decision_proof, read_request
+from pivot.services.client import PivotClient, PivotError
+from pivot.services.local.approver_tokens import ensure_approver_tokens
+from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.test_approvals import inbox, park
 

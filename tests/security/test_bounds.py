@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from compensations.ids import InvalidId, check_run_id, check_step_id
-from services.client import PivotClient
-from services.local.demo import flagship_plan
-from services.local.stack import Stack
+from pivot.compensations.ids import InvalidId, check_run_id, check_step_id
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 
 
@@ -53,8 +53,8 @@ def test_pivot_check_applies_the_horizon(tmp_path: Path) -> None:
 
 
 def _pivot(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from services.cli import main; raise SystemExit(main())", *args],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    command = [sys.executable, "-c", "from pivot.services.cli import main; raise SystemExit(main())", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, **env})
 
 
 @pytest.mark.parametrize("bad", ["..", ".", "a/b", "_x", "x" * 129, "run~step", "a b", "ünï"])

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.client import PivotClient
-from services.local.demo import flagship_plan
-from services.local.processes import free_port
-from services.local.stack import Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.processes import free_port
+from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
 from tests.test_approval_page import CHROMIUM, CHROMIUM_FLAGS

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from services.client import PivotClient
-from services.local.demo import DEMO_CUSTOMER
-from services.local.processes import wait_until
-from services.local.stack import Stack
-from services.logs import configure_logging
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import DEMO_CUSTOMER
+from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import Stack
+from pivot.services.logs import configure_logging
 from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
 from tests.security.hostile import ESCAPES, HOSTILE, SHOWN
@@ -143,7 +143,7 @@ def _printed(*renderables: Any) -> str:
     ("Grüße, 日本, emoji 🙂", "Grüße, 日本, emoji 🙂"),
 ])
 def test_clean_makes_every_control_character_visible(raw: str, shown: str) -> None:
-    from services.terminal_text import clean, markup, text
+    from pivot.services.terminal_text import clean, markup, text
 
     assert clean(raw) == shown
     assert _printed(text(raw)).rstrip("\n") == shown
@@ -151,7 +151,7 @@ def test_clean_makes_every_control_character_visible(raw: str, shown: str) -> No
 
 
 def test_clean_keeps_newlines_only_when_asked() -> None:
-    from services.terminal_text import clean
+    from pivot.services.terminal_text import clean
 
     assert clean("a\nb\x1b", keep_newlines=True) == "a\nb\\x1b"
 
@@ -159,14 +159,14 @@ def test_clean_keeps_newlines_only_when_asked() -> None:
 @pytest.mark.parametrize("raw", ["[/]", "[/]x", "[red]", "[link=https://evil.example]x", "x\\", "\\[bold]", "[bold",
                                  "[/red]", "{}", "{0}", "\ue000"])
 def test_markup_fields_can_neither_open_nor_close_tags(raw: str) -> None:
-    from services.terminal_text import markup
+    from pivot.services.terminal_text import markup
 
     printed = _printed(markup("[bold]{}[/] and {}", raw, raw))
     assert printed == f"{raw} and {raw}\n"
 
 
 def test_every_character_is_shown_or_escaped() -> None:
-    from services.terminal_text import clean, markup, text
+    from pivot.services.terminal_text import clean, markup, text
 
     every = "".join(map(chr, range(0x250))) + "\u061c\u200e\u200f\u2028\u2029" + "".join(
         map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))

@@ -30,15 +30,15 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_pri
 from cryptography.x509.oid import NameOID
 from mcp_types import TextContent
 
-from compensations.plan import MAX_PLAN_BYTES
-from services.client import PivotClient
-from services.ingress_token import INGRESS_TOKEN_ENV
-from services.local import ingress_proxy
-from services.local.demo import flagship_plan
-from services.local.ingress_proxy import IngressProxy, ProxySettings, find_nginx
-from services.local.processes import free_port
-from services.local.restate_binary import PROJECT_ROOT
-from services.local.stack import Stack
+from pivot.compensations.plan import MAX_PLAN_BYTES
+from pivot.services.client import PivotClient
+from pivot.services.ingress_token import INGRESS_TOKEN_ENV
+from pivot.services.local import ingress_proxy
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.ingress_proxy import IngressProxy, ProxySettings, find_nginx
+from pivot.services.local.processes import free_port
+from pivot.services.local.restate_binary import PROJECT_ROOT
+from pivot.services.local.stack import Stack
 from tests.mcp_process import stdio_session
 from tests.restate_scan import admin_query, bytes_inside, stored
 
@@ -229,7 +229,7 @@ def test_docker_compose_renders_the_same_config_for_the_restate_it_runs(tmp_path
     services = compose["services"]
     render, nginx_service = services["ingress-proxy-config"], services["ingress-proxy"]
     argv = shlex.split(render["command"])
-    assert argv[:3] == ["python", "-m", "services.local.ingress_proxy"]
+    assert argv[:3] == ["python", "-m", "pivot.services.local.ingress_proxy"]
     args = ingress_proxy.parser().parse_args(argv[3:])
     assert args.command == "render" and args.upstream == "restate:8080"  # Restate's ingress, never :9070
     assert nginx_service["command"][:3] == ["nginx", "-c", str(args.out)]
@@ -247,7 +247,7 @@ def test_docker_compose_renders_the_same_config_for_the_restate_it_runs(tmp_path
     for option, value in {"--out": out, "--state-dir": state, "--upstream": "127.0.0.1:8080"}.items():
         argv[argv.index(option) + 1] = str(value)
     env = {"PYTHONPATH": str(PROJECT_ROOT), INGRESS_TOKEN_ENV: TOKEN, "PATH": os.environ["PATH"]}
-    subprocess.run([sys.executable, "-S", "-m", "services.local.ingress_proxy", *argv], env=env, check=True,
+    subprocess.run([sys.executable, "-S", "-m", "pivot.services.local.ingress_proxy", *argv], env=env, check=True,
                    cwd=tmp_path, timeout=60)
     assert out.stat().st_mode & 0o077 == 0  # it holds the token: its owner's only
     state.mkdir()

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.agents.mcp_access import http_access
-from services.local.processes import free_port
-from services.local.restate_binary import PROJECT_ROOT
+from pivot.services.agents.mcp_access import http_access
+from pivot.services.local.processes import free_port
+from pivot.services.local.restate_binary import PROJECT_ROOT
 from tests.mcp_process import ACCEPT, INITIALIZE, SERVER, start_http_server
 
 TOKEN = "mcp-http-security-token-2b7e91"

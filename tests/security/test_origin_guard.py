@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from services.app import app_services
-from services.client import PivotClient
-from services.handlers.ingress_guard import browser_origin
-from services.local.demo import flagship_plan
-from services.local.stack import Stack
+from pivot.services.app import app_services
+from pivot.services.client import PivotClient
+from pivot.services.handlers.ingress_guard import browser_origin
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.stack import Stack
 from tests.conftest import ALLOWED_ORIGIN
 from tests.sandboxes import Sandboxes
 

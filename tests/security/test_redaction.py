@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services.client import PivotClient
-from services.local.demo import flagship_plan
-from services.local.stack import LOCAL_CREDENTIALS, Stack
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.stack import LOCAL_CREDENTIALS, Stack
 from tests.restate_scan import stored
 from tests.sandboxes import Sandboxes
 from tests.security.terminal import assert_shown_safely, run_cli
@@ -79,7 +79,7 @@ def test_an_echoed_credential_is_never_printed(stack: Stack, echoed_key: str) ->
 
 @pytest.mark.parametrize(("name", "token"), FOREIGN_TOKENS.items())
 def test_token_shaped_strings_are_redacted(name: str, token: str) -> None:
-    from providers.redaction import redact
+    from pivot.providers.redaction import redact
 
     redacted = redact(f"provider said: {token} (end)")
     assert token not in redacted and "[redacted]" in redacted, name
@@ -93,13 +93,13 @@ def test_token_shaped_strings_are_redacted(name: str, token: str) -> None:
     "HubSpot contact 512 was archived", "https://api.stripe.com/v1/invoices/in_123/finalize",
 ])
 def test_ordinary_provider_words_are_left_alone(harmless: str) -> None:
-    from providers.redaction import redact
+    from pivot.providers.redaction import redact
 
     assert redact(harmless) == harmless
 
 
 def test_every_configured_credential_is_redacted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from providers.redaction import redact
+    from pivot.providers.redaction import redact
 
     connections = tmp_path / "connections.toml"
     connections.write_text('[stripe.eu]\ncredential = "eu-file-credential-0001"\n'
@@ -125,7 +125,7 @@ def test_every_configured_credential_is_redacted(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_broken_connections_file_does_not_stop_redaction(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from providers.redaction import redact
+    from pivot.providers.redaction import redact
 
     broken = tmp_path / "connections.toml"
     broken.write_text("[stripe.eu\n")
@@ -135,8 +135,8 @@ def test_a_broken_connections_file_does_not_stop_redaction(monkeypatch: pytest.M
 
 
 def test_provider_errors_are_redacted_in_place() -> None:
-    from compensations.errors import CompensationConflict, ProviderUnavailable
-    from providers.redaction import redact_error
+    from pivot.compensations.errors import CompensationConflict, ProviderUnavailable
+    from pivot.providers.redaction import redact_error
 
     token = FOREIGN_TOKENS["stripe live key"]
     conflict = CompensationConflict(f"changed by {token}", expected={"k": [token]}, current=token)
@@ -151,7 +151,7 @@ def test_provider_errors_are_redacted_in_place() -> None:
 
 
 def test_the_cli_helper_redacts_as_a_second_line_of_defence(monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.terminal_text import clean, markup, text
+    from pivot.services.terminal_text import clean, markup, text
 
     monkeypatch.setenv("PIVOT_APPROVER_TOKEN", "cli-approver-token-0003")
     for shown in (clean("token cli-approver-token-0003"), text("token cli-approver-token-0003").plain,

@@ -29,13 +29,13 @@ from rich.console import Console
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from providers.shopify import documents
-from providers.shopify.client import API_VERSION as SHOPIFY_VERSION
-from providers.stripe.sandbox import SEED_CUSTOMER_ID
-from services.catalog import CREDENTIAL_ENV
-from services.cli import main
-from services.local.demo import DEMO_CHANNEL
-from services.local.stack import LOCAL_CREDENTIALS, Ports, Stack
+from pivot.providers.shopify import documents
+from pivot.providers.shopify.client import API_VERSION as SHOPIFY_VERSION
+from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID
+from pivot.services.catalog import CREDENTIAL_ENV
+from pivot.services.cli import main
+from pivot.services.local.demo import DEMO_CHANNEL
+from pivot.services.local.stack import LOCAL_CREDENTIALS, Ports, Stack
 from tests.sandbox.process import PROJECT_ROOT, free_port, running_sandboxes
 
 PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
@@ -260,9 +260,9 @@ def test_a_sandbox_accepts_every_credential_it_is_given_and_nothing_else() -> No
 
 def test_a_sandbox_told_to_accept_no_credential_refuses_to_start() -> None:
     variable = "PIVOT_SANDBOX_STRIPE_CREDENTIALS"
-    done = subprocess.run([sys.executable, "-m", "providers.serve_sandboxes", "--stripe", f"127.0.0.1:{free_port()}"],
-                          env={**os.environ, variable: " , "}, cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=60)
+    command = [sys.executable, "-m", "pivot.providers.serve_sandboxes", "--stripe", f"127.0.0.1:{free_port()}"]
+    done = subprocess.run(command, env={**os.environ, variable: " , "}, cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=60)
     assert done.returncode == 2 and f"{variable} is set but lists no credential" in done.stderr
 
 
@@ -321,7 +321,7 @@ def test_doctor_is_red_with_a_wrong_key_and_names_the_provider_and_the_variable(
 
 
 def test_pivot_dev_prints_the_credentials_its_sandboxes_accept(dev_stack: Stack, urls: dict[str, str]) -> None:
-    from services.local.sandbox_credentials import print_sandbox_credentials
+    from pivot.services.local.sandbox_credentials import print_sandbox_credentials
 
     screen = io.StringIO()
     print_sandbox_credentials(Console(file=screen, width=100), dev_stack.sandbox_urls)
@@ -333,7 +333,7 @@ def test_pivot_dev_prints_the_credentials_its_sandboxes_accept(dev_stack: Stack,
     # Pasted into a fresh shell (nothing of Pivot's in it), the lines are all doctor needs: green.
     shell_env = {name: value for name, value in os.environ.items()
                  if not name.startswith("PIVOT_") and name not in CREDENTIAL_ENV.values()}
-    script = "\n".join(exports) + '\nexec "$0" -c "import sys; from services.cli import main; ' \
+    script = "\n".join(exports) + '\nexec "$0" -c "import sys; from pivot.services.cli import main; ' \
         'sys.exit(main(sys.argv[1:]))" doctor --json'
     done = subprocess.run(["bash", "-c", script, sys.executable], env=shell_env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from compensations import strict_json
-from services.client import PivotClient
-from services.local.demo import flagship_plan
-from services.local.stack import Stack
+from pivot.compensations import strict_json
+from pivot.services.client import PivotClient
+from pivot.services.local.demo import flagship_plan
+from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import park
 
@@ -98,7 +98,7 @@ def test_input_where_none_is_taken_is_refused(stack: Stack) -> None:
 
 def test_a_decision_is_not_coerced(pivot: PivotClient, stack: Stack) -> None:
     """`"approved": "true"` is refused even with an otherwise valid proof; the saga keeps waiting."""
-    from compensations.approvals import decision_proof
+    from pivot.compensations.approvals import decision_proof
     from tests.conftest import APPROVER_TOKENS
 
     run_id, approval = park(pivot)

@@ -4,14 +4,14 @@ HubSpot has no idempotency header: creates carry the saga key in the unique `piv
 and look it up before writing; updates carry their before-image (and key) in `pivot_undo`.
 """
 
-from compensations.actions import Action
-from compensations.kinds import StepKind
-from providers.hubspot.actions.batch import BatchActions, BatchCreateParams
-from providers.hubspot.actions.contacts import ContactActions, CreateContactParams
-from providers.hubspot.actions.deals import CreateDealParams, DealActions
-from providers.hubspot.actions.keyed import KEY_PROPERTY, UNDO_PROPERTY
-from providers.hubspot.actions.updates import UpdateActions, UpdatePropertiesParams
-from providers.hubspot.client import HubSpotClient
+from pivot.compensations.actions import Action
+from pivot.compensations.kinds import StepKind
+from pivot.providers.hubspot.actions.batch import BatchActions, BatchCreateParams
+from pivot.providers.hubspot.actions.contacts import ContactActions, CreateContactParams
+from pivot.providers.hubspot.actions.deals import CreateDealParams, DealActions
+from pivot.providers.hubspot.actions.keyed import KEY_PROPERTY, UNDO_PROPERTY
+from pivot.providers.hubspot.actions.updates import UpdateActions, UpdatePropertiesParams
+from pivot.providers.hubspot.client import HubSpotClient
 
 __all__ = ["BatchCreateParams", "CreateContactParams", "CreateDealParams", "UpdatePropertiesParams",
            "hubspot_actions"]

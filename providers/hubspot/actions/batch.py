@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import ProviderRejected
-from compensations.keys import StepKeys
-from providers.hubspot.actions.keyed import KEY_PROPERTY, PROPERTY_NAME, RESERVED, SINGULAR, normalized
-from providers.hubspot.client import AlreadyExists, HubSpotClient
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.hubspot.actions.keyed import KEY_PROPERTY, PROPERTY_NAME, RESERVED, SINGULAR, normalized
+from pivot.providers.hubspot.client import AlreadyExists, HubSpotClient
 
 MAX_INPUTS = 100
 

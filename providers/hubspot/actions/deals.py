@@ -2,10 +2,10 @@
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.keys import StepKeys
-from providers.hubspot.actions.keyed import KeyedObjects
-from providers.hubspot.client import HubSpotClient
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.keys import StepKeys
+from pivot.providers.hubspot.actions.keyed import KeyedObjects
+from pivot.providers.hubspot.client import HubSpotClient
 
 DEALS = "deals"
 VERIFIED = ("dealname", "amount", "pipeline", "dealstage", "closedate")

@@ -9,10 +9,10 @@ the same key, live or archived, so a rerun reports `compensated` again without a
 from dataclasses import dataclass
 from typing import Any
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.connections import first_write
-from compensations.errors import ProviderRejected
-from providers.hubspot.client import AlreadyExists, HubSpotClient
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.connections import first_write
+from pivot.compensations.errors import ProviderRejected
+from pivot.providers.hubspot.client import AlreadyExists, HubSpotClient
 
 KEY_PROPERTY = "pivot_key"
 UNDO_PROPERTY = "pivot_undo"

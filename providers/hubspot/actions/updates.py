@@ -23,11 +23,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected
-from compensations.keys import StepKeys
-from providers.hubspot.actions.keyed import PROPERTY_NAME, RESERVED, SINGULAR, UNDO_PROPERTY, normalized
-from providers.hubspot.client import HubSpotClient
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.hubspot.actions.keyed import PROPERTY_NAME, RESERVED, SINGULAR, UNDO_PROPERTY, normalized
+from pivot.providers.hubspot.client import HubSpotClient
 
 MAX_STAMP_CHARS = 65_000
 """HubSpot string properties hold 65,536 characters; a larger before-image cannot ride along."""

@@ -7,7 +7,7 @@ refunds and asynchronous cancel jobs. It speaks Shopify's wire format (global id
 `@idempotent(key:)` replays and mismatches, Shopify's 401 body), and adds the sandbox kit's
 fault rules and effect ledger under `/_sandbox/`.
 
-    python -m providers.serve_sandboxes --shopify 127.0.0.1:9104
+    python -m pivot.providers.serve_sandboxes --shopify 127.0.0.1:9104
 
 Modules: `schema` (SDL per version), `cost` (query cost, bucket), `store` (the shop and its
 rules), `render` (objects as GraphQL values), `resolvers` (root fields), `access` (access scopes
@@ -15,6 +15,6 @@ and ACCESS_DENIED, from the kit's token book), `idempotency`
 (`@idempotent` keys), `search` (search syntax), `app` (the HTTP pipeline), `__main__` (runner).
 """
 
-from providers.shopify.sandbox.app import ShopifySandbox, create_app
+from pivot.providers.shopify.sandbox.app import ShopifySandbox, create_app
 
 __all__ = ["ShopifySandbox", "create_app"]

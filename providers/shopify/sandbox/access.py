@@ -13,7 +13,7 @@ null, with a top-level error (HTTP 200):
 A `write_` scope includes its `read_` scope (Shopify lists only the `write_` handle). The scopes of
 a token come from the kit's token book; a configured token that no test registered has
 `SANDBOX_SCOPES`. The table models Shopify's reference for the fields the sandbox serves; Pivot's own list of what its
-catalog needs lives in `providers.shopify.account`.
+catalog needs lives in `pivot.providers.shopify.account`.
 """
 
 from __future__ import annotations

@@ -39,15 +39,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app, read_json_object
-from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
-from providers.sandbox_kit.tokens import TokenBook, token_routes
-from providers.shopify.sandbox import resolvers
-from providers.shopify.sandbox.access import guard
-from providers.shopify.sandbox.cost import MAX_QUERY_COST, RESTORE_RATE, LeakyBucket, QueryCost
-from providers.shopify.sandbox.idempotency import IDEMPOTENT_FIELDS, Claim, IdempotencyKeys, fingerprint
-from providers.shopify.sandbox.schema import SUPPORTED_VERSIONS, build_version_schema
-from providers.shopify.sandbox.store import Shop, parse_gid
+from pivot.providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app, read_json_object
+from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
+from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes
+from pivot.providers.shopify.sandbox import resolvers
+from pivot.providers.shopify.sandbox.access import guard
+from pivot.providers.shopify.sandbox.cost import MAX_QUERY_COST, RESTORE_RATE, LeakyBucket, QueryCost
+from pivot.providers.shopify.sandbox.idempotency import IDEMPOTENT_FIELDS, Claim, IdempotencyKeys, fingerprint
+from pivot.providers.shopify.sandbox.schema import SUPPORTED_VERSIONS, build_version_schema
+from pivot.providers.shopify.sandbox.store import Shop, parse_gid
 
 TOKEN_HEADER = "x-shopify-access-token"
 UNAUTHORIZED_BODY = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from graphql import GraphQLError
 
-from providers.shopify.sandbox.store import (
+from pivot.providers.shopify.sandbox.store import (
     SHOP_DOMAIN,
     DraftOrder,
     Line,

@@ -18,16 +18,24 @@ from typing import Any
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 from graphql.language import ast
 
-from providers.shopify.sandbox.access import SANDBOX_SCOPES
-from providers.shopify.sandbox.idempotency import (
+from pivot.providers.shopify.sandbox.access import SANDBOX_SCOPES
+from pivot.providers.shopify.sandbox.idempotency import (
     CONCURRENT_MESSAGE,
     MISMATCH_MESSAGE,
     Claim,
     IdempotencyKeys,
     Outcome,
 )
-from providers.shopify.sandbox.render import View, Views, connection
-from providers.shopify.sandbox.store import SHOP_CURRENCY, SHOP_DOMAIN, Shop, UserErrors, gid, parse_gid, user_error
+from pivot.providers.shopify.sandbox.render import View, Views, connection
+from pivot.providers.shopify.sandbox.store import (
+    SHOP_CURRENCY,
+    SHOP_DOMAIN,
+    Shop,
+    UserErrors,
+    gid,
+    parse_gid,
+    user_error,
+)
 
 _JOB_GID = re.compile(r"^gid://shopify/Job/(?P<id>[0-9a-f-]{36})$")
 SHOP_NAME = "Pivot Sandbox"

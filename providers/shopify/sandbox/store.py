@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from providers.sandbox_kit import Ledger
-from providers.shopify.sandbox.search import filter_items
+from pivot.providers.sandbox_kit import Ledger
+from pivot.providers.shopify.sandbox.search import filter_items
 
 KEY_ATTRIBUTE = "pivot_key"
 SHOP_CURRENCY = "USD"

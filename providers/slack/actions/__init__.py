@@ -8,11 +8,11 @@ previous text in the metadata too.
 
 from datetime import timedelta
 
-from compensations.actions import Action, RetryBudget
-from compensations.kinds import StepKind
-from providers.slack.actions.post import PostActions, PostMessageParams
-from providers.slack.actions.update import UpdateActions, UpdateMessageParams
-from providers.slack.client import SlackClient
+from pivot.compensations.actions import Action, RetryBudget
+from pivot.compensations.kinds import StepKind
+from pivot.providers.slack.actions.post import PostActions, PostMessageParams
+from pivot.providers.slack.actions.update import UpdateActions, UpdateMessageParams
+from pivot.providers.slack.client import SlackClient
 
 __all__ = ["PostMessageParams", "UpdateMessageParams", "slack_actions"]
 

@@ -8,8 +8,8 @@ replies only appear in `conversations.replies`, so a message in a thread is look
 
 from typing import Any
 
-from compensations.errors import ProviderRejected
-from providers.slack.client import SlackClient
+from pivot.compensations.errors import ProviderRejected
+from pivot.providers.slack.client import SlackClient
 
 EVENT_TYPE = "pivot_saga_step"
 GONE = frozenset({"thread_not_found", "message_not_found"})

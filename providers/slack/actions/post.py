@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.connections import first_write
-from compensations.errors import ProviderRejected
-from compensations.keys import StepKeys
-from providers.slack.actions.messages import EVENT_TYPE, Messages, key_of
-from providers.slack.client import SlackClient
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.connections import first_write
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.slack.actions.messages import EVENT_TYPE, Messages, key_of
+from pivot.providers.slack.client import SlackClient
 
 CORRECTION_EVENT_TYPE = "pivot_saga_correction"
 DEFAULT_CORRECTION = "Correction: please disregard the message above. The operation it announced was undone."

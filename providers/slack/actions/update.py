@@ -16,12 +16,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected
-from compensations.keys import StepKeys
-from providers.slack.actions.messages import EVENT_TYPE, Messages, payload_of
-from providers.slack.actions.post import TS
-from providers.slack.client import SlackClient
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.slack.actions.messages import EVENT_TYPE, Messages, payload_of
+from pivot.providers.slack.actions.post import TS
+from pivot.providers.slack.client import SlackClient
 
 UPDATE_KEY = "pivot_update_key"
 UPDATE_BEFORE = "pivot_update_before"

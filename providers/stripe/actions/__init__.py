@@ -7,11 +7,11 @@ the step key, one per endpoint (Stripe scopes a key to the endpoint it was first
 
 from datetime import timedelta
 
-from compensations.actions import Action, RetryBudget
-from compensations.kinds import StepKind
-from providers.stripe.actions.charges import ChargeActions, ChargeParams, describe_charge, describe_undo_charge
-from providers.stripe.actions.customers import CreateCustomerParams, CustomerActions
-from providers.stripe.actions.invoices import (
+from pivot.compensations.actions import Action, RetryBudget
+from pivot.compensations.kinds import StepKind
+from pivot.providers.stripe.actions.charges import ChargeActions, ChargeParams, describe_charge, describe_undo_charge
+from pivot.providers.stripe.actions.customers import CreateCustomerParams, CustomerActions
+from pivot.providers.stripe.actions.invoices import (
     CreateInvoiceParams,
     InvoiceActions,
     SendInvoiceParams,
@@ -19,8 +19,8 @@ from providers.stripe.actions.invoices import (
     describe_send,
     describe_void,
 )
-from providers.stripe.actions.refunds import RefundActions, RefundParams, describe_refund
-from providers.stripe.client import StripeClient
+from pivot.providers.stripe.actions.refunds import RefundActions, RefundParams, describe_refund
+from pivot.providers.stripe.client import StripeClient
 
 __all__ = [
     "ChargeParams",

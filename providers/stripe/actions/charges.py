@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
-from compensations.keys import StepKeys
-from providers.stripe.actions.lookup import KEY_METADATA, carries
-from providers.stripe.actions.refunds import live_refunds
-from providers.stripe.client import StripeClient
-from providers.stripe.money import format_amount
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
+from pivot.compensations.keys import StepKeys
+from pivot.providers.stripe.actions.lookup import KEY_METADATA, carries
+from pivot.providers.stripe.actions.refunds import live_refunds
+from pivot.providers.stripe.client import StripeClient
+from pivot.providers.stripe.money import format_amount
 
 CANCELLABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "processing",
                          "requires_capture"})

@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import ProviderRejected
-from compensations.keys import StepKeys
-from providers.stripe.actions.lookup import KEY_METADATA, carries
-from providers.stripe.client import StripeClient
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.stripe.actions.lookup import KEY_METADATA, carries
+from pivot.providers.stripe.client import StripeClient
 
 EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$"
 

@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compensations.actions import CompensationReport, JsonDict
-from compensations.errors import CompensationConflict, ProviderRejected
-from compensations.keys import StepKeys
-from providers.stripe.actions.lookup import KEY_METADATA, SEND_METADATA, carries
-from providers.stripe.client import StripeClient
-from providers.stripe.money import format_amount
+from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.errors import CompensationConflict, ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.stripe.actions.lookup import KEY_METADATA, SEND_METADATA, carries
+from pivot.providers.stripe.client import StripeClient
+from pivot.providers.stripe.money import format_amount
 
 INVOICE_ID = r"^in_[A-Za-z0-9]{1,64}$"
 SENDABLE = ("open", "paid")

@@ -10,12 +10,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compensations.actions import JsonDict
-from compensations.errors import ProviderRejected
-from compensations.keys import StepKeys
-from providers.stripe.actions.lookup import KEY_METADATA, carries
-from providers.stripe.client import StripeClient
-from providers.stripe.money import format_amount
+from pivot.compensations.actions import JsonDict
+from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.keys import StepKeys
+from pivot.providers.stripe.actions.lookup import KEY_METADATA, carries
+from pivot.providers.stripe.client import StripeClient
+from pivot.providers.stripe.money import format_amount
 
 LIVE_STATUSES = frozenset({"succeeded", "pending", "requires_action"})
 PAGES = 5

@@ -13,11 +13,11 @@ One module per job: `app` (pipeline and routes), `access` (keys and permissions)
 them). State lives in one `StripeSandbox` per `create_app()` call; nothing is module-level.
 """
 
-from providers.stripe.sandbox.account import ACCOUNT_ID
-from providers.stripe.sandbox.app import StripeSandbox, create_app
-from providers.stripe.sandbox.common import SEED_CUSTOMER_ID, STRIPE_VERSION
-from providers.stripe.sandbox.forms import parse_form
-from providers.stripe.sandbox.payments import TEST_CARDS
+from pivot.providers.stripe.sandbox.account import ACCOUNT_ID
+from pivot.providers.stripe.sandbox.app import StripeSandbox, create_app
+from pivot.providers.stripe.sandbox.common import SEED_CUSTOMER_ID, STRIPE_VERSION
+from pivot.providers.stripe.sandbox.forms import parse_form
+from pivot.providers.stripe.sandbox.payments import TEST_CARDS
 
 __all__ = ["ACCOUNT_ID", "SEED_CUSTOMER_ID", "STRIPE_VERSION", "TEST_CARDS", "StripeSandbox", "create_app",
            "parse_form"]

@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from providers.sandbox_kit.tokens import TokenBook
-from providers.stripe.sandbox.errors import StripeError
+from pivot.providers.sandbox_kit.tokens import TokenBook
+from pivot.providers.stripe.sandbox.errors import StripeError
 
 RESOURCES: Mapping[str, str] = MappingProxyType({
     "account": "account",

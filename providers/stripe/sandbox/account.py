@@ -7,8 +7,8 @@ it is constant: nothing in the catalog changes an account.
 
 from __future__ import annotations
 
-from providers.stripe.sandbox.common import JsonDict, StripeCall
-from providers.stripe.sandbox.forms import EXPAND, Params
+from pivot.providers.stripe.sandbox.common import JsonDict, StripeCall
+from pivot.providers.stripe.sandbox.forms import EXPAND, Params
 
 ACCOUNT_ID = "acct_1PivotSandbox01"
 DISPLAY_NAME = "Pivot Sandbox"

@@ -21,23 +21,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
-from providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
-from providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
-from providers.sandbox_kit.tokens import TokenBook, token_routes
-from providers.stripe.sandbox.access import KeyAccess
-from providers.stripe.sandbox.account import ACCOUNT_ID, get_account
-from providers.stripe.sandbox.common import STRIPE_VERSION, Handler, Store, StripeCall, StripeState, new_id
-from providers.stripe.sandbox.customers import Customers
-from providers.stripe.sandbox.errors import StripeError, StripeFaultResponder
-from providers.stripe.sandbox.forms import parse_form
-from providers.stripe.sandbox.idempotency import REQUEST_ID_SCOPE_KEY, execute, idempotent
-from providers.stripe.sandbox.invoice_items import InvoiceItems
-from providers.stripe.sandbox.invoice_lifecycle import InvoiceLifecycle
-from providers.stripe.sandbox.invoice_views import InvoiceViews
-from providers.stripe.sandbox.invoices import Invoices
-from providers.stripe.sandbox.payments import Payments
-from providers.stripe.sandbox.refunds import Refunds
+from pivot.providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
+from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
+from pivot.providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
+from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes
+from pivot.providers.stripe.sandbox.access import KeyAccess
+from pivot.providers.stripe.sandbox.account import ACCOUNT_ID, get_account
+from pivot.providers.stripe.sandbox.common import STRIPE_VERSION, Handler, Store, StripeCall, StripeState, new_id
+from pivot.providers.stripe.sandbox.customers import Customers
+from pivot.providers.stripe.sandbox.errors import StripeError, StripeFaultResponder
+from pivot.providers.stripe.sandbox.forms import parse_form
+from pivot.providers.stripe.sandbox.idempotency import REQUEST_ID_SCOPE_KEY, execute, idempotent
+from pivot.providers.stripe.sandbox.invoice_items import InvoiceItems
+from pivot.providers.stripe.sandbox.invoice_lifecycle import InvoiceLifecycle
+from pivot.providers.stripe.sandbox.invoice_views import InvoiceViews
+from pivot.providers.stripe.sandbox.invoices import Invoices
+from pivot.providers.stripe.sandbox.payments import Payments
+from pivot.providers.stripe.sandbox.refunds import Refunds
 
 
 def _api_key(request: Request) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from providers.sandbox_kit import Ledger
+from pivot.providers.sandbox_kit import Ledger
 
 JsonDict = dict[str, Any]
 _K = TypeVar("_K")

@@ -9,10 +9,18 @@ from __future__ import annotations
 import re
 import secrets
 
-from providers.stripe.sandbox.common import SEED_CUSTOMER_ID, UPPER_ALNUM, JsonDict, Store, StripeCall, new_id, now
-from providers.stripe.sandbox.errors import invalid, missing
-from providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
-from providers.stripe.sandbox.listing import LIST_PARAMS, list_page
+from pivot.providers.stripe.sandbox.common import (
+    SEED_CUSTOMER_ID,
+    UPPER_ALNUM,
+    JsonDict,
+    Store,
+    StripeCall,
+    new_id,
+    now,
+)
+from pivot.providers.stripe.sandbox.errors import invalid, missing
+from pivot.providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
+from pivot.providers.stripe.sandbox.listing import LIST_PARAMS, list_page
 
 CUSTOMER_CREATE = frozenset({
     "address", "balance", "cash_balance", "coupon", "description", "email", "expand", "invoice_prefix",

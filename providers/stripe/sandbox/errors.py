@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
-from providers.sandbox_kit import format_retry_after
-from providers.stripe.sandbox.common import JsonDict
+from pivot.providers.sandbox_kit import format_retry_after
+from pivot.providers.stripe.sandbox.common import JsonDict
 
 
 class StripeError(Exception):

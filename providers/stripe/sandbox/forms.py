@@ -11,8 +11,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from providers.stripe.sandbox.common import JsonDict
-from providers.stripe.sandbox.errors import invalid
+from pivot.providers.stripe.sandbox.common import JsonDict
+from pivot.providers.stripe.sandbox.errors import invalid
 
 MAX_METADATA_KEYS = 50
 _CURRENCY = re.compile(r"^[a-z]{3}$")

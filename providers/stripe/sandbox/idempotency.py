@@ -14,9 +14,9 @@ import logging
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from providers.sandbox_kit import apply_pending_latency
-from providers.stripe.sandbox.common import Handler, JsonDict, SavedResponse, Store, StripeCall
-from providers.stripe.sandbox.errors import StripeError, default_error, invalid
+from pivot.providers.sandbox_kit import apply_pending_latency
+from pivot.providers.stripe.sandbox.common import Handler, JsonDict, SavedResponse, Store, StripeCall
+from pivot.providers.stripe.sandbox.errors import StripeError, default_error, invalid
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 REQUEST_ID_SCOPE_KEY = "pivot.stripe.request_id"

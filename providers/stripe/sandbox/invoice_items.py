@@ -5,11 +5,11 @@ as on Stripe) and delete."""
 
 from __future__ import annotations
 
-from providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
-from providers.stripe.sandbox.customers import Customers
-from providers.stripe.sandbox.errors import StripeError, invalid, missing
-from providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
-from providers.stripe.sandbox.invoice_views import InvoiceViews
+from pivot.providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
+from pivot.providers.stripe.sandbox.customers import Customers
+from pivot.providers.stripe.sandbox.errors import StripeError, invalid, missing
+from pivot.providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
+from pivot.providers.stripe.sandbox.invoice_views import InvoiceViews
 
 INVOICEITEM_CREATE = frozenset({
     "amount", "currency", "customer", "description", "discountable", "discounts", "expand", "invoice",

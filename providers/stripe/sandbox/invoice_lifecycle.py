@@ -7,10 +7,10 @@ effect, because that is what cannot be undone.
 
 from __future__ import annotations
 
-from providers.stripe.sandbox.common import JsonDict, Store, StripeCall, now
-from providers.stripe.sandbox.errors import StripeError
-from providers.stripe.sandbox.forms import EXPAND, Params
-from providers.stripe.sandbox.invoice_views import InvoiceViews
+from pivot.providers.stripe.sandbox.common import JsonDict, Store, StripeCall, now
+from pivot.providers.stripe.sandbox.errors import StripeError
+from pivot.providers.stripe.sandbox.forms import EXPAND, Params
+from pivot.providers.stripe.sandbox.invoice_views import InvoiceViews
 
 INVOICE_FINALIZE = frozenset({"auto_advance", "expand"})
 INVOICE_PAY = frozenset({"expand", "forgive", "mandate", "off_session", "paid_out_of_band", "payment_method",

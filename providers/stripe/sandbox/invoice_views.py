@@ -6,8 +6,8 @@ and optional expansions, so every endpoint that returns an invoice shows the sam
 
 from __future__ import annotations
 
-from providers.stripe.sandbox.common import JsonDict, Store, new_id
-from providers.stripe.sandbox.errors import missing
+from pivot.providers.stripe.sandbox.common import JsonDict, Store, new_id
+from pivot.providers.stripe.sandbox.errors import missing
 
 INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 

@@ -5,12 +5,12 @@ The state machine's transitions (finalize, void, pay, send) live in `invoice_lif
 
 from __future__ import annotations
 
-from providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
-from providers.stripe.sandbox.customers import Customers
-from providers.stripe.sandbox.errors import StripeError, invalid, missing
-from providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
-from providers.stripe.sandbox.invoice_views import INVOICE_STATUSES, InvoiceViews
-from providers.stripe.sandbox.listing import LIST_PARAMS, list_page
+from pivot.providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
+from pivot.providers.stripe.sandbox.customers import Customers
+from pivot.providers.stripe.sandbox.errors import StripeError, invalid, missing
+from pivot.providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
+from pivot.providers.stripe.sandbox.invoice_views import INVOICE_STATUSES, InvoiceViews
+from pivot.providers.stripe.sandbox.listing import LIST_PARAMS, list_page
 
 INVOICE_CREATE = frozenset({
     "account_tax_ids", "application_fee_amount", "auto_advance", "automatic_tax", "collection_method",

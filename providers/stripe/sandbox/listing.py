@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from providers.stripe.sandbox.common import JsonDict, StripeState
-from providers.stripe.sandbox.errors import missing
-from providers.stripe.sandbox.forms import Params
+from pivot.providers.stripe.sandbox.common import JsonDict, StripeState
+from pivot.providers.stripe.sandbox.errors import missing
+from pivot.providers.stripe.sandbox.forms import Params
 
 LIST_PARAMS = frozenset({"ending_before", "expand", "limit", "starting_after"})
 

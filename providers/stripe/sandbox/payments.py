@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
-from providers.stripe.sandbox.customers import Customers
-from providers.stripe.sandbox.errors import StripeError, invalid, missing
-from providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
-from providers.stripe.sandbox.listing import LIST_PARAMS, list_page
+from pivot.providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
+from pivot.providers.stripe.sandbox.customers import Customers
+from pivot.providers.stripe.sandbox.errors import StripeError, invalid, missing
+from pivot.providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
+from pivot.providers.stripe.sandbox.listing import LIST_PARAMS, list_page
 
 PI_CREATE = frozenset({
     "amount", "application_fee_amount", "automatic_payment_methods", "capture_method", "confirm",

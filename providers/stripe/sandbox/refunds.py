@@ -8,11 +8,11 @@ Refunds in the sandbox succeed at once. An update changes metadata only, as on S
 
 from __future__ import annotations
 
-from providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
-from providers.stripe.sandbox.errors import StripeError, invalid, missing
-from providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
-from providers.stripe.sandbox.listing import LIST_PARAMS, list_page
-from providers.stripe.sandbox.payments import Payments
+from pivot.providers.stripe.sandbox.common import JsonDict, Store, StripeCall, new_id, now
+from pivot.providers.stripe.sandbox.errors import StripeError, invalid, missing
+from pivot.providers.stripe.sandbox.forms import EXPAND, Params, merge_metadata
+from pivot.providers.stripe.sandbox.listing import LIST_PARAMS, list_page
+from pivot.providers.stripe.sandbox.payments import Payments
 
 REFUND_CREATE = frozenset({
     "amount", "charge", "currency", "customer", "expand", "instructions_email", "metadata", "origin",
