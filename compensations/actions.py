@@ -89,6 +89,9 @@ class Action:
     """The forward write starts with a lookup by key (the provider has no idempotency header). On a
     write the engine proves to be a first attempt, the provider skips it (`first_write()`); to prove
     it for a saga's first write, the engine journals a fence before it."""
+    kit: Any = None
+    """The `compensations.kit.KeyedAction` it was built from, if any: `pivot conformance` judges a
+    step with the action's own lookup."""
 
     @property
     def provider(self) -> str:
