@@ -192,6 +192,12 @@ class KeyedAction(ABC, Generic[Params, Found]):
         raise NotImplementedError
 
     # -- for `pivot conformance` (optional) ------------------------------------------------------
+    async def example(self) -> Params:
+        """Params a conformance run can write with, against the provider this action is configured
+        for; create through the client what they depend on (a payment to refund, a message to edit).
+        Unique per call where the API needs it (an email). Not offered: conformance cannot run it."""
+        raise NotImplementedError
+
     async def find_all(self, params: Params, key: str) -> list[Found]:
         """Every object carrying `key`, to prove there is one, not two. By default `lookup`'s; an
         API that can list by the key should say so here."""
@@ -202,6 +208,10 @@ class KeyedAction(ABC, Generic[Params, Found]):
         """Change the object as a third party would (edit a field, pay an invoice), so conformance
         can check the undo does not overwrite it. Not offered by default: that case is skipped."""
         raise NotImplementedError
+
+    def offers(self, hook: str) -> bool:
+        """Whether this action overrides an optional hook (`example`, `find_all`, `tamper`, …)."""
+        return self._overrides(hook)
 
     # -- the step protocol, composed ------------------------------------------------------------
     async def forward(self, params: Params, keys: StepKeys) -> JsonDict:
