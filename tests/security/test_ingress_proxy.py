@@ -5,8 +5,6 @@ proxy into Restate's journal, state or logs; no CORS grant leaves it.
 nginx is Debian's package (scripts/test.sh installs it). Missing here and impossible to install,
 the tests skip with a loud reason; in CI (`CI` set) that is a failure instead."""
 
-import datetime
-import ipaddress
 import json
 import os
 import re
@@ -24,10 +22,6 @@ import anyio
 import httpx
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
-from cryptography.x509.oid import NameOID
 from mcp_types import TextContent
 
 from pivot.compensations.plan import MAX_PLAN_BYTES
@@ -41,6 +35,7 @@ from pivot.services.local.restate_binary import PROJECT_ROOT
 from pivot.services.local.stack import Stack
 from tests.mcp_process import stdio_session
 from tests.restate_scan import admin_query, bytes_inside, stored
+from tests.tls import self_signed
 
 TOKEN = secrets.token_urlsafe(32)
 OLD_TOKEN = f"-._~+/{secrets.token_urlsafe(32)}=="
@@ -195,25 +190,8 @@ def test_only_the_ingress_is_reachable_and_bodies_are_bounded(proxy: IngressProx
     assert ingress_proxy.MAX_BODY == "1m" and 4 * MAX_PLAN_BYTES <= 1024 * 1024
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = generate_private_key(SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 def test_tls_at_the_proxy(stack: Stack, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     settings = ProxySettings(listen=f"127.0.0.1:{free_port()}", upstream=f"127.0.0.1:{stack.ports.ingress}",
                              tokens=(TOKEN,), state_dir=tmp_path / "proxy", tls_cert=cert, tls_key=key)
     with IngressProxy(settings, nginx()) as tls:
