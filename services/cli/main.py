@@ -412,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mcp_command(sub, DEFAULT_INGRESS)
 
+    from pivot.services.cli.conformance_command import add_command as add_conformance_command
+
+    add_conformance_command(sub)
+
     for command in (run, status, demo, approvals, cancel, retry, *decisions):
         command.add_argument("--ingress", default=DEFAULT_INGRESS, help="Restate ingress URL")
     for command in (listing, cancel, journal):

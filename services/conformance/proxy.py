@@ -298,6 +298,11 @@ class FaultProxy:
             await self._client.aclose()
 
     # -- rules and evidence (from any thread) ----------------------------------------------------
+    def redacting(self, secrets: Iterable[str]) -> None:
+        """Also redact these values from the log (the credentials of the process behind the proxy)."""
+        with self._lock:
+            self._secrets = tuple(dict.fromkeys([*self._secrets, *(s for s in secrets if s)]))
+
     def add(self, rule: Rule) -> Rule:
         """Add a rule after the others (the first rule that applies to a request wins)."""
         with self._lock:
