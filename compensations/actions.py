@@ -112,15 +112,18 @@ class Catalog(Mapping[str, Action]):
     actions: Mapping[str, Action] = field(default_factory=dict)
     connections: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """provider → the names of its other configured connections (never their credentials)."""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """action → where it came from (`built-in`, an installed package's entry point, a plugin module)."""
 
     @classmethod
-    def of(cls, actions: Iterable[Action], connections: Mapping[str, frozenset[str]] | None = None) -> "Catalog":
+    def of(cls, actions: Iterable[Action], connections: Mapping[str, frozenset[str]] | None = None,
+           sources: Mapping[str, str] | None = None) -> "Catalog":
         table: dict[str, Action] = {}
         for action in actions:
             if action.name in table:
                 raise ValueError(f"duplicate action {action.name}")
             table[action.name] = action
-        return cls(table, dict(connections or {}))
+        return cls(table, dict(connections or {}), dict(sources or {}))
 
     def knows_connection(self, provider: str, name: str) -> bool:
         return name == "default" or name in self.connections.get(provider, frozenset())

@@ -10,8 +10,14 @@ pass (retried inside the step with the same key; `ambiguous=True` when the reque
 the provider; `retry_after_s` honoured) and `ProviderRejected` for what will not. `pivot conformance`
 proves an action keeps the guarantees, judging with its own lookup.
 
-`Action` is what the engine runs (`KeyedAction.action()` builds one). Give Pivot your actions with
-`PIVOT_CATALOG_PLUGINS="module:function"` (a function returning a list of `Action`).
+`ProviderHTTP` (with an `Endpoint`: base URL from `PIVOT_<PROVIDER>_BASE_URL`, the credential read
+from its variable per request, never stored) is the HTTP layer the built-in providers use: it raises
+`ProviderUnavailable` for connect errors, timeouts (ambiguous), 5xx and 429 with their Retry-After.
+
+`Action` is what the engine runs (`KeyedAction.action()` builds one). A package gives Pivot its
+actions through the `pivot.actions` entry-point group (a function returning a list of actions);
+`PIVOT_CATALOG_PLUGINS="module:function"` does the same without packaging. `examples/inventory`
+is a complete small package.
 """
 
 from pivot.compensations.actions import (
@@ -27,6 +33,7 @@ from pivot.compensations.errors import CompensationConflict, ErrorInfo, Provider
 from pivot.compensations.keys import StepKeys
 from pivot.compensations.kinds import StepKind
 from pivot.compensations.kit import AlreadyWritten, KeyCarrier, KeyedAction, Mismatch
+from pivot.providers.http import Endpoint, ProviderHTTP, json_body
 
 __all__ = [
     "Action",
@@ -34,16 +41,19 @@ __all__ = [
     "CompensateFn",
     "CompensationConflict",
     "CompensationReport",
+    "Endpoint",
     "ErrorInfo",
     "ForwardFn",
     "JsonDict",
     "KeyCarrier",
     "KeyedAction",
     "Mismatch",
+    "ProviderHTTP",
     "ProviderRejected",
     "ProviderUnavailable",
     "RetryBudget",
     "StepKeys",
     "StepKind",
     "first_write",
+    "json_body",
 ]

@@ -6,7 +6,6 @@ a provider) come from `PIVOT_CONNECTIONS_FILE` or the environment (providers/con
 the catalog knows their names, so a step naming an unknown one is refused before anything runs.
 """
 
-import importlib
 import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -25,6 +24,7 @@ from pivot.providers.slack.actions import slack_actions
 from pivot.providers.slack.client import SLACK_API, SlackClient
 from pivot.providers.stripe.actions import stripe_actions
 from pivot.providers.stripe.client import STRIPE_API, StripeClient
+from pivot.services.plugins import BUILT_IN, Sourced, check_unique, entry_point_actions, env_actions
 
 CREDENTIAL_ENV = {
     "stripe": "STRIPE_API_KEY",
@@ -43,17 +43,6 @@ def _with_compensation_budget(actions: list[Action]) -> list[Action]:
     budget = RetryBudget(max_attempts=None, max_duration=timedelta(seconds=float(seconds)),
                          max_interval=timedelta(seconds=min(60.0, max(1.0, float(seconds) / 4))))
     return [replace(action, compensation_retry=budget) for action in actions]
-
-
-def _plugin_actions() -> list[Action]:
-    """PIVOT_CATALOG_PLUGINS="pkg.module:function,…": each function returns more actions, so a
-    team can add its own integrations without forking Pivot."""
-    actions: list[Action] = []
-    for spec in filter(None, (p.strip() for p in os.environ.get("PIVOT_CATALOG_PLUGINS", "").split(","))):
-        module_name, _, function = spec.partition(":")
-        factory = getattr(importlib.import_module(module_name), function)
-        actions.extend(factory())
-    return actions
 
 
 @dataclass(frozen=True)
@@ -80,10 +69,14 @@ def build_clients() -> Clients:
 
 
 def build_catalog(clients: Clients | None = None) -> Catalog:
-    """Every action, each wrapped so that what its provider reports is redacted before a saga stores
-    it (an error body may echo the credential: providers/redaction.py)."""
+    """Every action — built in, from installed packages' `pivot.actions` entry points, and from
+    `PIVOT_CATALOG_PLUGINS` (services/plugins.py) — each wrapped so that what its provider reports
+    is redacted before a saga stores it (an error body may echo the credential). Raises
+    `CatalogError` naming the plugin when one cannot be loaded or clashes with another."""
     c = clients or build_clients()
-    return Catalog.of(_with_compensation_budget([redacting(action) for action in (
-        *hubspot_actions(c.hubspot), *stripe_actions(c.stripe), *slack_actions(c.slack),
-        *salesforce_actions(c.salesforce), *shopify_actions(c.shopify), *_plugin_actions(),
-    )]), connections.names(connections.load()))
+    built_in = [*hubspot_actions(c.hubspot), *stripe_actions(c.stripe), *slack_actions(c.slack),
+                *salesforce_actions(c.salesforce), *shopify_actions(c.shopify)]
+    sourced = [*(Sourced(action, BUILT_IN) for action in built_in), *entry_point_actions(), *env_actions()]
+    sources = check_unique(sourced)
+    actions = _with_compensation_budget([redacting(item.action) for item in sourced])
+    return Catalog.of(actions, connections.names(connections.load()), sources)

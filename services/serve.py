@@ -24,6 +24,8 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from restate.server import install_shutdown_hook
 
+from pivot.services.plugins import CatalogError
+
 Scope = dict[str, Any]
 Receive = Any
 Send = Any
@@ -85,7 +87,11 @@ def main() -> None:
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the address with other service processes (SO_REUSEPORT)")
     args = parser.parse_args()
-    asyncio.run(_serve(load_app(args.app), args.bind, args.graceful_timeout, args.reuse_port))
+    try:
+        app = load_app(args.app)
+    except CatalogError as invalid:  # a plugin that cannot be loaded: say which, and stop
+        raise SystemExit(f"pivot service: {invalid}") from None
+    asyncio.run(_serve(app, args.bind, args.graceful_timeout, args.reuse_port))
 
 
 if __name__ == "__main__":

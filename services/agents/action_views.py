@@ -56,13 +56,13 @@ def action_line(action: Action) -> dict[str, Any]:
             "undo": action.compensation, "params": param_paths(action)}
 
 
-def action_json(action: Action) -> dict[str, Any]:
-    """One catalog action as data: what it is, how its key travels, what it verifies, how it is undone
-    (`pivot actions --json`)."""
+def action_json(action: Action, source: str | None = None) -> dict[str, Any]:
+    """One catalog action as data: what it is, how its key travels, what it verifies, how it is undone,
+    and where it comes from (`pivot actions --json`)."""
     return {"name": action.name, "provider": action.provider, "kind": action.kind.value,
             "pivot_eligible": action.pivot_eligible, "key_carrier": action.key_carrier, "readback": action.readback,
             "compensation": action.compensation, "atomicity": action.atomicity,
-            "params": action.params.model_json_schema()}
+            "params": action.params.model_json_schema(), **({"source": source} if source else {})}
 
 
 @cache

@@ -248,10 +248,16 @@ def _watch(client: PivotClient, run_id: str) -> int:
 def cmd_actions(args: argparse.Namespace) -> int:
     from pivot.services.agents.tools_schema import action_json
     from pivot.services.catalog import build_catalog
+    from pivot.services.plugins import CatalogError
 
-    catalog = build_catalog()
+    try:
+        catalog = build_catalog()
+    except CatalogError as invalid:
+        console.print(markup("[red]cannot build the catalog[/]: {}", invalid))
+        return 2
     if args.json:
-        print(json.dumps([action_json(catalog[name]) for name in sorted(catalog)], indent=2))
+        print(json.dumps([action_json(catalog[name], catalog.sources.get(name)) for name in sorted(catalog)],
+                         indent=2))
     else:
         render.catalog(console, catalog)
     return 0

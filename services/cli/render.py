@@ -83,12 +83,13 @@ def violation_lines(violations: Iterable[Mapping[str, Any]]) -> list[RenderableT
 
 def catalog(console: Console, actions: Catalog) -> None:
     table = Table(title="Pivot action catalog", show_lines=True)
-    for column in ("action", "kind", "pivot?", "key carrier", "read-back", "compensation"):
+    for column in ("action", "kind", "pivot?", "key carrier", "read-back", "compensation", "from"):
         table.add_column(column, overflow="fold")
     for name in sorted(actions):
         action = actions[name]
         table.add_row(*map(text, (name, action.kind.value, "yes" if action.pivot_eligible else "no",
-                                  action.key_carrier, action.readback, action.compensation)))
+                                  action.key_carrier, action.readback, action.compensation,
+                                  actions.sources.get(name, "built-in"))))
     console.print(table)
 
 
