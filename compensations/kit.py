@@ -189,6 +189,14 @@ class KeyedAction(ABC, Generic[Params, Found]):
         the compensation must not undo again."""
         return False
 
+    def nothing_to_undo(self) -> str:
+        """The compensation's detail when `recall` finds nothing of this step."""
+        return f"{self.name}: nothing of this step to undo"
+
+    def already_undone(self, found: Found) -> str:
+        """The compensation's detail when `is_undone(found)` (an earlier delivery undid it)."""
+        return f"{self.name}: already undone"
+
     async def undo(self, params: Params, found: Found, result: JsonDict | None, key: str) -> str:
         """Undo the write, carrying the compensation `key`; undo only what is still the saga's doing
         (else raise `CompensationConflict` with both values). Returns what was done, in words."""
@@ -249,9 +257,9 @@ class KeyedAction(ABC, Generic[Params, Found]):
     async def compensate(self, params: Params, keys: StepKeys, result: JsonDict | None) -> CompensationReport:
         found = await self.recall(params, keys.forward, result)
         if found is None:
-            return CompensationReport(state="nothing_to_undo", detail=f"{self.name}: nothing of this step to undo")
+            return CompensationReport(state="nothing_to_undo", detail=self.nothing_to_undo())
         if self.is_undone(found):
-            return CompensationReport(state="compensated", detail=f"{self.name}: already undone")
+            return CompensationReport(state="compensated", detail=self.already_undone(found))
         detail = await self.undo(params, found, result, keys.compensation)
         return CompensationReport(state="compensated", detail=detail)
 

@@ -104,3 +104,24 @@ async def test_a_part_refunded_charge_is_undone_by_refunding_only_the_rest(
     theirs = result["amount_received"] // 3
     assert refunds == [(theirs, f"conformance-tamper-{result['id']}"),
                        (result["amount_received"] - theirs, keys.compensation)]
+
+
+@pytest.mark.parametrize(("name", "noun", "undone"), [
+    ("stripe.create_customer", "customer", "Stripe customer {id} is deleted"),
+    ("stripe.create_invoice", "invoice", "invoice {number} is void"),
+])
+async def test_a_second_undo_reads_the_object_by_id_and_finds_it_undone(
+    stripe_client: StripeClient, sandbox: Boxes, name: str, noun: str, undone: str
+) -> None:
+    """Stripe lists no deleted customer: only the read by the id the result names still shows it."""
+    kit = kit_of(stripe_client, name)
+    params = await kit.example()
+    keys = new_keys(name)
+    result = await kit.forward(params, keys)
+
+    first = await kit.compensate(params, keys, None)  # the forward's answer was lost: found by key
+    again = await kit.compensate(params, keys, result)
+
+    assert (first.state, again.state) == ("compensated", "compensated")
+    assert again.detail == undone.format(**result)
+    assert (await kit.compensate(params, new_keys(name), None)).detail == f"Stripe holds no {noun} for this step"

@@ -72,6 +72,12 @@ class CreateAction(StripeAction[P]):
     def is_undone(self, found: StripeObject) -> bool:
         return bool(found.get("deleted"))
 
+    def nothing_to_undo(self) -> str:
+        return f"Stripe holds no {self.noun} for this step"
+
+    def already_undone(self, found: StripeObject) -> str:
+        return f"Stripe {self.noun} {found['id']} is deleted"
+
 
 async def prerequisite(action: StripeAction[Any]) -> JsonDict:
     """Run `action` on its own example params, as the one step of a run of its own: what another

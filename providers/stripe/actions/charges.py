@@ -113,6 +113,9 @@ class Charge(CreateAction[ChargeParams]):
         """Canceled. (A refunded payment shows only in its refunds: `undo` reads them and finds ours.)"""
         return super().is_undone(found) or found.get("status") == "canceled"
 
+    def already_undone(self, found: StripeObject) -> str:
+        return super().already_undone(found) if found.get("deleted") else f"PaymentIntent {found['id']} is canceled"
+
     async def undo(self, params: ChargeParams, found: StripeObject, result: JsonDict | None, key: str) -> str:
         intent, intent_id = found, str(found["id"])
         if intent.get("status") in CANCELLABLE:

@@ -152,6 +152,9 @@ class CreateInvoice(CreateAction[CreateInvoiceParams]):
     def is_undone(self, found: StripeObject) -> bool:
         return super().is_undone(found) or found.get("status") == "void"
 
+    def already_undone(self, found: StripeObject) -> str:
+        return f"draft invoice {found['id']} is deleted" if found.get("deleted") else f"invoice {_named(found)} is void"
+
     async def undo(self, params: CreateInvoiceParams, found: StripeObject, result: JsonDict | None, key: str) -> str:
         """Void a finalized invoice, delete a draft; a paid invoice is a conflict (see the module)."""
         invoice_id, status = found["id"], found.get("status")
