@@ -16,7 +16,8 @@ forward (inside the step's one journaled write)::
 
 compensation (inside the step's journaled undo, which may be delivered more than once)::
 
-    found = lookup(params, key)           # the effect, by the forward key
+    found = recall(params, key, result)   # the effect: by the forward key (`lookup`), or by the id
+                                          # the verified result names
     None             -> nothing to undo   # the write never landed
     is_undone(found) -> compensated       # an earlier delivery undid it: one undo, never two
     otherwise        -> undo(params, found, result, compensation key)
@@ -176,10 +177,25 @@ class KeyedAction(ABC, Generic[Params, Found]):
         """A past-tense sentence about a verified result, for the outcome's summary."""
 
     # -- how it is undone (compensable actions) -------------------------------------------------
+    async def recall(self, params: Params, key: str, result: JsonDict | None) -> Found | None:
+        """The effect an undo starts from: by default `lookup(params, key)`. With the verified result
+        (None when the forward's answer was lost) an action may fetch the object by the id it names:
+        cheaper than a lookup by key, and it still finds an undone object that no lookup by key
+        shows any more (Stripe lists no deleted customer), so a second delivery sees it undone."""
+        return await self.lookup(params, key)
+
     def is_undone(self, found: Found) -> bool:
         """Whether `found` already shows the undo (archived, voided, refunded): a second delivery of
         the compensation must not undo again."""
         return False
+
+    def nothing_to_undo(self) -> str:
+        """The compensation's detail when `recall` finds nothing of this step."""
+        return f"{self.name}: nothing of this step to undo"
+
+    def already_undone(self, found: Found) -> str:
+        """The compensation's detail when `is_undone(found)` (an earlier delivery undid it)."""
+        return f"{self.name}: already undone"
 
     async def undo(self, params: Params, found: Found, result: JsonDict | None, key: str) -> str:
         """Undo the write, carrying the compensation `key`; undo only what is still the saga's doing
@@ -239,11 +255,11 @@ class KeyedAction(ABC, Generic[Params, Found]):
                                    {"expected": mismatch.expected, "actual": mismatch.actual}) from None
 
     async def compensate(self, params: Params, keys: StepKeys, result: JsonDict | None) -> CompensationReport:
-        found = await self.lookup(params, keys.forward)
+        found = await self.recall(params, keys.forward, result)
         if found is None:
-            return CompensationReport(state="nothing_to_undo", detail=f"{self.name}: nothing of this step to undo")
+            return CompensationReport(state="nothing_to_undo", detail=self.nothing_to_undo())
         if self.is_undone(found):
-            return CompensationReport(state="compensated", detail=f"{self.name}: already undone")
+            return CompensationReport(state="compensated", detail=self.already_undone(found))
         detail = await self.undo(params, found, result, keys.compensation)
         return CompensationReport(state="compensated", detail=detail)
 

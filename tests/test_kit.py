@@ -126,3 +126,32 @@ def test_the_catalog_entry_says_what_the_pieces_are() -> None:
     assert (action.name, action.kind, action.key_carrier, action.kit) == (
         "memo.create_note", StepKind.COMPENSABLE, "JSON field key", memo)
     assert action.compensate is not None and action.describe_undo is None  # the undo's own words are used
+
+
+class ListedMemo(Memo):
+    """Its lookup lists no archived note (as Stripe lists no deleted customer); a read by id does."""
+
+    async def lookup(self, params: NoteParams, key: str) -> dict[str, Any] | None:
+        note = await super().lookup(params, key)
+        return None if note is None or note["state"] == "archived" else note
+
+    async def recall(self, params: NoteParams, key: str, result: JsonDict | None) -> dict[str, Any] | None:
+        if result is None:
+            return await self.lookup(params, key)
+        return next((note for note in self.notes.values() if note["id"] == result["id"]), None)
+
+    def already_undone(self, found: dict[str, Any]) -> str:
+        return f"note {found['id']} is archived"
+
+
+def test_an_undo_recalls_by_the_result_what_a_lookup_no_longer_shows() -> None:
+    memo = ListedMemo()
+    result = run(memo.forward(NoteParams(text="hi"), KEYS))
+    run(memo.compensate(NoteParams(text="hi"), KEYS, None))
+
+    again = run(memo.compensate(NoteParams(text="hi"), KEYS, result))
+
+    assert (again.state, again.detail) == ("compensated", "note n1 is archived")
+    assert memo.calls.count("undo") == 1
+    lost = run(memo.compensate(NoteParams(text="hi"), KEYS, None))  # without the result only the lookup is left
+    assert (lost.state, lost.detail) == ("nothing_to_undo", "memo.create_note: nothing of this step to undo")

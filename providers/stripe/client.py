@@ -11,7 +11,8 @@ again for 24 h, so it is terminal, not transient. So is a 5xx with `Stripe-Shoul
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -94,23 +95,35 @@ class StripeClient:
                      response.headers.get("original-request"))
         return self._checked(response)
 
-    async def find(
-        self, path: str, params: dict[str, Any], match: Callable[[dict[str, Any]], bool], *, pages: int = 5
-    ) -> dict[str, Any] | None:
-        """The first object of a list endpoint (newest first) that `match`es, within `pages` pages.
+    async def listing(self, path: str, params: dict[str, Any], *, pages: int = 5) -> AsyncGenerator[dict[str, Any]]:
+        """Every object of a list endpoint, newest first, within `pages` pages of 100.
 
         Lists are consistent where Stripe's search is not (search lags by up to a minute)."""
         starting_after: str | None = None
         for _ in range(pages):
             page = await self.get(path, {**params, "limit": 100, "starting_after": starting_after})
-            data = (page or {}).get("data") or []
+            data = [item for item in (page or {}).get("data") or [] if isinstance(item, dict)]
             for item in data:
-                if isinstance(item, dict) and match(item):
-                    return item
+                yield item
             if not (page or {}).get("has_more") or not data:
-                return None
+                return
             starting_after = str(data[-1]["id"])
+
+    async def find(
+        self, path: str, params: dict[str, Any], match: Callable[[dict[str, Any]], bool], *, pages: int = 5
+    ) -> dict[str, Any] | None:
+        """The first object of a list endpoint (newest first) that `match`es, within `pages` pages."""
+        async with aclosing(self.listing(path, params, pages=pages)) as items:
+            async for item in items:
+                if match(item):
+                    return item
         return None
+
+    async def find_every(
+        self, path: str, params: dict[str, Any], match: Callable[[dict[str, Any]], bool], *, pages: int = 5
+    ) -> list[dict[str, Any]]:
+        """Every object of a list endpoint (newest first) that `match`es, within `pages` pages."""
+        return [item async for item in self.listing(path, params, pages=pages) if match(item)]
 
     async def delete(self, path: str) -> dict[str, Any]:
         response = await self.http.request("DELETE", path, headers={"Stripe-Version": STRIPE_VERSION})

@@ -2,8 +2,8 @@
 
 Forward: find the intent carrying the step key in its metadata (listing the customer's intents),
 create it if absent (Idempotency-Key = step key), confirm it (`key:confirm`, a second endpoint
-and so a second key), read it back and verify amount, currency, customer, amount_received and
-status succeeded. A decline is terminal (the intent stays in requires_payment_method with
+and so a second key), read it back by id and verify amount, currency, customer, amount_received
+and status succeeded. A decline is terminal (the intent stays in requires_payment_method with
 `last_payment_error`; a retry finds it and reports the decline again instead of re-charging).
 
 Compensation:
@@ -15,16 +15,17 @@ Compensation:
   refuses the excess and the compensation reports a conflict instead of guessing.
 """
 
-from typing import Any
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pivot.compensations.actions import CompensationReport, JsonDict
+from pivot.compensations.actions import JsonDict
 from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
-from pivot.compensations.keys import StepKeys
-from pivot.providers.stripe.actions.lookup import KEY_METADATA, carries
-from pivot.providers.stripe.actions.refunds import live_refunds
-from pivot.providers.stripe.client import StripeClient
+from pivot.compensations.kinds import StepKind
+from pivot.compensations.kit import KeyCarrier, Mismatch
+from pivot.providers.stripe.actions.base import CreateAction, StripeObject, prerequisite
+from pivot.providers.stripe.actions.customers import CreateCustomer
+from pivot.providers.stripe.actions.lookup import KEY_METADATA, carries, in_metadata, live_refunds
 from pivot.providers.stripe.money import format_amount
 
 CANCELLABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "processing",
@@ -42,24 +43,38 @@ class ChargeParams(BaseModel):
     description: str | None = Field(default=None, max_length=500)
 
 
-class ChargeActions:
-    def __init__(self, client: StripeClient):
-        self.client = client
+class Charge(CreateAction[ChargeParams]):
+    name: ClassVar[str] = "stripe.charge"
+    kind: ClassVar[StepKind] = StepKind.COMPENSABLE
+    pivot_eligible: ClassVar[bool] = True
+    params = ChargeParams
+    carrier: ClassVar[KeyCarrier] = in_metadata(
+        "Idempotency-Key header (step key on create, ':confirm' on confirm) and "
+        "metadata[pivot_key], found by listing the customer's PaymentIntents")
+    readback: ClassVar[str] = ("GET /v1/payment_intents/{id}: amount, currency, customer, amount_received = amount, "
+                               "status=succeeded, metadata key")
+    compensation: ClassVar[str] = (
+        "cancel if still cancellable (requires_* or processing); once succeeded, refund exactly what is still "
+        "refundable of amount_received after the refunds already made, never more; the refund carries the "
+        "compensation key (Idempotency-Key and metadata) so a rerun finds it")
+    not_run: ClassVar[str] = "No Stripe payment was taken"
+    collection: ClassVar[str] = "/v1/payment_intents"
+    listed_by: ClassVar[str] = "customer"
+    noun: ClassVar[str] = "PaymentIntent"
 
-    async def find_intent(self, customer: str, key: str) -> dict[str, Any] | None:
-        return await self.client.find("/v1/payment_intents", {"customer": customer}, carries(key))
+    async def write(self, params: ChargeParams, key: str) -> StripeObject:
+        intent = await self.client.post(
+            "/v1/payment_intents",
+            {"amount": params.amount, "currency": params.currency, "customer": params.customer,
+             "payment_method": params.payment_method, "description": params.description,
+             "capture_method": "automatic", "metadata": {KEY_METADATA: key}},
+            idempotency_key=key,
+        )
+        return await self.complete(params, key, intent)
 
-    async def charge(self, params: ChargeParams, keys: StepKeys) -> JsonDict:
-        intent = await self.find_intent(params.customer, keys.forward)
-        if intent is None:
-            intent = await self.client.post(
-                "/v1/payment_intents",
-                {"amount": params.amount, "currency": params.currency, "customer": params.customer,
-                 "payment_method": params.payment_method, "description": params.description,
-                 "capture_method": "automatic", "metadata": {KEY_METADATA: keys.forward}},
-                idempotency_key=keys.forward,
-            )
-        intent_id, status = str(intent["id"]), intent.get("status")
+    async def complete(self, params: ChargeParams, key: str, found: StripeObject) -> StripeObject:
+        """Confirm an intent not yet confirmed; report a decline, 3-D Secure or a cancel as final."""
+        intent, intent_id, status = found, str(found["id"]), found.get("status")
         if status == "requires_payment_method" and intent.get("last_payment_error"):
             error = intent["last_payment_error"]
             raise ProviderRejected(str(error.get("code") or "card_declined"),
@@ -68,7 +83,7 @@ class ChargeActions:
         if status in {"requires_confirmation", "requires_payment_method"}:
             intent = await self.client.post(f"/v1/payment_intents/{intent_id}/confirm",
                                             {"payment_method": params.payment_method},
-                                            idempotency_key=keys.sub("confirm"))
+                                            idempotency_key=f"{key}:confirm")
             status = intent.get("status")
         if status == "requires_action":
             raise ProviderRejected("requires_action", f"PaymentIntent {intent_id} needs the customer to "
@@ -78,68 +93,66 @@ class ChargeActions:
         if status == "canceled":
             raise ProviderRejected("payment_canceled", f"Stripe PaymentIntent {intent_id} was canceled before it "
                                    "succeeded", {"payment_intent": intent_id})
-        return await self.verify_intent(intent_id, params, keys)
+        return intent
 
-    async def verify_intent(self, intent_id: str, params: ChargeParams, keys: StepKeys) -> JsonDict:
-        intent = await self.client.get(f"/v1/payment_intents/{intent_id}")
-        if intent is None:
-            raise ProviderRejected("readback_mismatch", f"Stripe PaymentIntent {intent_id} is gone after the write")
+    def verify(self, params: ChargeParams, fresh: StripeObject) -> JsonDict:
+        intent_id = str(fresh["id"])
         expected = {"amount": params.amount, "currency": params.currency, "customer": params.customer,
                     "amount_received": params.amount, "status": "succeeded"}
-        actual = {field: intent.get(field) for field in expected}
-        if actual != expected or not carries(keys.forward)(intent):
-            raise ProviderRejected("readback_mismatch", f"Stripe PaymentIntent {intent_id} does not match the plan",
-                                   {"expected": expected, "actual": actual})
+        actual = {field: fresh.get(field) for field in expected}
+        if actual != expected:
+            raise Mismatch(f"Stripe PaymentIntent {intent_id} does not match the plan", expected=expected,
+                           actual=actual)
         return {"ref": f"stripe:payment_intent/{intent_id}", "id": intent_id, **actual,
-                "latest_charge": intent.get("latest_charge")}
+                "latest_charge": fresh.get("latest_charge")}
 
-    async def undo_charge(self, params: ChargeParams, keys: StepKeys, result: JsonDict | None) -> CompensationReport:
-        if result is not None:
-            intent = await self.client.get(f"/v1/payment_intents/{result['id']}")
-        else:
-            intent = await self.find_intent(params.customer, keys.forward)
-        if intent is None:
-            return CompensationReport(state="nothing_to_undo", detail="Stripe holds no PaymentIntent for this step")
-        intent_id = str(intent["id"])
+    def describe(self, result: JsonDict) -> str:
+        return f"Stripe charged {format_amount(int(result['amount']), str(result['currency']))} ({result['id']})"
+
+    def is_undone(self, found: StripeObject) -> bool:
+        """Canceled. (A refunded payment shows only in its refunds: `undo` reads them and finds ours.)"""
+        return super().is_undone(found) or found.get("status") == "canceled"
+
+    def already_undone(self, found: StripeObject) -> str:
+        return super().already_undone(found) if found.get("deleted") else f"PaymentIntent {found['id']} is canceled"
+
+    async def undo(self, params: ChargeParams, found: StripeObject, result: JsonDict | None, key: str) -> str:
+        intent, intent_id = found, str(found["id"])
         if intent.get("status") in CANCELLABLE:
             try:
                 await self.client.post(f"/v1/payment_intents/{intent_id}/cancel",
-                                       {"cancellation_reason": "abandoned"},
-                                       idempotency_key=f"{keys.compensation}:cancel")
+                                       {"cancellation_reason": "abandoned"}, idempotency_key=f"{key}:cancel")
             except ProviderRejected as rejected:
                 if rejected.info.code != "payment_intent_unexpected_state":
                     raise
                 intent = await self.client.get(f"/v1/payment_intents/{intent_id}") or intent  # it moved on
             else:
-                return CompensationReport(state="compensated",
-                                          detail=f"PaymentIntent {intent_id} canceled; nothing was charged")
+                return f"PaymentIntent {intent_id} canceled; nothing was charged"
         if intent.get("status") == "canceled":
-            return CompensationReport(state="compensated", detail=f"PaymentIntent {intent_id} is canceled")
+            return f"PaymentIntent {intent_id} is canceled"
         if intent.get("status") != "succeeded":
             raise ProviderUnavailable(f"Stripe PaymentIntent {intent_id} is {intent.get('status')}; waiting")
-        return await self._refund_rest(intent, keys)
+        return await self._refund_rest(intent, key)
 
-    async def _refund_rest(self, intent: dict[str, Any], keys: StepKeys) -> CompensationReport:
+    async def _refund_rest(self, intent: StripeObject, key: str) -> str:
         """Refund what is still refundable of the amount received, once, under the compensation key."""
         intent_id, currency = str(intent["id"]), str(intent["currency"])
         refunds = await live_refunds(self.client, intent_id)
-        ours = next((r for r in refunds if carries(keys.compensation)(r)), None)
+        ours = next((r for r in refunds if carries(key)(r)), None)
         if ours is not None:
             amount = format_amount(int(ours["amount"]), currency)
-            return CompensationReport(state="compensated",
-                                      detail=f"refunded {amount} of PaymentIntent {intent_id} ({ours['id']})")
+            return f"refunded {amount} of PaymentIntent {intent_id} ({ours['id']})"
         already = sum(int(r["amount"]) for r in refunds)
         refundable = int(intent.get("amount_received") or 0) - already
         if refundable <= 0:
             others = ", ".join(str(r["id"]) for r in refunds)
-            return CompensationReport(state="compensated",
-                                      detail=f"PaymentIntent {intent_id} was already fully refunded ({others})")
+            return f"PaymentIntent {intent_id} was already fully refunded ({others})"
         try:
             refund = await self.client.post(
                 "/v1/refunds",
                 {"payment_intent": intent_id, "amount": refundable, "reason": "requested_by_customer",
-                 "metadata": {KEY_METADATA: keys.compensation}},
-                idempotency_key=keys.compensation,
+                 "metadata": {KEY_METADATA: key}},
+                idempotency_key=key,
             )
         except ProviderRejected as rejected:
             if rejected.info.code not in REFUND_RACE_CODES:
@@ -147,8 +160,7 @@ class ChargeActions:
             now_refunded = sum(int(r["amount"]) for r in await live_refunds(self.client, intent_id))
             left = int(intent.get("amount_received") or 0) - now_refunded
             if left <= 0:
-                return CompensationReport(state="compensated",
-                                          detail=f"PaymentIntent {intent_id} was fully refunded by others meanwhile")
+                return f"PaymentIntent {intent_id} was fully refunded by others meanwhile"
             raise CompensationConflict(
                 f"the refundable balance of PaymentIntent {intent_id} changed while Pivot was refunding it",
                 expected={"refundable": refundable}, current={"refundable": left},
@@ -159,16 +171,22 @@ class ChargeActions:
                                    {"expected": refundable, "actual": (fresh or {}).get("amount"),
                                     "status": (fresh or {}).get("status")})
         partial = f" (the rest, {format_amount(already, currency)}, was refunded by others)" if already else ""
-        return CompensationReport(
-            state="compensated",
-            detail=f"refunded {format_amount(refundable, currency)} of PaymentIntent {intent_id} "
-                   f"({refund['id']}){partial}",
+        return f"refunded {format_amount(refundable, currency)} of PaymentIntent {intent_id} ({refund['id']}){partial}"
+
+    def describe_undo(self, result: JsonDict) -> str:
+        return f"Stripe payment {result['id']} was canceled or refunded"
+
+    async def example(self) -> ChargeParams:
+        """50.00 USD from a customer made for the purpose, with Stripe's test card that succeeds."""
+        customer = await prerequisite(CreateCustomer(self.client))
+        return ChargeParams(amount=5000, currency="usd", customer=str(customer["id"]), payment_method="pm_card_visa",
+                            description="made by pivot conformance")
+
+    async def tamper(self, params: ChargeParams, found: StripeObject) -> None:
+        """Refund a third of the payment outside the saga, as a support agent would: the undo must
+        refund only the rest."""
+        await self.client.post(
+            "/v1/refunds", {"payment_intent": found["id"], "amount": max(1, int(found["amount_received"]) // 3),
+                            "reason": "requested_by_customer"},
+            idempotency_key=f"conformance-tamper-{found['id']}",
         )
-
-
-def describe_charge(result: JsonDict) -> str:
-    return f"Stripe charged {format_amount(int(result['amount']), str(result['currency']))} ({result['id']})"
-
-
-def describe_undo_charge(result: JsonDict) -> str:
-    return f"Stripe payment {result['id']} was canceled or refunded"
