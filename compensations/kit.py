@@ -144,6 +144,12 @@ class KeyedAction(ABC, Generic[Params, Found]):
     """The provider's lookup cannot see a write still in flight (Slack): a retry after a crash first
     waits out the earlier attempt's in-flight window."""
 
+    after_tamper: ClassVar[Literal["conflict", "undone"]] = "conflict"
+    """What the undo does once a third party changed the object (`tamper`), for `pivot conformance`:
+    `conflict` — it refuses (`CompensationConflict`: the step compensation_failed, the saga
+    needs_attention), the rule for an object the saga no longer owns alone; `undone` — it undoes only
+    what is still the saga's doing and completes (a charge someone part-refunded: refund the rest)."""
+
     def in_flight_window(self) -> timedelta:
         """How long a request already sent may still land (the client's timeout)."""
         return timedelta(seconds=30)

@@ -94,3 +94,15 @@ def test_the_action_keeps_the_kits_promises_against_its_api(
         assert refused.value.info.code == "insufficient_stock"
 
     asyncio.run(scenario())
+
+
+def test_the_example_passes_pivot_conformance(installed: Path, api: str) -> None:
+    """The guide's promise: the package, installed, passes every case of `pivot conformance`."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PIVOT_CATALOG_PLUGINS"}, "PYTHONPATH": str(installed),
+           "PIVOT_INVENTORY_BASE_URL": api, "INVENTORY_TOKEN": TOKEN}
+    done = subprocess.run([sys.executable, "-m", "pivot.services.cli", "conformance", "inventory.reserve_stock",
+                           "--json"], capture_output=True, text=True, timeout=240, cwd=PROJECT_ROOT, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [report] = json.loads(done.stdout)["actions"]
+    assert [(case["case"], case["verdict"]) for case in report["cases"]] == [(n, "pass") for n in range(1, 10)]
+    assert TOKEN not in done.stdout

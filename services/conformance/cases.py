@@ -94,9 +94,11 @@ def objects(session: Session, subject: Subject, params: BaseModel, key: str) -> 
     return found
 
 
-def undone(session: Session, subject: Subject, params: BaseModel, key: str) -> tuple[bool, str]:
-    """Whether the action's own lookup shows the step's effect undone (or gone), in words."""
-    found = session.judge(lambda: subject.kit.lookup(params, key))
+def undone(session: Session, subject: Subject, params: BaseModel, key: str,
+           step: dict[str, Any]) -> tuple[bool, str]:
+    """Whether the action's own pieces show the step's effect undone (or gone), in words: what its
+    undo starts from (`recall`: by default the lookup by key; with the verified result, maybe by id)."""
+    found = session.judge(lambda: subject.kit.recall(params, key, step.get("result")))
     if found is None:
         return True, "lookup by the key finds nothing (gone)"
     if subject.kit.is_undone(found):
@@ -225,7 +227,7 @@ def clean_run(session: Session, subject: Subject) -> CaseResult:
         learned.undo = _undo_request(learned.undo_log)
         evidence += [f"undo: {line}" for line in lines(learned.undo_log)]
         step = session.step_of(outcome or {})
-        gone, said = undone(session, subject, params, key)
+        gone, said = undone(session, subject, params, key, step)
         evidence.append(said)
         if step.get("state") != "compensated" or not gone:
             raise Failed(f"the undo did not take: {step_line(step)}; {said}", evidence)
@@ -360,7 +362,7 @@ def undo_twice(session: Session, subject: Subject) -> CaseResult:
         if len(again) > len(replays):
             raise Failed(f"the undo was sent {1 + len(again)} times (its first answer was lost): not idempotent",
                          evidence)
-        gone, said = undone(session, subject, params, key)
+        gone, said = undone(session, subject, params, key, step)
         evidence.append(said)
         if step.get("state") != "compensated" or not gone:
             raise Failed(f"the undo did not take after its answer was lost: {step_line(step)}; {said}", evidence)
@@ -388,8 +390,14 @@ def changed_before_undo(session: Session, subject: Subject) -> CaseResult:
         outcome = session.abort(run_id)
         step = session.step_of(outcome)
         evidence.append(f"abort: saga {outcome.get('status')}, {step_line(step)}")
-        gone, said = undone(session, subject, params, key)
+        gone, said = undone(session, subject, params, key, step)
         evidence.append(said)
+        if getattr(subject.kit, "after_tamper", "conflict") == "undone":
+            evidence.append(f"the action's rule: {subject.action.compensation}")
+            if step.get("state") != "compensated" or outcome.get("status") != "compensated":
+                raise Failed(f"the action undoes what is left of a changed object, but the saga says "
+                             f"{outcome.get('status')} and the step {step.get('state')}", evidence)
+            return "undone by the action's rule for a changed object (only what was still the saga's doing)"
         if gone:
             raise Failed("the undo overwrote a third party's change", evidence)
         if step.get("state") != "compensation_failed" or outcome.get("status") != "needs_attention":

@@ -15,7 +15,7 @@ Compensation:
   refuses the excess and the compensation reports a conflict instead of guessing.
 """
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,8 @@ from pivot.providers.stripe.money import format_amount
 CANCELLABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "processing",
                          "requires_capture"})
 REFUND_RACE_CODES = frozenset({"amount_too_large", "charge_already_refunded"})
+REFUNDS = "pivot_refunds"
+"""Where `recall` puts a succeeded intent's live refunds (not a Stripe field)."""
 
 
 class ChargeParams(BaseModel):
@@ -61,6 +63,8 @@ class Charge(CreateAction[ChargeParams]):
     collection: ClassVar[str] = "/v1/payment_intents"
     listed_by: ClassVar[str] = "customer"
     noun: ClassVar[str] = "PaymentIntent"
+    after_tamper: ClassVar[Literal["conflict", "undone"]] = "undone"
+    """A refund by someone else is theirs to keep: the undo refunds only the rest."""
 
     async def write(self, params: ChargeParams, key: str) -> StripeObject:
         intent = await self.client.post(
@@ -109,12 +113,27 @@ class Charge(CreateAction[ChargeParams]):
     def describe(self, result: JsonDict) -> str:
         return f"Stripe charged {format_amount(int(result['amount']), str(result['currency']))} ({result['id']})"
 
+    async def recall(self, params: ChargeParams, key: str, result: JsonDict | None) -> StripeObject | None:
+        """The intent, with its live refunds beside it (`pivot_refunds`) once it succeeded: a refunded
+        payment shows only in its refunds, and an undo (or `pivot conformance`) must see it refunded."""
+        found = await super().recall(params, key, result)
+        if found is None or found.get("status") != "succeeded":
+            return found
+        return {**found, REFUNDS: await live_refunds(self.client, str(found["id"]))}
+
     def is_undone(self, found: StripeObject) -> bool:
-        """Canceled. (A refunded payment shows only in its refunds: `undo` reads them and finds ours.)"""
-        return super().is_undone(found) or found.get("status") == "canceled"
+        """Canceled, or refunded in full (by the saga's refund, or by others')."""
+        refunded = sum(int(refund["amount"]) for refund in found.get(REFUNDS) or [])
+        return (super().is_undone(found) or found.get("status") == "canceled"
+                or (REFUNDS in found and refunded >= int(found.get("amount_received") or 0)))
 
     def already_undone(self, found: StripeObject) -> str:
-        return super().already_undone(found) if found.get("deleted") else f"PaymentIntent {found['id']} is canceled"
+        if found.get("deleted"):
+            return super().already_undone(found)
+        if found.get("status") == "canceled":
+            return f"PaymentIntent {found['id']} is canceled"
+        refunds = ", ".join(str(refund["id"]) for refund in found[REFUNDS])
+        return f"PaymentIntent {found['id']} was already fully refunded ({refunds})"
 
     async def undo(self, params: ChargeParams, found: StripeObject, result: JsonDict | None, key: str) -> str:
         intent, intent_id = found, str(found["id"])

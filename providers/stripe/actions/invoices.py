@@ -217,9 +217,10 @@ class SendInvoice(StripeAction[SendInvoiceParams]):
         return None if fresh is None else keyed(fresh, key, f"Stripe invoice {params.invoice}", SEND_METADATA)
 
     def verify(self, params: SendInvoiceParams, fresh: StripeObject) -> JsonDict:
-        if fresh.get("status") not in SENDABLE:
+        if fresh.get("id") != params.invoice or fresh.get("status") not in SENDABLE:
             raise Mismatch(f"Stripe invoice {params.invoice} does not show the send",
-                           expected={"status": list(SENDABLE)}, actual={"status": fresh.get("status")})
+                           expected={"id": params.invoice, "status": list(SENDABLE)},
+                           actual={"id": fresh.get("id"), "status": fresh.get("status")})
         return {"ref": f"stripe:invoice/{params.invoice}", "id": params.invoice, "number": fresh.get("number"),
                 "status": fresh["status"], "sent": True}
 
