@@ -7,9 +7,9 @@ reading by a unique property (`idProperty`) and reading archived records (`archi
 stamps HubSpot's rate-limit headers on every response, so a client built against it behaves the
 same against api.hubapi.com.
 
-Which properties are unique comes from the account's property definitions (`sandbox_properties`:
+Which properties are unique comes from the account's property definitions (`properties`:
 the CRM properties API, seeded with Pivot's carriers); who may call what comes from the kit's
-token book (`sandbox_auth`: 401 for a revoked token, 403 MISSING_SCOPES outside its scopes, and
+token book (`auth`: 401 for a revoked token, 403 MISSING_SCOPES outside its scopes, and
 the private-app token-introspection call). `/_sandbox/tokens` and
 `/_sandbox/properties/{objectType}/{name}` are the test instruments; `/_sandbox/reset` restores
 every default.
@@ -34,17 +34,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from pivot.providers.hubspot.sandbox_auth import TOKEN_INFO_PATH, HubSpotAuth, scope_for
-from pivot.providers.hubspot.sandbox_properties import (
+from pivot.providers.hubspot.sandbox.auth import TOKEN_INFO_PATH, HubSpotAuth, scope_for
+from pivot.providers.hubspot.sandbox.properties import (
     KEY_PROPERTY,
     PropertiesApi,
     PropertyBook,
     property_instrument_routes,
 )
-from pivot.providers.hubspot.sandbox_wire import HubSpotError, JsonDict
-from pivot.providers.hubspot.sandbox_wire import not_found as _not_found
-from pivot.providers.hubspot.sandbox_wire import timestamp as _timestamp
-from pivot.providers.hubspot.sandbox_wire import validation as _validation
+from pivot.providers.hubspot.sandbox.wire import HubSpotError, JsonDict
+from pivot.providers.hubspot.sandbox.wire import not_found as _not_found
+from pivot.providers.hubspot.sandbox.wire import timestamp as _timestamp
+from pivot.providers.hubspot.sandbox.wire import validation as _validation
 from pivot.providers.sandbox_kit import (
     FaultBook,
     Ledger,
