@@ -11,6 +11,7 @@ from pivot.compensations.connections import writing_first
 from pivot.kit import (
     AlreadyWritten,
     CompensationConflict,
+    CompensationReport,
     JsonDict,
     KeyCarrier,
     KeyedAction,
@@ -126,3 +127,54 @@ def test_the_catalog_entry_says_what_the_pieces_are() -> None:
     assert (action.name, action.kind, action.key_carrier, action.kit) == (
         "memo.create_note", StepKind.COMPENSABLE, "JSON field key", memo)
     assert action.compensate is not None and action.describe_undo is None  # the undo's own words are used
+
+
+class Announce(Memo):
+    """A noncompensable note that an operator may still retract; its undo can decline."""
+
+    name: ClassVar[str] = "memo.announce"
+    kind: ClassVar[StepKind] = StepKind.NONCOMPENSABLE
+
+    async def undo(self, params: NoteParams, found: dict[str, Any], result: JsonDict | None,
+                   key: str) -> str | CompensationReport:
+        if params.text == "keep":
+            return CompensationReport(state="nothing_to_undo", detail="the policy is to leave it")
+        return await super().undo(params, found, result, key)
+
+    async def not_found(self, params: NoteParams, result: JsonDict | None, key: str) -> CompensationReport:
+        if result is not None:  # it was verified, and is gone now
+            return CompensationReport(state="compensated", detail=f"note {result['id']} is already gone")
+        return await super().not_found(params, result, key)
+
+    def already_undone(self, found: dict[str, Any]) -> str:
+        return f"note {found['id']} is archived"
+
+
+def test_a_noncompensable_action_with_an_undo_keeps_it_for_a_retract() -> None:
+    action = Announce().action()
+    assert action.kind is StepKind.NONCOMPENSABLE and action.compensate is not None
+    assert action.describe_undo is None  # the undo's own words are used
+
+
+def test_the_undo_hooks_say_what_the_action_knows() -> None:
+    note = Announce()
+    kept = run(note.forward(NoteParams(text="keep"), KEYS))
+    assert run(note.compensate(NoteParams(text="keep"), KEYS, kept)).state == "nothing_to_undo"
+    result = run(note.forward(NoteParams(text="hi"), StepKeys.derive("run-2", "note", note.name)))
+    keys = StepKeys.derive("run-2", "note", note.name)
+    run(note.compensate(NoteParams(text="hi"), keys, result))
+    assert run(note.compensate(NoteParams(text="hi"), keys, None)).detail == "note n1 is archived"
+    note.notes.clear()  # deleted by somebody: the verified result still says it existed
+    gone = run(note.compensate(NoteParams(text="hi"), keys, result))
+    assert (gone.state, gone.detail) == ("compensated", "note n1 is already gone")
+    assert run(note.compensate(NoteParams(text="hi"), keys, None)).state == "nothing_to_undo"
+
+
+def test_a_refused_write_that_the_lookup_cannot_find_keeps_its_code() -> None:
+    class Taken(Memo):
+        async def write(self, params: NoteParams, key: str) -> dict[str, Any]:
+            raise AlreadyWritten("a note with this text exists", code="note_exists", detail={"existing_id": "n0"})
+
+    with pytest.raises(ProviderRejected) as refused:
+        run(Taken().forward(NoteParams(text="hi"), KEYS))
+    assert (refused.value.info.code, refused.value.info.detail) == ("note_exists", {"existing_id": "n0"})
