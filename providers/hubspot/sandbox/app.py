@@ -41,6 +41,7 @@ from pivot.providers.hubspot.sandbox.properties import (
     PropertyBook,
     property_instrument_routes,
 )
+from pivot.providers.hubspot.sandbox.search import parse_search
 from pivot.providers.hubspot.sandbox.wire import HubSpotError, JsonDict
 from pivot.providers.hubspot.sandbox.wire import not_found as _not_found
 from pivot.providers.hubspot.sandbox.wire import timestamp as _timestamp
@@ -299,6 +300,7 @@ class HubSpotSandbox:
         routes: list[BaseRoute] = [
             Route(base, self._endpoint(self.create), methods=["POST"]),
             Route(base, self._endpoint(self.list_page), methods=["GET"]),
+            Route(base + "/search", self._endpoint(self.search), methods=["POST"]),
             Route(base + "/batch/{action}", self._endpoint(self.batch), methods=["POST"]),
             Route(base + "/{object_id}", self._endpoint(self.read), methods=["GET"]),
             Route(base + "/{object_id}", self._endpoint(self.update), methods=["PATCH"]),
@@ -351,7 +353,8 @@ class HubSpotSandbox:
             try:
                 self.auth.authorize(request)
                 object_type = _object_type(request)
-                write = request.method != "GET" and request.path_params.get("action") != "read"
+                reading = request.path_params.get("action") == "read" or request.url.path.endswith("/search")
+                write = request.method != "GET" and not reading
                 self.auth.authorize(request, scope_for("objects", object_type.name, write=write))
                 await apply_pending_latency(request.scope)
                 return await handler(request, object_type)
@@ -540,6 +543,18 @@ class HubSpotSandbox:
             next_after = page[-1].id
             body["paging"] = {"next": {"after": next_after,
                                        "link": f"{request.url.path}?after={next_after}&limit={limit}"}}
+        return JSONResponse(body)
+
+    async def search(self, request: Request, object_type: ObjectType) -> Response:
+        """Live records matching the filters, oldest first (search never sees archived ones)."""
+        query = parse_search(await _json_body(request))
+        found = sorted((r for r in self._records(object_type).values()
+                        if not r.archived and query.matches(r.properties)), key=lambda r: int(r.id))
+        page = found[query.after:query.after + query.limit]
+        wanted = list(query.properties or object_type.default_properties)
+        body: JsonDict = {"total": len(found), "results": [self._render(object_type, r, wanted) for r in page]}
+        if query.after + query.limit < len(found):
+            body["paging"] = {"next": {"after": str(query.after + query.limit)}}
         return JSONResponse(body)
 
     # ----------------------------------------------------------------- batch endpoints
