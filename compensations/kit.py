@@ -16,7 +16,7 @@ forward (inside the step's one journaled write)::
 
 compensation (inside the step's journaled undo, which may be delivered more than once)::
 
-    found = lookup(params, key)           # the effect, by the forward key
+    found = lookup_for_undo(params, key, result)  # the effect: by default lookup by the forward key
     None             -> nothing to undo   # the write never landed
     is_undone(found) -> compensated       # an earlier delivery undid it: one undo, never two
     otherwise        -> undo(params, found, result, compensation key)
@@ -176,6 +176,13 @@ class KeyedAction(ABC, Generic[Params, Found]):
         """A past-tense sentence about a verified result, for the outcome's summary."""
 
     # -- how it is undone (compensable actions) -------------------------------------------------
+    async def lookup_for_undo(self, params: Params, key: str, result: JsonDict | None) -> Found | None:
+        """The effect the undo works on (None: the write never landed). By default `lookup` by the
+        forward key. An action whose verified result names the object may read it by that instead:
+        a search index that lags the write would miss a fresh object, and an object the API no longer
+        returns once it is undone (a deleted draft) can then be answered as undone, not as absent."""
+        return await self.lookup(params, key)
+
     def is_undone(self, found: Found) -> bool:
         """Whether `found` already shows the undo (archived, voided, refunded): a second delivery of
         the compensation must not undo again."""
@@ -239,7 +246,7 @@ class KeyedAction(ABC, Generic[Params, Found]):
                                    {"expected": mismatch.expected, "actual": mismatch.actual}) from None
 
     async def compensate(self, params: Params, keys: StepKeys, result: JsonDict | None) -> CompensationReport:
-        found = await self.lookup(params, keys.forward)
+        found = await self.lookup_for_undo(params, keys.forward, result)
         if found is None:
             return CompensationReport(state="nothing_to_undo", detail=f"{self.name}: nothing of this step to undo")
         if self.is_undone(found):

@@ -126,3 +126,22 @@ def test_the_catalog_entry_says_what_the_pieces_are() -> None:
     assert (action.name, action.kind, action.key_carrier, action.kit) == (
         "memo.create_note", StepKind.COMPENSABLE, "JSON field key", memo)
     assert action.compensate is not None and action.describe_undo is None  # the undo's own words are used
+
+
+class MemoById(Memo):
+    """An API whose key lookup may lag: the undo reads the note by the verified result's id."""
+
+    async def lookup_for_undo(self, params: NoteParams, key: str, result: JsonDict | None) -> dict[str, Any] | None:
+        if result is None:
+            return await self.lookup(params, key)
+        self.calls.append("by id")
+        return next((note for note in self.notes.values() if note["id"] == result["id"]), None)
+
+
+def test_an_undo_may_find_the_effect_by_its_verified_result() -> None:
+    memo = MemoById()
+    result = run(memo.forward(NoteParams(text="hi"), KEYS))
+    memo.calls.clear()
+    assert run(memo.compensate(NoteParams(text="hi"), KEYS, result)).state == "compensated"
+    assert run(memo.compensate(NoteParams(text="hi"), KEYS, None)).state == "compensated"  # by key: undone
+    assert memo.calls == ["by id", "undo", "lookup"]
