@@ -263,6 +263,21 @@ def test_a_fulfilled_order_is_a_conflict_for_the_completions_undo(url: str, box:
     assert box.effects(op="cancel") == []
 
 
+def test_fulfilling_an_order_ships_its_one_fulfillment_order_once(url: str, box: Instruments) -> None:
+    _, order = run(url, completed_order)
+    listed = box.graphql(documents.FULFILLMENT_ORDERS, {"id": order["id"]})["data"]["order"]["fulfillmentOrders"]
+    [open_order] = listed["nodes"]
+    assert open_order["status"] == "OPEN"
+    ship = {"fulfillment": {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": open_order["id"]}]}}
+    shipped = box.graphql(documents.FULFILLMENT_CREATE, ship)["data"]["fulfillmentCreate"]
+    assert shipped["userErrors"] == [] and shipped["fulfillment"]["status"] == "SUCCESS"
+    again = box.graphql(documents.FULFILLMENT_CREATE, ship)["data"]["fulfillmentCreate"]
+    assert again["fulfillment"] is None and "not in an open state" in again["userErrors"][0]["message"]
+    after = box.graphql(documents.ORDER, {"id": order["id"]})["data"]["order"]
+    assert after["displayFulfillmentStatus"] == "FULFILLED"
+    assert [(e["op"], e["id"]) for e in box.effects(op="fulfill")] == [("fulfill", order["id"])]
+
+
 def test_an_uncompleted_draft_leaves_nothing_for_the_completions_undo(url: str, box: Instruments) -> None:
     async def scenario(h: Harness) -> str:
         draft = await h.forward(CREATE, DRAFT, step="draft")

@@ -377,3 +377,15 @@ class CompleteDraftOrder(ShopifyAction[CompleteDraftOrderParams, Completion]):
     async def example(self) -> CompleteDraftOrderParams:
         """A draft of its own to complete, made through the client."""
         return CompleteDraftOrderParams(draft_order=await plain_draft(self.client, "complete"))
+
+    async def tamper(self, params: CompleteDraftOrderParams, found: Completion) -> None:
+        """The warehouse ships the order (fulfillmentCreate of its open fulfillment orders; the app
+        needs `write_merchant_managed_fulfillment_orders` for it, which the catalog never uses)."""
+        assert found.order is not None
+        data = await self.client.execute(documents.FULFILLMENT_ORDERS, {"id": found.order["id"]},
+                                         operation="fulfillmentOrders")
+        orders = nodes((data.get("order") or {}).get("fulfillmentOrders"))
+        for fulfillment_order in [node for node in orders if node.get("status") == "OPEN"]:
+            await self.client.mutate(documents.FULFILLMENT_CREATE, {"fulfillment": {
+                "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fulfillment_order["id"]}],
+                "notifyCustomer": False}}, "fulfillmentCreate")
