@@ -125,8 +125,8 @@ class UpsertRecord(SalesforceAction[UpsertRecordParams, Record]):
     name: ClassVar[str] = "salesforce.upsert_record"
     kind: ClassVar[StepKind] = StepKind.RETRYABLE
     params = UpsertRecordParams
-    carrier: ClassVar[KeyCarrier] = KeyCarrier(
-        "path", "external_id",
+    carrier: ClassVar[KeyCarrier] = KeyCarrier.stored(
+        "external_id",
         "the agent's business external id (`external_id_field`/`external_id`): idempotent by nature; written only "
         "if a field differs")
     readback: ClassVar[str] = "GET /sobjects/{Type}/{id}?fields=…: every field written, and the external id"

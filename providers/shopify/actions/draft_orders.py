@@ -121,7 +121,7 @@ class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, Keyed]):
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = CreateDraftOrderParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(
-        "input.customAttributes",
+        "variables.input.customAttributes",
         f"tag 'pivot-<first {KEY_TAG_HEX} hex of the key>' (searched with draftOrders(query: \"tag:'…'\")) + the "
         f"full key in custom attribute '{KEY_ATTRIBUTE}', compared on read")
     readback: ClassVar[str] = ("draftOrder(id): status OPEN, line items (variant/quantity, or title/quantity/price), "

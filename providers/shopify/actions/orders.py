@@ -25,7 +25,7 @@ class CancelOrder(ShopifyAction[CancelOrderParams, Order]):
     kind: ClassVar[StepKind] = StepKind.NONCOMPENSABLE
     params = CancelOrderParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(
-        "staffNote",
+        "variables.staffNote",
         "none needed: cancelling is one-way (an order already cancelled is success); the key goes in the staff note "
         "for audit")
     readback: ClassVar[str] = "order(id) after polling the cancel job: cancelledAt set, cancelReason, financial status"

@@ -67,7 +67,7 @@ class Refund(ShopifyAction[RefundParams, Refunded]):
     kind: ClassVar[StepKind] = StepKind.RETRYABLE
     params = RefundParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(
-        "idempotencyKey",
+        "variables.idempotencyKey",
         "refundCreate @idempotent(key: step key) + the key in the refund's staff-only note, looked up in "
         "order.refunds before writing")
     readback: ClassVar[str] = ("refund(id): order, totalRefundedSet and its refund transactions (none failed) equal "
