@@ -16,6 +16,7 @@ effect (not even a no-op update that would bump LastModifiedDate and fire trigge
 """
 
 import uuid
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,7 +25,7 @@ from pivot.compensations.actions import JsonDict
 from pivot.compensations.connections import first_write
 from pivot.compensations.kinds import StepKind
 from pivot.compensations.kit import KeyCarrier
-from pivot.providers.salesforce.actions.base import Keyed, SalesforceAction
+from pivot.providers.salesforce.actions.base import SalesforceAction
 from pivot.providers.salesforce.params import (
     DEFAULT_KEY_FIELD,
     EXTERNAL_ID_VALUE,
@@ -37,6 +38,24 @@ from pivot.providers.salesforce.records import check_holds, record_name, record_
 from pivot.providers.salesforce.values import current_values, differing
 
 Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRecord:
+    """A record, or what a write answered about it (its `Id`), and the step key it was found or
+    written with: `verify` compares the record's key field with `key`."""
+
+    key: str
+    record: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.record["Id"])
+
+    @property
+    def deleted(self) -> bool:
+        """In the Recycle Bin (found by queryAll)."""
+        return self.record.get("IsDeleted") is True
 
 
 class CreateRecordParams(BaseModel):
@@ -53,7 +72,7 @@ class CreateRecordParams(BaseModel):
         return self
 
 
-class CreateRecord(SalesforceAction[CreateRecordParams, Keyed]):
+class CreateRecord(SalesforceAction[CreateRecordParams, KeyedRecord]):
     name: ClassVar[str] = "salesforce.create_record"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = CreateRecordParams
@@ -65,25 +84,25 @@ class CreateRecord(SalesforceAction[CreateRecordParams, Keyed]):
     compensation: ClassVar[str] = "delete (to the Recycle Bin); already deleted counts as done"
     not_run: ClassVar[str] = "No Salesforce record was created"
 
-    async def lookup(self, params: CreateRecordParams, key: str) -> Keyed | None:
+    async def lookup(self, params: CreateRecordParams, key: str) -> KeyedRecord | None:
         found = await self.find_all(params, key)
         live = [record for record in found if not record.deleted]
         return (live or found)[0] if found else None
 
-    async def find_all(self, params: CreateRecordParams, key: str) -> list[Keyed]:
+    async def find_all(self, params: CreateRecordParams, key: str) -> list[KeyedRecord]:
         """Every record carrying the key, the Recycle Bin included (SOQL through queryAll)."""
         rows = await self.client.find_by_values(params.sobject, params.key_field, [key], include_deleted=True)
-        return [Keyed(key, row) for row in rows]
+        return [KeyedRecord(key, row) for row in rows]
 
-    async def write(self, params: CreateRecordParams, key: str) -> Keyed:
+    async def write(self, params: CreateRecordParams, key: str) -> KeyedRecord:
         upserted = await self.client.upsert(params.sobject, params.key_field, key, dict(params.fields))
-        return Keyed(key, {"Id": upserted.id})
+        return KeyedRecord(key, {"Id": upserted.id})
 
-    async def read_back(self, params: CreateRecordParams, key: str, written: Keyed) -> Keyed | None:
+    async def read_back(self, params: CreateRecordParams, key: str, written: KeyedRecord) -> KeyedRecord | None:
         record = await self.client.get_record(params.sobject, written.id, ["Id", *params.fields, params.key_field])
-        return None if record is None else Keyed(key, record)
+        return None if record is None else KeyedRecord(key, record)
 
-    def verify(self, params: CreateRecordParams, fresh: Keyed) -> JsonDict:
+    def verify(self, params: CreateRecordParams, fresh: KeyedRecord) -> JsonDict:
         planned = dict(params.fields)
         check_holds(params.sobject, fresh.id, {**planned, params.key_field: fresh.key}, fresh.record)
         return {"ref": record_ref(params.sobject, fresh.id), "id": fresh.id, "sobject": params.sobject,
@@ -95,10 +114,10 @@ class CreateRecord(SalesforceAction[CreateRecordParams, Keyed]):
     def describe_undo(self, result: JsonDict) -> str:
         return f"{record_name(result)} was deleted (it is in the Recycle Bin)"
 
-    def is_undone(self, found: Keyed) -> bool:
+    def is_undone(self, found: KeyedRecord) -> bool:
         return found.deleted
 
-    async def undo(self, params: CreateRecordParams, found: Keyed, result: JsonDict | None, key: str) -> str:
+    async def undo(self, params: CreateRecordParams, found: KeyedRecord, result: JsonDict | None, key: str) -> str:
         deleted = await self.client.delete(params.sobject, found.id)
         verb = "deleted (it is in the Recycle Bin)" if deleted else "was already deleted"
         return f"Salesforce {params.sobject} {found.id} {verb}"
@@ -180,7 +199,7 @@ class UpsertRecord(SalesforceAction[UpsertRecordParams, Record]):
         return f"{record_name(result)} ({result['external_id_field']}={result['external_id']}) was upserted"
 
     async def example(self) -> UpsertRecordParams:
-        """Keyed by Pivot's own External ID field, the one every configured org has."""
+        """KeyedRecord by Pivot's own External ID field, the one every configured org has."""
         token = uuid.uuid4().hex[:12]
         return UpsertRecordParams(sobject="Account", external_id_field=DEFAULT_KEY_FIELD,
                                   external_id=f"pivot-conformance-{token}",

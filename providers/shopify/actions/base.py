@@ -1,8 +1,7 @@
 """What every Shopify action shares: its client and reads, and how long a request it sent may still land."""
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -12,17 +11,6 @@ from pivot.providers.shopify.shop import Shop
 
 P = TypeVar("P", bound=BaseModel)
 F = TypeVar("F")
-
-
-@dataclass(frozen=True, slots=True)
-class Keyed:
-    """An object as Shopify holds it (read by id), and the step key it was found or written with:
-    `verify` checks that the object carries it. `deleted`: the object is gone, and `found` is what
-    the step's verified result said about it (a deleted draft: Shopify returns null for it)."""
-
-    key: str
-    found: dict[str, Any]
-    deleted: bool = False
 
 
 class ShopifyAction(KeyedAction[P, F]):

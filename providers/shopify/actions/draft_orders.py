@@ -28,7 +28,7 @@ from pivot.compensations.errors import CompensationConflict, ProviderRejected
 from pivot.compensations.kinds import StepKind
 from pivot.compensations.kit import KeyCarrier, Mismatch
 from pivot.providers.shopify import documents
-from pivot.providers.shopify.actions.base import Keyed, ShopifyAction
+from pivot.providers.shopify.actions.base import ShopifyAction
 from pivot.providers.shopify.client import ShopifyClient
 from pivot.providers.shopify.params import CompleteDraftOrderParams, CreateDraftOrderParams, DraftLineItem
 from pivot.providers.shopify.views import (
@@ -116,7 +116,18 @@ async def placed_order(client: ShopifyClient, purpose: str) -> str:
     return str(((payload.get("draftOrder") or {}).get("order") or {}).get("id"))
 
 
-class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, Keyed]):
+@dataclass(frozen=True, slots=True)
+class KeyedDraft:
+    """A draft order as Shopify holds it (read by id), and the step key it was found or written with:
+    `verify` checks that the draft carries it. `deleted`: the draft is gone, and `draft` is what the
+    step's verified result said about it (Shopify answers null for a deleted draft)."""
+
+    key: str
+    draft: dict[str, Any]
+    deleted: bool = False
+
+
+class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, KeyedDraft]):
     name: ClassVar[str] = "shopify.create_draft_order"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = CreateDraftOrderParams
@@ -131,11 +142,11 @@ class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, Keyed]):
         "(one whose order is cancelled counts as undone)")
     not_run: ClassVar[str] = "No Shopify draft order was created"
 
-    async def lookup(self, params: CreateDraftOrderParams, key: str) -> Keyed | None:
+    async def lookup(self, params: CreateDraftOrderParams, key: str) -> KeyedDraft | None:
         found = await self.find_all(params, key)
         return found[0] if found else None
 
-    async def find_all(self, params: CreateDraftOrderParams, key: str) -> list[Keyed]:
+    async def find_all(self, params: CreateDraftOrderParams, key: str) -> list[KeyedDraft]:
         """The drafts carrying the key: searched by its tag, confirmed by the full key attribute, then
         read again by id (the search index may be behind the object)."""
         data = await self.client.execute(documents.FIND_DRAFT_ORDERS, {"query": f"tag:'{key_tag(key)}'"},
@@ -145,10 +156,10 @@ class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, Keyed]):
             if attribute(node, KEY_ATTRIBUTE) == key:
                 draft = await self.shop.draft(str(node["id"]))
                 if draft is not None:
-                    found.append(Keyed(key, draft))
+                    found.append(KeyedDraft(key, draft))
         return found
 
-    async def write(self, params: CreateDraftOrderParams, key: str) -> Keyed:
+    async def write(self, params: CreateDraftOrderParams, key: str) -> KeyedDraft:
         """draftOrderCreate carrying the key, then the draft read by id (the read-back)."""
         payload = await self.client.mutate(documents.DRAFT_ORDER_CREATE, {"input": draft_input(params, key)},
                                            "draftOrderCreate")
@@ -157,14 +168,14 @@ class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, Keyed]):
         if draft is None:
             raise ProviderRejected("readback_mismatch", f"Shopify draft order {created.get('id')} is gone "
                                                         "after the write")
-        return Keyed(key, draft)
+        return KeyedDraft(key, draft)
 
-    async def read_back(self, params: CreateDraftOrderParams, key: str, written: Keyed) -> Keyed:
+    async def read_back(self, params: CreateDraftOrderParams, key: str, written: KeyedDraft) -> KeyedDraft:
         """The lookup and the write both answer the draft as just read by id: that is the read-back."""
         return written
 
-    def verify(self, params: CreateDraftOrderParams, fresh: Keyed) -> JsonDict:
-        draft, key = fresh.found, fresh.key
+    def verify(self, params: CreateDraftOrderParams, fresh: KeyedDraft) -> JsonDict:
+        draft, key = fresh.draft, fresh.key
         subtotal, currency = money(draft.get("subtotalPriceSet"))
         total, _ = money(draft.get("totalPriceSet"))
         expected: dict[str, Any] = {"status": "OPEN", "currency": params.currency, "lines": _expected_lines(params),
@@ -203,26 +214,26 @@ class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, Keyed]):
 
     async def lookup_for_undo(
         self, params: CreateDraftOrderParams, key: str, result: JsonDict | None
-    ) -> Keyed | None:
+    ) -> KeyedDraft | None:
         """By the verified result's id when there is one (no search lag; a deleted draft is then
         known as deleted), else by key."""
         if result is None:
             return await self.lookup(params, key)
         draft = await self.shop.draft(str(result["id"]))
         if draft is None:
-            return Keyed(key, {"id": result["id"], "name": result.get("name")}, deleted=True)
-        return Keyed(key, draft)
+            return KeyedDraft(key, {"id": result["id"], "name": result.get("name")}, deleted=True)
+        return KeyedDraft(key, draft)
 
-    def is_undone(self, found: Keyed) -> bool:
+    def is_undone(self, found: KeyedDraft) -> bool:
         """Deleted, or completed into an order that is cancelled (the completion's undo ran)."""
-        draft = found.found
+        draft = found.draft
         cancelled = bool((draft.get("order") or {}).get("cancelledAt"))
         return found.deleted or (draft.get("status") == COMPLETED and cancelled)
 
-    async def undo(self, params: CreateDraftOrderParams, found: Keyed, result: JsonDict | None, key: str) -> str:
+    async def undo(self, params: CreateDraftOrderParams, found: KeyedDraft, result: JsonDict | None, key: str) -> str:
         """Delete the draft; a draft that became a live order, or whose invoice went out, is
         somebody's business now: a conflict, left as it is."""
-        draft = found.found
+        draft = found.draft
         _refuse_unless_open(draft)
         try:
             await self.client.mutate(documents.DRAFT_ORDER_DELETE, {"input": {"id": draft["id"]}}, "draftOrderDelete")
@@ -230,7 +241,7 @@ class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, Keyed]):
             again = await self.shop.draft(str(draft["id"]))
             if again is None:
                 return f"Shopify draft order {draft.get('name')} is deleted"
-            if self.is_undone(Keyed(key, again)):
+            if self.is_undone(KeyedDraft(key, again)):
                 return f"Shopify draft order {draft.get('name')} became an order that is cancelled"
             _refuse_unless_open(again)
             raise
@@ -243,9 +254,9 @@ class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, Keyed]):
             "email": f"conformance+{token}@example.com", "note": "Pivot conformance", "tags": ["conformance"],
         })
 
-    async def tamper(self, params: CreateDraftOrderParams, found: Keyed) -> None:
+    async def tamper(self, params: CreateDraftOrderParams, found: KeyedDraft) -> None:
         """Someone completes the draft into an order (payment pending), as a merchant would."""
-        await self.client.mutate(documents.DRAFT_ORDER_COMPLETE, {"id": found.found["id"], "paymentPending": True},
+        await self.client.mutate(documents.DRAFT_ORDER_COMPLETE, {"id": found.draft["id"], "paymentPending": True},
                                  "draftOrderComplete")
 
 
