@@ -104,6 +104,10 @@ query PivotRefund($id: ID!) {{
 }}
 """
 
+SHOP_CURRENCY = """
+query PivotShopCurrency { shop { currencyCode } }
+"""
+
 FULFILLMENT_ORDERS = """
 query PivotFulfillmentOrders($id: ID!) { order(id: $id) { fulfillmentOrders(first: 5) { nodes { id status } } } }
 """

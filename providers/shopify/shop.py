@@ -41,6 +41,11 @@ class Shop:
     async def refund(self, refund_id: str) -> dict[str, Any] | None:
         return await self._read(documents.REFUND, "refund", refund_id)
 
+    async def currency(self) -> str:
+        """The shop's currency (what a conformance run prices its example drafts in)."""
+        data = await self.client.execute(documents.SHOP_CURRENCY, operation="shop")
+        return str((data.get("shop") or {}).get("currencyCode") or "USD")
+
     async def cancel(self, order: dict[str, Any], *, reason: str, refund: bool, restock: bool,
                      notify_customer: bool, staff_note: str) -> dict[str, Any]:
         """Cancel `order` unless it already is; wait for Shopify's job; return the order as it is now.

@@ -29,8 +29,8 @@ from pivot.compensations.kinds import StepKind
 from pivot.compensations.kit import KeyCarrier, Mismatch
 from pivot.providers.shopify import documents
 from pivot.providers.shopify.actions.base import ShopifyAction
-from pivot.providers.shopify.client import ShopifyClient
 from pivot.providers.shopify.params import CompleteDraftOrderParams, CreateDraftOrderParams, DraftLineItem
+from pivot.providers.shopify.shop import Shop
 from pivot.providers.shopify.views import (
     KEY_ATTRIBUTE,
     KEY_TAG_HEX,
@@ -100,19 +100,23 @@ def _actual_lines(draft: dict[str, Any]) -> list[dict[str, Any]]:
     return lines
 
 
-async def plain_draft(client: ShopifyClient, purpose: str) -> str:
-    """A one-line custom draft that carries no key, made directly: what a conformance run starts from."""
+async def plain_draft(shop: Shop, purpose: str) -> str:
+    """A one-line custom draft in the shop's currency that carries no key, made directly: what a
+    conformance run starts from."""
+    currency = await shop.currency()
     line = {"title": f"Pivot conformance ({purpose}) {uuid.uuid4().hex[:12]}", "quantity": 1,
-            "originalUnitPriceWithCurrency": {"amount": "1.00", "currencyCode": "USD"}}
-    payload = await client.mutate(documents.DRAFT_ORDER_CREATE, {"input": {"lineItems": [line]}}, "draftOrderCreate")
+            "originalUnitPriceWithCurrency": {"amount": "1.00", "currencyCode": currency}}
+    payload = await shop.client.mutate(documents.DRAFT_ORDER_CREATE,
+                                       {"input": {"lineItems": [line], "presentmentCurrencyCode": currency}},
+                                       "draftOrderCreate")
     return str((payload.get("draftOrder") or {}).get("id"))
 
 
-async def placed_order(client: ShopifyClient, purpose: str) -> str:
+async def placed_order(shop: Shop, purpose: str) -> str:
     """A paid order made directly (a plain draft, completed): what a cancel or a refund starts from."""
-    payload = await client.mutate(documents.DRAFT_ORDER_COMPLETE,
-                                  {"id": await plain_draft(client, purpose), "paymentPending": False},
-                                  "draftOrderComplete")
+    payload = await shop.client.mutate(documents.DRAFT_ORDER_COMPLETE,
+                                       {"id": await plain_draft(shop, purpose), "paymentPending": False},
+                                       "draftOrderComplete")
     return str(((payload.get("draftOrder") or {}).get("order") or {}).get("id"))
 
 
@@ -251,6 +255,7 @@ class CreateDraftOrder(ShopifyAction[CreateDraftOrderParams, KeyedDraft]):
         token = uuid.uuid4().hex[:12]
         return CreateDraftOrderParams.model_validate({
             "line_items": [{"title": f"Pivot conformance {token}", "price": "1.00", "quantity": 2}],
+            "currency": await self.shop.currency(),
             "email": f"conformance+{token}@example.com", "note": "Pivot conformance", "tags": ["conformance"],
         })
 
@@ -387,7 +392,7 @@ class CompleteDraftOrder(ShopifyAction[CompleteDraftOrderParams, Completion]):
 
     async def example(self) -> CompleteDraftOrderParams:
         """A draft of its own to complete, made through the client."""
-        return CompleteDraftOrderParams(draft_order=await plain_draft(self.client, "complete"))
+        return CompleteDraftOrderParams(draft_order=await plain_draft(self.shop, "complete"))
 
     async def tamper(self, params: CompleteDraftOrderParams, found: Completion) -> None:
         """The warehouse ships the order (fulfillmentCreate of its open fulfillment orders; the app

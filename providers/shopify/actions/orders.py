@@ -67,5 +67,5 @@ class CancelOrder(ShopifyAction[CancelOrderParams, Order]):
 
     async def example(self) -> CancelOrderParams:
         """An order of its own to cancel: a draft made and completed through the client."""
-        return CancelOrderParams(order=await placed_order(self.client, "cancel"), staff_note="Pivot conformance")
+        return CancelOrderParams(order=await placed_order(self.shop, "cancel"), staff_note="Pivot conformance")
 

@@ -141,5 +141,5 @@ class Refund(ShopifyAction[RefundParams, Refunded]):
 
     async def example(self) -> RefundParams:
         """A paid order of its own to refund part of, made through the client."""
-        return RefundParams(order=await placed_order(self.client, "refund"), amount=Decimal("0.50"),
+        return RefundParams(order=await placed_order(self.shop, "refund"), amount=Decimal("0.50"),
                             note="Pivot conformance")
