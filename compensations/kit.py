@@ -185,10 +185,11 @@ class KeyedAction(ABC, Generic[Params, Found]):
 
     # -- how it is undone (compensable actions) -------------------------------------------------
     async def recall(self, params: Params, key: str, result: JsonDict | None) -> Found | None:
-        """The effect an undo starts from: by default `lookup(params, key)`. With the verified result
-        (None when the forward's answer was lost) an action may fetch the object by the id it names:
-        cheaper than a lookup by key, and it still finds an undone object that no lookup by key
-        shows any more (Stripe lists no deleted customer), so a second delivery sees it undone."""
+        """The effect an undo starts from (None: the write never landed). By default `lookup(params,
+        key)`. With the verified result (None when the forward's answer was lost) an action may read
+        the object by the id it names instead: a search index that lags the write would miss a fresh
+        object, and an object the API no longer returns once undone (a deleted customer or draft) is
+        then answered as undone, not as absent — so a second delivery sees it undone."""
         return await self.lookup(params, key)
 
     def is_undone(self, found: Found) -> bool:
