@@ -25,7 +25,7 @@ from pivot.compensations.errors import ProviderRejected
 from pivot.compensations.keys import forward_key
 from pivot.providers.http import Endpoint
 from pivot.providers.hubspot.client import HUBSPOT_API, HubSpotClient
-from pivot.providers.slack.actions.messages import EVENT_TYPE, Messages
+from pivot.providers.slack.actions.history import EVENT_TYPE, History
 from pivot.providers.slack.client import SLACK_API, SlackClient
 from pivot.providers.stripe.client import STRIPE_API, StripeClient
 from pivot.services.app import create_app
@@ -46,7 +46,7 @@ class RawClients:
         self.hubspot = HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"], "HubSpot"))
         self.stripe = StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"], "Stripe"))
         self.slack = SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"], "Slack"))
-        self.messages = Messages(self.slack)
+        self.messages = History(self.slack)
 
     async def create_contact(self, key: str, params: JsonDict) -> JsonDict:
         found = await self.hubspot.get_object("contacts", key, id_property=KEY_PROPERTY,

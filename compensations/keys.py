@@ -39,4 +39,9 @@ class StepKeys:
 
     def sub(self, suffix: str) -> str:
         """A stable key for one request of a multi-request forward write (e.g. an invoice's lines)."""
-        return f"{self.forward}:{suffix}"
+        return sub_key(self.forward, suffix)
+
+
+def sub_key(key: str, suffix: str) -> str:
+    """`StepKeys.sub` from the forward key alone (what a kit action is given): "<key>:<suffix>"."""
+    return f"{key}:{suffix}"

@@ -18,7 +18,8 @@ compensation (inside the step's journaled undo, which may be delivered more than
 
     found = recall(params, key, result)   # the effect: by the forward key (`lookup`), or by the id
                                           # the verified result names
-    None             -> nothing to undo   # the write never landed
+    None             -> not_found(params, result, compensation key)
+                        # by default nothing to undo: the write never landed
     is_undone(found) -> compensated       # an earlier delivery undid it: one undo, never two
     otherwise        -> undo(params, found, result, compensation key)
                         undoing only what is still the saga's doing, else CompensationConflict
@@ -107,7 +108,13 @@ class Mismatch(Exception):
 
 class AlreadyWritten(Exception):
     """`write` was refused because an object carrying this key exists: a concurrent attempt of the
-    same step won the race. The kit looks it up; if it cannot find it, the write is refused."""
+    same step won the race. The kit looks it up; if it cannot find it, the write is refused with
+    `code` and `detail` (a unique value somebody else's object holds: `contact_exists`)."""
+
+    def __init__(self, message: str = "", *, code: str = "already_exists", detail: JsonDict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.detail = detail
 
 
 class KeyedAction(ABC, Generic[Params, Found]):
@@ -184,10 +191,11 @@ class KeyedAction(ABC, Generic[Params, Found]):
 
     # -- how it is undone (compensable actions) -------------------------------------------------
     async def recall(self, params: Params, key: str, result: JsonDict | None) -> Found | None:
-        """The effect an undo starts from: by default `lookup(params, key)`. With the verified result
-        (None when the forward's answer was lost) an action may fetch the object by the id it names:
-        cheaper than a lookup by key, and it still finds an undone object that no lookup by key
-        shows any more (Stripe lists no deleted customer), so a second delivery sees it undone."""
+        """The effect an undo starts from (None: the write never landed). By default `lookup(params,
+        key)`. With the verified result (None when the forward's answer was lost) an action may read
+        the object by the id it names instead: a search index that lags the write would miss a fresh
+        object, and an object the API no longer returns once undone (a deleted customer or draft) is
+        then answered as undone, not as absent — so a second delivery sees it undone."""
         return await self.lookup(params, key)
 
     def is_undone(self, found: Found) -> bool:
@@ -195,18 +203,29 @@ class KeyedAction(ABC, Generic[Params, Found]):
         the compensation must not undo again."""
         return False
 
-    def nothing_to_undo(self) -> str:
-        """The compensation's detail when `recall` finds nothing of this step."""
-        return f"{self.name}: nothing of this step to undo"
-
     def already_undone(self, found: Found) -> str:
-        """The compensation's detail when `is_undone(found)` (an earlier delivery undid it)."""
+        """What a compensation delivered again reports when `is_undone(found)`, in words."""
         return f"{self.name}: already undone"
 
-    async def undo(self, params: Params, found: Found, result: JsonDict | None, key: str) -> str:
+    async def undo(
+        self, params: Params, found: Found, result: JsonDict | None, key: str
+    ) -> "str | CompensationReport":
         """Undo the write, carrying the compensation `key`; undo only what is still the saga's doing
-        (else raise `CompensationConflict` with both values). Returns what was done, in words."""
+        (else raise `CompensationConflict` with both values). Returns what was done, in words, or a
+        whole report when the undo itself finds there is nothing to undo (a retract policy of
+        "leave it").
+
+        A noncompensable action may offer an undo too: the engine never unwinds it, but an
+        operator's retract runs it (Slack's post: a correction, or a delete)."""
         raise NotImplementedError(f"{self.name} has no undo")
+
+    async def not_found(self, params: Params, result: JsonDict | None, key: str) -> CompensationReport:
+        """The compensation's lookup found nothing carrying the step's key. By default the write
+        never landed: nothing to undo. An action whose verified `result` still points at what it
+        wrote (an updated record, a message by its ts) says what that means: already gone
+        (compensated), or its key carrier overwritten by somebody else while the saga's change is
+        still there (undo by the result), or the object deleted under it (`CompensationConflict`)."""
+        return CompensationReport(state="nothing_to_undo", detail=f"{self.name}: nothing of this step to undo")
 
     def describe_undo(self, result: JsonDict) -> str:
         """A sentence about the undo of a verified result, for the summary. Not overridden: the
@@ -248,8 +267,8 @@ class KeyedAction(ABC, Generic[Params, Found]):
             except AlreadyWritten as exists:
                 raced = await self.lookup(params, key)
                 if raced is None:
-                    raise ProviderRejected("already_exists", str(exists) or f"{self.name}: the object exists "
-                                           "already, and not as this step's") from None
+                    raise ProviderRejected(exists.code, str(exists) or f"{self.name}: the object exists "
+                                           "already, and not as this step's", exists.detail) from None
                 written = await self.complete(params, key, raced)
         fresh = await self.read_back(params, key, written)
         if fresh is None:
@@ -263,20 +282,20 @@ class KeyedAction(ABC, Generic[Params, Found]):
     async def compensate(self, params: Params, keys: StepKeys, result: JsonDict | None) -> CompensationReport:
         found = await self.recall(params, keys.forward, result)
         if found is None:
-            return CompensationReport(state="nothing_to_undo", detail=self.nothing_to_undo())
+            return await self.not_found(params, result, keys.compensation)
         if self.is_undone(found):
             return CompensationReport(state="compensated", detail=self.already_undone(found))
-        detail = await self.undo(params, found, result, keys.compensation)
-        return CompensationReport(state="compensated", detail=detail)
+        done = await self.undo(params, found, result, keys.compensation)
+        return done if isinstance(done, CompensationReport) else CompensationReport(state="compensated", detail=done)
 
     def action(self) -> Action:
         """The catalog entry the engine runs."""
-        compensable = self.kind is StepKind.COMPENSABLE
+        undoable = self.kind is StepKind.COMPENSABLE or self._overrides("undo")  # an operator's retract
         return Action(
             name=self.name, kind=self.kind, params=self.params, forward=self.forward,
-            compensate=self.compensate if compensable else None, compensation=self.compensation,
+            compensate=self.compensate if undoable else None, compensation=self.compensation,
             key_carrier=self.carrier.description, readback=self.readback, describe=self.describe,
-            describe_undo=self.describe_undo if compensable and self._overrides("describe_undo") else None,
+            describe_undo=self.describe_undo if undoable and self._overrides("describe_undo") else None,
             not_run=self.not_run,
             pivot_eligible=self.pivot_eligible, retry=self.retry, compensation_retry=self.compensation_retry,
             atomicity=self.atomicity, in_flight_window=self.in_flight_window(), fenced=self.fenced,

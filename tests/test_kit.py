@@ -11,6 +11,7 @@ from pivot.compensations.connections import writing_first
 from pivot.kit import (
     AlreadyWritten,
     CompensationConflict,
+    CompensationReport,
     JsonDict,
     KeyCarrier,
     KeyedAction,
@@ -144,6 +145,27 @@ class ListedMemo(Memo):
         return f"note {found['id']} is archived"
 
 
+class Announce(Memo):
+    """A noncompensable note that an operator may still retract; its undo can decline."""
+
+    name: ClassVar[str] = "memo.announce"
+    kind: ClassVar[StepKind] = StepKind.NONCOMPENSABLE
+
+    async def undo(self, params: NoteParams, found: dict[str, Any], result: JsonDict | None,
+                   key: str) -> str | CompensationReport:
+        if params.text == "keep":
+            return CompensationReport(state="nothing_to_undo", detail="the policy is to leave it")
+        return await super().undo(params, found, result, key)
+
+    async def not_found(self, params: NoteParams, result: JsonDict | None, key: str) -> CompensationReport:
+        if result is not None:  # it was verified, and is gone now
+            return CompensationReport(state="compensated", detail=f"note {result['id']} is already gone")
+        return await super().not_found(params, result, key)
+
+    def already_undone(self, found: dict[str, Any]) -> str:
+        return f"note {found['id']} is archived"
+
+
 def test_an_undo_recalls_by_the_result_what_a_lookup_no_longer_shows() -> None:
     memo = ListedMemo()
     result = run(memo.forward(NoteParams(text="hi"), KEYS))
@@ -155,3 +177,33 @@ def test_an_undo_recalls_by_the_result_what_a_lookup_no_longer_shows() -> None:
     assert memo.calls.count("undo") == 1
     lost = run(memo.compensate(NoteParams(text="hi"), KEYS, None))  # without the result only the lookup is left
     assert (lost.state, lost.detail) == ("nothing_to_undo", "memo.create_note: nothing of this step to undo")
+
+
+def test_a_noncompensable_action_with_an_undo_keeps_it_for_a_retract() -> None:
+    action = Announce().action()
+    assert action.kind is StepKind.NONCOMPENSABLE and action.compensate is not None
+    assert action.describe_undo is None  # the undo's own words are used
+
+
+def test_the_undo_hooks_say_what_the_action_knows() -> None:
+    note = Announce()
+    kept = run(note.forward(NoteParams(text="keep"), KEYS))
+    assert run(note.compensate(NoteParams(text="keep"), KEYS, kept)).state == "nothing_to_undo"
+    result = run(note.forward(NoteParams(text="hi"), StepKeys.derive("run-2", "note", note.name)))
+    keys = StepKeys.derive("run-2", "note", note.name)
+    run(note.compensate(NoteParams(text="hi"), keys, result))
+    assert run(note.compensate(NoteParams(text="hi"), keys, None)).detail == "note n1 is archived"
+    note.notes.clear()  # deleted by somebody: the verified result still says it existed
+    gone = run(note.compensate(NoteParams(text="hi"), keys, result))
+    assert (gone.state, gone.detail) == ("compensated", "note n1 is already gone")
+    assert run(note.compensate(NoteParams(text="hi"), keys, None)).state == "nothing_to_undo"
+
+
+def test_a_refused_write_that_the_lookup_cannot_find_keeps_its_code() -> None:
+    class Taken(Memo):
+        async def write(self, params: NoteParams, key: str) -> dict[str, Any]:
+            raise AlreadyWritten("a note with this text exists", code="note_exists", detail={"existing_id": "n0"})
+
+    with pytest.raises(ProviderRejected) as refused:
+        run(Taken().forward(NoteParams(text="hi"), KEYS))
+    assert (refused.value.info.code, refused.value.info.detail) == ("note_exists", {"existing_id": "n0"})

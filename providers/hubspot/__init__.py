@@ -1,1 +1,4 @@
-"""HubSpot CRM v3: the client and actions Pivot uses, and a local sandbox speaking its wire format."""
+"""HubSpot CRM v3 (contacts and deals): `client` (HTTP, HubSpot's errors; `ratelimit`: how long
+its 429s wait), `account` (`pivot doctor` / `pivot setup`), `actions` (the catalog's HubSpot
+actions), `sandbox` (a local HubSpot speaking its wire format: a test instrument, which nothing a
+production install runs imports)."""

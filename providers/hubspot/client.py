@@ -17,6 +17,8 @@ from pivot.providers.hubspot.ratelimit import raise_for_rate_limit
 HUBSPOT_API = "https://api.hubapi.com"
 TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
 EVERY_ERROR_STATUS = frozenset(range(400, 600))
+SEARCH_PAGE = 100
+SEARCH_PAGES = 10
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 
 
@@ -91,6 +93,24 @@ class HubSpotClient:
         response = await self.http.request("POST", f"/crm/v3/objects/{object_type}/batch/read",
                                            params={"archived": str(archived).lower()}, json=body)
         return list(self._checked(response).get("results") or [])
+
+    async def search(self, object_type: str, property_name: str, values: list[str], *,
+                     properties: list[str]) -> list[dict[str, Any]]:
+        """Live objects whose `property_name` is one of `values`, through the CRM search (up to
+        `SEARCH_PAGES` pages of 100). The search never sees archived objects, and HubSpot's index
+        follows a write by a few seconds: for finding duplicates, beside a read by `idProperty`."""
+        filters = [{"propertyName": property_name, "operator": "IN", "values": values}]
+        body: dict[str, Any] = {"filterGroups": [{"filters": filters}], "properties": properties,
+                                "limit": SEARCH_PAGE}
+        found: list[dict[str, Any]] = []
+        for _ in range(SEARCH_PAGES):
+            page = self._checked(await self.http.request("POST", f"/crm/v3/objects/{object_type}/search", json=body))
+            found += list(page.get("results") or [])
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+            body = {**body, "after": after}
+        return found
 
     async def batch_create(
         self, object_type: str, inputs: list[dict[str, str]]

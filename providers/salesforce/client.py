@@ -156,6 +156,15 @@ class SalesforceClient:
             raise ProviderRejected("readback_mismatch", f"Salesforce answered {what} but holds no such record")
         return Upserted(id=str(found["Id"]), created=False)
 
+    async def create(self, sobject: str, values: dict[str, Any]) -> str:
+        """POST /sobjects/{Type}: a record that carries no key (what a conformance run's update
+        starts from); its id. Actions never create this way: without a key a lost answer cannot
+        be resolved, which is why they upsert by the key field."""
+        body = self._checked(await self._send("POST", f"/sobjects/{sobject}", json=values), f"the create of {sobject}")
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ProviderRejected("bad_response", f"Salesforce created a {sobject} without saying its id")
+        return str(body["id"])
+
     async def update(self, sobject: str, record_id: str, values: dict[str, Any]) -> None:
         response = await self._send("PATCH", f"/sobjects/{sobject}/{_segment(record_id)}", json=values)
         if response.status_code == 404:

@@ -1,10 +1,13 @@
-"""Reading a Salesforce record back after a write, and naming it in results and sentences."""
+"""A Salesforce record as the actions see it: named in results and sentences, and compared with
+what a step wrote (the comparison is `values.py`'s, so that Salesforce's canonical forms pass)."""
 
 from typing import Any
 
+from pivot.compensations.actions import JsonDict
 from pivot.compensations.errors import ProviderRejected
+from pivot.compensations.kit import Mismatch
 from pivot.providers.salesforce.client import SalesforceClient
-from pivot.providers.salesforce.values import current_values, differing
+from pivot.providers.salesforce.values import differing
 
 
 def record_ref(sobject: str, record_id: str) -> str:
@@ -12,30 +15,27 @@ def record_ref(sobject: str, record_id: str) -> str:
     return f"salesforce:{sobject}/{record_id}"
 
 
-async def read_and_verify(
-    client: SalesforceClient,
-    sobject: str,
-    record_id: str,
-    planned: dict[str, Any],
-    *,
-    key: tuple[str, str] | None = None,
-) -> dict[str, Any]:
-    """GET the record with exactly the planned fields (and the key field) and check each one.
+def record_name(result: JsonDict) -> str:
+    """"Salesforce Account 001…", for the summary's sentences."""
+    return f"Salesforce {result['sobject']} {result['id']}"
 
-    Returns Salesforce's own form of the planned values: the result records what the provider
-    holds, not what the plan asked for. A missing record or any differing field is terminal.
-    """
-    expected = dict(planned)
-    if key is not None:
-        expected[key[0]] = key[1]
+
+def check_holds(sobject: str, record_id: str, expected: dict[str, Any], record: dict[str, Any]) -> None:
+    """Raise `Mismatch` unless the record holds every expected value (naming the fields that differ)."""
+    wrong = differing(expected, record)
+    if wrong:
+        raise Mismatch(f"Salesforce {sobject} {record_id} does not hold what was written ({', '.join(sorted(wrong))})",
+                       expected={name: expected[name] for name in wrong}, actual=wrong)
+
+
+async def read_and_check(client: SalesforceClient, sobject: str, record_id: str, expected: dict[str, Any]) -> None:
+    """GET the record with exactly these fields and check each one; for writes outside a step's
+    forward (an undo's restore), where a mismatch is terminal as it is."""
     record = await client.get_record(sobject, record_id, ["Id", *expected])
     if record is None:
         raise ProviderRejected("readback_mismatch", f"Salesforce {sobject} {record_id} is gone after the write")
-    wrong = differing(expected, record)
-    if wrong:
-        raise ProviderRejected(
-            "readback_mismatch",
-            f"Salesforce {sobject} {record_id} does not hold what was written ({', '.join(sorted(wrong))})",
-            {"expected": {name: expected[name] for name in wrong}, "actual": wrong},
-        )
-    return current_values(planned, record)
+    try:
+        check_holds(sobject, record_id, expected, record)
+    except Mismatch as mismatch:
+        raise ProviderRejected("readback_mismatch", mismatch.message,
+                               {"expected": mismatch.expected, "actual": mismatch.actual}) from None

@@ -1,4 +1,5 @@
-"""The GraphQL documents the Shopify actions send, in one place.
+"""The GraphQL documents the Shopify actions send, in one place (and the fulfilment a conformance run
+sends as a third party).
 
 Named operations (`Pivot…`) make them easy to find in Shopify's logs; fragments keep the read-back
 views identical between the lookup and the read after a write. Only fields that exist in the Admin
@@ -101,4 +102,18 @@ query PivotRefund($id: ID!) {{
     transactions(first: 20) {{ nodes {{ id kind status gateway parentTransaction {{ id }} amountSet {{ {MONEY} }} }} }}
   }}
 }}
+"""
+
+SHOP_CURRENCY = """
+query PivotShopCurrency { shop { currencyCode } }
+"""
+
+FULFILLMENT_ORDERS = """
+query PivotFulfillmentOrders($id: ID!) { order(id: $id) { fulfillmentOrders(first: 5) { nodes { id status } } } }
+"""
+
+FULFILLMENT_CREATE = """
+mutation PivotFulfillmentCreate($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) { fulfillment { id status } userErrors { field message } }
+}
 """

@@ -64,3 +64,8 @@ def nodes(connection: Any) -> list[dict[str, Any]]:
     if not isinstance(connection, dict):
         return []
     return [node for node in connection.get("nodes") or [] if isinstance(node, dict)]
+
+
+def money_phrase(result: dict[str, Any], field: str = "total") -> str:
+    """"49.00 USD" from a verified result, for the summary's sentences."""
+    return f"{result.get(field)} {result.get('currency')}"

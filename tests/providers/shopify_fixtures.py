@@ -21,8 +21,7 @@ from pivot.compensations.keys import StepKeys
 from pivot.providers.http import Endpoint
 from pivot.providers.shopify.actions import shopify_actions
 from pivot.providers.shopify.client import API_VERSION, ShopifyClient
-from pivot.providers.shopify.draft_orders import DraftOrders
-from pivot.providers.shopify.orders import Orders
+from pivot.providers.shopify.shop import Shop
 from tests.sandbox.process import SHOPIFY_TOKEN, OneSandbox, running_sandbox
 
 TOKEN = SHOPIFY_TOKEN
@@ -96,17 +95,16 @@ class Harness:
     def __init__(self, client: ShopifyClient) -> None:
         self.client = client
         self.actions: dict[str, Action] = {action.name: action for action in shopify_actions(client)}
-        self.drafts = DraftOrders(client)
-        self.orders = Orders(client)
+        self.shop = Shop(client)
         self.run_id = f"run-{uuid.uuid4().hex[:12]}"
 
     async def draft(self, draft_id: str) -> dict[str, Any]:
-        draft = await self.drafts.get(draft_id)
+        draft = await self.shop.draft(draft_id)
         assert draft is not None, f"no draft order {draft_id}"
         return draft
 
     async def order(self, order_id: str) -> dict[str, Any]:
-        order = await self.orders.get(order_id)
+        order = await self.shop.order(order_id)
         assert order is not None, f"no order {order_id}"
         return order
 

@@ -19,12 +19,18 @@ from pydantic import ValidationError
 from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
 from pivot.compensations.keys import StepKeys
 from pivot.compensations.kinds import StepKind
-from pivot.providers.salesforce.actions import salesforce_actions
+from pivot.providers.salesforce.actions import (
+    CreateRecord,
+    CreateRecordParams,
+    CreateRecordsAtomic,
+    CreateRecordsAtomicParams,
+    UpdateRecord,
+    UpdateRecordParams,
+    UpsertRecord,
+    UpsertRecordParams,
+    salesforce_actions,
+)
 from pivot.providers.salesforce.client import SalesforceClient
-from pivot.providers.salesforce.create import CreateRecord, CreateRecordParams
-from pivot.providers.salesforce.group import CreateRecordsAtomic, CreateRecordsAtomicParams
-from pivot.providers.salesforce.update import UpdateRecord, UpdateRecordParams
-from pivot.providers.salesforce.upsert import UpsertRecord, UpsertRecordParams
 from tests.providers.salesforce_fixtures import (
     API,
     TOKEN,
@@ -266,7 +272,7 @@ def test_create_record_compensation_deletes_once_and_is_idempotent(sf: Instrumen
 
     first, again, lost, first_detail, again_detail = drive(url, scenario)
     assert (first, again, lost) == ("compensated", "compensated", "compensated")
-    assert "deleted" in first_detail and "Recycle Bin" in again_detail
+    assert "deleted" in first_detail and "already undone" in again_detail  # found in the Recycle Bin
     assert [e["op"] for e in sf.effects(key=step.forward)] == ["create", "delete"]
 
 

@@ -163,7 +163,7 @@ def test_deleting_the_draft_is_idempotent_and_works_without_the_result(url: str,
         first = await h.compensate(CREATE, DRAFT, None)  # the forward answer was "lost": found by key
         second = await h.compensate(CREATE, DRAFT, result)  # a rerun after a crash
         third = await h.compensate(CREATE, DRAFT, None)
-        assert await h.drafts.get(result["id"]) is None
+        assert await h.shop.draft(result["id"]) is None
         return [first.state, second.state, third.state]
 
     assert run(url, scenario) == ["compensated", "compensated", "nothing_to_undo"]
@@ -263,6 +263,21 @@ def test_a_fulfilled_order_is_a_conflict_for_the_completions_undo(url: str, box:
     assert box.effects(op="cancel") == []
 
 
+def test_fulfilling_an_order_ships_its_one_fulfillment_order_once(url: str, box: Instruments) -> None:
+    _, order = run(url, completed_order)
+    listed = box.graphql(documents.FULFILLMENT_ORDERS, {"id": order["id"]})["data"]["order"]["fulfillmentOrders"]
+    [open_order] = listed["nodes"]
+    assert open_order["status"] == "OPEN"
+    ship = {"fulfillment": {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": open_order["id"]}]}}
+    shipped = box.graphql(documents.FULFILLMENT_CREATE, ship)["data"]["fulfillmentCreate"]
+    assert shipped["userErrors"] == [] and shipped["fulfillment"]["status"] == "SUCCESS"
+    again = box.graphql(documents.FULFILLMENT_CREATE, ship)["data"]["fulfillmentCreate"]
+    assert again["fulfillment"] is None and "not in an open state" in again["userErrors"][0]["message"]
+    after = box.graphql(documents.ORDER, {"id": order["id"]})["data"]["order"]
+    assert after["displayFulfillmentStatus"] == "FULFILLED"
+    assert [(e["op"], e["id"]) for e in box.effects(op="fulfill")] == [("fulfill", order["id"])]
+
+
 def test_an_uncompleted_draft_leaves_nothing_for_the_completions_undo(url: str, box: Instruments) -> None:
     async def scenario(h: Harness) -> str:
         draft = await h.forward(CREATE, DRAFT, step="draft")
@@ -322,11 +337,13 @@ def test_refund_after_a_lost_answer_refunds_once(url: str, box: Instruments) -> 
     async def scenario(h: Harness) -> dict[str, Any]:
         _, order = await completed_order(h)
         params = {"order": order["id"], "amount": "5.00"}
-        # request 1 reads the order, request 2 is the refundCreate whose answer is lost
-        rule = box.fault_on_request(2, action="commit_then_timeout")
+        # request 1 is the lookup (the order's refunds), request 2 the write's read of the order's payments,
+        # request 3 the refundCreate whose answer is lost
+        rule = box.fault_on_request(3, action="commit_then_timeout")
         with pytest.raises(ProviderUnavailable):
             await h.forward(REFUND, params, step="refund")
         assert box.hits(rule) == 1
+        assert len(box.effects(op="create", obj="refund")) == 1  # it was the refundCreate that landed
         return await h.forward(REFUND, params, step="refund")
 
     result = run(url, scenario)

@@ -22,7 +22,7 @@ from pivot.providers.http import Endpoint
 from pivot.providers.slack.account import REQUIRED_SCOPES, SlackAccount
 from pivot.providers.slack.actions import slack_actions
 from pivot.providers.slack.client import SlackClient
-from pivot.providers.slack.sandbox_scopes import SANDBOX_SCOPES
+from pivot.providers.slack.sandbox.scopes import SANDBOX_SCOPES
 from tests.providers.account_helpers import assert_no_secret, by_name
 from tests.providers.test_conformance import SLACK_URI, errors_of
 from tests.sandbox.process import SLACK_TOKEN, free_port

@@ -139,6 +139,25 @@ def test_archive_hides_the_contact_unless_archived_is_requested(hubspot: httpx.C
     assert create_contact(hubspot, email="ada@example.com", pivot_key="pv1_arch").status_code == 201
 
 
+def test_search_finds_live_records_by_property_and_pages(hubspot: httpx.Client) -> None:
+    ids = [create_contact(hubspot, email=f"s{i}@example.com", pivot_key=f"pv1_s{i}").json()["id"] for i in range(3)]
+    hubspot.delete(f"{CONTACTS}/{ids[2]}").raise_for_status()
+    by_key = {"filterGroups": [{"filters": [{"propertyName": "pivot_key", "operator": "EQ", "value": "PV1_S0"}]}],
+              "properties": ["pivot_key"]}
+    found = hubspot.post(f"{CONTACTS}/search", json=by_key).json()
+    assert (found["total"], [r["id"] for r in found["results"]]) == (1, [ids[0]])
+    assert found["results"][0]["properties"]["pivot_key"] == "pv1_s0"  # HubSpot's search ignores case
+    among = {"filterGroups": [{"filters": [{"propertyName": "pivot_key", "operator": "IN",
+                                            "values": ["pv1_s0", "pv1_s1", "pv1_s2"]}]}], "limit": 1}
+    first = hubspot.post(f"{CONTACTS}/search", json=among).json()
+    assert (first["total"], [r["id"] for r in first["results"]]) == (2, [ids[0]])  # the archived one is not seen
+    rest = hubspot.post(f"{CONTACTS}/search", json={**among, "after": first["paging"]["next"]["after"]}).json()
+    assert [r["id"] for r in rest["results"]] == [ids[1]] and "paging" not in rest
+    unknown = {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "LIKE", "value": "x"}]}]}
+    assert_error(hubspot.post(f"{CONTACTS}/search", json=unknown), 400, "VALIDATION_ERROR")
+    assert effects(hubspot)[-1]["op"] == "archive"  # a search writes nothing
+
+
 def test_batch_archive_and_upsert(hubspot: httpx.Client) -> None:
     ids = [create_contact(hubspot, email=f"c{i}@example.com").json()["id"] for i in range(3)]
     response = hubspot.post(f"{CONTACTS}/batch/archive", json={"inputs": [{"id": i} for i in ids[:2]]})

@@ -1,18 +1,17 @@
 """create_contact, undone by archiving it (restorable in HubSpot for 90 days)."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import ClassVar
 
-from pivot.compensations.actions import CompensationReport, JsonDict
-from pivot.compensations.keys import StepKeys
-from pivot.providers.hubspot.actions.keyed import KeyedObjects
-from pivot.providers.hubspot.client import HubSpotClient
+from pydantic import ConfigDict, Field
 
-CONTACTS = "contacts"
-VERIFIED = ("email", "firstname", "lastname")
+from pivot.compensations.actions import JsonDict
+from pivot.compensations.kit import KeyCarrier
+from pivot.providers.hubspot.actions.keyed import KEY_PROPERTY, CreateParams, KeyedCreate, unique_email
+
 EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$"
 
 
-class CreateContactParams(BaseModel):
+class CreateContactParams(CreateParams):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(pattern=EMAIL)
@@ -21,21 +20,20 @@ class CreateContactParams(BaseModel):
     company: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=50)
 
-    def properties(self) -> dict[str, str]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
 
+class CreateContact(KeyedCreate[CreateContactParams]):
+    name: ClassVar[str] = "hubspot.create_contact"
+    params = CreateContactParams
+    object_type: ClassVar[str] = "contacts"
+    verified: ClassVar[tuple[str, ...]] = ("email", "firstname", "lastname")
+    carrier: ClassVar[KeyCarrier] = KeyCarrier.json(
+        f"properties.{KEY_PROPERTY}", f"unique contact property '{KEY_PROPERTY}', looked up with idProperty before "
+        "writing (skipped on a write no earlier attempt can have sent)")
+    readback: ClassVar[str] = "GET /crm/v3/objects/contacts/{id}: email, firstname, lastname, key property"
+    not_run: ClassVar[str] = "No HubSpot contact was created"
 
-class ContactActions:
-    def __init__(self, client: HubSpotClient):
-        self.contacts = KeyedObjects(client, CONTACTS)
+    def describe(self, result: JsonDict) -> str:
+        return f"HubSpot contact {result['id']} ({result.get('email')}) was created"
 
-    async def create_contact(self, params: CreateContactParams, keys: StepKeys) -> JsonDict:
-        fresh = await self.contacts.create(keys.forward, params.properties(), list(VERIFIED))
-        expected: dict[str, str | None] = {k: v for k, v in params.properties().items() if k in VERIFIED}
-        actual = self.contacts.verify(fresh, keys.forward, expected)
-        return {"ref": f"hubspot:contact/{fresh['id']}", "id": str(fresh["id"]), **actual}
-
-    async def archive_contact(
-        self, params: CreateContactParams, keys: StepKeys, result: JsonDict | None
-    ) -> CompensationReport:
-        return await self.contacts.archive(keys.forward)
+    async def example(self) -> CreateContactParams:
+        return CreateContactParams(email=unique_email(), firstname="Ada", lastname="Lovelace")

@@ -1,17 +1,16 @@
 """create_deal, undone by archiving it; the saga key rides in the unique `pivot_key` deal property."""
 
-from pydantic import BaseModel, ConfigDict, Field
+import uuid
+from typing import ClassVar
 
-from pivot.compensations.actions import CompensationReport, JsonDict
-from pivot.compensations.keys import StepKeys
-from pivot.providers.hubspot.actions.keyed import KeyedObjects
-from pivot.providers.hubspot.client import HubSpotClient
+from pydantic import ConfigDict, Field
 
-DEALS = "deals"
-VERIFIED = ("dealname", "amount", "pipeline", "dealstage", "closedate")
+from pivot.compensations.actions import JsonDict
+from pivot.compensations.kit import KeyCarrier
+from pivot.providers.hubspot.actions.keyed import KEY_PROPERTY, CreateParams, KeyedCreate
 
 
-class CreateDealParams(BaseModel):
+class CreateDealParams(CreateParams):
     model_config = ConfigDict(extra="forbid")
 
     dealname: str = Field(min_length=1, max_length=200)
@@ -21,21 +20,21 @@ class CreateDealParams(BaseModel):
     dealstage: str = Field(default="appointmentscheduled", pattern=r"^[A-Za-z0-9_-]{1,100}$")
     closedate: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+Z)?$")
 
-    def properties(self) -> dict[str, str]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
 
+class CreateDeal(KeyedCreate[CreateDealParams]):
+    name: ClassVar[str] = "hubspot.create_deal"
+    params = CreateDealParams
+    object_type: ClassVar[str] = "deals"
+    verified: ClassVar[tuple[str, ...]] = ("dealname", "amount", "pipeline", "dealstage", "closedate")
+    carrier: ClassVar[KeyCarrier] = KeyCarrier.json(
+        f"properties.{KEY_PROPERTY}", f"unique deal property '{KEY_PROPERTY}', looked up with idProperty before "
+        "writing (skipped on a write no earlier attempt can have sent)")
+    readback: ClassVar[str] = ("GET /crm/v3/objects/deals/{id}: dealname, amount, pipeline, dealstage, closedate, "
+                               "key property")
+    not_run: ClassVar[str] = "No HubSpot deal was created"
 
-class DealActions:
-    def __init__(self, client: HubSpotClient):
-        self.deals = KeyedObjects(client, DEALS)
+    def describe(self, result: JsonDict) -> str:
+        return f"HubSpot deal {result['id']} ({result.get('dealname')}) was created"
 
-    async def create_deal(self, params: CreateDealParams, keys: StepKeys) -> JsonDict:
-        fresh = await self.deals.create(keys.forward, params.properties(), list(VERIFIED))
-        expected: dict[str, str | None] = {k: v for k, v in params.properties().items() if k in VERIFIED}
-        actual = self.deals.verify(fresh, keys.forward, expected)
-        return {"ref": f"hubspot:deal/{fresh['id']}", "id": str(fresh["id"]), **actual}
-
-    async def archive_deal(
-        self, params: CreateDealParams, keys: StepKeys, result: JsonDict | None
-    ) -> CompensationReport:
-        return await self.deals.archive(keys.forward)
+    async def example(self) -> CreateDealParams:
+        return CreateDealParams(dealname=f"Pivot conformance {uuid.uuid4().hex[:8]}", amount="1500.00")

@@ -1,17 +1,21 @@
-"""Exactly-once creates on HubSpot: the saga key in the unique `pivot_key` property.
+"""What every HubSpot action shares: the key carriers, HubSpot's value rules, and the keyed create.
 
-HubSpot has no idempotency header. A keyed create looks the object up by `pivot_key`
-(`idProperty`), creates it only if absent, and treats a 409 as "a concurrent attempt of this
-same step won" when the key lookup then finds it; the archive compensation finds the object by
-the same key, live or archived, so a rerun reports `compensated` again without a second archive.
+HubSpot has no idempotency header. A create carries the saga key in the unique `pivot_key`
+property: its lookup reads by `idProperty=pivot_key` (live, then archived), and HubSpot refuses a
+second live object with the same key (409), which the kit then looks up. Its undo archives the
+object; an archived object is what "already undone" looks like, so a compensation delivered again
+archives nothing. An update carries its key and before-image in `pivot_undo` (see `properties`).
 """
 
-from dataclasses import dataclass
-from typing import Any
+import uuid
+from datetime import timedelta
+from typing import Any, ClassVar, TypeVar
 
-from pivot.compensations.actions import CompensationReport, JsonDict
-from pivot.compensations.connections import first_write
-from pivot.compensations.errors import ProviderRejected
+from pydantic import BaseModel
+
+from pivot.compensations.actions import JsonDict
+from pivot.compensations.kinds import StepKind
+from pivot.compensations.kit import AlreadyWritten, KeyedAction, Mismatch
 from pivot.providers.hubspot.client import AlreadyExists, HubSpotClient
 
 KEY_PROPERTY = "pivot_key"
@@ -20,6 +24,7 @@ RESERVED = frozenset({KEY_PROPERTY, UNDO_PROPERTY, "hs_object_id", "createdate",
                       "hs_lastmodifieddate"})
 PROPERTY_NAME = r"^[a-z][a-z0-9_]{0,99}$"
 SINGULAR = {"contacts": "contact", "deals": "deal"}
+ARCHIVE = "archive (DELETE, restorable for 90 days)"
 
 
 def normalized(name: str, value: str | None) -> str | None:
@@ -29,62 +34,109 @@ def normalized(name: str, value: str | None) -> str | None:
     return value.strip().lower() if name == "email" else value
 
 
-@dataclass(frozen=True)
-class KeyedObjects:
-    """Create-by-key and archive-by-key for one object type."""
+def unique_email() -> str:
+    """An address no other conformance run uses (a contact's email is unique in HubSpot)."""
+    return f"pivot-conformance-{uuid.uuid4().hex[:12]}@example.com"
 
-    client: HubSpotClient
-    object_type: str
+
+def distinct_ids(*groups: list[JsonDict]) -> list[JsonDict]:
+    """The objects of every group, each id once, in order of first appearance."""
+    seen: dict[str, JsonDict] = {}
+    for group in groups:
+        for obj in group:
+            seen.setdefault(str(obj["id"]), obj)
+    return list(seen.values())
+
+
+P = TypeVar("P", bound=BaseModel)
+F = TypeVar("F")
+
+
+class HubSpotAction(KeyedAction[P, F]):
+    """An action bound to the HubSpot client (the default connection's endpoint; a step's named
+    connection is chosen per request by the client's HTTP layer)."""
+
+    def __init__(self, client: HubSpotClient):
+        self.client = client
+
+    def in_flight_window(self) -> timedelta:
+        return self.client.http.in_flight_window
+
+
+class CreateParams(BaseModel):
+    """Params of a create: HubSpot properties, the unset ones left out."""
+
+    def properties(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+C = TypeVar("C", bound=CreateParams)
+
+
+class KeyedCreate(HubSpotAction[C, JsonDict]):
+    """A create keyed by the unique `pivot_key` property, undone by archiving the object."""
+
+    object_type: ClassVar[str]
+    verified: ClassVar[tuple[str, ...]]
+    kind: ClassVar[StepKind] = StepKind.COMPENSABLE
+    compensation: ClassVar[str] = ARCHIVE
+    lookup_before_write: ClassVar[bool] = True
 
     @property
     def singular(self) -> str:
-        return SINGULAR.get(self.object_type, self.object_type)
+        return SINGULAR[self.object_type]
 
-    async def by_key(self, key: str, properties: list[str], *, archived: bool = False) -> JsonDict | None:
+    def _read_set(self) -> list[str]:
+        return [*self.verified, KEY_PROPERTY]
+
+    async def _by_key(self, key: str, *, archived: bool = False) -> JsonDict | None:
         return await self.client.get_object(self.object_type, key, id_property=KEY_PROPERTY, archived=archived,
-                                            properties=[*properties, KEY_PROPERTY])
+                                            properties=self._read_set())
 
-    async def create(self, key: str, properties: dict[str, str], verified: list[str]) -> JsonDict:
-        """The object carrying `key`, created if absent; then read back by id. On a write no earlier
-        attempt can have sent (`first_write()`), there is nothing to look up; the unique key property
-        would still refuse a second object (409), which is then looked up."""
-        found = None if first_write() else await self.by_key(key, verified)
-        if found is None:
-            try:
-                found = await self.client.create_object(self.object_type, {**properties, KEY_PROPERTY: key})
-            except AlreadyExists as exists:
-                found = await self.by_key(key, verified)  # a concurrent attempt of this same step?
-                if found is None:
-                    raise ProviderRejected(
-                        f"{self.singular}_exists",
-                        f"HubSpot already has a {self.singular} with these unique values"
-                        + (f" (id {exists.existing_id})" if exists.existing_id else ""),
-                        {"existing_id": exists.existing_id},
-                    ) from None
-        object_id = str(found["id"])
-        fresh = await self.client.get_object(self.object_type, object_id, properties=[*verified, KEY_PROPERTY])
-        if fresh is None:
-            raise ProviderRejected("readback_mismatch", f"HubSpot {self.singular} {object_id} is gone after the write")
-        return fresh
+    async def lookup(self, params: C, key: str) -> JsonDict | None:
+        """The live object carrying the key, else an archived one (the undo done), else None."""
+        return await self._by_key(key) or await self._by_key(key, archived=True)
 
-    def verify(self, fresh: JsonDict, key: str, expected: dict[str, str | None]) -> dict[str, str | None]:
-        """The verified properties, or `readback_mismatch` naming both sides."""
+    async def write(self, params: C, key: str) -> JsonDict:
+        try:
+            return await self.client.create_object(self.object_type, {**params.properties(), KEY_PROPERTY: key})
+        except AlreadyExists as exists:  # the kit looks the key up: a concurrent attempt of this step?
+            named = f" (id {exists.existing_id})" if exists.existing_id else ""
+            raise AlreadyWritten(f"HubSpot already has a {self.singular} with these unique values{named}",
+                                 code=f"{self.singular}_exists", detail={"existing_id": exists.existing_id}) from None
+
+    async def read_back(self, params: C, key: str, written: JsonDict) -> JsonDict | None:
+        """The live object by id; None when it is gone or no longer carries the step's key."""
+        fresh = await self.client.get_object(self.object_type, str(written["id"]), properties=self._read_set())
+        return fresh if fresh is not None and (fresh.get("properties") or {}).get(KEY_PROPERTY) == key else None
+
+    def verify(self, params: C, fresh: JsonDict) -> JsonDict:
         props: dict[str, Any] = fresh.get("properties") or {}
-        want = {name: normalized(name, value) for name, value in expected.items()}
+        expected = {k: normalized(k, v) for k, v in params.properties().items() if k in self.verified}
         actual = {name: normalized(name, props.get(name)) for name in expected}
-        if actual != want or props.get(KEY_PROPERTY) != key:
-            raise ProviderRejected("readback_mismatch",
-                                   f"HubSpot {self.singular} {fresh.get('id')} does not match the plan",
-                                   {"expected": want, "actual": actual})
-        return actual
+        if actual != expected:
+            raise Mismatch(f"HubSpot {self.singular} {fresh.get('id')} does not match the plan",
+                           expected=expected, actual=actual)
+        return {"ref": f"hubspot:{self.singular}/{fresh['id']}", "id": str(fresh["id"]), **actual}
 
-    async def archive(self, key: str) -> CompensationReport:
-        found = await self.by_key(key, [])
-        if found is not None:
-            await self.client.archive_object(self.object_type, str(found["id"]))
-            return CompensationReport(state="compensated", detail=f"HubSpot {self.singular} {found['id']} archived")
-        archived = await self.by_key(key, [], archived=True)
-        if archived is not None:
-            return CompensationReport(state="compensated",
-                                      detail=f"HubSpot {self.singular} {archived['id']} is archived")
-        return CompensationReport(state="nothing_to_undo", detail=f"HubSpot holds no {self.singular} for this step")
+    def is_undone(self, found: JsonDict) -> bool:
+        return found.get("archived") is True
+
+    def already_undone(self, found: JsonDict) -> str:
+        return f"HubSpot {self.singular} {found['id']} is archived"
+
+    async def undo(self, params: C, found: JsonDict, result: JsonDict | None, key: str) -> str:
+        await self.client.archive_object(self.object_type, str(found["id"]))
+        return f"HubSpot {self.singular} {found['id']} archived"
+
+    def describe_undo(self, result: JsonDict) -> str:
+        return f"HubSpot {self.singular} {result['id']} was archived"
+
+    async def find_all(self, params: C, key: str) -> list[JsonDict]:
+        """Every object carrying the key: the live one by idProperty, any other live one the search
+        sees (there is none while `pivot_key` requires unique values), and the archived one HubSpot
+        names for it (by idProperty it answers the latest; archived objects are not searchable)."""
+        live = [found] if (found := await self._by_key(key)) else []
+        searched = await self.client.search(self.object_type, KEY_PROPERTY, [key], properties=self._read_set())
+        archived = [found] if (found := await self._by_key(key, archived=True)) else []
+        return distinct_ids(live, searched, archived)

@@ -25,7 +25,7 @@ from typing import Any
 from graphql import GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 from graphql.execution import default_field_resolver
 
-SANDBOX_SCOPES = ("read_products", "write_draft_orders", "write_orders")
+SANDBOX_SCOPES = ("read_products", "write_draft_orders", "write_merchant_managed_fulfillment_orders", "write_orders")
 """What the app has when no rule narrows its token."""
 DOCUMENTATION = "https://shopify.dev/api/usage/access-scopes"
 
@@ -38,9 +38,11 @@ FIELD_SCOPES: Mapping[tuple[str, str], str] = MappingProxyType({
     ("Mutation", "draftOrderCreate"): "write_draft_orders",
     ("Mutation", "draftOrderComplete"): "write_draft_orders",
     ("Mutation", "draftOrderDelete"): "write_draft_orders",
+    ("Mutation", "fulfillmentCreate"): "write_merchant_managed_fulfillment_orders",
     ("Mutation", "orderCancel"): "write_orders",
     ("Mutation", "refundCreate"): "write_orders",
     ("DraftOrder", "order"): "read_orders",
+    ("Order", "fulfillmentOrders"): "read_merchant_managed_fulfillment_orders",
     ("DraftOrderLineItem", "variant"): "read_products",
     ("LineItem", "variant"): "read_products",
 })

@@ -148,6 +148,9 @@ class Views:
             "currentTotalPriceSet": money_bag(order.total - self.shop.refunded_total(order), currency),
             "lineItems": lambda _info, **args: connection(
                 order.lines, lambda line: self._line(line, currency, "LineItem"), args),
+            "fulfillmentOrders": lambda _info, **args: connection(
+                [order], lambda it: {"id": gid("FulfillmentOrder", it.id),
+                                     "status": self.shop.fulfillment_order_status(it)}, args),
             "transactions": lambda _info, **args: [
                 self.transaction(tx) for _, tx in page(self.shop.order_transactions(order), args, required=False)],
             "refunds": lambda _info, **args: [

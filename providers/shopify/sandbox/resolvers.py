@@ -194,6 +194,23 @@ def order_cancel(_root: Any, info: GraphQLResolveInfo, orderId: str, reason: str
     return {"job": {"id": gid("Job", started.id), "done": False}, "orderCancelUserErrors": [], "userErrors": []}
 
 
+def fulfillment_create(_root: Any, info: GraphQLResolveInfo, fulfillment: dict[str, Any], **_: Any) -> View:
+    """Ships whole fulfillment orders only, one per request (the sandbox's one location)."""
+    context = _context(info)
+    groups = fulfillment["lineItemsByFulfillmentOrder"]
+    try:
+        if len(groups) != 1 or groups[0].get("fulfillmentOrderLineItems"):
+            raise UserErrors([user_error(["fulfillment", "lineItemsByFulfillmentOrder"],
+                                         "The sandbox fulfils one whole fulfillment order per request.")])
+        number = _number(groups[0]["fulfillmentOrderId"], "FulfillmentOrder")
+        created = context.shop.create_fulfillment(number or 0)
+    except UserErrors as refused:
+        return {"fulfillment": None, "userErrors": refused.errors}
+    order = context.shop.orders[number or 0]
+    return {"fulfillment": {"id": gid("Fulfillment", created), "name": f"{order.name}-F1", "status": "SUCCESS"},
+            "userErrors": []}
+
+
 def _refund_payload(context: RequestContext, outcome: Outcome) -> View:
     if outcome.refund_id is None:
         return {"refund": None, "order": None, "userErrors": outcome.errors}
@@ -230,6 +247,7 @@ QUERIES: dict[str, Resolver] = {
 MUTATIONS: dict[str, Resolver] = {
     "draftOrderCreate": draft_order_create, "draftOrderComplete": draft_order_complete,
     "draftOrderDelete": draft_order_delete, "orderCancel": order_cancel, "refundCreate": refund_create,
+    "fulfillmentCreate": fulfillment_create,
 }
 
 

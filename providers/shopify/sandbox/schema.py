@@ -34,6 +34,8 @@ enum OrderCancelUserErrorCode {
   INTERNAL_ERROR INVALID NOT_FOUND NO_REFUND_PERMISSION NO_REFUND_TO_STORE_CREDIT_PERMISSION
 }
 enum DraftOrderSortKeys { CUSTOMER_NAME ID NUMBER RELEVANCE STATUS TOTAL_PRICE UPDATED_AT }
+enum FulfillmentOrderStatus { CANCELLED CLOSED INCOMPLETE IN_PROGRESS ON_HOLD OPEN SCHEDULED }
+enum FulfillmentStatus { CANCELLED ERROR FAILURE OPEN PENDING SUCCESS }
 
 type MoneyV2 { amount: Decimal! currencyCode: CurrencyCode! }
 type MoneyBag { presentmentMoney: MoneyV2! shopMoney: MoneyV2! }
@@ -92,6 +94,13 @@ type OrderTransactionConnection {
   edges: [OrderTransactionEdge!]! nodes: [OrderTransaction!]! pageInfo: PageInfo!
 }
 
+type FulfillmentOrder { id: ID! status: FulfillmentOrderStatus! }
+type FulfillmentOrderEdge { cursor: String! node: FulfillmentOrder! }
+type FulfillmentOrderConnection {
+  edges: [FulfillmentOrderEdge!]! nodes: [FulfillmentOrder!]! pageInfo: PageInfo!
+}
+type Fulfillment { id: ID! name: String! status: FulfillmentStatus! }
+
 type Refund {
   createdAt: DateTime id: ID! note: String order: Order! totalRefundedSet: MoneyBag!
   transactions(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
@@ -103,7 +112,10 @@ type Order {
   cancelReason: OrderCancelReason cancelledAt: DateTime closed: Boolean! createdAt: DateTime!
   currencyCode: CurrencyCode! currentTotalPriceSet: MoneyBag! customAttributes: [Attribute!]!
   displayFinancialStatus: OrderDisplayFinancialStatus displayFulfillmentStatus: OrderDisplayFulfillmentStatus!
-  email: String id: ID!
+  email: String
+  fulfillmentOrders(after: String, before: String, displayable: Boolean = false, first: Int, last: Int,
+                    query: String, reverse: Boolean = false): FulfillmentOrderConnection!
+  id: ID!
   lineItems(after: String, before: String, first: Int, last: Int, reverse: Boolean = false): LineItemConnection!
   name: String! note: String presentmentCurrencyCode: CurrencyCode! refunds(first: Int): [Refund!]!
   subtotalPriceSet: MoneyBag tags: [String!]! totalPriceSet: MoneyBag! totalRefundedSet: MoneyBag!
@@ -122,6 +134,11 @@ input DraftOrderInput {
   phone: String poNumber: String presentmentCurrencyCode: CurrencyCode tags: [String!]
 }
 input DraftOrderDeleteInput { id: ID! }
+input FulfillmentOrderLineItemInput { id: ID! quantity: Int! }
+input FulfillmentOrderLineItemsInput {
+  fulfillmentOrderId: ID! fulfillmentOrderLineItems: [FulfillmentOrderLineItemInput!]
+}
+input FulfillmentInput { lineItemsByFulfillmentOrder: [FulfillmentOrderLineItemsInput!]! notifyCustomer: Boolean }
 input OrderCancelRefundMethodInput { originalPaymentMethodsRefund: Boolean }
 input OrderTransactionInput {
   amount: Money! gateway: String! kind: OrderTransactionKind! orderId: ID! parentId: ID
@@ -133,6 +150,7 @@ input RefundInput {
 type DraftOrderCreatePayload { draftOrder: DraftOrder userErrors: [UserError!]! }
 type DraftOrderCompletePayload { draftOrder: DraftOrder userErrors: [UserError!]! }
 type DraftOrderDeletePayload { deletedId: ID userErrors: [UserError!]! }
+type FulfillmentCreatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
 type OrderCancelPayload {
   job: Job orderCancelUserErrors: [OrderCancelUserError!]!
   userErrors: [UserError!]! @deprecated(reason: "Use `orderCancelUserErrors` instead.")
@@ -156,6 +174,7 @@ type Mutation {
     DraftOrderCompletePayload
   draftOrderCreate(input: DraftOrderInput!): DraftOrderCreatePayload
   draftOrderDelete(input: DraftOrderDeleteInput!): DraftOrderDeletePayload
+  fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
   orderCancel(notifyCustomer: Boolean = false, orderId: ID!, reason: OrderCancelReason!, refund: Boolean,
               refundMethod: OrderCancelRefundMethodInput, restock: Boolean!, staffNote: String): OrderCancelPayload
   refundCreate(input: RefundInput!): RefundCreatePayload

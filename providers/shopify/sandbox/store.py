@@ -192,7 +192,7 @@ class Shop:
         self.refunds: dict[int, Refund] = {}
         self.jobs: dict[str, CancelJob] = {}
         self._ids = {"draft": 1_100_000_001, "order": 5_500_000_001, "line": 1_300_000_001,
-                     "transaction": 7_700_000_001, "refund": 9_900_000_001}
+                     "transaction": 7_700_000_001, "refund": 9_900_000_001, "fulfillment": 4_400_000_001}
         self._draft_number = 1
         self._order_number = 1001
         for number, (product, title, sku, price) in enumerate(
@@ -410,6 +410,27 @@ class Shop:
                 refund = self._apply_refund(order, plan, "Order canceled")
                 self.ledger.record("create", "refund", gid("Refund", refund.id), job.key,
                                    {"order": gid("Order", order.id), "amount": str(refund.amount), "by": "orderCancel"})
+
+    @staticmethod
+    def fulfillment_order_status(order: Order) -> str:
+        """The sandbox has one location, so an order has one fulfillment order, numbered like it."""
+        if order.cancelled_at is not None:
+            return "CANCELLED"
+        return "CLOSED" if order.fulfillment == "FULFILLED" else "OPEN"
+
+    def create_fulfillment(self, fulfillment_order_id: int) -> int:
+        """`fulfillmentCreate` of a whole fulfillment order: the order ships (one-way)."""
+        order = self.orders.get(fulfillment_order_id)
+        field = ["fulfillment", "lineItemsByFulfillmentOrder", "0", "fulfillmentOrderId"]
+        if order is None:
+            raise UserErrors([user_error(field, "Fulfillment order does not exist.")])
+        if self.fulfillment_order_status(order) != "OPEN" or order.cancel_job is not None:
+            raise UserErrors([user_error(field, "Fulfillment order is not in an open state.")])
+        order.fulfillment, order.updated_at = "FULFILLED", now_iso()
+        number = self._next("fulfillment")
+        self.ledger.record("fulfill", "order", gid("Order", order.id), None,
+                           {"name": order.name, "fulfillment": gid("Fulfillment", number)})
+        return number
 
     def fulfill(self, order_id: int) -> Order | None:
         """Test instrument: the warehouse shipped the order."""

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 from pydantic import BaseModel
 
-from pivot.compensations.actions import JsonDict, RetryBudget
+from pivot.compensations.actions import CompensationReport, JsonDict, RetryBudget
 from pivot.compensations.keys import StepKeys
 from pivot.compensations.kit import KeyedAction
 from pivot.providers.stripe.actions.lookup import carries, keyed
@@ -72,8 +72,8 @@ class CreateAction(StripeAction[P]):
     def is_undone(self, found: StripeObject) -> bool:
         return bool(found.get("deleted"))
 
-    def nothing_to_undo(self) -> str:
-        return f"Stripe holds no {self.noun} for this step"
+    async def not_found(self, params: P, result: JsonDict | None, key: str) -> CompensationReport:
+        return CompensationReport(state="nothing_to_undo", detail=f"Stripe holds no {self.noun} for this step")
 
     def already_undone(self, found: StripeObject) -> str:
         return f"Stripe {self.noun} {found['id']} is deleted"

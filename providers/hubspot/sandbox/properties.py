@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from pivot.providers.hubspot.sandbox_wire import (
+from pivot.providers.hubspot.sandbox.wire import (
     HubSpotError,
     JsonDict,
     not_found,

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from pivot.providers.salesforce.sandbox_store import (
+from pivot.providers.salesforce.sandbox.store import (
     KEY_FIELD,
     STANDARD_TYPES,
     SalesforceError,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pivot.providers.hubspot.sandbox_wire import HubSpotError, validation
+from pivot.providers.hubspot.sandbox.wire import HubSpotError, validation
 from pivot.providers.sandbox_kit import read_json_object
 from pivot.providers.sandbox_kit.tokens import TokenBook
 

@@ -9,7 +9,7 @@
   query result (`size`, `totalSize`, `done`, `entityTypeName`, `records`). Other queries answer
   MALFORMED_QUERY, so a client that starts sending them fails loudly in tests.
 
-A created field starts hidden by field-level security (see `sandbox_schema`), as in a real org.
+A created field starts hidden by field-level security (see `schema`), as in a real org.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pivot.providers.salesforce.sandbox_api import ApiRequest, ApiResponse
-from pivot.providers.salesforce.sandbox_schema import FieldDef, Schema
-from pivot.providers.salesforce.sandbox_store import SalesforceError, not_found, sobject_type
+from pivot.providers.salesforce.sandbox.api import ApiRequest, ApiResponse
+from pivot.providers.salesforce.sandbox.schema import FieldDef, Schema
+from pivot.providers.salesforce.sandbox.store import SalesforceError, not_found, sobject_type
 
 _LITERAL = r"'((?:[^'\\]|\\.)*)'"
 _QUERY = re.compile(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pivot.providers.salesforce.sandbox_store import SalesforceError
+from pivot.providers.salesforce.sandbox.store import SalesforceError
 
 _LITERAL = r"'(?:[^'\\]|\\.)*'"
 _QUERY = re.compile(

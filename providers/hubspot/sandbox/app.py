@@ -7,9 +7,9 @@ reading by a unique property (`idProperty`) and reading archived records (`archi
 stamps HubSpot's rate-limit headers on every response, so a client built against it behaves the
 same against api.hubapi.com.
 
-Which properties are unique comes from the account's property definitions (`sandbox_properties`:
+Which properties are unique comes from the account's property definitions (`properties`:
 the CRM properties API, seeded with Pivot's carriers); who may call what comes from the kit's
-token book (`sandbox_auth`: 401 for a revoked token, 403 MISSING_SCOPES outside its scopes, and
+token book (`auth`: 401 for a revoked token, 403 MISSING_SCOPES outside its scopes, and
 the private-app token-introspection call). `/_sandbox/tokens` and
 `/_sandbox/properties/{objectType}/{name}` are the test instruments; `/_sandbox/reset` restores
 every default.
@@ -34,17 +34,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from pivot.providers.hubspot.sandbox_auth import TOKEN_INFO_PATH, HubSpotAuth, scope_for
-from pivot.providers.hubspot.sandbox_properties import (
+from pivot.providers.hubspot.sandbox.auth import TOKEN_INFO_PATH, HubSpotAuth, scope_for
+from pivot.providers.hubspot.sandbox.properties import (
     KEY_PROPERTY,
     PropertiesApi,
     PropertyBook,
     property_instrument_routes,
 )
-from pivot.providers.hubspot.sandbox_wire import HubSpotError, JsonDict
-from pivot.providers.hubspot.sandbox_wire import not_found as _not_found
-from pivot.providers.hubspot.sandbox_wire import timestamp as _timestamp
-from pivot.providers.hubspot.sandbox_wire import validation as _validation
+from pivot.providers.hubspot.sandbox.search import parse_search
+from pivot.providers.hubspot.sandbox.wire import HubSpotError, JsonDict
+from pivot.providers.hubspot.sandbox.wire import not_found as _not_found
+from pivot.providers.hubspot.sandbox.wire import timestamp as _timestamp
+from pivot.providers.hubspot.sandbox.wire import validation as _validation
 from pivot.providers.sandbox_kit import (
     FaultBook,
     Ledger,
@@ -299,6 +300,7 @@ class HubSpotSandbox:
         routes: list[BaseRoute] = [
             Route(base, self._endpoint(self.create), methods=["POST"]),
             Route(base, self._endpoint(self.list_page), methods=["GET"]),
+            Route(base + "/search", self._endpoint(self.search), methods=["POST"]),
             Route(base + "/batch/{action}", self._endpoint(self.batch), methods=["POST"]),
             Route(base + "/{object_id}", self._endpoint(self.read), methods=["GET"]),
             Route(base + "/{object_id}", self._endpoint(self.update), methods=["PATCH"]),
@@ -351,7 +353,8 @@ class HubSpotSandbox:
             try:
                 self.auth.authorize(request)
                 object_type = _object_type(request)
-                write = request.method != "GET" and request.path_params.get("action") != "read"
+                reading = request.path_params.get("action") == "read" or request.url.path.endswith("/search")
+                write = request.method != "GET" and not reading
                 self.auth.authorize(request, scope_for("objects", object_type.name, write=write))
                 await apply_pending_latency(request.scope)
                 return await handler(request, object_type)
@@ -540,6 +543,18 @@ class HubSpotSandbox:
             next_after = page[-1].id
             body["paging"] = {"next": {"after": next_after,
                                        "link": f"{request.url.path}?after={next_after}&limit={limit}"}}
+        return JSONResponse(body)
+
+    async def search(self, request: Request, object_type: ObjectType) -> Response:
+        """Live records matching the filters, oldest first (search never sees archived ones)."""
+        query = parse_search(await _json_body(request))
+        found = sorted((r for r in self._records(object_type).values()
+                        if not r.archived and query.matches(r.properties)), key=lambda r: int(r.id))
+        page = found[query.after:query.after + query.limit]
+        wanted = list(query.properties or object_type.default_properties)
+        body: JsonDict = {"total": len(found), "results": [self._render(object_type, r, wanted) for r in page]}
+        if query.after + query.limit < len(found):
+            body["paging"] = {"next": {"after": str(query.after + query.limit)}}
         return JSONResponse(body)
 
     # ----------------------------------------------------------------- batch endpoints

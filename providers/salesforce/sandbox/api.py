@@ -4,8 +4,8 @@
 and headers in Salesforce's wire format. The Starlette app calls it for HTTP requests, and the
 composite executor calls it for each subrequest, which is how `/composite` supports exactly what
 the single resources support, with the same errors. Besides records: the resources of a version
-(`GET /services/data/vXX.X/`), the full describe (`GET sobjects/{S}/describe`, see `sandbox_schema`)
-and the Tooling API (`tooling/…`, see `sandbox_tooling`).
+(`GET /services/data/vXX.X/`), the full describe (`GET sobjects/{S}/describe`, see `schema`)
+and the Tooling API (`tooling/…`, see `tooling`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from pivot.providers.salesforce.sandbox_schema import Access
-from pivot.providers.salesforce.sandbox_soql import parse as parse_soql
-from pivot.providers.salesforce.sandbox_store import (
+from pivot.providers.salesforce.sandbox.schema import Access
+from pivot.providers.salesforce.sandbox.soql import parse as parse_soql
+from pivot.providers.salesforce.sandbox.store import (
     MultipleMatches,
     Record,
     SalesforceError,

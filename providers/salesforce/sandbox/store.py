@@ -1,6 +1,6 @@
 """The Salesforce sandbox's data: sObject types, records, validation, and transactions.
 
-Framework-free on purpose: the HTTP layer (`sandbox_api`) and the composite executor both call
+Framework-free on purpose: the HTTP layer (`api`) and the composite executor both call
 it, and a transaction (an allOrNone collection, a composite request) is a snapshot that is
 restored on failure. Effects are buffered and reach the kit's ledger only when the request that
 made them commits, so a rolled-back write never shows up as an effect.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pivot.providers.sandbox_kit import Ledger
 
 if TYPE_CHECKING:
-    from pivot.providers.salesforce.sandbox_schema import Schema
+    from pivot.providers.salesforce.sandbox.schema import Schema
 
 KEY_FIELD = "Pivot_Key__c"
 UNIQUE_FIELDS = frozenset({KEY_FIELD.lower()})

@@ -1,26 +1,5 @@
-"""A local Salesforce REST API (v60.0) in Salesforce's wire format, on the shared sandbox kit.
-
-Serves `/services/data/vXX.X/…`: sObject rows (create, read with `?fields=`, PATCH, DELETE to a
-Recycle Bin), upserts and reads by external id (201/200, 300 on several matches), sObject
-Collections (create, update, upsert, read, delete, with allOrNone), `/composite` with references,
-and the SOQL lookups Pivot sends. Every response carries `Sforce-Limit-Info`; the kit's
-`rate_limit` fault answers like Salesforce: 403 REQUEST_LIMIT_EXCEEDED, no Retry-After. The
-ledger records every applied create, update and delete with the record's `Pivot_Key__c` as its
-idempotency key, and with how the write arrived (`via`, `allOrNone`).
-
-What `pivot doctor` and `pivot setup` talk to: the versions list (`GET /services/data/`, no
-authentication needed, as in a real org), the resources of a version, the full describe of an
-sObject, and the Tooling API's CustomField create and query (`sandbox_schema`, `sandbox_tooling`).
-Credentials and permissions come from the kit's token book (`/_sandbox/tokens`): no token, a token
-the sandbox was not configured with, or a revoked one is 401 INVALID_SESSION_ID ("Session expired or
-invalid"), a token without the `api` permission 403 API_DISABLED_FOR_ORG, and object
-permissions (`Account:read`, `Account:create`, …) shape describe. `/_sandbox/fields/{S}/{F}`
-removes a field or grants its field-level security; `/_sandbox/reset` restores every default.
-
-    python -m pivot.providers.serve_sandboxes --salesforce 127.0.0.1:8104
-
-prints "sandboxes ready" once it answers its health check, and exits 0 on SIGTERM or SIGINT.
-"""
+"""The Salesforce sandbox's HTTP pipeline: version routing, credentials, faults, the ledger, and the
+instrument routes (`/_sandbox/fields`, `/_sandbox/reset`), around the framework-free `api`."""
 
 from __future__ import annotations
 
@@ -36,11 +15,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from pivot.providers.salesforce.sandbox_api import ApiRequest, ApiResponse, SalesforceApi
-from pivot.providers.salesforce.sandbox_composite import CompositeExecutor
-from pivot.providers.salesforce.sandbox_schema import Access, Schema, field_instrument_routes
-from pivot.providers.salesforce.sandbox_store import Store
-from pivot.providers.salesforce.sandbox_tooling import ToolingApi
+from pivot.providers.salesforce.sandbox.api import ApiRequest, ApiResponse, SalesforceApi
+from pivot.providers.salesforce.sandbox.composite import CompositeExecutor
+from pivot.providers.salesforce.sandbox.schema import Access, Schema, field_instrument_routes
+from pivot.providers.salesforce.sandbox.store import Store
+from pivot.providers.salesforce.sandbox.tooling import ToolingApi
 from pivot.providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app
 from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes

@@ -12,8 +12,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pivot.providers.salesforce.sandbox_api import ApiRequest, ApiResponse, SalesforceApi, error_response
-from pivot.providers.salesforce.sandbox_store import SalesforceError
+from pivot.providers.salesforce.sandbox.api import ApiRequest, ApiResponse, SalesforceApi, error_response
+from pivot.providers.salesforce.sandbox.store import SalesforceError
 
 MAX_SUBREQUESTS = 25
 MAX_COLLECTION_OR_QUERY = 5

@@ -12,7 +12,7 @@ Tokens and scopes follow the kit's token book (`/_sandbox/tokens`): no token at 
 `not_authed`; a token the sandbox was not configured with, or a revoked one, is `invalid_auth`
 (both HTTP 200, as on slack.com); a call needing a scope the token lacks is `missing_scope` with
 `needed` and `provided`, and every authenticated answer carries `x-oauth-scopes` (see
-`sandbox_scopes`). A configured token has every scope.
+`scopes`). A configured token has every scope.
 
 State lives in one `SlackSandbox` per `create_app()` call; nothing is module-level.
 """
@@ -45,7 +45,7 @@ from pivot.providers.sandbox_kit import (
 from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from pivot.providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
 from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes
-from pivot.providers.slack.sandbox_scopes import SANDBOX_SCOPES, needed_scope, scope_headers
+from pivot.providers.slack.sandbox.scopes import SANDBOX_SCOPES, needed_scope, scope_headers
 
 TEAM_ID = "T07PIVOTSB"
 TEAM_NAME = "Pivot Sandbox"
