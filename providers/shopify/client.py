@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
-from pivot.providers.http import Endpoint, ProviderHTTP, json_body
+from pivot.providers.http import Endpoint, ProviderHTTP, json_body, retry_after_seconds
 from pivot.providers.shopify.errors import top_level_failure, user_errors_failure
 
 SHOPIFY_API = "https://example.myshopify.com"
@@ -49,7 +49,8 @@ class ShopifyClient:
         if response.status_code == 429:
             if isinstance(body, dict) and body.get("errors"):
                 raise top_level_failure(body["errors"], body.get("extensions"), operation)
-            raise ProviderUnavailable(f"Shopify throttled {operation} (429)")
+            raise ProviderUnavailable(f"Shopify throttled {operation} (429)",
+                                      retry_after_s=retry_after_seconds(response))
         if response.status_code >= 400:
             detail = body.get("errors") if isinstance(body, dict) else None
             if response.status_code == 401:

@@ -11,11 +11,34 @@ the way is searched in every item (`inputs.properties.pivot_key`), and `*` or an
 """
 
 import json
+import re
 from typing import Any
 
 from pivot.services.conformance.proxy import Sent
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_POSTS = re.compile(r"/(batch/read|search|query)/?$")
+"""POSTs that only read, by the shape the big APIs give them (HubSpot's batch read and search)."""
+_MUTATION = re.compile(r"^\s*mutation\b[^{]*\{\s*(\w+)")
+_DIGIT = re.compile(r"\d")
+
+
+def mutation_of(sent: Sent) -> str | None:
+    """A GraphQL request's first mutation field (`draftOrderComplete`), or None (a query, or not GraphQL)."""
+    body = sent.json()
+    query = body.get("query") if isinstance(body, dict) else None
+    match = _MUTATION.match(query) if isinstance(query, str) else None
+    return match.group(1) if match else None
+
+
+def is_write(sent: Sent) -> bool:
+    """Whether a request may change something: not a GET, not a GraphQL query, not a read-shaped POST."""
+    if sent.method in READS or READ_POSTS.search(sent.path):
+        return False
+    body = sent.json()
+    if isinstance(body, dict) and isinstance(body.get("query"), str):
+        return mutation_of(sent) is not None
+    return True
 
 
 def _at_path(value: Any, path: list[str]) -> list[Any]:
@@ -31,6 +54,16 @@ def _at_path(value: Any, path: list[str]) -> list[Any]:
     if isinstance(value, dict) and head in value:
         return _at_path(value[head], rest)
     return []
+
+
+def _segments(name: str) -> list[str]:
+    """`inputs[].properties.pivot_key` or `records[0].Key__c` as path segments (`[]` is every item)."""
+    segments: list[str] = []
+    for part in name.removeprefix("$").removeprefix(".").split("."):
+        field, _, index = part.partition("[")
+        segments += [field] if field else []
+        segments += ["*" if index in {"]", "*]"} else index.rstrip("]")] if index else []
+    return segments
 
 
 def _contains(value: Any, key: str) -> bool:
@@ -51,7 +84,7 @@ def carries(sent: Sent, where: str, name: str, key: str) -> bool:
         return key in sent.path
     if where == "json":
         body = sent.json()
-        path = name.removeprefix("$.").split(".") if name not in {"", "$"} else []
+        path = _segments(name)
         return body is not None and any(_contains(found, key) for found in _at_path(body, path))
     return False  # `stored`: no HTTP request shows it
 
@@ -63,14 +96,38 @@ class KeyInWrite:
         self.where, self.name, self.key = where, name, key
 
     def __call__(self, sent: Sent) -> bool:
-        return sent.method not in READS and carries(sent, self.where, self.name, self.key)
+        return is_write(sent) and carries(sent, self.where, self.name, self.key)
+
+
+class WriteShape:
+    """A proxy rule's predicate for an action whose key no request shows: a write shaped like one seen
+    before — same method, same path but for the segments holding ids (any with a digit), same
+    GraphQL mutation."""
+
+    def __init__(self, example: Sent):
+        self.method = example.method
+        self.path = [None if _DIGIT.search(part) else part for part in example.path.split("/")]
+        self.mutation = mutation_of(example)
+
+    def __call__(self, sent: Sent) -> bool:
+        parts = sent.path.split("/")
+        return (sent.method == self.method and is_write(sent) and len(parts) == len(self.path)
+                and all(want is None or want == part for want, part in zip(self.path, parts, strict=True))
+                and mutation_of(sent) == self.mutation)
+
+    def __str__(self) -> str:
+        shown = "/".join("…" if part is None else part for part in self.path)
+        return f"{self.method} {shown}" + (f" ({self.mutation})" if self.mutation else "")
+
+
+Write = KeyInWrite | WriteShape
 
 
 class AfterWrite:
     """A proxy rule's predicate: true for the requests after the write carrying `key` (the read-back),
     never for the write itself."""
 
-    def __init__(self, write: KeyInWrite):
+    def __init__(self, write: Write):
         self.write = write
         self.armed = False
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pivot.compensations.keys import StepKeys
-from pivot.services.conformance.carrier import READS, AfterWrite, KeyInWrite
+from pivot.services.conformance.carrier import AfterWrite, KeyInWrite, Write, WriteShape, is_write
 from pivot.services.conformance.proxy import (
     DropAnswer,
     Exchange,
@@ -37,7 +37,7 @@ RETRY_AFTER_EARLY_S = 0.85 * RETRY_AFTER_S
 """A retry sooner than this did not wait for Retry-After (the default back-off starts at 0.2 s)."""
 RETRY_AFTER_LATE_S = RETRY_AFTER_S + 2.5
 """A retry later than this waited for something else than Retry-After (seen: 60 s for `Retry-After: 1`)."""
-HELD_WITHIN_S = 30.0
+HELD_WITHIN_S = 15.0
 REWRITTEN = "-rewritten-by-conformance"
 
 Case = Callable[[Session, Subject], CaseResult]
@@ -69,12 +69,18 @@ def keys_of(run_id: str, subject: Subject) -> StepKeys:
     return StepKeys.derive(run_id, STEP_ID, subject.action.name)
 
 
-def the_write(subject: Subject, key: str) -> KeyInWrite:
-    carrier = subject.kit.carrier
-    if carrier.where == "stored":
-        raise Unstageable(f"the key travels in {carrier.description}, which no HTTP request shows: the write "
-                          "cannot be told apart from other requests")
-    return KeyInWrite(carrier.where, carrier.name, key)
+def the_write(subject: Subject, key: str) -> Write:
+    """A rule's predicate for the step's write: the request carrying `key` as declared, or, for a key
+    no request shows, a request shaped like case 1's write."""
+    carrier, learned = subject.kit.carrier, subject.learned
+    if carrier.where != "stored":
+        if learned.key is not None and not learned.write_seen:
+            raise Unstageable(f"case 1's write did not carry the key in {carrier.description} (see case 9)")
+        return KeyInWrite(carrier.where, carrier.name, key)
+    if learned.write_shape is None:
+        raise Unstageable(f"the key travels in {carrier.description}, which no request shows, and case 1 showed no "
+                          "write to aim at")
+    return learned.write_shape
 
 
 def lines(exchanges: list[Exchange], first: float | None = None) -> list[str]:
@@ -210,10 +216,8 @@ def clean_run(session: Session, subject: Subject) -> CaseResult:
         learned.key = key
         done = forward_under(session, subject, run_id, evidence, params, [])
         learned.forward_log = done.log
+        learn_the_write(subject, key)
         must_verify(done.step, evidence)
-        writes = [i for i, e in enumerate(learned.forward_log) if _carries(subject, key, e)]
-        if writes:
-            learned.readback_requests = len(learned.forward_log) - writes[-1] - 1
         found = session.judge(lambda: subject.kit.lookup(params, key))
         learned.found_by_key = found is not None
         if found is None:
@@ -328,9 +332,13 @@ def killed_before_journal(session: Session, subject: Subject) -> CaseResult:
         evidence.append(step_line(step))
         one_object(session, subject, params, key, step, evidence)
         outcome = finish(session, subject, run_id, evidence)
-        if outcome is not None and outcome.get("status") != "compensated":
-            raise Failed(f"after recovery the saga did not finish: {outcome.get('status')}", evidence)
-        return "recovered after the kill: one object, and the saga finished"
+        if outcome is None or outcome.get("status") == "compensated":
+            return "recovered after the kill: one object, and the saga finished"
+        refused = session.step_of(outcome).get("error") or {}
+        if outcome.get("status") == "needs_attention" and refused.get("code") == "compensation_conflict":
+            return ("recovered after the kill: one object; the saga finished needing attention, its undo refused by "
+                    f"the action's rule: {refused.get('message')}")
+        raise Failed(f"after recovery the saga did not finish: {outcome.get('status')}", evidence)
     return staged(5, session, subject, body)
 
 
@@ -340,13 +348,12 @@ def undo_twice(session: Session, subject: Subject) -> CaseResult:
         return skipped(6, no_undo(subject))
 
     def body(run_id: str, evidence: list[str]) -> str:
-        undo = subject.learned.undo
-        if undo is None:
+        nth = subject.learned.undo
+        if nth is None:
             raise Unstageable("case 1 showed no undo request to lose the answer of")
-        method, nth = undo
         params, key = staging(session, subject, run_id)
         must_verify(forward_under(session, subject, run_id, evidence, params, []).step, evidence)
-        rule = subject.proxy.add(Rule(DropAnswer(), method=method, nth=nth, name="drop the undo's answer"))
+        rule = subject.proxy.add(Rule(DropAnswer(), when=is_write, nth=nth, name="drop the undo's answer"))
         mark = subject.proxy.mark()
         outcome = session.abort(run_id)
         log = subject.proxy.log(mark)
@@ -355,7 +362,7 @@ def undo_twice(session: Session, subject: Subject) -> CaseResult:
         evidence.append(f"saga {outcome.get('status')}, {step_line(step)}")
         dropped = next((e for e in log if e.rule == rule.label), None)
         if dropped is None:
-            raise Unstageable(f"the undo request of case 1 ({method} #{nth}) did not recur")
+            raise Unstageable(f"the undo request of case 1 (write #{nth} of the undo) did not recur")
         again = [e for e in log if e.seq > dropped.seq and _same_request(e, dropped)]
         compensation_key = keys_of(run_id, subject).compensation
         replays = [e for e in again if compensation_key in json.dumps(e.request.to_json())]
@@ -431,8 +438,8 @@ def readback_disagrees(session: Session, subject: Subject) -> CaseResult:
             finish(session, subject, run_id, evidence)
             raise Failed("the step was verified although its read-back disagreed with the params", evidence)
         session.settled(run_id)
-        if code != "readback_mismatch":
-            raise Failed(f"the step failed, but not as a read-back mismatch ({code})", evidence)
+        if code != "readback_mismatch":  # the undo that followed the failure reported last
+            return f"the step failed, never verified (then {step.get('state')}: {code})"
         return "the step failed as a read-back mismatch, never verified"
     return staged(8, session, subject, body)
 
@@ -445,6 +452,8 @@ def carrier_and_secrets(session: Session, subject: Subject, secrets_before: set[
         problems = []
         if carrier.where == "stored":
             carried = f"the key travels in {carrier.description} (not on the wire: not checked)"
+            if learned.write_shape is not None:
+                evidence.append(f"the write, told by its shape: {learned.write_shape}")
         elif not learned.forward_log:
             raise Unstageable("case 1 logged no write to check the carrier of")
         else:
@@ -477,20 +486,31 @@ CASES: list[Case] = [clean_run, lost_answer, error_then_reset, retry_after, kill
 
 # -- helpers ---------------------------------------------------------------------------------------------
 
+def learn_the_write(subject: Subject, key: str) -> None:
+    """From case 1's forward requests: which is the write (carrying the key as declared, or for a key
+    no request shows, the first write), and how many requests the read-back after it made."""
+    learned, log = subject.learned, subject.learned.forward_log
+    if subject.kit.carrier.where != "stored":
+        writes = [i for i, e in enumerate(log) if _carries(subject, key, e)]
+        learned.write_seen = bool(writes)
+    else:
+        first = next((e for e in log if is_write(e.request)), None)
+        learned.write_shape = None if first is None else WriteShape(first.request)
+        writes = [i for i, e in enumerate(log) if learned.write_shape is not None and learned.write_shape(e.request)]
+    if writes:
+        learned.readback_requests = len(log) - writes[-1] - 1
+
+
 def _carries(subject: Subject, key: str, exchange: Exchange) -> bool:
     carrier = subject.kit.carrier
     return carrier.where != "stored" and KeyInWrite(carrier.where, carrier.name, key)(exchange.request)
 
 
-def _undo_request(log: list[Exchange]) -> tuple[str, int] | None:
-    """The undo among a compensation's requests: the last one that is not a read (or the last one,
-    when every one is, as on a GraphQL API); as (method, its occurrence among that method's)."""
-    if not log:
-        return None
-    writes = [e for e in log if e.request.method not in READS]
-    undo = (writes or log)[-1]
-    nth = sum(1 for e in log[: log.index(undo) + 1] if e.request.method == undo.request.method)
-    return undo.request.method, nth
+def _undo_request(log: list[Exchange]) -> int | None:
+    """The undo among a compensation's requests: the last write (not a read, not a GraphQL query), as
+    its occurrence among the writes."""
+    writes = [e for e in log if is_write(e.request)]
+    return len(writes) or None
 
 
 def _same_request(a: Exchange, b: Exchange) -> bool:

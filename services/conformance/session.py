@@ -25,6 +25,7 @@ from pivot.compensations.kinds import StepKind
 from pivot.providers.redaction import configured_secrets
 from pivot.services.catalog import build_catalog
 from pivot.services.client import PivotClient
+from pivot.services.conformance.carrier import WriteShape
 from pivot.services.conformance.proxy import Exchange, FaultProxy
 from pivot.services.conformance.targets import Target, judge_environment, resolve, service_environment
 from pivot.services.local.stack import SANDBOXED_PROVIDERS, Ports, Stack
@@ -49,10 +50,14 @@ class Learned:
     """Case 1's forward key."""
     forward_log: list[Exchange] = field(default_factory=list)
     undo_log: list[Exchange] = field(default_factory=list)
+    write_seen: bool = False
+    """A request of case 1 carried the key as the action declares."""
+    write_shape: WriteShape | None = None
+    """For a key no request shows: what case 1's write looked like."""
     readback_requests: int | None = None
     """Requests after the write until the step was verified (the read-back)."""
-    undo: tuple[str, int] | None = None
-    """The undo's (method, occurrence of that method) among the compensation's requests."""
+    undo: int | None = None
+    """Which write of the compensation's requests is the undo (its occurrence among them)."""
     found_by_key: bool = False
 
 

@@ -347,10 +347,11 @@ class CompleteDraftOrder(ShopifyAction[CompleteDraftOrderParams, Completion]):
                            expected="an order", actual=None)
         total, currency = money(order.get("totalPriceSet"))
         draft_total, draft_currency = money(draft.get("totalPriceSet"))
-        expected = {"financial_status": "PENDING" if params.payment_pending else "PAID", "cancelled_at": None,
+        expected = {"draft_order": params.draft_order,
+                    "financial_status": "PENDING" if params.payment_pending else "PAID", "cancelled_at": None,
                     "total": money_text(draft_total), "currency": draft_currency}
-        actual = {"financial_status": order.get("displayFinancialStatus"), "cancelled_at": order.get("cancelledAt"),
-                  "total": money_text(total), "currency": currency}
+        actual = {"draft_order": draft.get("id"), "financial_status": order.get("displayFinancialStatus"),
+                  "cancelled_at": order.get("cancelledAt"), "total": money_text(total), "currency": currency}
         if actual != expected:
             raise Mismatch(f"Shopify order {order.get('name')} does not match the completed draft",
                            expected=expected, actual=actual)

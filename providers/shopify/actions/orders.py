@@ -51,6 +51,9 @@ class CancelOrder(ShopifyAction[CancelOrderParams, Order]):
         return written
 
     def verify(self, params: CancelOrderParams, fresh: Order) -> JsonDict:
+        if fresh.get("id") != params.order:
+            raise Mismatch(f"Shopify answered order {fresh.get('id')} for order {params.order}",
+                           expected=params.order, actual=fresh.get("id"))
         if not fresh.get("cancelledAt"):
             raise Mismatch(f"Shopify order {fresh.get('name')} is not cancelled", expected="cancelled", actual=None)
         return {
