@@ -10,6 +10,7 @@ action is not in the catalog.
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Iterable
 
 from rich.console import Console
@@ -65,9 +66,12 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         errors.print(markup("  {} case {} {} [dim]({}s)[/]", action, case.case, label, f"{case.seconds:.1f}"),
                      style=style if case.verdict is Verdict.FAIL else "")
 
+    printing = threading.Lock()  # actions of different providers finish in threads of their own
+
     def done(report: ActionReport) -> None:
         if not args.json:
-            print_action(out, report, evidence=args.evidence)
+            with printing:
+                print_action(out, report, evidence=args.evidence)
 
     errors.print(markup("starting a local stack and a proxy per provider for {} action(s)…", len(names)))
     try:

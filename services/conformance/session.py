@@ -11,8 +11,10 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,6 +81,44 @@ class Subject:
         return self.action.kind is StepKind.COMPENSABLE
 
 
+class KillLock:
+    """Cases of different providers run at once, except the one that kills the service: it waits
+    for the cases in progress to finish, and no case starts while it runs (a reader-writer lock
+    that lets a waiting kill in first)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+        self._killing = False
+        self._waiting = 0
+
+    @contextmanager
+    def case(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._killing and not self._waiting)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def kill(self) -> Iterator[None]:
+        with self._changed:
+            self._waiting += 1
+            self._changed.wait_for(lambda: not self._killing and not self._running)
+            self._waiting -= 1
+            self._killing = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._killing = False
+                self._changed.notify_all()
+
+
 class Session:
     """`with Session(providers, connection) as session:` — everything a run needs, started."""
 
@@ -90,9 +130,11 @@ class Session:
         self.proxies: dict[str, FaultProxy] = {}
         self.stack: Stack | None = None
         self.catalog: Catalog | None = None
-        self.client: PivotClient | None = None
+        self.kills = KillLock()
         self._saved_env: dict[str, str | None] = {}
-        self._loop = asyncio.new_event_loop()
+        self._local = threading.local()
+        self._owned: list[PivotClient | asyncio.AbstractEventLoop] = []
+        self._owned_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> "Session":
@@ -123,18 +165,17 @@ class Session:
             proxy.redacting(configured_secrets(self.stack.service.env))
         self.stack.start()
         self.catalog = build_catalog()
-        self.client = PivotClient(self.stack.ingress_url, admin_url=self.stack.admin_url, timeout_s=CALL_TIMEOUT_S)
 
     def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
+        with self._owned_lock:
+            owned, self._owned = self._owned, []
+        for thing in owned:
+            thing.close()
         if self.stack is not None:
             self.stack.stop()
             shutil.rmtree(self.workdir / "restate-data", ignore_errors=True)
         for proxy in self.proxies.values():
             proxy.close()
-        if not self._loop.is_closed():
-            self._loop.close()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -166,7 +207,17 @@ class Session:
         async def under_connection() -> T:
             with using_connection(self.connection):
                 return await call()
-        return self._loop.run_until_complete(under_connection())
+        return self._thread_loop().run_until_complete(under_connection())
+
+    def _thread_loop(self) -> asyncio.AbstractEventLoop:
+        """This thread's event loop: a provider's clients are used by one thread (its actions run in
+        turn), and an async HTTP client stays on the loop it was first used on."""
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None:
+            loop = self._local.loop = asyncio.new_event_loop()
+            with self._owned_lock:
+                self._owned.append(loop)
+        return loop
 
     def ledger(self, subject: Subject, key: str) -> list[dict[str, Any]] | None:
         """The sandbox's effects carrying `key` (None when the target is a real API, which has none)."""
@@ -225,8 +276,13 @@ class Session:
         return PivotClient(self.stack.ingress_url, admin_url=self.stack.admin_url, timeout_s=CALL_TIMEOUT_S)
 
     def _client(self) -> PivotClient:
-        assert self.client is not None
-        return self.client
+        """This thread's client of the ingress."""
+        client: PivotClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self.new_client()
+            with self._owned_lock:
+                self._owned.append(client)
+        return client
 
     def restart_service(self) -> int | None:
         """SIGKILL the service by its pid and start it again; returns the killed pid."""
