@@ -82,6 +82,8 @@ def service_environment(targets: Mapping[str, Target], proxy_urls: Mapping[str, 
     service |= {name: value for name, value in env.items() if name.startswith(connections.ENV_PREFIX)}
     for provider, target in targets.items():
         service[target.base_url_env()] = proxy_urls[provider]
+        if target.connection != DEFAULT_CONNECTION:
+            service |= _connection_credential(provider, target.connection, env)
         credential_env = env.get(f"PIVOT_{provider.upper()}_CREDENTIAL_ENV") or CREDENTIAL_ENV.get(provider)
         if not target.sandbox and target.connection == DEFAULT_CONNECTION and credential_env:
             if f"PIVOT_{provider.upper()}_CREDENTIAL_ENV" in env:
@@ -89,6 +91,17 @@ def service_environment(targets: Mapping[str, Target], proxy_urls: Mapping[str, 
             if env.get(credential_env):
                 service[credential_env] = env[credential_env]
     return service
+
+
+def _connection_credential(provider: str, name: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The named connection's credential, as environment beside its proxied base URL (the service
+    reads a connection from the environment whole: base URL and credential together)."""
+    spec = connections.load(env)[provider][name]
+    prefix = f"{connections.ENV_PREFIX}{provider.upper()}__{name.upper()}__"
+    if spec.credential is not None:
+        return {f"{prefix}CREDENTIAL": spec.credential.get_secret_value()}
+    variable = spec.credential_env or ""
+    return {f"{prefix}CREDENTIAL_ENV": variable, **({variable: env[variable]} if variable in env else {})}
 
 
 def judge_environment(targets: Mapping[str, Target]) -> dict[str, str]:
