@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from pivot import PivotClient
+from pivot.services.local.stack_file import ingress_url
 
 CHANNEL = "C024BE91L"
 
@@ -30,10 +31,10 @@ def run_task(client: PivotClient, email: str, run_id: str | None = None) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ingress", default="http://127.0.0.1:8080")
+    parser.add_argument("--ingress", help="Restate's ingress (default: $PIVOT_INGRESS_URL, else the local stack's)")
     parser.add_argument("--email", default=f"grace+{uuid.uuid4().hex[:6]}@example.com")
     args = parser.parse_args()
-    with PivotClient(args.ingress) as client:
+    with PivotClient(ingress_url(args.ingress)) as client:
         outcome = run_task(client, args.email)
     print(f"[{outcome['status']}] {outcome['summary']}")
 

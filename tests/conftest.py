@@ -80,3 +80,13 @@ def sandboxes(stack: Stack) -> Iterator[Sandboxes]:
     boxes.clear_faults()
     yield boxes
     boxes.clear_faults()
+
+
+@pytest.fixture
+def open_saga(pivot: PivotClient) -> Iterator[str]:
+    """An open saga with no step yet (aborted afterwards): one a command or an MCP server proves it
+    reached the stack's ingress by finding."""
+    run_id = f"opened-{secrets.token_hex(5)}"
+    pivot.open(run_id)
+    yield run_id
+    pivot.abort(run_id)

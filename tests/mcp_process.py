@@ -41,6 +41,13 @@ async def stdio_session(ingress_url: str, errlog: Path, admin_url: str | None = 
     """`pivot mcp` over stdio, spawned as a desktop client would, with an initialized session."""
     params = StdioServerParameters(command=SERVER[0], args=SERVER[1:], env=server_env(ingress_url, admin_url),
                                    cwd=PROJECT_ROOT)
+    async with spawned_session(params, errlog) as session:
+        yield session
+
+
+@asynccontextmanager
+async def spawned_session(params: StdioServerParameters, errlog: Path) -> AsyncIterator[ClientSession]:
+    """The official client spawning the server `params` names (command, args, env, cwd), initialized."""
     with errlog.open("w") as log:
         async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
@@ -106,6 +113,17 @@ def stdio_tools(ingress_url: str, errlog: Path, admin_url: str | None = None) ->
     """`pivot mcp` over stdio (spawned as an IDE spawns it), callable from sync tests."""
     with start_blocking_portal() as portal, \
             portal.wrap_async_context_manager(stdio_session(ingress_url, errlog, admin_url)) as session:
+        yield McpTools(portal, session)
+
+
+@contextmanager
+def configured_tools(server: dict[str, Any], errlog: Path, cwd: Path) -> Iterator[McpTools]:
+    """The stdio server of an MCP client configuration (`{"command", "args", "env"}`), spawned as the
+    client would in `cwd`: the client's environment is the SDK's default one plus the config's `env`."""
+    params = StdioServerParameters(command=server["command"], args=server.get("args", []), env=server.get("env"),
+                                   cwd=cwd)
+    with start_blocking_portal() as portal, \
+            portal.wrap_async_context_manager(spawned_session(params, errlog)) as session:
         yield McpTools(portal, session)
 
 

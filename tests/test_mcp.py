@@ -5,8 +5,6 @@ One stdio server serves the whole module (spawned once, as a desktop client woul
 servers are started as processes on free loopback ports and stopped by their pid.
 """
 
-import argparse
-import json
 import os
 import signal
 import subprocess
@@ -25,7 +23,6 @@ from pivot.compensations.keys import forward_key
 from pivot.services.agents.action_views import undo_meta
 from pivot.services.agents.tools_schema import tool_name, tool_specs
 from pivot.services.catalog import build_catalog
-from pivot.services.cli.mcp_command import add_command
 from pivot.services.local.demo import DEMO_CHANNEL, flagship_steps
 from pivot.services.local.processes import wait_until
 from pivot.services.local.restate_binary import PROJECT_ROOT
@@ -282,17 +279,3 @@ def test_actions_matching_nothing_refuse_to_start() -> None:
     done = subprocess.run([*SERVER, "--actions", "fax.*"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 2 and "no action matches fax.*" in done.stderr
-
-
-def test_example_client_configs_start_what_the_command_serves() -> None:
-    parser = argparse.ArgumentParser()
-    add_command(parser.add_subparsers(dest="command"), "http://127.0.0.1:8080")
-    stdio = json.loads((PROJECT_ROOT / "examples" / "mcp.json").read_text())["mcpServers"]["pivot"]
-    http = json.loads((PROJECT_ROOT / "examples" / "mcp-http.json").read_text())["mcpServers"]["pivot"]
-
-    spawned = parser.parse_args(stdio["args"])
-    assert stdio["command"] == "pivot" and spawned.command == "mcp" and spawned.transport == "stdio"
-    assert set(stdio["env"]) == {"PIVOT_INGRESS_URL"}
-    served = parser.parse_args(["mcp", "--transport", "http"])
-    assert http["url"] == f"http://{served.bind}/mcp"
-    assert http["headers"] == {"Authorization": "Bearer ${PIVOT_MCP_TOKEN}"}

@@ -22,6 +22,7 @@ from pivot.providers import connections as named
 from pivot.providers.account_kit import Account, Check, SetupStep
 from pivot.providers.redaction import redact_data
 from pivot.services.catalog import CREDENTIAL_ENV, Clients, build_clients
+from pivot.services.cli.local_stack import environment, local_stack_of, stack_provider_environment
 from pivot.services.terminal_text import markup
 
 PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
@@ -31,7 +32,7 @@ ACCOUNT_CLASSES = {"stripe": "StripeAccount", "hubspot": "HubSpotAccount", "slac
 
 def account(provider: str, clients: Clients, options: argparse.Namespace) -> Account:
     """The provider's `Account` over the client the sagas use."""
-    module = importlib.import_module(f"providers.{provider}.account")
+    module = importlib.import_module(f"pivot.providers.{provider}.account")
     cls = getattr(module, ACCOUNT_CLASSES[provider])
     client = getattr(clients, provider)
     if provider == "salesforce" and getattr(options, "sobjects", None):
@@ -83,8 +84,17 @@ async def _setup(pairs: list[tuple[str, str]], options: argparse.Namespace) -> t
 
 
 def cmd_doctor(console: Console, args: argparse.Namespace) -> int:
+    """Check what is configured; a provider nothing configures is checked against the running local
+    stack's sandbox (said on stderr). With nothing at all to check, say so and fail."""
     providers = [args.provider] if args.provider else list(PROVIDERS)
+    with environment(stack_provider_environment(local_stack_of(args), providers)):
+        return _doctor_report(console, args, providers)
+
+
+def _doctor_report(console: Console, args: argparse.Namespace, providers: list[str]) -> int:
     pairs = configured(providers, args.connection)
+    if not pairs and not args.provider:
+        return _nothing_configured(console, args, providers)
     if args.provider and not pairs:
         pairs = [(args.provider, args.connection or DEFAULT_CONNECTION)]  # asked for by name: say what is wrong
     skipped = [p for p in providers if all(p != q for q, _ in pairs)]
@@ -109,7 +119,26 @@ def cmd_doctor(console: Console, args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _nothing_configured(console: Console, args: argparse.Namespace, providers: list[str]) -> int:
+    """Nothing to check is not "all checks passed": say what is missing and how to get it, exit 1."""
+    _, stack = local_stack_of(args).status
+    message = (f"nothing to check: no provider credential is set ({', '.join(CREDENTIAL_ENV[p] for p in providers)}), "
+               f"no named connection is configured, and {stack}. Start the local stack with `pivot dev` "
+               "(its sandboxes are then checked), or export your accounts' credentials (README: Connect your accounts)")
+    if args.json:
+        print(json.dumps({"ok": False, "checks": [], "not_configured": providers,
+                          "error": {"code": "nothing_configured", "message": message}}, indent=2))
+    else:
+        console.print(markup("[red]{}[/]", message), soft_wrap=True)
+    return 1
+
+
 def cmd_setup(console: Console, args: argparse.Namespace) -> int:
+    with environment(stack_provider_environment(local_stack_of(args), [args.provider])):
+        return _setup_report(console, args)
+
+
+def _setup_report(console: Console, args: argparse.Namespace) -> int:
     pairs = [(args.provider, args.connection or DEFAULT_CONNECTION)]
     steps, failures = asyncio.run(_setup(pairs, args))
     if args.json:

@@ -3,7 +3,6 @@
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -18,8 +17,8 @@ from pivot.services.terminal_text import markup, text
 console = Console(width=None if sys.stdout.isatty() else 120, markup=False, highlight=False)
 """Prints rich renderables built by `pivot.services.terminal_text` (or literal text): a plain string is
 never read as markup, so a value that slips into one cannot restyle or crash the output."""
-DEFAULT_INGRESS = os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080")
-DEFAULT_ADMIN = os.environ.get("PIVOT_ADMIN_URL", "http://127.0.0.1:9070")
+INGRESS_HELP = "Restate ingress URL (default: $PIVOT_INGRESS_URL, else the local stack's, else http://127.0.0.1:8080)"
+ADMIN_HELP = "Restate admin URL (default: $PIVOT_ADMIN_URL, else the local stack's, else http://127.0.0.1:9070)"
 
 
 def _load_plan(path: str) -> dict[str, Any]:
@@ -68,11 +67,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _approver(args: argparse.Namespace) -> tuple[str, str]:
+    from pivot.services.cli.local_stack import approver_token_from_stack
+
     approver = args.approver or os.environ.get("PIVOT_APPROVER", "")
-    token = os.environ.get("PIVOT_APPROVER_TOKEN", "")
+    token = os.environ.get("PIVOT_APPROVER_TOKEN", "") or (approver and approver_token_from_stack(args, approver))
     if not approver or not token:
-        raise SystemExit("set PIVOT_APPROVER (or --approver) and PIVOT_APPROVER_TOKEN; the token is never sent, "
-                         "it signs the read or the decision")
+        raise SystemExit("set PIVOT_APPROVER (or --approver) and PIVOT_APPROVER_TOKEN (the local stack's are read "
+                         "from its approvers file); the token is never sent, it signs the read or the decision")
     return approver, token
 
 
@@ -283,44 +284,72 @@ def run_demo(ingress_url: str, stripe_sandbox_url: str) -> list[dict[str, Any]]:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from contextlib import suppress
     from importlib.util import find_spec
 
+    from pivot.services.cli.dev_signals import stop_on_signals
+    from pivot.services.local.preflight import CannotStart
+    from pivot.services.local.processes import ProcessExited
     from pivot.services.local.sandbox_credentials import print_sandbox_credentials
-    from pivot.services.local.stack import Stack
+    from pivot.services.local.stack import Ports, Stack
 
-    stack = Stack(mcp_server=find_spec("mcp") is not None)  # the MCP SDK is the optional `agents` extra
+    try:
+        ports = (Ports.free() if args.ports == "free" else Ports()).with_overrides(dict(args.port))
+    except ValueError as unknown:
+        console.print(text(f"--port: {unknown}", "red"))
+        return 2
+    stack = Stack(ports=ports, mcp_server=find_spec("mcp") is not None)  # the MCP SDK is the `agents` extra
+    stop_on_signals()
     console.print(markup("[bold]starting[/] restate-server, sandboxes and the Pivot service…"))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    with stack:
-        places = {"ingress": stack.ingress_url, "admin": stack.admin_url, "service": stack.service_url,
-                  "approvals": stack.approvals_url, **({"mcp": stack.mcp_url} if stack.mcp_server else {}),
-                  **stack.sandbox_urls, "logs": stack.log_dir}
-        for name, place in places.items():
-            console.print(text(f"  {name:<9} {place}"))
-        approvers = ", ".join(stack.approver_tokens)
-        console.print(text(f"  approvers {approvers}: tokens in {stack.approvers_file} "
-                           "(made on first start, mode 0600)"))
-        console.print(text("    export PIVOT_APPROVER=finance PIVOT_APPROVER_TOKEN=$(sed -n 's/^finance://p' "
-                           f"{stack.approvers_file})"), soft_wrap=True)
-        print_sandbox_credentials(console, stack.sandbox_urls)
-        if args.demo:
-            run_demo(stack.ingress_url, stack.sandbox_urls["stripe"])
-        if args.once:
-            return 0
-        console.print(markup("[bold green]ready[/] — Ctrl-C stops every process started here"))
-        try:
+    try:
+        with stack:
+            places = {"ingress": stack.ingress_url, "admin": stack.admin_url, "service": stack.service_url,
+                      "approvals": stack.approvals_url, **({"mcp": stack.mcp_url} if stack.mcp_server else {}),
+                      **stack.sandbox_urls, "logs": stack.log_dir, "state": stack.stack_file}
+            for name, place in places.items():
+                console.print(text(f"  {name:<9} {place}"))
+            approvers = ", ".join(stack.approver_tokens)
+            console.print(text(f"  approvers {approvers}: tokens in {stack.approvers_file} "
+                               "(made on first start, mode 0600)"))
+            console.print(text("    export PIVOT_APPROVER=finance PIVOT_APPROVER_TOKEN=$(sed -n 's/^finance://p' "
+                               f"{stack.approvers_file})"), soft_wrap=True)
+            print_sandbox_credentials(console, stack.sandbox_urls)
+            console.print(text("  every pivot command finds these addresses by itself; `pivot env` prints them "
+                               "as export lines"))
+            if args.demo:
+                run_demo(stack.ingress_url, stack.sandbox_urls["stripe"])
+            if args.once:
+                return 0
+            console.print(markup("[bold green]ready[/] — Ctrl-C (or closing this terminal) stops every process "
+                                 "started here"))
             while True:
                 for proc in (stack.restate, stack.service, stack.sandboxes, stack.approval_page, stack.mcp):
                     proc.check_alive()
                 time.sleep(1)
-        except KeyboardInterrupt:
-            console.print("stopping…")
+    except CannotStart as refused:
+        console.print(markup("[red]pivot dev cannot start[/]: nothing was started"))
+        for line in str(refused).splitlines():
+            console.print(text(f"  {line}"), soft_wrap=True)
+        return 1
+    except (ProcessExited, TimeoutError) as failed:
+        console.print(markup("[red]pivot dev stopped every process[/]: {}", failed), soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        with suppress(OSError):  # the terminal may be gone (SIGHUP): stopping goes on regardless
+            console.print("stopped every process started here")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     run_demo(args.ingress, args.stripe_sandbox)
     return 0
+
+
+def _named_port(value: str) -> tuple[str, int]:
+    name, _, port = value.partition("=")
+    if not name or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r}: NAME=PORT, e.g. ingress=18080")
+    return name.strip(), int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="start restate-server, the sandboxes and the service; Ctrl-C stops them")
     dev.add_argument("--demo", action="store_true", help="run the flagship saga twice (clean, then failing)")
     dev.add_argument("--once", action="store_true", help="stop the stack after the demo instead of waiting")
+    dev.add_argument("--ports", choices=["default", "free"], default="default",
+                     help="free: any free loopback ports (every pivot command finds them in the state folder's "
+                          "stack.json; `pivot env` prints them)")
+    dev.add_argument("--port", action="append", type=_named_port, default=[], metavar="NAME=PORT",
+                     help="one port of your choice (repeatable): ingress, admin, node, service, approvals, mcp, "
+                          "or a sandbox (stripe, hubspot, slack, salesforce, shopify)")
     dev.set_defaults(func=cmd_dev)
 
     run = sub.add_parser("run", help="submit a plan and print its verified outcome")
@@ -390,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     actions.set_defaults(func=cmd_actions)
 
     demo = sub.add_parser("demo", help="run the flagship demo against a running stack")
-    demo.add_argument("--stripe-sandbox", default="http://127.0.0.1:9101")
+    demo.add_argument("--stripe-sandbox", help="the Stripe sandbox's URL (default: the local stack's, "
+                                               "else http://127.0.0.1:9101)")
     demo.set_defaults(func=cmd_demo)
 
     approvals = sub.add_parser("approvals", help="list the approvals you may decide, with age and deadline")
@@ -408,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pivot.services.cli.open_sagas import add_commands
 
-    add_commands(sub, console, DEFAULT_INGRESS)
+    add_commands(sub, console, None)
 
     from pivot.services.cli.accounts import add_commands as add_account_commands
 
@@ -416,21 +452,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pivot.services.cli.mcp_command import add_command as add_mcp_command
 
-    add_mcp_command(sub, DEFAULT_INGRESS)
+    add_mcp_command(sub, None)
 
     from pivot.services.cli.conformance_command import add_command as add_conformance_command
 
     add_conformance_command(sub)
 
+    from pivot.services.cli.local_stack import add_env_command
+
+    add_env_command(sub)
+
     for command in (run, status, demo, approvals, cancel, retry, *decisions):
-        command.add_argument("--ingress", default=DEFAULT_INGRESS, help="Restate ingress URL")
+        command.add_argument("--ingress", help=INGRESS_HELP)
     for command in (listing, cancel, journal):
-        command.add_argument("--admin", default=DEFAULT_ADMIN, help="Restate admin URL")
+        command.add_argument("--admin", help=ADMIN_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pivot.services.cli.local_stack import fill_addresses
+
     args = build_parser().parse_args(argv)
+    fill_addresses(args)
     return int(args.func(args))
 
 

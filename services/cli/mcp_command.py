@@ -5,12 +5,14 @@ command runs: `pivot --help` and every other command work without it.
 """
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
 
 from pivot.services.admin import DEFAULT_ADMIN
 from pivot.services.agents.mcp_http import DEFAULT_BIND
+from pivot.services.cli.local_stack import local_stack_of
 
 TOOL_MODES = ("auto", "full", "meta")
 TOOLS_HELP = ("full: one tool per action, the saga controls and the plan path; meta: find_actions, "
@@ -18,12 +20,14 @@ TOOLS_HELP = ("full: one tool per action, the saga controls and the plan path; m
               "auto (default): meta above 40 actions")
 
 
-def add_arguments(parser: argparse.ArgumentParser, default_ingress: str) -> None:
+def add_arguments(parser: argparse.ArgumentParser, default_ingress: str | None) -> None:
+    """The options of `pivot mcp`; an address left None is found by the CLI (env, local stack, default)."""
     parser.add_argument("--ingress", default=default_ingress,
-                        help="Restate ingress URL (default: $PIVOT_INGRESS_URL or http://127.0.0.1:8080)")
-    parser.add_argument("--admin", default=os.environ.get("PIVOT_ADMIN_URL", DEFAULT_ADMIN),
-                        help="Restate admin URL, for the saga://<run>/journal resources "
-                             "(default: $PIVOT_ADMIN_URL or http://127.0.0.1:9070)")
+                        help="Restate ingress URL (default: $PIVOT_INGRESS_URL, else the local stack's, "
+                             "else http://127.0.0.1:8080)")
+    parser.add_argument("--admin", help="Restate admin URL, for the saga://<run>/journal resources "
+                                        "(default: $PIVOT_ADMIN_URL, else the local stack's, else "
+                                        f"{DEFAULT_ADMIN})")
     parser.add_argument("--tools", choices=TOOL_MODES, default="auto", help=TOOLS_HELP)
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio",
                         help="stdio (what desktop and IDE clients spawn) or streamable HTTP at /mcp")
@@ -62,9 +66,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(sub: Any, default_ingress: str) -> None:
-    """Register `pivot mcp` on the CLI's subparsers."""
+def print_config(args: argparse.Namespace) -> int:
+    """`pivot mcp config`: the client's JSON on stdout; where it goes on stderr."""
+    from pivot.services.cli.mcp_config import WHERE, client_config
+
+    stack = local_stack_of(args)
+    url = stack.value(args.url, None, lambda info: info.mcp, f"http://{DEFAULT_BIND}/mcp")
+    token = bool(os.environ.get("PIVOT_MCP_TOKEN")) or bool(stack.found and stack.found.info.mcp_token_required)
+    config = client_config(args.client, args.transport, ingress=args.ingress, admin=args.admin, url=url, token=token)
+    print(json.dumps(config, indent=2))
+    print(f"# for {WHERE[args.client]}", file=sys.stderr)
+    return 0
+
+
+def add_command(sub: Any, default_ingress: str | None) -> None:
+    """Register `pivot mcp` (and `pivot mcp config`) on the CLI's subparsers."""
+    from pivot.services.cli.mcp_config import CLIENTS
+
     parser: argparse.ArgumentParser = sub.add_parser(
         "mcp", help="serve Pivot's tools to MCP clients: one tool per action, the saga controls, plans")
     add_arguments(parser, default_ingress)
     parser.set_defaults(func=run)
+    more = parser.add_subparsers(dest="mcp_command", metavar="config", help="config: print an MCP client's JSON")
+    config = more.add_parser("config", help="print the JSON an MCP client needs to start or reach pivot mcp "
+                                            "(the installed pivot by absolute path)")
+    config.add_argument("--transport", choices=["stdio", "http"], default=argparse.SUPPRESS,
+                        help="stdio (default: the client spawns pivot mcp) or http (it reaches pivot mcp "
+                             "--transport http)")
+    config.add_argument("--client", choices=CLIENTS, default="generic", help="whose file format (default generic)")
+    config.add_argument("--url", help="the HTTP transport's URL (default: the local stack's, else "
+                                      f"http://{DEFAULT_BIND}/mcp)")
+    config.set_defaults(func=print_config)

@@ -100,12 +100,14 @@ def cmd_abort(console: Console, args: argparse.Namespace) -> int:
     return _call(console, args, lambda c: c.abort(args.run_id, args.reason, wait_s=args.wait))
 
 
-def add_commands(sub: Any, console: Console, ingress: str) -> None:
+def add_commands(sub: Any, console: Console, ingress: str | None) -> None:
+    """Register the open-saga commands; `ingress` None: the CLI finds it (env, the local stack, the default)."""
     def command(name: str, help_: str, run: Callable[[Console, argparse.Namespace], int]) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=help_)
         parser.add_argument("run_id", type=ids.run_id)
         parser.add_argument("--json", action="store_true")
-        parser.add_argument("--ingress", default=ingress, help="Restate ingress URL")
+        parser.add_argument("--ingress", default=ingress, help="Restate ingress URL (default: $PIVOT_INGRESS_URL, "
+                                                               "else the local stack's, else http://127.0.0.1:8080)")
         parser.set_defaults(func=lambda args: run(console, args))
         return parser
 

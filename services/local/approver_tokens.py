@@ -30,5 +30,10 @@ def ensure_approver_tokens(path: Path, names: tuple[str, ...] = LOCAL_APPROVER_N
     if not path.exists():
         write_approver_tokens(path, {name: secrets.token_urlsafe(24) for name in names})
     os.chmod(path, 0o600)  # an older or copied file: private again
+    return read_approver_tokens(path)
+
+
+def read_approver_tokens(path: Path) -> dict[str, str]:
+    """name → token, from a file of `name:token` lines (comments start with #)."""
     lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
     return parse_approver_tokens(",".join(lines))

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,18 +44,69 @@ class TcpSocket:
     remote_port: int
 
 
+def _tcp_table(net_dir: Path) -> Iterator[tuple[str, TcpSocket]]:
+    """(socket inode, socket) for each row of a network namespace's TCP tables (`net_dir` is
+    /proc/PID/net); a host without IPv6 has no tcp6 table."""
+    for table in ("tcp", "tcp6"):
+        path = net_dir / table
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            yield fields[9], TcpSocket(state=fields[3], local_port=int(fields[1].rsplit(":", 1)[1], 16),
+                                       remote_port=int(fields[2].rsplit(":", 1)[1], 16))
+
+
+def _socket_links(pid: int | str) -> set[str]:
+    """What the process's file descriptors point at (`socket:[INODE]` for a socket)."""
+    return {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir() if fd.is_symlink()}
+
+
 def tcp_sockets(pid: int) -> list[TcpSocket]:
     """The TCP sockets process `pid` itself holds: the network namespace's tables (/proc/PID/net),
     kept to the sockets among the process's own file descriptors."""
-    own = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir() if fd.is_symlink()}
-    found = []
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if f"socket:[{fields[9]}]" in own:
-                found.append(TcpSocket(state=fields[3], local_port=int(fields[1].rsplit(":", 1)[1], 16),
-                                       remote_port=int(fields[2].rsplit(":", 1)[1], 16)))
-    return found
+    own = _socket_links(pid)
+    return [sock for inode, sock in _tcp_table(Path(f"/proc/{pid}/net")) if f"socket:[{inode}]" in own]
+
+
+def listening_pids(port: int) -> list[int]:
+    """Every process (of those this user may look into) holding a socket that listens on `port`:
+    the inodes of the listening rows of /proc/net/tcp{,6}, found among each /proc/PID/fd."""
+    inodes = {f"socket:[{inode}]" for inode, sock in _tcp_table(Path("/proc/self/net"))
+              if sock.state == LISTEN and sock.local_port == port}
+    holders = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if inodes & _socket_links(entry.name):
+                holders.append(int(entry.name))
+        except OSError:  # another user's process, or one that just exited
+            continue
+    return sorted(holders)
+
+
+def command_line(pid: int) -> str:
+    """The process's command line as one string ('' once it has exited or cannot be read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks since boot, /proc/PID/stat field 22), or None if it
+    does not run: with the pid, it tells the process apart from a later one given the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+class ProcessExited(RuntimeError):
+    """A child of the local stack exited while it was meant to run (the message ends with its log's tail)."""
 
 
 class ManagedProcess:
@@ -91,7 +142,7 @@ class ManagedProcess:
     def check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
             tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
-            raise RuntimeError(f"{self.name} exited with {self._proc.returncode}; log tail:\n{tail}")
+            raise ProcessExited(f"{self.name} exited with {self._proc.returncode}; log tail:\n{tail}")
 
     def listens_on(self, port: int) -> bool:
         """Whether this process itself holds a listening TCP socket on `port`. With SO_REUSEPORT an

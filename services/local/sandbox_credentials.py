@@ -18,12 +18,14 @@ from pivot.services.local.stack import LOCAL_CREDENTIALS
 HEADING = "sandbox credentials (local fakes, accepted only by these sandboxes; for pivot doctor or your own handler):"
 
 
-def sandbox_exports(sandbox_urls: Mapping[str, str]) -> list[str]:
-    """One `export` line per sandbox: the credential the service reads, and where the sandbox answers."""
+def sandbox_exports(sandbox_urls: Mapping[str, str],
+                    credentials: Mapping[str, str] = LOCAL_CREDENTIALS) -> list[str]:
+    """One `export` line per sandbox: the credential the service reads (by its variable), and
+    where the sandbox answers."""
     lines = []
     for provider, url in sandbox_urls.items():
         variable = CREDENTIAL_ENV[provider]
-        lines.append(f"export {variable}={shlex.quote(LOCAL_CREDENTIALS[variable])} "
+        lines.append(f"export {variable}={shlex.quote(credentials.get(variable, ''))} "
                      f"PIVOT_{provider.upper()}_BASE_URL={shlex.quote(url)}")
     return lines
 

@@ -7,7 +7,7 @@ successful call), never a sleep.
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -17,8 +17,10 @@ from pivot.providers.sandbox_kit.credentials import credentials_environment
 from pivot.services.catalog import CREDENTIAL_ENV
 from pivot.services.local.approver_tokens import ensure_approver_tokens
 from pivot.services.local.identity import ensure_identity
-from pivot.services.local.processes import ManagedProcess, free_port, wait_until
+from pivot.services.local.preflight import check_can_start
+from pivot.services.local.processes import ManagedProcess, free_port, start_ticks, wait_until
 from pivot.services.local.restate_binary import PROJECT_ROOT, ensure_restate
+from pivot.services.local.stack_file import FILE_NAME, StackInfo, remove_stack_file, state_dir, write_stack_file
 
 SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
 
@@ -49,12 +51,33 @@ class Ports:
     def of(self, provider: str) -> int:
         return int(getattr(self, provider))
 
+    def with_overrides(self, overrides: dict[str, int]) -> "Ports":
+        unknown = set(overrides) - set(self.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"no port named {', '.join(sorted(unknown))}: the names are "
+                             f"{', '.join(self.__dataclass_fields__)}")
+        chosen = replace(self, **overrides)
+        values = [chosen.of(name) for name in self.__dataclass_fields__]
+        shared = sorted({port for port in values if values.count(port) > 1})
+        if shared:
+            raise ValueError(f"each of the stack's ports must differ; {', '.join(map(str, shared))} is given twice")
+        return chosen
+
+
+PORT_PURPOSES = {
+    "ingress": "the Restate ingress", "admin": "the Restate admin API", "node": "Restate's node address",
+    "service": "the Pivot service endpoint", "approvals": "the approval page", "mcp": "pivot mcp --transport http",
+    **{provider: f"the {provider} sandbox" for provider in SANDBOXED_PROVIDERS},
+}
+"""What each of the stack's ports is for, in the words `pivot dev` says when one is taken."""
+
 
 @dataclass
 class Stack:
     ports: Ports = field(default_factory=Ports)
-    data_dir: Path = PROJECT_ROOT / ".restate" / "data"
-    log_dir: Path = PROJECT_ROOT / ".restate" / "logs"
+    data_dir: Path = field(default_factory=lambda: state_dir() / "data")
+    """Restate's data; its parent is the state folder (approver tokens, identity key, stack.json)."""
+    log_dir: Path = field(default_factory=lambda: state_dir() / "logs")
     service_env: dict[str, str] = field(default_factory=dict)
     restate_env: dict[str, str] = field(default_factory=dict)
     mcp_server: bool = False
@@ -69,8 +92,10 @@ class Stack:
         self.mcp_url = f"http://{host}:{self.ports.mcp}/mcp"
         self.sandbox_urls = {name: f"http://{host}:{self.ports.of(name)}" for name in SANDBOXED_PROVIDERS}
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTATE_", "PIVOT_"))}
-        identity_pem, identity_public = ensure_identity(self.data_dir.parent / "identity")
-        self.approvers_file = self.data_dir.parent / "approvers"
+        self.state_dir = self.data_dir.parent
+        self.stack_file = self.state_dir / FILE_NAME
+        identity_pem, identity_public = ensure_identity(self.state_dir / "identity")
+        self.approvers_file = self.state_dir / "approvers"
         self.approver_tokens = ensure_approver_tokens(self.approvers_file)
         self.identity_public_key = identity_public
         self.restate = ManagedProcess(
@@ -129,6 +154,10 @@ class Stack:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        """Start every process and wait until the stack answers; then say where, in stack.json.
+        A taken port or a stack already running on this state folder raises `CannotStart` before
+        anything starts."""
+        check_can_start(self.port_purposes(), self.state_dir)
         try:
             self.restate.start()
             self.sandboxes.start()
@@ -143,11 +172,32 @@ class Stack:
             if self.mcp_server:
                 self.mcp.start()
                 wait_until(self._mcp_answers, timeout_s=30, what="pivot mcp --transport http")
+            write_stack_file(self.stack_file, self.info())
         except BaseException:
             self.stop()
             raise
 
+    def port_purposes(self) -> dict[int, str]:
+        """Each port this stack will bind → what it is for."""
+        names = [name for name in self.ports.__dataclass_fields__ if name != "mcp" or self.mcp_server]
+        return {self.ports.of(name): PORT_PURPOSES[name] for name in names}
+
+    def info(self) -> StackInfo:
+        """What stack.json says: the addresses, the sandboxes' credentials as the service has them."""
+        own = os.getpid()
+        processes = (self.restate, self.sandboxes, self.service, self.approval_page,
+                     *((self.mcp,) if self.mcp_server else ()))
+        return StackInfo(
+            pid=own, pid_start=start_ticks(own), ingress=self.ingress_url, admin=self.admin_url,
+            service=self.service_url, approvals=self.approvals_url, mcp=self.mcp_url if self.mcp_server else None,
+            mcp_token_required=bool(self.mcp.env.get("PIVOT_MCP_TOKEN")), sandboxes=self.sandbox_urls,
+            credentials={name: self.service.env[name] for name in LOCAL_CREDENTIALS},
+            approvers=list(self.approver_tokens), approvers_file=str(self.approvers_file), logs=str(self.log_dir),
+            processes={proc.name: proc.pid for proc in processes if proc.pid is not None},
+        )
+
     def stop(self) -> None:
+        remove_stack_file(self.stack_file, os.getpid())
         for proc in (self.mcp, self.approval_page, self.service, self.sandboxes, self.restate):
             proc.stop()
 
