@@ -174,3 +174,24 @@ def test_a_taken_port_is_named_with_its_holder_at_once(tmp_path: Path) -> None:
     assert "pivot dev cannot start: nothing was started" in screen and "--ports free" in screen
     assert "Traceback" not in screen
     assert not (tmp_path / "logs").exists()  # no child was started (each writes its log there)
+
+
+def test_children_a_killed_pivot_dev_left_running_are_named_for_the_next(tmp_path: Path) -> None:
+    """SIGKILL cannot be caught: the children live on, holding their ports. The next `pivot dev`
+    on those ports names them, says who left them, and starts nothing."""
+    with dev_in_terminal(tmp_path, "--ports", "free") as first:
+        first.read_until("ready", timeout_s=180)
+        info = read_stack_file(tmp_path / FILE_NAME)
+        assert info is not None
+        first.children()
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait()
+        ingress = int(info.ingress.rsplit(":", 1)[1])
+        with dev_in_terminal(tmp_path, "--ports", "free", "--port", f"ingress={ingress}") as second:
+            screen = second.read_to_end(timeout_s=60)
+            assert second.proc.wait(timeout=30) == 1
+        restate = info.processes["restate-server"]
+        assert f"port {ingress} (the Restate ingress) is in use by pid {restate} (" in screen
+        assert "started by a `pivot dev` that no longer runs" in screen and f"kill {restate}" in screen
+        assert "Traceback" not in screen
+        assert still_running(first.seen)  # the first one's children, killed by pid on the way out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pivot.services.local.processes import command_line, listening_pids
-from pivot.services.local.stack_file import FILE_NAME, STATE_DIR_ENV, running_stack
+from pivot.services.local.stack_file import FILE_NAME, STATE_DIR_ENV, read_stack_file, running_stack
 
 
 class CannotStart(RuntimeError):
@@ -54,11 +54,24 @@ def taken_ports(ports: Mapping[int, str]) -> list[TakenPort]:
             if port_taken(port)]
 
 
+def _left_running(state: Path, holders: set[int]) -> list[int]:
+    """Which of `holders` are children of an earlier `pivot dev` of this state folder that died
+    without stopping them (its stack.json remains, its own pid runs no more)."""
+    earlier = read_stack_file(state / FILE_NAME)
+    if earlier is None or earlier.still_running():
+        return []
+    return sorted(holders & set(earlier.processes.values()))
+
+
 def check_can_start(ports: Mapping[int, str], state: Path) -> None:
     """Raise `CannotStart` naming every taken port and its holder, and a running stack of the
     same state folder (two restate-servers cannot share a data folder)."""
     taken = taken_ports(ports)
     problems = [port.sentence() for port in taken]
+    left = _left_running(state, {pid for port in taken for pid in port.holders})
+    if left:
+        problems.append(f"pids {', '.join(map(str, left))} were started by a `pivot dev` that no longer runs "
+                        f"(killed before it could stop them; {state / FILE_NAME}): kill {' '.join(map(str, left))}")
     if taken:
         problems.append("free them, or start on other ports: `pivot dev --ports free` (every command finds "
                         f"them in {state / FILE_NAME}) or `--port NAME=PORT`")
