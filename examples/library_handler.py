@@ -5,10 +5,11 @@ on a TerminalError. `Saga` does it with every guarantee of Pivot's plans: struct
 compensation registered before the write, one journaled lookup → write → read-back per step,
 noncompensable steps deferred to commit, a verified outcome. Serve it next to Pivot's service:
 
-    python -m pivot.services.serve --app examples.library_handler:app --bind 127.0.0.1:9081
-    curl -X POST localhost:9070/deployments -H 'content-type: application/json' \\
+    eval "$(.venv/bin/pivot env)"   # the local stack's addresses, sandboxes and their credentials
+    .venv/bin/python -m pivot.services.serve --app examples.library_handler:app --bind 127.0.0.1:9081
+    curl -X POST "$PIVOT_ADMIN_URL/deployments" -H 'content-type: application/json' \\
          -d '{"uri": "http://127.0.0.1:9081"}'
-    curl localhost:8080/Onboarding/onboard -H 'content-type: application/json' \\
+    curl "$PIVOT_INGRESS_URL/Onboarding/onboard" -H 'content-type: application/json' \\
          -d '{"email": "ada@example.com", "customer": "cus_9s6XKzkNRiz8i3", "amount": 12000}'
 """
 

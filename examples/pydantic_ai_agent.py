@@ -7,10 +7,11 @@ a crash replays the model's journaled answers instead of asking it again, and a 
 instead of writing again. The model is scripted (`FunctionModel`), so this runs with no key and
 no network; put a real model in its place (`Agent("openai:gpt-5", ...)`) and nothing else changes.
 
-    python -m pivot.services.serve --app examples.pydantic_ai_agent:app --bind 127.0.0.1:9082
-    curl -X POST localhost:9070/deployments -H 'content-type: application/json' \\
+    eval "$(.venv/bin/pivot env)"   # the local stack's addresses, sandboxes and their credentials
+    .venv/bin/python -m pivot.services.serve --app examples.pydantic_ai_agent:app --bind 127.0.0.1:9082
+    curl -X POST "$PIVOT_ADMIN_URL/deployments" -H 'content-type: application/json' \\
          -d '{"uri": "http://127.0.0.1:9082"}'
-    curl localhost:8080/OnboardingAgent/onboard -H 'content-type: application/json' \\
+    curl "$PIVOT_INGRESS_URL/OnboardingAgent/onboard" -H 'content-type: application/json' \\
          -d '{"email": "ada@example.com"}'
     # → {"output": "ada@example.com is in the CRM and invoiced (invoice …)…", "outcome": {"status": "committed", …}}
 

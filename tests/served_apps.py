@@ -15,12 +15,12 @@ from pivot.services.local.stack import Stack
 
 @contextmanager
 def served_app(stack: Stack, app: str, name: str, *, python: str = sys.executable, cwd: Path = PROJECT_ROOT,
-               unset: tuple[str, ...] = ()) -> Iterator[ManagedProcess]:
+               unset: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Iterator[ManagedProcess]:
     """Serve `app` ("module:attribute") next to Pivot's service, registered as a deployment (by
-    `python` from `cwd`, with the service's environment less `unset`: an installed Pivot in a
-    user's project, say)."""
+    `python` from `cwd`, with `env`, by default the service's environment, less `unset`: an
+    installed Pivot in a user's project, say)."""
     port = free_port()
-    env = {name: value for name, value in stack.service.env.items() if name not in unset}
+    env = {name: value for name, value in (stack.service.env if env is None else env).items() if name not in unset}
     process = ManagedProcess(name, [python, "-m", "pivot.services.serve", "--app", app,
                                     "--bind", f"127.0.0.1:{port}"],
                              env=env, cwd=cwd, log_path=stack.log_dir / f"{name}.log")

@@ -15,16 +15,19 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pivot.services.catalog import CREDENTIAL_ENV
 from pivot.services.cli import main
+from pivot.services.local.demo import DEMO_CUSTOMER
 from pivot.services.local.processes import start_ticks
 from pivot.services.local.restate_binary import PROJECT_ROOT
 from pivot.services.local.stack import LOCAL_CREDENTIALS, Stack
 from pivot.services.local.stack_file import FILE_NAME, StackInfo, read_stack_file, write_stack_file
 from tests.conftest import APPROVER_TOKENS
 from tests.mcp_process import configured_tools
+from tests.served_apps import served_app
 
 PROVIDERS = ["stripe", "hubspot", "slack", "salesforce", "shopify"]
 
@@ -144,6 +147,20 @@ def test_env_prints_export_lines_a_shell_takes(found_stack: Stack, capsys: pytes
     assert exported == {"PIVOT_INGRESS_URL": found_stack.ingress_url, "PIVOT_ADMIN_URL": found_stack.admin_url,
                         **LOCAL_CREDENTIALS,
                         **{f"PIVOT_{p.upper()}_BASE_URL": url for p, url in found_stack.sandbox_urls.items()}}
+
+
+def test_a_users_own_handler_runs_on_what_pivot_env_prints(
+    found_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library example served with a shell's environment plus `eval "$(pivot env)"`: nothing else."""
+    assert main(["env"]) == 0
+    shell = subprocess.run(["bash", "-c", 'eval "$(cat)"; env -0'], input=capsys.readouterr().out,
+                           capture_output=True, text=True, check=True, env=dict(os.environ))
+    env = dict(line.split("=", 1) for line in shell.stdout.split("\0") if line)
+    with served_app(found_stack, "examples.library_handler:app", "library-from-pivot-env", env=env):
+        response = httpx.post(f"{env['PIVOT_INGRESS_URL']}/Onboarding/onboard", timeout=120, json={
+            "email": f"env+{uuid.uuid4().hex[:8]}@example.com", "customer": DEMO_CUSTOMER, "amount": 4200})
+    assert response.status_code == 200 and response.json()["status"] == "committed", response.text
 
 
 def test_env_without_a_stack_says_so(
