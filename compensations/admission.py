@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from pivot.compensations import strict_json
 from pivot.compensations.actions import Action, Catalog, JsonDict
+from pivot.compensations.error_body import ErrorBody, error_body
 from pivot.compensations.errors import ErrorInfo
 from pivot.compensations.keys import StepKeys
 from pivot.compensations.kinds import StepKind, StepState
@@ -30,18 +31,20 @@ class StepRefused(Exception):
     (the id already ran with other params, the saga is closed, the pivot is behind it).
     """
 
-    def __init__(self, status: int, code: str, message: str, violations: list[Violation] | None = None):
+    def __init__(self, status: int, code: str, message: str, violations: list[Violation] | None = None, *,
+                 step: str | None = None, field: str | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.violations = violations
+        self.step = step
+        self.field = field
 
-    def body(self) -> JsonDict:
-        body: JsonDict = {"code": self.code, "message": self.message}
-        if self.violations:
-            body["violations"] = [v.model_dump() for v in self.violations]
-        return body
+    def error(self, run: str) -> ErrorBody:
+        """What the caller is answered (`ErrorBody.terminal()` raises it in a handler)."""
+        return error_body(self.status, self.code, self.message, violations=self.violations, run=run,
+                          step=self.step, field=self.field)
 
 
 Verdict = Literal["replay", "run", "deferred", "busy", "duplicate"]
@@ -98,10 +101,10 @@ def resolve_params(params: dict[str, Any], action: Action, results: dict[str, Js
         return ErrorInfo(code="bad_params", message=str(exc))
 
 
-def _differences(old: Any, new: Any, path: str = "") -> list[str]:
-    """Where two JSON values differ, as "path: old → new", at most a few of them."""
+def _differences(old: Any, new: Any, path: str = "") -> list[tuple[str, str]]:
+    """Where two JSON values differ: each path, with "path: old → new" in words."""
     if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
+        out: list[tuple[str, str]] = []
         for key in sorted(set(old) | set(new)):
             out += _differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
         return out
@@ -109,7 +112,7 @@ def _differences(old: Any, new: Any, path: str = "") -> list[str]:
         return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in _differences(a, b, f"{path}[{i}]")]
     if old == new:
         return []
-    return [f"{path or 'value'}: {json.dumps(old)[:80]} → {json.dumps(new)[:80]}"]
+    return [(path, f"{path or 'value'}: {json.dumps(old)[:80]} → {json.dumps(new)[:80]}")]
 
 
 def conflict(existing: StepRecord, spec: StepSpec) -> StepRefused:
@@ -121,15 +124,17 @@ def conflict(existing: StepRecord, spec: StepSpec) -> StepRefused:
     differences = _differences(had, asked)
     return StepRefused(
         409, "step_conflict",
-        f"step '{spec.id}' was already asked for with other arguments ({'; '.join(differences[:5])}); nothing "
+        f"step '{spec.id}' was already asked for with other arguments "
+        f"({'; '.join(said for _, said in differences[:5])}); nothing "
         "was written. A step id names one write: use a new id for a different write.",
+        step=spec.id, field=differences[0][0] if differences else None,
     )
 
 
 def _closed(record: SagaRecord, spec: StepSpec) -> StepRefused:
     return StepRefused(409, "saga_closed",
                        f"saga {record.run_id} is {record.status.value}; it takes no more steps ('{spec.id}' was "
-                       "not recorded). Open a new saga with a new run id.")
+                       "not recorded). Open a new saga with a new run id.", step=spec.id)
 
 
 def _check_references(record: SagaRecord, spec: StepSpec, deferred: bool) -> list[Violation]:
@@ -180,17 +185,18 @@ def admit(record: SagaRecord, spec: StepSpec, catalog: Catalog) -> Admission:
         return Admission("duplicate", twin)
     if len(record.steps) >= MAX_STEPS:
         raise StepRefused(409, "too_many_steps",
-                          f"saga {record.run_id} already has {MAX_STEPS} steps; commit it and start another")
+                          f"saga {record.run_id} already has {MAX_STEPS} steps; commit it and start another",
+                          step=spec.id)
     action = catalog[spec.action]
     kind = StepKind.PIVOT if spec.pivot else action.kind
     pivot = next((s for s in record.steps if s.pivot and s.state is not StepState.FAILED), None)
     if spec.pivot and pivot is not None:
         raise StepRefused(409, "one_pivot", f"saga {record.run_id} already has its pivot '{pivot.id}'; a saga has "
-                          "one point of no return. Ask for this step without `pivot`.")
+                          "one point of no return. Ask for this step without `pivot`.", step=spec.id, field="pivot")
     if kind is StepKind.COMPENSABLE and (record.crossed or pivot is not None):
         where = f"the pivot '{pivot.id}'" if pivot is not None else "the point of no return"
         raise StepRefused(409, "after_pivot", f"{spec.action} is compensable, but the saga is past {where}: it "
-                          "could never be undone. Commit this saga and do it in a new one.")
+                          "could never be undone. Commit this saga and do it in a new one.", step=spec.id)
     deferred = kind in {StepKind.RETRYABLE, StepKind.NONCOMPENSABLE} and not record.crossed
     problems = _check_references(record, spec, deferred)
     if not deferred and not problems:

@@ -26,7 +26,12 @@ _APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
 
 
 class InvalidId(ValueError):
-    """An id outside its alphabet; the message names the id (shortened, repr'd) and the rule."""
+    """An id outside its alphabet; the message names the id (shortened, repr'd) and the rule, and
+    `field` which id it is (`run_id`, `step_id`, `approval_id`)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 def _shown(value: str) -> str:
@@ -35,17 +40,17 @@ def _shown(value: str) -> str:
 
 def check_run_id(value: str) -> str:
     if not _RUN_ID.fullmatch(value):
-        raise InvalidId(f"run id {_shown(value)} is not valid: {RUN_ID_RULE}")
+        raise InvalidId(f"run id {_shown(value)} is not valid: {RUN_ID_RULE}", "run_id")
     return value
 
 
 def check_step_id(value: str) -> str:
     if not _STEP_ID.fullmatch(value):
-        raise InvalidId(f"step id {_shown(value)} is not valid: {STEP_ID_RULE}")
+        raise InvalidId(f"step id {_shown(value)} is not valid: {STEP_ID_RULE}", "step_id")
     return value
 
 
 def check_approval_id(value: str) -> str:
     if not _APPROVAL_ID.fullmatch(value):
-        raise InvalidId(f"approval id {_shown(value)} is not valid: <run id>~<step id>")
+        raise InvalidId(f"approval id {_shown(value)} is not valid: <run id>~<step id>", "approval_id")
     return value

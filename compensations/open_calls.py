@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pivot.compensations import strict_json
 from pivot.compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
+from pivot.compensations.error_body import ErrorBody, error_body
 from pivot.compensations.ids import STEP_ID_PATTERN
 from pivot.compensations.outcome import Outcome, StepOutcome
 from pivot.compensations.plan import ACTION_PATTERN, MAX_DEPTH, MAX_PARAMS_BYTES, Approval, StepSpec
@@ -91,9 +92,9 @@ class CallRejected(Exception):
         super().__init__("; ".join(f"{v.path or 'body'}: {v.message}" for v in violations))
         self.violations = violations
 
-    def body(self) -> dict[str, Any]:
-        violations = [v.model_dump() for v in self.violations]
-        return {"code": "invalid_request", "message": str(self), "violations": violations}
+    def error(self, run: str) -> ErrorBody:
+        """What the caller is answered (`ErrorBody.terminal()` raises it in a handler)."""
+        return error_body(400, "invalid_request", str(self), violations=self.violations, run=run)
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -6,13 +6,13 @@ compensable steps of one `group` write concurrently. Everything else (keys, the 
 registered before the write, the journaled write, unwinding) is `Saga`'s, as for every driver.
 """
 
-import json
 from typing import Any
 
-from restate import TerminalError, WorkflowContext, WorkflowSharedContext
+from restate import WorkflowContext, WorkflowSharedContext
 
 from pivot.compensations import clock
 from pivot.compensations.actions import Catalog, JsonDict
+from pivot.compensations.error_body import ErrorBody, error_body, violations_text
 from pivot.compensations.keys import forward_key
 from pivot.compensations.kinds import SagaStatus, StepState
 from pivot.compensations.outcome import Outcome, summarize
@@ -22,6 +22,7 @@ from pivot.compensations.saga import Saga
 from pivot.compensations.validation import (
     PlanRejected,
     ValidatedPlan,
+    Violation,
     check_horizon,
     decode_plan,
     plan_digest,
@@ -86,6 +87,14 @@ async def run_plan(
     return saga.outcome
 
 
+def rejection(run_id: str, summary: str, violations: list[Violation]) -> ErrorBody:
+    """A rejected plan's answer: the summary and the first problems in words, every violation in
+    the body (the first ones in Restate's metadata), and the whole rejected outcome kept at
+    `SagaRun/<run_id>/status`."""
+    message = f"{summary.rstrip('.')}: {violations_text(violations)}." if violations else summary
+    return error_body(REJECTED_STATUS_CODE, "plan_rejected", message, violations=violations, run=run_id)
+
+
 async def run_saga(
     ctx: WorkflowContext, body: bytes | None, catalog: Catalog, gate: ApprovalGate | None = None,
     alert: AlertSink | None = None,
@@ -103,9 +112,8 @@ async def run_saga(
         outcome = Outcome(run_id=run_id, status=SagaStatus.REJECTED, violations=rejected.violations,
                           plan_digest=digest)
         outcome.summary = summarize(outcome, catalog)
-        rejected_body = outcome.model_dump(mode="json", exclude_none=True)
-        ctx.set(OUTCOME_STATE, rejected_body)
-        raise TerminalError(json.dumps(rejected_body), status_code=REJECTED_STATUS_CODE) from None
+        ctx.set(OUTCOME_STATE, outcome.model_dump(mode="json", exclude_none=True))
+        raise rejection(run_id, outcome.summary, rejected.violations).terminal() from None
     outcome = await run_plan(ctx, run_id, plan, catalog, gate=gate, alert=alert, digest=digest, raw_plan=raw)
     return outcome.model_dump(mode="json", exclude_none=True)
 

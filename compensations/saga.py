@@ -18,7 +18,6 @@ Three drivers use this class: a user's own handler (as above), the plan runner (
 and the open saga, whose steps run as separate invocations that each drive one step here.
 """
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -33,6 +32,7 @@ from pivot.compensations.actions import Catalog, CompensationReport, JsonDict
 from pivot.compensations.admission import StepRefused, admit, resolve_params
 from pivot.compensations.attempts import error_info, is_cancel
 from pivot.compensations.connections import DEFAULT_CONNECTION
+from pivot.compensations.error_body import error_body
 from pivot.compensations.errors import ErrorInfo
 from pivot.compensations.kinds import SagaStatus, StepKind, StepState
 from pivot.compensations.outcome import Outcome, StepOutcome
@@ -64,7 +64,10 @@ class SagaEnded(TerminalError):
     summary, so an uncaught one fails the handler with the truth."""
 
     def __init__(self, outcome: Outcome):
-        super().__init__(outcome.summary, status_code=409)
+        failed = next((s.id for s in outcome.steps if s.state is StepState.FAILED), None)
+        body = error_body(409, "saga_ended", outcome.summary or f"saga {outcome.run_id} ended",
+                          run=outcome.run_id, step=failed)
+        super().__init__(body.message, status_code=409, metadata=body.metadata())
         self.outcome = outcome
 
 
@@ -72,13 +75,10 @@ class StepRefusedError(TerminalError):
     """A step the saga refused as asked (nothing was recorded or written), as a Restate error with
     the status an agent gets over HTTP: 400 wrong on its own, 409 in conflict with the saga."""
 
-    def __init__(self, refused: StepRefused):
-        super().__init__(json.dumps(refused.body()), status_code=refused.status)
+    def __init__(self, refused: StepRefused, run: str):
+        body = refused.error(run)
+        super().__init__(body.message, status_code=refused.status, metadata=body.metadata())
         self.refused = refused
-
-
-def refused_error(refused: StepRefused) -> StepRefusedError:
-    return StepRefusedError(refused)
 
 
 class Saga:
@@ -128,12 +128,13 @@ class Saga:
                             approval=gate, repeat=repeat)
             admission = admit(self.record, spec, self.catalog)
         except ValidationError as exc:
-            raise refused_error(StepRefused(400, "invalid_step", str(exc))) from None
+            raise StepRefusedError(StepRefused(400, "invalid_step", str(exc), step=step_id), self.run_id) from None
         except StepRefused as refused:
-            raise refused_error(refused) from None
+            raise StepRefusedError(refused, self.run_id) from None
         step = admission.step
         if admission.verdict == "busy" or step is None:
-            raise refused_error(StepRefused(409, "busy", "other steps are still running; await them first"))
+            raise StepRefusedError(StepRefused(409, "busy", "other steps are still running; await them first",
+                                               step=step_id), self.run_id)
         if admission.verdict == "duplicate":
             return self._public_step(step).model_copy(update={"id": step_id, "duplicate_of": step.id})
         if admission.verdict == "deferred":
@@ -150,7 +151,8 @@ class Saga:
         """Cross the point of no return and run the deferred steps, in order; every one of them
         must succeed (a failure now is `needs_attention`, nothing is unwound)."""
         if self.record.status.is_final:
-            raise refused_error(StepRefused(409, "saga_closed", f"saga {self.run_id} is {self.record.status.value}"))
+            raise StepRefusedError(StepRefused(409, "saga_closed", f"saga {self.run_id} is {self.record.status.value}"),
+                                   self.run_id)
         deferred = self.record.deferred()
         for step in deferred:  # a deferred step that cannot run must stop the commit before it crosses
             resolved = resolve_params(step.params, self.catalog[step.action], self.record.results())
@@ -176,8 +178,9 @@ class Saga:
     async def abort(self, reason: str | None = None) -> Outcome:
         """Undo every step that took effect, in reverse; deferred steps are dropped unsent."""
         if self.record.crossed:
-            raise refused_error(StepRefused(
-                409, "past_pivot", f"saga {self.run_id} is past its point of no return; it can only be committed"))
+            raise StepRefusedError(StepRefused(
+                409, "past_pivot", f"saga {self.run_id} is past its point of no return; it can only be committed"),
+                self.run_id)
         if self.record.status.is_final:
             return self.outcome
         self.record.reason = reason

@@ -3,7 +3,8 @@
 What users import, and nothing else is promised:
 
 - `pivot`: `Saga` and `SagaEnded` (library mode: the saga inside your own Restate handler),
-  `PivotClient` and its errors (plans and open sagas over Restate's ingress), `build_catalog`
+  `PivotClient` and its errors (plans and open sagas over Restate's ingress; each carries
+  `ErrorBody`, the one error shape every surface answers), `build_catalog`
   and `identity_keys` (to serve your handler beside Pivot's), and the outcome's types;
 - `pivot.agents`: `PivotToolset` and `run_agent_saga` (a pydantic-ai agent hosted by Restate);
 - `pivot.kit`: the action kit, for adding your own API.
@@ -17,6 +18,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pivot.compensations.error_body import ErrorBody
     from pivot.compensations.kinds import SagaStatus, StepKind, StepState
     from pivot.compensations.outcome import Outcome, StepOutcome
     from pivot.compensations.saga import Saga, SagaEnded
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "Saga": "pivot.compensations.saga", "SagaEnded": "pivot.compensations.saga",
+    "ErrorBody": "pivot.compensations.error_body",
     "PivotClient": "pivot.services.client", "PivotError": "pivot.services.client",
     "PlanRejectedError": "pivot.services.client", "RunConflictError": "pivot.services.client",
     "StepConflictError": "pivot.services.client", "StepRejectedError": "pivot.services.client",
@@ -43,7 +46,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Outcome", "PivotClient", "PivotError", "PlanRejectedError", "RunConflictError", "Saga", "SagaEnded",
+    "ErrorBody", "Outcome", "PivotClient", "PivotError", "PlanRejectedError", "RunConflictError", "Saga", "SagaEnded",
     "SagaStatus", "StepConflictError", "StepKind", "StepOutcome", "StepRejectedError", "StepState",
     "build_catalog", "identity_keys",
 ]

@@ -4,16 +4,18 @@ Workflows run once per key: a second `run` on the same run id is answered 409 by
 the client then attaches to the first run instead of failing or starting anything new.
 """
 
-import json
+import contextlib
 import time
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 
 from pivot.compensations.approvals import decision_proof, read_request
+from pivot.compensations.error_body import ErrorBody, error_body, status_code_name
 from pivot.compensations.ids import check_approval_id, check_run_id
-from pivot.compensations.validation import plan_digest
+from pivot.compensations.validation import Violation, plan_digest
 from pivot.services.ingress_token import ingress_headers
 
 WORKFLOW = "SagaRun"
@@ -31,29 +33,37 @@ def _run(run_id: str) -> str:
 
 
 class PivotError(Exception):
-    """The ingress refused or failed a call; `body` is what it said."""
+    """The ingress refused or failed a call. `error` is Pivot's error body — the one shape every
+    surface answers, `error.body()` is `{"error": {...}}` — and `code` its stable code; `body` is
+    what the call answered besides (a rejected plan's outcome, a step's violations)."""
 
-    def __init__(self, status: int, message: str, body: Any = None):
+    def __init__(self, status: int, message: str, body: Any = None, *, error: ErrorBody | None = None):
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
         self.body = body
+        self.error = error or ErrorBody(code=status_code_name(status), message=message, status=status)
+        self.code = self.error.code
 
 
 class RunConflictError(PivotError):
     """The run id already ran a *different* plan, or names an open saga: nothing new was started."""
 
     def __init__(self, run_id: str):
-        super().__init__(409, f"run {run_id} already exists with a different plan (or as an open saga); "
-                         "use a new run id")
+        message = f"run {run_id} already exists with a different plan (or as an open saga); use a new run id"
+        super().__init__(409, message, error=ErrorBody(code="run_id_taken", message=message, status=409, run=run_id))
         self.run_id = run_id
 
 
 class PlanRejectedError(PivotError):
     """The plan was invalid; `outcome` is the rejected outcome with every violation."""
 
-    def __init__(self, outcome: dict[str, Any]):
-        super().__init__(400, outcome.get("summary", "plan rejected"), outcome)
+    def __init__(self, outcome: dict[str, Any], *, error: ErrorBody | None = None):
+        summary = str(outcome.get("summary", "plan rejected"))
+        violations = outcome.get("violations") or []
+        error = error or error_body(400, "plan_rejected", summary, run=outcome.get("run_id"),
+                                    violations=[Violation.model_validate(v) for v in violations])
+        super().__init__(400, summary, outcome, error=error)
         self.outcome = outcome
 
 
@@ -61,50 +71,49 @@ class StepConflictError(PivotError):
     """An open saga refused a call that conflicts with it as it stands (409): the step id already ran
     with other arguments, the saga is closed, or past its pivot. Nothing was recorded or written."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(409, message)
+    def __init__(self, code: str, message: str, *, error: ErrorBody | None = None):
+        super().__init__(409, message, error=error or ErrorBody(code=code, message=message, status=409))
         self.code = code
 
 
 class StepRejectedError(PivotError):
     """An open saga refused a call that is wrong on its own (400): `violations` names each problem."""
 
-    def __init__(self, code: str, message: str, violations: list[dict[str, Any]]):
-        super().__init__(400, message, violations)
+    def __init__(self, code: str, message: str, violations: list[dict[str, Any]], *, error: ErrorBody | None = None):
+        error = error or error_body(400, code, message, violations=[Violation.model_validate(v) for v in violations])
+        super().__init__(400, message, violations, error=error)
         self.code = code
         self.violations = violations
 
 
-def _refusal(response: httpx.Response) -> PivotError:
-    """An open saga's 4xx: its message is JSON with a stable code (see compensations/admission.py)."""
-    message = _error_message(response)
-    try:
-        body = json.loads(message)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or "code" not in body:
-        return PivotError(response.status_code, message)
-    if response.status_code == 409:
-        return StepConflictError(str(body["code"]), str(body.get("message", "")))
-    if response.status_code == 400:
-        return StepRejectedError(str(body["code"]), str(body.get("message", "")), list(body.get("violations") or []))
-    return PivotError(response.status_code, str(body.get("message", message)), body)
-
-
-def _error_message(response: httpx.Response) -> str:
+def error_of(response: httpx.Response) -> ErrorBody:
+    """What an error answer says, as Pivot's error body: from Restate's envelope (the message, and
+    Pivot's fields in its metadata), from a Pivot surface's `{"error": {...}}` (the approval page,
+    the authenticating proxy), or, for anything else, its text under a code named after the status."""
+    status = response.status_code
     try:
         body = response.json()
     except ValueError:
-        return response.text
-    return str(body.get("message", body)) if isinstance(body, dict) else str(body)
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        with contextlib.suppress(ValidationError):
+            return ErrorBody.model_validate({**body["error"], "status": status})
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        metadata = body.get("metadata")
+        return ErrorBody.from_envelope(status, body["message"], metadata if isinstance(metadata, dict) else None)
+    text = response.text.strip() or response.reason_phrase
+    return ErrorBody(code=status_code_name(status), message=text[:1000], status=status)
 
 
-def _rejected_outcome(message: str) -> dict[str, Any] | None:
-    try:
-        body = json.loads(message)
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) and body.get("status") == "rejected" else None
+def step_refusal(error: ErrorBody) -> PivotError:
+    """An open saga's refusal as the client's exception: 409 conflicts with the saga as it stands,
+    400 is wrong on its own (see compensations/admission.py), anything else as it came."""
+    if error.status == 409:
+        return StepConflictError(error.code, error.message, error=error)
+    if error.status == 400:
+        violations = [v.model_dump() for v in error.violations or []]
+        return StepRejectedError(error.code, error.message, violations, error=error)
+    return PivotError(error.status or 500, error.message, error=error)
 
 
 def _step_body(step: str, action: str, params: dict[str, Any] | None, *, pivot: bool,
@@ -140,11 +149,25 @@ class PivotClient:
             if not isinstance(body, dict):
                 raise PivotError(200, "unexpected body", body)
             return body
-        message = _error_message(response)
-        rejected = _rejected_outcome(message) if response.status_code == 400 else None
-        if rejected is not None:
-            raise PlanRejectedError(rejected)
-        raise PivotError(response.status_code, message)
+        self._raise(response)
+
+    def _raise(self, response: httpx.Response) -> NoReturn:
+        error = error_of(response)
+        if error.code == "plan_rejected":
+            raise PlanRejectedError(self._rejected_outcome(error), error=error)
+        raise PivotError(response.status_code, error.message, error=error)
+
+    def _rejected_outcome(self, error: ErrorBody) -> dict[str, Any]:
+        """A rejected plan's outcome, as kept at `SagaRun/<id>/status` (every violation, the plan's
+        digest); as the refusal said it if that cannot be read."""
+        if error.run is not None:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                response = self._http.post(f"/{WORKFLOW}/{_key(error.run)}/status", json=None)
+                stored = response.json()
+                if response.status_code == 200 and isinstance(stored, dict) and stored.get("status") == "rejected":
+                    return stored
+        return {"run_id": error.run, "status": "rejected", "steps": [], "summary": error.message,
+                "violations": [v.model_dump() for v in error.violations or []]}
 
     def run(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         """Run a plan and wait for its outcome. Resubmitting the same plan under an existing run
@@ -159,7 +182,7 @@ class PivotClient:
         """Start a plan without waiting; returns the run id (use `attach` or `status` with it)."""
         response = self._http.post(f"/{WORKFLOW}/{_run(run_id)}/run/send", json=plan)
         if response.status_code not in {200, 202}:
-            raise PivotError(response.status_code, _error_message(response))
+            self._raise(response)
         if response.json().get("status") == "PreviouslyAccepted":
             self._same_plan_or_conflict(run_id, plan)
         return run_id
@@ -198,7 +221,8 @@ class PivotClient:
         with AdminClient(self._admin_url) as admin:
             invocation = admin.saga_invocation(run_id)
             if invocation is None:
-                raise PivotError(404, f"no saga {run_id}")
+                raise PivotError(404, f"no saga {run_id}",
+                                 error=ErrorBody(code="no_saga", message=f"no saga {run_id}", status=404, run=run_id))
             if invocation.get("status") == "completed":
                 return False
             admin.cancel(str(invocation["id"]))
@@ -219,7 +243,7 @@ class PivotClient:
     def _open_saga(self, run_id: str, call: str, body: dict[str, Any] | None) -> dict[str, Any]:
         response = self._http.post(f"/{OPEN_SAGA}/{_run(run_id)}/{call}", json=body)
         if response.status_code in {400, 404, 409}:
-            raise _refusal(response)
+            raise step_refusal(error_of(response))
         return self._result(response)
 
     def open(self, run_id: str, *, idle_timeout: str | None = None, deadline: str | None = None,
@@ -265,7 +289,7 @@ class PivotClient:
         keys a short-lived read proof and is never sent."""
         response = self._http.post("/Approvals/pending", json=read_request(approver, token, time.time()))
         if response.status_code != 200:
-            raise PivotError(response.status_code, _error_message(response))
+            self._raise(response)
         body = response.json()
         return body if isinstance(body, list) else []
 

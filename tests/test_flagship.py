@@ -123,14 +123,13 @@ def test_invalid_plan_lists_every_violation_and_runs_nothing(stack: Stack, sandb
             {"id": "fax", "action": "fax.send", "params": {}},
         ]
     }
-    response = httpx.post(f"{stack.ingress_url}/SagaRun/test-invalid-{uuid.uuid4().hex[:8]}/run", json=plan,
-                          timeout=30)
+    run_id = f"test-invalid-{uuid.uuid4().hex[:8]}"
+    response = httpx.post(f"{stack.ingress_url}/SagaRun/{run_id}/run", json=plan, timeout=30)
 
     assert response.status_code == 400, response.text
-    from pivot.services.client import _rejected_outcome
-
-    rejected = _rejected_outcome(response.json()["message"])
-    assert rejected is not None and rejected["status"] == "rejected"
+    assert response.json()["metadata"]["code"] == "plan_rejected", response.text
+    rejected = httpx.post(f"{stack.ingress_url}/SagaRun/{run_id}/status", timeout=30).json()  # the whole outcome
+    assert rejected["status"] == "rejected"
     found = {(v["step"], v["rule"]) for v in rejected["violations"]}
     assert ("announce", "before_pivot") in found  # noncompensable before the pivot
     assert ("invoice", "one_pivot") in found  # two pivots

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pivot.compensations.keys import forward_key
+from pivot.services.client import error_of
 from pivot.services.local.demo import flagship_plan
 from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
@@ -75,9 +76,9 @@ def test_hostile_plans_are_refused_clearly(stack: Stack, body: bytes) -> None:
         # Restate's ingress itself refuses a call with no input before any handler runs.
         assert response.text
         return
-    message = json.loads(response.json()["message"])
-    assert message["status"] == "rejected" and message["violations"]
-    assert all(v["rule"] and v["message"] and v["fix"] for v in message["violations"])
+    refusal = error_of(response)
+    assert refusal.code == "plan_rejected" and refusal.run == run_id and refusal.violations, response.text
+    assert all(v.rule and v.message and v.fix for v in refusal.violations)
 
 
 def test_rejected_fuzz_runs_applied_nothing(stack: Stack, sandboxes: Sandboxes) -> None:

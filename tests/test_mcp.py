@@ -61,6 +61,13 @@ def text(answer: CallToolResult) -> str:
     return "\n".join(block.text for block in answer.content if isinstance(block, TextContent))
 
 
+def error(answer: CallToolResult) -> dict[str, Any]:
+    """An error result's structured content: Pivot's one error shape, `{"error": {...}}`."""
+    assert answer.is_error and answer.structured_content is not None, text(answer)
+    assert set(answer.structured_content) == {"error"}, answer.structured_content
+    return dict(answer.structured_content["error"])
+
+
 def states(outcome: dict[str, Any]) -> dict[str, str]:
     return {s["id"]: s["state"] for s in outcome["steps"]}
 
@@ -178,24 +185,32 @@ def test_wrong_arguments_are_error_results_naming_the_fix(
 
     misspelt = mcp.step(run_id, {**contact, "params": {"emial": email}})
     assert misspelt.is_error and "params.emial" in text(misspelt) and "Fix:" in text(misspelt)
+    assert error(misspelt)["code"] == "invalid_step" and error(misspelt)["step"] == "contact"
     bad_id = mcp.step(run_id, {**contact, "step": "has space"})
     assert bad_id.is_error and "- step:" in text(bad_id)
+    assert error(bad_id)["code"] == "invalid_request" and error(bad_id)["field"] == "step"
     unknown_argument = mcp.step(run_id, contact, pivott=True)
     assert unknown_argument.is_error and "pivott" in text(unknown_argument)
+    assert error(unknown_argument)["code"] == "invalid_request" and error(unknown_argument)["field"] == "pivott"
     invoice = flagship_steps(email)[2]
     coerced = mcp.step(run_id, invoice, pivot="yes")  # strict: a string is not a boolean
     assert coerced.is_error and "valid boolean" in text(coerced), text(coerced)
+    assert error(coerced)["field"] == "pivot"
     for bad_saga in ("..", "a/b", "_x"):  # checked by the one id alphabet before any request
         walked = mcp.step(bad_saga, contact)
         assert walked.is_error and f"run id {bad_saga!r} is not valid" in text(walked)
-        assert mcp.call("saga_status", {"saga": bad_saga}).is_error
+        assert error(walked) == {"code": "invalid_id", "field": "run_id", "message": error(walked)["message"]}
+        assert error(mcp.call("saga_status", {"saga": bad_saga}))["code"] == "invalid_id"
     assert {p: len(sandboxes.ledger(p)) for p in stack.sandbox_urls} == before
     missing = mcp.call("saga_status", {"saga": run_id})
     assert missing.is_error and f"No saga named '{run_id}'" in text(missing)  # nothing was recorded
+    assert error(missing)["code"] == "no_saga" and error(missing)["run"] == run_id
 
     assert not mcp.step(run_id, contact).is_error
     other = mcp.step(run_id, {**contact, "params": {**contact["params"], "email": "someone.else@example.com"}})
     assert other.is_error and "step_conflict" in text(other) and "params.email" in text(other)
+    assert {k: error(other)[k] for k in ("code", "status", "run", "step", "field")} == {
+        "code": "step_conflict", "status": 409, "run": run_id, "step": "contact", "field": "params.email"}
     assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]
 
     aborted = mcp.call("saga_abort", {"saga": run_id, "reason": "the test is done"})
@@ -213,7 +228,8 @@ def test_plans_checked_offline_run_and_rejected(mcp: McpTools, sandboxes: Sandbo
     assert structured(invalid)["valid"] is False and "unknown action 'fax.send'" in text(invalid)
 
     rejected = mcp.call("run_saga_plan", {"run_id": f"{run_id}-bad", "plan": {"steps": []}})
-    assert rejected.is_error and structured(rejected)["status"] == "rejected" and "steps" in text(rejected)
+    assert rejected.is_error and error(rejected)["code"] == "plan_rejected" and "steps" in text(rejected)
+    assert error(rejected)["run"] == f"{run_id}-bad" and error(rejected)["violations"][0]["fix"]
     ran = mcp.call("run_saga_plan", {"run_id": run_id, "plan": plan})
     assert not ran.is_error and structured(ran)["status"] == "committed", text(ran)
     assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]

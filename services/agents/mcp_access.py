@@ -15,13 +15,20 @@ the SDK's `TransportSecuritySettings`.
 
 import hmac
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pivot.compensations.error_body import ErrorBody
+
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 """What the SDK allows on a loopback bind (its own default): any port of the loopback names."""
+
+UNAUTHORIZED = json.dumps(ErrorBody(code="unauthorized", message="send Authorization: Bearer <token>",
+                                   status=401).body()).encode()
+"""The 401's body: Pivot's one error shape, as on every other surface."""
 
 _HOST_NAME = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::[0-9]{1,5})?$")
 
@@ -42,7 +49,7 @@ class BearerToken:
             await send({"type": "http.response.start", "status": 401,
                         "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
             await send({"type": "http.response.body",
-                        "body": b'{"error": "unauthorized", "message": "send Authorization: Bearer <token>"}'})
+                        "body": UNAUTHORIZED})
             return
         await self._app(scope, receive, send)
 

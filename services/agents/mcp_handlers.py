@@ -16,6 +16,7 @@ import httpx
 from mcp_types import CallToolResult
 
 from pivot.compensations.actions import Catalog
+from pivot.compensations.error_body import ErrorBody
 from pivot.compensations.ids import InvalidId
 from pivot.compensations.validation import PlanRejected, check_horizon, decode_plan, validate_plan
 from pivot.services.agents.action_views import action_line, describe, find
@@ -53,7 +54,8 @@ class PivotTools:
         try:
             body = await anyio.to_thread.run_sync(call)
         except InvalidId as invalid:  # the client checks ids before it sends anything
-            return failure_result(f"Refused: {invalid}. {NOTHING_WRITTEN}")
+            return failure_result(f"Refused: {invalid}. {NOTHING_WRITTEN}",
+                                  ErrorBody(code="invalid_id", message=str(invalid), field=invalid.field))
         except PivotError as refused:
             return refusal_result(refused)
         except httpx.HTTPError as error:
@@ -65,7 +67,9 @@ class PivotTools:
     async def _step(self, saga: str, call: dict[str, Any], *, dry_run: bool) -> CallToolResult:
         """One step call, from either mode: taken (`step`) or only previewed (`preview`)."""
         if (problem := params_error(call.get("params"))) is not None:
-            return failure_result(f"Refused: {problem}. {NOTHING_WRITTEN}")
+            return failure_result(f"Refused: {problem}. {NOTHING_WRITTEN}",
+                                  ErrorBody(code="invalid_request", message=problem, field="params", run=saga,
+                                            step=call.get("step")))
         request = step_request(self._catalog, call)
         ask = self._client.preview if dry_run else self._client.step
         partial = functools.partial(ask, saga, request["step"], request["action"], request.get("params"),
@@ -149,7 +153,9 @@ class PivotTools:
 
     async def describe_action(self, action: str) -> CallToolResult:
         if action not in self._catalog:
-            return failure_result(f"No action named '{action}': find_actions lists them.")
+            return failure_result(f"No action named '{action}': find_actions lists them.",
+                                  ErrorBody(code="unknown_action", message=f"no action named '{action}'",
+                                            field="action"))
         found = self._catalog[action]
         body = describe(found, self._catalog.connections.get(found.provider, frozenset()))
         lines = [f"{action} ({body['kind']}): undo: {body['compensation']}; {body['deferral']}. "

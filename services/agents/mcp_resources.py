@@ -8,19 +8,22 @@ the server keeps no other state, and a restarted one simply lists none until it 
 """
 
 import json
+import logging
 from collections import OrderedDict
 from typing import Any
 
 import anyio.to_thread
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
-from mcp_types import Resource
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
+from mcp_types import CallToolResult, InputRequiredResult, Resource
 
 from pivot.compensations.ids import InvalidId, check_run_id
 from pivot.services.admin import AdminClient
+from pivot.services.agents.mcp_results import argument_refusal
 from pivot.services.cli.journal import saga_journal
 from pivot.services.client import PivotClient
 
+log = logging.getLogger("pivot.mcp")
 RECENT = 50
 """How many sagas `resources/list` names (the templates reach every other one)."""
 JSON = "application/json"
@@ -53,6 +56,18 @@ class PivotServer(MCPServer):
 
     async def list_resources(self) -> list[Resource]:
         return [*await super().list_resources(), *self.recent.resources()]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Context[Any, Any] | None = None) -> CallToolResult | InputRequiredResult:
+        """A call the SDK refuses before a handler runs (arguments off the input schema, an unknown
+        tool) answers Pivot's error body as structured content too, like every other refusal."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as refused:
+            if isinstance(refused, UnexpectedToolError):
+                raise
+            log.info("tool %r refused: %s", name, type(refused.__cause__ or refused).__name__)
+            return argument_refusal(name, refused)
 
 
 def _run(run: str) -> str:

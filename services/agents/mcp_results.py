@@ -11,8 +11,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ContentBlock, TextContent
+from pydantic import ValidationError
 
+from pivot.compensations.error_body import ErrorBody, error_body, violations_text
+from pivot.compensations.validation import Violation
 from pivot.services.agents.answer_text import duplicate_line
 from pivot.services.client import (
     PivotError,
@@ -89,14 +93,31 @@ def outcome_result(outcome: dict[str, Any], *, failed_if: set[str]) -> CallToolR
 
 
 def not_found_result(saga: str) -> CallToolResult:
-    return CallToolResult(is_error=True, content=_text(
+    return failure_result(
         f"No saga named '{saga}': nothing was ever started under that id. Use the `saga` (or `run_id`) "
-        "you gave the tool that started it."))
+        "you gave the tool that started it.", ErrorBody(code="no_saga", message=f"no saga {saga}", run=saga))
 
 
-def failure_result(text: str) -> CallToolResult:
-    """An error result with text only: the call was refused before anything was recorded."""
-    return CallToolResult(is_error=True, content=_text(text))
+def failure_result(text: str, error: ErrorBody) -> CallToolResult:
+    """An error result: `text` for the model, and Pivot's error body (`{"error": {...}}`, the shape
+    every surface answers) as structured content, for programs."""
+    body = error.body()
+    return CallToolResult(is_error=True, content=_text(text, _json(body)), structured_content=body)
+
+
+def argument_refusal(tool: str, refused: ToolError) -> CallToolResult:
+    """The MCP SDK refused a call before any handler ran (arguments that do not match the tool's
+    input schema, a tool that does not exist): the SDK's words for the model, Pivot's error body for
+    programs, as for every other refusal."""
+    cause = refused.__cause__
+    if not isinstance(cause, ValidationError):
+        return failure_result(str(refused), ErrorBody(code="unknown_tool", message=str(refused), field="name"))
+    violations = [Violation(path=".".join(str(part) for part in problem["loc"]), rule="arguments",
+                            message=problem["msg"], fix=f"see the input schema of {tool}")
+                  for problem in cause.errors(include_url=False)]
+    return failure_result(str(refused), error_body(None, "invalid_request", f"the arguments of {tool} do not "
+                                                   f"match its input schema: {violations_text(violations)}",
+                                                   violations=violations))
 
 
 def _violation_lines(violations: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -112,34 +133,40 @@ def refusal_result(error: PivotError) -> CallToolResult:
     """The ingress refused the call: say why and what to change. Nothing was recorded or written."""
     if isinstance(error, PlanRejectedError):
         violations = error.outcome.get("violations") or []
-        return result(error.outcome, ["The plan was rejected; nothing ran. Fix these, then run the fixed plan "
-                                      "under a new run_id:", *_violation_lines(violations)], is_error=True)
+        return failure_result("\n".join(["The plan was rejected; nothing ran. Fix these, then run the fixed plan "
+                                         "under a new run_id:", *_violation_lines(violations)]), error.error)
     if isinstance(error, StepRejectedError):
         if not error.violations:
-            return failure_result(f"Refused ({error.code}): {error.message}. Nothing was recorded or written.")
+            return failure_result(f"Refused ({error.code}): {error.message}. Nothing was recorded or written.",
+                                  error.error)
         lines = [f"Refused ({error.code}): nothing was recorded or written. Fix these and call again:",
                  *_violation_lines(error.violations)]
         if any(str(v.get("path", "")).startswith("params") for v in error.violations):
             lines.append("Each action's params are described by its tool's input schema (and by describe_action).")
-        return failure_result("\n".join(lines))
+        return failure_result("\n".join(lines), error.error)
     if isinstance(error, StepConflictError):  # its message says what differs, and that nothing was written
-        return failure_result(f"Refused ({error.code}): {error.message}")
+        return failure_result(f"Refused ({error.code}): {error.message}", error.error)
     if isinstance(error, RunConflictError):
-        return failure_result(f"Refused: {error.message}.")
+        return failure_result(f"Refused: {error.message}.", error.error)
     if error.status == 404:
-        return failure_result(f"{_sentence(error.message)} Check the saga id: the `saga` its steps were given.")
-    return failure_result(f"Pivot answered {error.status}: {error.message}")
+        return failure_result(f"{_sentence(error.message)} Check the saga id: the `saga` its steps were given.",
+                              error.error)
+    return failure_result(f"Pivot answered {error.status}: {error.message}", error.error)
 
 
 def unreachable_result(ingress_url: str, error: httpx.HTTPError) -> CallToolResult:
     """The ingress did not answer. A step or commit may still be running: asking again with the
     same ids attaches to it and never writes twice."""
+    kind = type(error).__name__
     if isinstance(error, httpx.TimeoutException):
-        return failure_result(f"Pivot did not answer in time ({type(error).__name__}). The call may still be "
+        return failure_result(f"Pivot did not answer in time ({kind}). The call may still be "
                               "running: call again with the same saga and step id to get its result "
-                              "(it never writes twice), or call saga_status.")
+                              "(it never writes twice), or call saga_status.",
+                              ErrorBody(code="timeout", message=f"Pivot did not answer in time ({kind})"))
     if isinstance(error, httpx.ConnectError):
-        return failure_result(f"Cannot reach Pivot at {ingress_url} ({type(error).__name__}). Nothing was "
-                              "written by this call; retry it unchanged once Pivot is up.")
-    return failure_result(f"The call to Pivot broke off ({type(error).__name__}). Call again with the same saga "
-                          "and step id (it never writes twice), or call saga_status.")
+        return failure_result(f"Cannot reach Pivot at {ingress_url} ({kind}). Nothing was "
+                              "written by this call; retry it unchanged once Pivot is up.",
+                              ErrorBody(code="unreachable", message=f"cannot reach Pivot at {ingress_url} ({kind})"))
+    return failure_result(f"The call to Pivot broke off ({kind}). Call again with the same saga "
+                          "and step id (it never writes twice), or call saga_status.",
+                          ErrorBody(code="connection_lost", message=f"the call to Pivot broke off ({kind})"))

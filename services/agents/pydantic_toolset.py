@@ -45,6 +45,7 @@ from pydantic_core import SchemaValidator, core_schema
 
 from pivot.compensations.actions import Action, Catalog
 from pivot.compensations.connections import DEFAULT_CONNECTION
+from pivot.compensations.error_body import ErrorBody
 from pivot.compensations.ids import STEP_ID_PATTERN
 from pivot.compensations.kinds import StepState
 from pivot.compensations.open_calls import StepAnswer
@@ -176,9 +177,11 @@ async def take_step(saga: Saga, step_id: str, action: str, args: StepArgs) -> di
                                pivot=bool(args.get("pivot")), connection=args.get("connection") or DEFAULT_CONNECTION,
                                repeat=bool(args.get("repeat")))
     except StepRefusedError as refused:
+        error = json.dumps(ErrorBody.of(refused).body())  # the code and fields, as every surface gives them
+        said = f"({refused.refused.code}); nothing was written: {refused.message}. {error}"
         if refused.status_code == 400:
-            raise ModelRetry(f"The saga refused this step as asked; nothing was written: {refused.message}") from None
-        raise ToolFailed(f"The saga cannot take this step now; nothing was written: {refused.message}") from None
+            raise ModelRetry(f"The saga refused this step as asked {said}") from None
+        raise ToolFailed(f"The saga cannot take this step now {said}") from None
     answer = StepAnswer(step=step, saga=saga.outcome).model_dump(mode="json", exclude_none=True)
     if step.duplicate_of:  # the write exists, once: say so, and how to mean a second one
         answer["message"] = duplicate_line(answer["step"])

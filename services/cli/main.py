@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from pivot.services.cli import ids, render
+from pivot.services.cli.failures import json_failure
 from pivot.services.client import PivotClient, PivotError, PlanRejectedError
 from pivot.services.terminal_text import markup, text
 
@@ -42,9 +43,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             outcome = client.run(args.run_id, plan)
         except PlanRejectedError as rejected:
+            if args.json:
+                return json_failure(rejected, 2)
             render.outcome(console, rejected.outcome)
             return 2
         except PivotError as exc:
+            if args.json:
+                return json_failure(exc, 1)
             console.print(markup("[red]error[/] {}", exc))
             return 1
     if args.json:
@@ -58,7 +63,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     with PivotClient(args.ingress) as client:
         if args.watch:
             return _watch(client, args.run_id)
-        body = client.status(args.run_id)
+        try:
+            body = client.status(args.run_id)
+        except PivotError as exc:
+            if args.json:
+                return json_failure(exc, 1)
+            console.print(markup("[red]error[/] {}", exc))
+            return 1
     if args.json:
         print(json.dumps(body, indent=2))
     else:
@@ -83,6 +94,8 @@ def cmd_approvals(args: argparse.Namespace) -> int:
         try:
             pending = client.approvals(approver, token)
         except PivotError as exc:
+            if args.json:
+                return json_failure(exc, 1)
             console.print(f"[red]refused[/] ({exc.status}) {exc.message}")
             return 1
     if args.json:

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from pivot.services.cli import ids, render
+from pivot.services.cli.failures import json_failure
 from pivot.services.client import PivotClient, PivotError, StepConflictError, StepRejectedError
 from pivot.services.terminal_text import markup
 
@@ -38,11 +39,15 @@ def _ask(console: Console, args: argparse.Namespace, call: Call) -> dict[str, An
         try:
             return call(client)
         except (StepConflictError, StepRejectedError) as refused:
+            if args.json:
+                return json_failure(refused, 2)
             console.print(markup("[red]refused[/] ({} {}) {}", refused.status, refused.code, refused.message))
             for line in render.violation_lines(getattr(refused, "violations", [])):
                 console.print(line)
             return 2
         except PivotError as exc:
+            if args.json:
+                return json_failure(exc, 1)
             console.print(markup("[red]error[/] {}", exc))
             return 1
 

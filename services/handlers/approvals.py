@@ -22,6 +22,7 @@ from restate.serde import BytesSerde
 
 from pivot.compensations.approvals import PendingApproval, check_decision, check_read, parse_approver_tokens
 from pivot.compensations.clock import stamped
+from pivot.compensations.error_body import refusal
 from pivot.services.handlers.names import SAGA, SAGA_RUN
 
 APPROVERS_ENV = "PIVOT_APPROVERS"
@@ -38,6 +39,13 @@ per approver serialized every park (10,000 parks queued behind one key for minut
 def inbox_shard(approver: str, approval_key: str) -> str:
     digest = hashlib.sha256(approval_key.encode()).digest()
     return f"{approver}~{digest[0] % INBOX_SHARDS}"
+
+
+def _refused(ctx: ObjectContext | ObjectSharedContext, status: int, code: str, message: str) -> TerminalError:
+    """A refusal about the gate this object is (keyed `<run id>~<step id>`): it names the approval,
+    its run and its step."""
+    run, _, step = ctx.key().partition("~")
+    return refusal(status, code, message, approval=ctx.key(), run=run, step=step or None)
 
 
 def _tokens() -> dict[str, str]:
@@ -118,29 +126,31 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     allowed; in each of those cases nothing changes."""
     pending_raw = await ctx.get("pending", type_hint=dict)
     if pending_raw is None:
-        raise TerminalError(f"no approval {ctx.key()} is pending", status_code=404)
+        raise _refused(ctx, 404, "no_approval", f"no approval {ctx.key()} is pending")
     pending = PendingApproval.model_validate(pending_raw)
     closed = await ctx.get("closed", type_hint=dict)
     if closed is not None:
         if closed.get("expired"):
-            raise TerminalError(f"approval {ctx.key()} expired at its deadline; nothing changed", status_code=410)
+            raise _refused(ctx, 410, "approval_expired",
+                           f"approval {ctx.key()} expired at its deadline; nothing changed")
         if closed.get("cancelled"):
-            raise TerminalError(f"the saga of approval {ctx.key()} was cancelled; nothing changed", status_code=410)
+            raise _refused(ctx, 410, "approval_cancelled",
+                           f"the saga of approval {ctx.key()} was cancelled; nothing changed")
         earlier = closed.get("decision", {})
         verb = "approved" if earlier.get("approved") else "rejected"
-        raise TerminalError(f"approval {ctx.key()} was already {verb} by {earlier.get('approver')} "
-                            f"at {earlier.get('at')}; nothing changed", status_code=409)
+        raise _refused(ctx, 409, "already_decided", f"approval {ctx.key()} was already {verb} by "
+                       f"{earlier.get('approver')} at {earlier.get('at')}; nothing changed")
     raw = json.dumps(request).encode()
     # One entry: the verdict and the time it was reached (the deadline is checked against it).
     verdict = await ctx.run_typed("verify_decision", stamped(verify_decision), RunOptions(type_hint=dict),
                                   raw, pending_raw)
     if verdict["at"] >= pending.deadline:
-        raise TerminalError(f"approval {ctx.key()} is past its deadline; nothing changed", status_code=410)
+        raise _refused(ctx, 410, "approval_expired", f"approval {ctx.key()} is past its deadline; nothing changed")
     if not verdict["ok"]:
-        raise TerminalError(f"refused: {verdict['problem']}; nothing changed", status_code=403)
+        raise _refused(ctx, 403, "decision_refused", f"refused: {verdict['problem']}; nothing changed")
     awakeable_id = await ctx.get("awakeable", type_hint=str)
     if awakeable_id is None:
-        raise TerminalError(f"approval {ctx.key()} is not waiting for a decision", status_code=409)
+        raise _refused(ctx, 409, "not_waiting", f"approval {ctx.key()} is not waiting for a decision")
     ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"]}})
     ctx.resolve_awakeable(awakeable_id, json.dumps({FROM_DECIDE: request}).encode(), serde=restate.serde.BytesSerde())
     ctx.clear("awakeable")
@@ -158,7 +168,7 @@ async def reader(ctx: restate.Context | ObjectSharedContext, raw: bytes) -> str:
     """The approver whose read proof `raw` is, or a 401 that says what a read needs."""
     verdict = await ctx.run_typed("verify_read", verify_read, RunOptions(type_hint=dict), raw)
     if verdict["approver"] is None:
-        raise TerminalError(f"refused: {verdict['problem']}", status_code=401)
+        raise refusal(401, "read_refused", f"refused: {verdict['problem']}", field="proof")
     return str(verdict["approver"])
 
 
@@ -178,7 +188,7 @@ async def get_approval(ctx: ObjectSharedContext, proof: bytes) -> dict[str, Any]
     approver = await reader(ctx, proof)
     pending = await ctx.get("pending", type_hint=dict)
     if pending is None or approver not in pending.get("approvers", []):
-        raise TerminalError(f"no approval {ctx.key()} for {approver}", status_code=404)
+        raise _refused(ctx, 404, "no_approval", f"no approval {ctx.key()} for {approver}")
     return {"pending": pending, "closed": await ctx.get("closed", type_hint=dict),
             "saga": await _saga_status(ctx, str(pending["run_id"]))}
 

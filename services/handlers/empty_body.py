@@ -6,9 +6,8 @@ take raw bytes and accept an empty body, `{}` and `null` alike; anything else is
 says so, never silently ignored.
 """
 
-from restate import TerminalError
-
 from pivot.compensations import strict_json
+from pivot.compensations.error_body import refusal
 
 
 def expect_empty(body: bytes) -> None:
@@ -20,4 +19,4 @@ def expect_empty(body: bytes) -> None:
         value = ...
     if value is None or value == {}:
         return
-    raise TerminalError("this call takes no input: send no body, {} or null", status_code=400)
+    raise refusal(400, "takes_no_input", "this call takes no input: send no body, {} or null", field="body")

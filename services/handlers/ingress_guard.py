@@ -24,6 +24,7 @@ import restate
 from restate import TerminalError
 from restate.extensions import current_context
 
+from pivot.compensations.error_body import refusal
 from pivot.compensations.ids import InvalidId
 
 ALLOWED_ORIGINS_ENV = "PIVOT_ALLOWED_ORIGINS"
@@ -61,16 +62,17 @@ def _shown(origin: str) -> str:
     return repr(origin[:120])
 
 
-def refusal(origin: str) -> TerminalError:
-    return TerminalError(
+def origin_refusal(origin: str) -> TerminalError:
+    return refusal(
+        403, "origin_refused",
         f"refused: a browser page at {_shown(origin)} may not call Pivot (Restate's ingress is not a boundary); "
-        f"add the origin to {ALLOWED_ORIGINS_ENV} if that page is yours", status_code=403)
+        f"add the origin to {ALLOWED_ORIGINS_ENV} if that page is yours", field="origin")
 
 
 def check_origin(headers: Mapping[str, str], allowed: frozenset[str]) -> None:
     origin = browser_origin(headers)
     if origin is not None and origin not in allowed:
-        raise refusal(origin)
+        raise origin_refusal(origin)
 
 
 def _guard(key_check: KeyCheck | None, allowed: frozenset[str]) -> Callable[[], AbstractAsyncContextManager[None]]:
@@ -85,7 +87,7 @@ def _guard(key_check: KeyCheck | None, allowed: frozenset[str]) -> Callable[[], 
             try:
                 key_check(ctx.key())  # type: ignore[attr-defined]
             except InvalidId as invalid:
-                raise TerminalError(str(invalid), status_code=400) from None
+                raise refusal(400, "invalid_id", str(invalid), field=invalid.field) from None
         yield
 
     guard.pivot_ingress_guard = True  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from restate.serde import BytesSerde
 from pivot.compensations import clock
 from pivot.compensations.actions import Catalog, JsonDict
 from pivot.compensations.admission import StepRefused, admit, refuse_if_invalid
+from pivot.compensations.error_body import refusal
 from pivot.compensations.kinds import SagaStatus
 from pivot.compensations.open_calls import CallRejected, FinishRequest, OpenRequest, StepRequest, decode_call
 from pivot.compensations.open_ledger import check_timers, expiry_reason, progress, settle
@@ -47,10 +48,6 @@ _DURATION = TypeAdapter(timedelta)
 
 def _json(value: Any) -> bytes:
     return json.dumps(value).encode()
-
-
-def refusal(status: int, code: str, message: str) -> TerminalError:
-    return TerminalError(json.dumps({"code": code, "message": message}), status_code=status)
 
 
 def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
@@ -88,7 +85,8 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
             except TerminalError:  # a plan took the id in between (and was rejected)
                 claimed = False
         if not claimed:
-            raise refusal(409, "run_id_taken", f"run id {ctx.key()} already names a plan saga; use a new run id")
+            raise refusal(409, "run_id_taken", f"run id {ctx.key()} already names a plan saga; use a new run id",
+                          run=ctx.key())
         now = await clock.now(ctx)
         return SagaRecord(
             run_id=ctx.key(), status=SagaStatus.OPEN, mode="open", on_failure=request.on_failure,
@@ -133,7 +131,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         try:
             request = decode_call(OpenRequest, body, optional=True)
         except CallRejected as rejected:
-            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+            raise rejected.error(ctx.key()).terminal() from None
         record = await load(ctx)
         if record is None:
             record = await create(ctx, request)
@@ -141,7 +139,8 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
             store(ctx, record)
         elif (record.on_failure, record.idle_timeout_s) != (request.on_failure, request.idle_timeout.total_seconds()):
             raise refusal(409, "saga_exists", f"saga {ctx.key()} is already open with other settings "
-                          f"(on_failure={record.on_failure}, idle_timeout={record.idle_timeout})")
+                          f"(on_failure={record.on_failure}, idle_timeout={record.idle_timeout})", run=ctx.key(),
+                          field="on_failure" if record.on_failure != request.on_failure else "idle_timeout")
         return view(record)["saga"]  # type: ignore[no-any-return]
 
     @saga.handler("admit", ingress_private=True)
@@ -151,7 +150,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         try:
             admission = admit(record, step_request.spec(), catalog)
         except StepRefused as refused:
-            raise TerminalError(json.dumps(refused.body()), status_code=refused.status) from None
+            raise refused.error(ctx.key()).terminal() from None
         if admission.verdict == "busy":
             return {"verdict": "busy", "busy": [s.id for s in admission.busy],
                     "wait_for": [s.invocation for s in admission.busy if s.invocation]}
@@ -173,7 +172,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         """A step's invocation reports its final state (exactly the state it verified, or why not)."""
         record = await load(ctx)
         if record is None:
-            raise refusal(404, "no_saga", f"no saga {ctx.key()}")
+            raise refusal(404, "no_saga", f"no saga {ctx.key()}", run=ctx.key())
         incoming = StepRecord.model_validate(report)
         if settle(record, incoming):
             await start_finisher(ctx, record, "fail", step=incoming.id)
@@ -228,7 +227,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
     async def admit_commit(ctx: ObjectContext) -> JsonDict:
         record = await load(ctx)
         if record is None:
-            raise refusal(404, "no_saga", f"no saga {ctx.key()}: nothing to commit")
+            raise refusal(404, "no_saga", f"no saga {ctx.key()}: nothing to commit", run=ctx.key())
         if record.finisher is not None or not record.is_open:
             return {"verdict": "finishing" if record.finisher else "closed", **view(record)}
         if record.in_flight():
@@ -243,12 +242,12 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
     async def admit_abort(ctx: ObjectContext, reason: str | None) -> JsonDict:
         record = await load(ctx)
         if record is None:
-            raise refusal(404, "no_saga", f"no saga {ctx.key()}: nothing to abort")
+            raise refusal(404, "no_saga", f"no saga {ctx.key()}: nothing to abort", run=ctx.key())
         if record.finisher is not None or not record.is_open:
             return {"verdict": "finishing" if record.finisher else "closed", **view(record)}
         if record.crossed:
             raise refusal(409, "past_pivot", f"saga {ctx.key()} is past its point of no return; it can only be "
-                          "committed (nothing was undone)")
+                          "committed (nothing was undone)", run=ctx.key())
         await begin_abort(ctx, record, reason or "the agent aborted the saga")
         store(ctx, record)
         return {"verdict": "finishing", **view(record)}
@@ -261,11 +260,11 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         try:
             request = decode_call(StepRequest, body)
         except CallRejected as rejected:
-            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+            raise rejected.error(ctx.key()).terminal() from None
         try:
             refuse_if_invalid(request.spec(), catalog)  # here already: a bad step never reaches the ledger
         except StepRefused as refused:
-            raise TerminalError(json.dumps(refused.body()), status_code=400) from None
+            raise refused.error(ctx.key()).terminal() from None
         timer = ctx.sleep(timedelta(seconds=request.wait_s)) if request.wait_s > 0 else None
         while True:
             answer: JsonDict = await ctx.object_call(admit_step, key=ctx.key(), arg=request.model_dump(mode="json"))
@@ -273,7 +272,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
                 break
             if not await wait_all_within(ctx, answer["wait_for"], timer):
                 raise refusal(409, "busy", f"the pivot waits for steps in flight ({', '.join(answer['busy'])}); "
-                              "ask for it again once they have finished")
+                              "ask for it again once they have finished", run=ctx.key(), step=request.step)
         twin = answer.get("duplicate_of")
         target = twin or request.step  # a duplicate answers the earlier step it repeats
         if answer["step"]["state"] in {"running", "waiting_approval"} and answer.get("invocation"):
@@ -305,7 +304,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         try:
             request = decode_call(FinishRequest, body, optional=True)
         except CallRejected as rejected:
-            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+            raise rejected.error(ctx.key()).terminal() from None
         timer = ctx.sleep(timedelta(seconds=request.wait_s)) if request.wait_s > 0 else None
         while True:
             answer: JsonDict = await ctx.object_call(admit_commit, key=ctx.key(), arg=None)
@@ -313,7 +312,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
                 break
             if not await wait_all_within(ctx, answer["wait_for"], timer):
                 raise refusal(409, "busy", f"steps are still in flight ({', '.join(answer['busy'])}); commit once "
-                              "they have finished, or abort")
+                              "they have finished, or abort", run=ctx.key())
         return await finish(ctx, timer, answer)
 
     @saga.handler("abort", kind="shared", input_serde=BytesSerde(), enable_lazy_state=True)
@@ -323,7 +322,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         try:
             request = decode_call(FinishRequest, body, optional=True)
         except CallRejected as rejected:
-            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+            raise rejected.error(ctx.key()).terminal() from None
         timer = ctx.sleep(timedelta(seconds=request.wait_s)) if request.wait_s > 0 else None
         answer: JsonDict = await ctx.object_call(admit_abort, key=ctx.key(), arg=request.reason)
         return await finish(ctx, timer, answer)
@@ -335,7 +334,7 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         try:
             request = decode_call(StepRequest, body)
         except CallRejected as rejected:
-            raise TerminalError(json.dumps(rejected.body()), status_code=400) from None
+            raise rejected.error(ctx.key()).terminal() from None
         record = await load(ctx)
         taken = False
         if record is None:  # the first step would claim the run id: is a plan holding it?

@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 import restate
-from restate import ObjectContext, ObjectSharedContext, TerminalError
+from restate import ObjectContext, ObjectSharedContext
 from restate.serde import BytesSerde
 
 from pivot.compensations.actions import Catalog
+from pivot.compensations.error_body import refusal
 from pivot.compensations.repair import REPAIRS_STATE, retry_compensations
 from pivot.services.handlers.empty_body import expect_empty
 
@@ -31,8 +32,8 @@ def saga_repair_object(catalog: Catalog) -> restate.VirtualObject:
         expect_empty(body)
         context = await _call_saga(ctx, "repair_context")
         if not context:
-            raise TerminalError(f"saga {ctx.key()} does not need repair (not needs_attention, or unknown)",
-                                status_code=409)
+            raise refusal(409, "nothing_to_repair",
+                          f"saga {ctx.key()} does not need repair (not needs_attention, or unknown)", run=ctx.key())
         outcome = await _call_saga(ctx, "status")
         repairs = await retry_compensations(ctx, ctx.key(), context, outcome, catalog)
         return {"run_id": ctx.key(), "repairs": repairs}

@@ -7,6 +7,9 @@ function ago(seconds) {
   return seconds + "s";
 }
 
+// Every error this page's API answers is {"error": {"code", "message", …}}: say the message.
+const why = (body, response) => (body && body.error && body.error.message) || response.status;
+
 async function post(path, body) {
   return fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 }
@@ -16,7 +19,7 @@ async function follow(item, resultEl) {
   for (;;) {
     const response = await post("/api/approval", { approval_id: item.approval_id, approver, token });
     const body = await response.json();
-    if (!response.ok) { resultEl.textContent = "Cannot follow the saga: " + (body.error || response.status); return; }
+    if (!response.ok) { resultEl.textContent = "Cannot follow the saga: " + why(body, response); return; }
     const saga = body.saga || {};
     if (["committed", "compensated", "needs_attention", "rejected"].includes(saga.status)) {
       resultEl.textContent = "Saga " + item.run_id + ": " + saga.status + ". " + (saga.summary || "");
@@ -37,7 +40,7 @@ async function decide(item, approved, card) {
   const response = await post("/api/decide", { approval_id: item.approval_id, approver, token, approved, comment });
   const body = await response.json();
   if (!response.ok) {
-    resultEl.textContent = "Refused: " + (body.error || response.status);
+    resultEl.textContent = "Refused: " + why(body, response);
     card.querySelectorAll("button").forEach((b) => (b.disabled = false));
     return;
   }
@@ -52,7 +55,7 @@ async function load() {
   const response = await post("/api/pending", { approver, token });
   const body = await response.json();
   if (!response.ok) {
-    $("status").textContent = "Refused: " + (body.error || response.status);
+    $("status").textContent = "Refused: " + why(body, response);
     $("list").replaceChildren();
     return;
   }

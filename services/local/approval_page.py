@@ -33,7 +33,9 @@ from starlette.routing import Route
 
 from pivot.compensations import strict_json
 from pivot.compensations.approvals import APPROVER_PATTERN, decision_proof, read_request
+from pivot.compensations.error_body import ErrorBody
 from pivot.compensations.ids import APPROVAL_ID_PATTERN
+from pivot.services.client import error_of
 from pivot.services.handlers.ingress_guard import allowed_origins
 from pivot.services.ingress_token import ingress_headers
 from pivot.services.local.web_guard import ApiOriginCheck, AttemptLimits, SecurityHeaders
@@ -71,25 +73,29 @@ async def _body(request: Request, model: type[strict_json.Model]) -> strict_json
     try:
         return strict_json.validate(model, strict_json.loads(await request.body()))
     except (strict_json.NotJson, ValidationError, RecursionError):
-        return JSONResponse({"error": f"bad request: send {', '.join(model.model_fields)} as JSON"},
-                            status_code=400)
+        return _error(ErrorBody(code="invalid_request", message=f"send {', '.join(model.model_fields)} as JSON",
+                                status=400))
 
 
 def _limited(limits: AttemptLimits, approver: str, request: Request) -> Response | None:
     retry_after = limits.retry_after(approver, _client(request))
     if retry_after is None:
         return None
-    return JSONResponse({"error": f"too many attempts; try again in {retry_after} s"}, status_code=429,
-                        headers={"retry-after": str(retry_after)})
+    return _error(ErrorBody(code="rate_limited", message=f"too many attempts; try again in {retry_after} s",
+                            status=429), headers={"retry-after": str(retry_after)})
+
+
+def _error(error: ErrorBody, headers: dict[str, str] | None = None) -> Response:
+    """Pivot's one error shape, `{"error": {"code", "message", …}}`, under the error's status."""
+    return JSONResponse(error.body(), status_code=error.status or 500, headers=headers)
 
 
 def _upstream(response: httpx.Response) -> Response:
-    """The ingress's answer for the page: its JSON on success, its message as `error` otherwise."""
-    payload: Any = response.json() if response.content else {}
+    """The ingress's answer for the page: its JSON on success; otherwise Pivot's error body, read
+    from Restate's envelope (the message, and the code and fields in its metadata)."""
     if response.status_code != 200:
-        message = payload.get("message", "refused") if isinstance(payload, dict) else "refused"
-        return JSONResponse({"error": message}, status_code=response.status_code)
-    return JSONResponse(payload)
+        return _error(error_of(response))
+    return JSONResponse(response.json() if response.content else {})
 
 
 def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Starlette:

@@ -24,6 +24,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pivot.compensations.error_body import ErrorBody
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -70,21 +72,22 @@ class ApiOriginCheck:
             headers = Headers(scope=scope)
             problem = self._problem(scope, headers)
             if problem is not None:
-                status, message = problem
-                await JSONResponse({"error": message}, status_code=status)(scope, receive, send)
+                status, code, message = problem
+                body = ErrorBody(code=code, message=message, status=status).body()
+                await JSONResponse(body, status_code=status)(scope, receive, send)
                 return
         await self._app(scope, receive, send)
 
-    def _problem(self, scope: Scope, headers: Headers) -> tuple[int, str] | None:
+    def _problem(self, scope: Scope, headers: Headers) -> tuple[int, str, str] | None:
         origin = headers.get("origin")
         if origin is not None:
             own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
             if origin.rstrip("/").lower() not in {own, *self._allowed}:
-                return 403, "this API answers its own page only"
+                return 403, "origin_refused", "this API answers its own page only"
         elif headers.get("sec-fetch-site", "none") not in {"none", "same-origin"}:
-            return 403, "this API answers its own page only"
+            return 403, "origin_refused", "this API answers its own page only"
         if scope["method"] == "POST" and headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            return 415, "send application/json"
+            return 415, "unsupported_media_type", "send application/json"
         return None
 
 

@@ -32,7 +32,8 @@ def test_not_before_beyond_the_horizon_is_rejected_and_nothing_runs(stack: Stack
         run_id = f"bounds-{uuid.uuid4().hex[:10]}"
         response = httpx.post(f"{stack.ingress_url}/SagaRun/{run_id}/run", json=_scheduled(when), timeout=60)
         assert response.status_code == 400, response.text
-        outcome = json.loads(response.json()["message"])
+        assert response.json()["metadata"]["code"] == "plan_rejected", response.text
+        outcome = httpx.post(f"{stack.ingress_url}/SagaRun/{run_id}/status", timeout=60).json()
         assert outcome["status"] == "rejected"
         assert [(v["path"], v["rule"]) for v in outcome["violations"]] == [("steps[0].not_before", "bounds")]
         assert "PIVOT_NOT_BEFORE_HORIZON" in outcome["violations"][0]["fix"]

@@ -90,7 +90,7 @@ def test_without_the_token_nothing_reaches_restate(proxy: IngressProxy, stack: S
         refused = status(proxy, run_id, headers)
         assert refused.status_code == 401, headers
         assert refused.headers["www-authenticate"].lower().startswith("bearer")
-        assert refused.json()["error"] == "unauthorized" and TOKEN not in refused.text
+        assert refused.json()["error"]["code"] == "unauthorized" and TOKEN not in refused.text
     # Awakeables are capabilities: resolving one through the proxy needs the token too.
     resolve = httpx.post(f"{proxy.url}/restate/awakeables/sign_1{uuid.uuid4().hex}/resolve", json=True, timeout=30)
     assert resolve.status_code == 401

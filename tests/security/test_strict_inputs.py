@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from pivot.compensations import strict_json
-from pivot.services.client import PivotClient
+from pivot.services.client import PivotClient, error_of
 from pivot.services.local.demo import flagship_plan
 from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
@@ -49,8 +49,8 @@ def test_a_plan_is_not_coerced(stack: Stack, sandboxes: Sandboxes, amount: Any, 
     before = _ledgers(stack, sandboxes)
     response = _post(stack, f"/SagaRun/{run_id}/run", json.dumps(_invoice_plan(amount, pivot)))
     assert response.status_code == 400, response.text
-    outcome = json.loads(response.json()["message"])
-    assert outcome["status"] == "rejected" and path in [v["path"] for v in outcome["violations"]], outcome
+    refusal = error_of(response)
+    assert refusal.code == "plan_rejected" and path in [v.path for v in refusal.violations or []], response.text
     assert _ledgers(stack, sandboxes) == before
 
 
@@ -76,8 +76,8 @@ def test_an_open_saga_step_is_not_coerced(stack: Stack, sandboxes: Sandboxes, fi
             field: value}
     response = _post(stack, f"/Saga/{run_id}/step", json.dumps(step))
     assert response.status_code == 400, response.text
-    refusal = json.loads(response.json()["message"])
-    assert refusal["code"] == "invalid_request" and [v["path"] for v in refusal["violations"]] == [field]
+    refusal = error_of(response)
+    assert refusal.code == "invalid_request" and [v.path for v in refusal.violations or []] == [field], response.text
     assert _ledgers(stack, sandboxes) == before
 
 
