@@ -10,7 +10,7 @@ noncompensable steps deferred to commit, a verified outcome. Serve it next to Pi
     curl -X POST "$PIVOT_ADMIN_URL/deployments" -H 'content-type: application/json' \\
          -d '{"uri": "http://127.0.0.1:9081"}'
     curl "$PIVOT_INGRESS_URL/Onboarding/onboard" -H 'content-type: application/json' \\
-         -d '{"email": "ada@example.com", "customer": "cus_9s6XKzkNRiz8i3", "amount": 12000}'
+         -d '{"email": "hedy@example.com", "customer": "cus_9s6XKzkNRiz8i3", "amount": 12000}'
 """
 
 from typing import Any

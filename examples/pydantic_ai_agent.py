@@ -12,8 +12,8 @@ no network; put a real model in its place (`Agent("openai:gpt-5", ...)`) and not
     curl -X POST "$PIVOT_ADMIN_URL/deployments" -H 'content-type: application/json' \\
          -d '{"uri": "http://127.0.0.1:9082"}'
     curl "$PIVOT_INGRESS_URL/OnboardingAgent/onboard" -H 'content-type: application/json' \\
-         -d '{"email": "ada@example.com"}'
-    # → {"output": "ada@example.com is in the CRM and invoiced (invoice …)…", "outcome": {"status": "committed", …}}
+         -d '{"email": "alan@example.com"}'
+    # → {"output": "alan@example.com is in the CRM and invoiced (invoice …)…", "outcome": {"status": "committed", …}}
 
 `PIVOT_EXAMPLE_MODEL_LOG=<file>` appends one JSON line per real model call (a replayed answer
 comes from the journal and writes none): the tests count them across a crash of this process.

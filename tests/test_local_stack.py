@@ -198,3 +198,18 @@ def test_pivot_mcp_finds_the_local_stack(found_stack: Stack, open_saga: str, tmp
         assert not status.is_error and status.structured_content is not None
         assert status.structured_content["status"] == "open"
     assert said_local_stack(found_stack, (tmp_path / "server.log").read_text())
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_pivot_dev_starts_restate_empty_unless_told_to_keep(keep: bool, tmp_path: Path) -> None:
+    """The sandboxes start empty on every start; Restate's data does too, unless `--keep`."""
+    yesterday = tmp_path / "state" / "data" / "yesterday"
+    yesterday.parent.mkdir(parents=True)
+    yesterday.write_text("a saga of yesterday")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PIVOT_")},
+           "PIVOT_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run([str(Path(sys.executable).parent / "pivot"), "dev", "--once", "--ports", "free",
+                           *(["--keep"] if keep else [])], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert yesterday.exists() is keep
+    assert ("kept from the last start" if keep else "started empty") in done.stdout

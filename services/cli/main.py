@@ -311,7 +311,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     except ValueError as unknown:
         console.print(text(f"--port: {unknown}", "red"))
         return 2
-    stack = Stack(ports=ports, mcp_server=find_spec("mcp") is not None)  # the MCP SDK is the `agents` extra
+    stack = Stack(ports=ports, mcp_server=find_spec("mcp") is not None,  # the MCP SDK is the `agents` extra
+                  fresh_data=not args.keep)
     stop_on_signals()
     console.print(markup("[bold]starting[/] restate-server, sandboxes and the Pivot service…"))
     try:
@@ -321,6 +322,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
                       **stack.sandbox_urls, "logs": stack.log_dir, "state": stack.stack_file}
             for name, place in places.items():
                 console.print(text(f"  {name:<9} {place}"))
+            console.print(text(f"  data      {stack.data_dir}: " + (
+                "kept from the last start (--keep)" if args.keep else
+                "started empty, as the sandboxes do (--keep keeps the last start's sagas)")))
             approvers = ", ".join(stack.approver_tokens)
             console.print(text(f"  approvers {approvers}: tokens in {stack.approvers_file} "
                                "(made on first start, mode 0600)"))
@@ -372,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="start restate-server, the sandboxes and the service; Ctrl-C stops them")
     dev.add_argument("--demo", action="store_true", help="run the flagship saga twice (clean, then failing)")
     dev.add_argument("--once", action="store_true", help="stop the stack after the demo instead of waiting")
+    dev.add_argument("--keep", action="store_true",
+                     help="keep the sagas and journals of the last start (by default Restate starts empty, as the "
+                          "sandboxes always do, so a run id from yesterday names nothing today)")
     dev.add_argument("--ports", choices=["default", "free"], default="default",
                      help="free: any free loopback ports (every pivot command finds them in the state folder's "
                           "stack.json; `pivot env` prints them)")

@@ -6,6 +6,7 @@ successful call), never a sleep.
 """
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -82,6 +83,9 @@ class Stack:
     restate_env: dict[str, str] = field(default_factory=dict)
     mcp_server: bool = False
     """Also serve `pivot mcp --transport http` (`pivot dev` does; it needs the `agents` extra)."""
+    fresh_data: bool = False
+    """Start Restate with empty data (`pivot dev` does unless `--keep`): the sandboxes start empty
+    on every start, so sagas kept from a previous start would name objects that no longer exist."""
 
     def __post_init__(self) -> None:
         host = "127.0.0.1"
@@ -158,6 +162,8 @@ class Stack:
         A taken port or a stack already running on this state folder raises `CannotStart` before
         anything starts."""
         check_can_start(self.port_purposes(), self.state_dir)
+        if self.fresh_data:  # only now: another stack running on this state folder was refused above
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         try:
             self.restate.start()
             self.sandboxes.start()
