@@ -270,8 +270,15 @@ class Stack:
         self.service.kill()
         self.service.start()
         self.wait_service()
+        self._say_where()
 
     def restart_restate(self) -> None:
         self.restate.kill()
         self.restate.start()
         self.wait_restate()
+        self._say_where()
+
+    def _say_where(self) -> None:
+        """stack.json names the processes running now (a restarted one has a new pid)."""
+        if self.stack_file.exists():
+            write_stack_file(self.stack_file, self.info())
