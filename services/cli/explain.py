@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pivot.compensations.actions import Catalog
+from pivot.compensations.durations import short_duration
 from pivot.compensations.kinds import StepKind
 from pivot.compensations.validation import ValidatedPlan
 
@@ -35,7 +36,7 @@ def explain(plan: ValidatedPlan, catalog: Catalog) -> Explanation:
     for spec, action, kind in zip(plan.steps, plan.actions, plan.kinds, strict=True):
         gate = None
         if spec.approval is not None:
-            gate = f"waits up to {spec.approval.timeout} for {', '.join(spec.approval.approvers)}"
+            gate = f"waits up to {short_duration(spec.approval.timeout)} for {', '.join(spec.approval.approvers)}"
         steps.append(StepExplanation(id=spec.id, action=action.name, kind=kind, key_carrier=action.key_carrier,
                                      readback=action.readback, compensation=action.compensation, approval=gate,
                                      connection=spec.connection))

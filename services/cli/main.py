@@ -18,6 +18,8 @@ from pivot.services.terminal_text import markup, text
 console = Console(width=None if sys.stdout.isatty() else 120, markup=False, highlight=False)
 """Prints rich renderables built by `pivot.services.terminal_text` (or literal text): a plain string is
 never read as markup, so a value that slips into one cannot restyle or crash the output."""
+notices = Console(stderr=True, width=None if sys.stderr.isatty() else 120, markup=False, highlight=False)
+"""What a command says while it waits (a gate to approve): on stderr, so `--json` output stays JSON."""
 DEFAULT_INGRESS = os.environ.get("PIVOT_INGRESS_URL", "http://127.0.0.1:8080")
 DEFAULT_ADMIN = os.environ.get("PIVOT_ADMIN_URL", "http://127.0.0.1:9070")
 
@@ -33,15 +35,26 @@ def _load_plan(path: str) -> dict[str, Any]:
     return plan
 
 
+EXIT_CODES = """exit status (every command that reports a saga):
+  0  committed, or done (open sagas: the call was taken)
+  1  error (the service could not be reached, or answered an error)
+  2  refused or invalid: nothing ran (a rejected plan, a refused step, an invalid catalog)
+  3  compensated: the saga unwound, every step that had taken effect was undone
+  4  needs attention: an undo failed, or a step after the point of no return did"""
+
+
 def _exit_code(outcome: dict[str, Any]) -> int:
     return {"committed": 0, "compensated": 3, "needs_attention": 4}.get(str(outcome.get("status")), 1)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pivot.services.cli.follow import gate_notices
+
     plan = _load_plan(args.plan)
     with PivotClient(args.ingress) as client:
         try:
-            outcome = client.run(args.run_id, plan)
+            with gate_notices(args.ingress, args.run_id, notices):
+                outcome = client.run(args.run_id, plan)
         except PlanRejectedError as rejected:
             render.outcome(console, rejected.outcome)
             return 2
@@ -58,7 +71,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with PivotClient(args.ingress) as client:
         if args.watch:
-            return _watch(client, args.run_id)
+            from pivot.services.cli.follow import watch
+
+            return _exit_code(watch(client, args.run_id, console))
         body = client.status(args.run_id)
     if args.json:
         print(json.dumps(body, indent=2))
@@ -177,7 +192,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if row["service_name"] == "Saga":  # an open saga's record: the outcome without the engine's fields
             outcome = SagaRecord.model_validate(outcome).stored_public_json()
         outcome.setdefault("mode", "plan")
-        if args.status and outcome.get("status") != args.status:
+        if args.status and not render.has_status(outcome, args.status):
             continue
         sagas.append(outcome)
     if args.json:
@@ -230,19 +245,6 @@ def cmd_journal(args: argparse.Namespace) -> int:
     else:
         render.journal(console, invocation, events)
     return 0
-
-
-def _watch(client: PivotClient, run_id: str) -> int:
-    """Follow a saga live until it ends."""
-    from rich.live import Live
-
-    body = client.status(run_id)
-    with Live(render.outcome_renderable(body), console=console, refresh_per_second=4) as live:
-        while body.get("status") not in {"committed", "compensated", "needs_attention", "rejected", "not_found"}:
-            time.sleep(0.5)
-            body = client.status(run_id)
-            live.update(render.outcome_renderable(body))
-    return _exit_code(body)
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
@@ -324,7 +326,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pivot", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pivot", description=__doc__, epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="start restate-server, the sandboxes and the service; Ctrl-C stops them")
@@ -367,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("list", help="list sagas, by status")
     listing.add_argument("--status", choices=["open", "running", "waiting_approval", "committed", "compensated",
-                                              "needs_attention", "rejected"])
+                                              "needs_attention", "rejected"],
+                         help="plans and open sagas alike: an open saga is also running, or waiting_approval, while "
+                              "one of its steps is")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_list)
 
