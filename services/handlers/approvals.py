@@ -22,6 +22,7 @@ from restate.serde import BytesSerde
 
 from pivot.compensations.approvals import PendingApproval, check_decision, check_read, parse_approver_tokens
 from pivot.compensations.clock import stamped
+from pivot.compensations.protocol import iso
 from pivot.services.handlers.names import SAGA, SAGA_RUN
 
 APPROVERS_ENV = "PIVOT_APPROVERS"
@@ -112,6 +113,17 @@ def _leave_inboxes(ctx: ObjectContext, approvers: list[str]) -> None:
         ctx.object_send(inbox_remove, key=inbox_shard(approver, ctx.key()), arg=ctx.key())
 
 
+def earlier_decision(decision: dict[str, Any]) -> str:
+    """"approved by finance at 2025-…" from what is known of a decision, saying nothing it lacks
+    (a gate closed before decisions kept their time has no `at`)."""
+    words = ["approved" if decision.get("approved") else "rejected"]
+    if decision.get("approver"):
+        words.append(f"by {decision['approver']}")
+    if decision.get("at"):
+        words.append(f"at {decision['at']}")
+    return " ".join(words)
+
+
 @approval.handler("decide")
 async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     """Approve or reject. 404 unknown, 409 already decided, 410 past the deadline, 403 not
@@ -126,10 +138,8 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
             raise TerminalError(f"approval {ctx.key()} expired at its deadline; nothing changed", status_code=410)
         if closed.get("cancelled"):
             raise TerminalError(f"the saga of approval {ctx.key()} was cancelled; nothing changed", status_code=410)
-        earlier = closed.get("decision", {})
-        verb = "approved" if earlier.get("approved") else "rejected"
-        raise TerminalError(f"approval {ctx.key()} was already {verb} by {earlier.get('approver')} "
-                            f"at {earlier.get('at')}; nothing changed", status_code=409)
+        raise TerminalError(f"approval {ctx.key()} was already {earlier_decision(closed.get('decision', {}))}; "
+                            "nothing changed", status_code=409)
     raw = json.dumps(request).encode()
     # One entry: the verdict and the time it was reached (the deadline is checked against it).
     verdict = await ctx.run_typed("verify_decision", stamped(verify_decision), RunOptions(type_hint=dict),
@@ -141,7 +151,8 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     awakeable_id = await ctx.get("awakeable", type_hint=str)
     if awakeable_id is None:
         raise TerminalError(f"approval {ctx.key()} is not waiting for a decision", status_code=409)
-    ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"]}})
+    ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"],
+                                    "at": iso(float(verdict["at"]))}})
     ctx.resolve_awakeable(awakeable_id, json.dumps({FROM_DECIDE: request}).encode(), serde=restate.serde.BytesSerde())
     ctx.clear("awakeable")
     _leave_inboxes(ctx, pending.approvers)  # the gate is closed here: the saga sends no `close` after a decision
