@@ -84,6 +84,34 @@ def explanation_text(explanation: Explanation) -> list[str]:
     return lines
 
 
+class KnownApprovers(BaseModel):
+    """The approvers a gate may name, as far as this shell knows them, and from where."""
+
+    names: list[str] | None
+    source: str | None
+
+    def sentence(self) -> str:
+        if self.names is None:
+            return ("approvers: not checked here (PIVOT_APPROVERS is not set and no local stack has run); the "
+                    "service refuses a gate naming an approver it does not have")
+        return f"approvers configured ({self.source}): {', '.join(self.names) or 'none'}"
+
+
+def known_approvers() -> KnownApprovers:
+    """`PIVOT_APPROVERS` when it is set here, else the local stack's approvers file, else unknown."""
+    from pivot.services.catalog import configured_approvers
+    from pivot.services.local import approver_tokens
+
+    names = configured_approvers()
+    if names is not None:
+        return KnownApprovers(names=sorted(names), source="PIVOT_APPROVERS")
+    local = approver_tokens.LOCAL_APPROVERS_FILE
+    names = approver_tokens.local_approver_names(local)
+    if names is not None:
+        return KnownApprovers(names=sorted(names), source=f"the local stack, {local}")
+    return KnownApprovers(names=None, source=None)
+
+
 def plan_json_schema(catalog: Catalog) -> dict[str, Any]:
     """The plan's JSON Schema, with the action names of this catalog as an enum."""
     from pivot.compensations.plan import Plan

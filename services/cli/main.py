@@ -123,27 +123,37 @@ def cmd_decide(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from pivot.compensations.validation import PlanRejected, check_horizon, validate_plan
     from pivot.services.catalog import build_catalog
-    from pivot.services.cli.explain import explain, explanation_text
+    from pivot.services.cli.explain import explain, explanation_text, known_approvers
 
-    catalog = build_catalog()
+    approvers = known_approvers()
+    catalog = build_catalog(approvers=approvers.names)
+    raw = _load_plan(args.plan)
+    steps = raw.get("steps")
+    gated = isinstance(steps, list) and any(isinstance(s, dict) and s.get("approval") for s in steps)
+    said = {"approvers": approvers.model_dump()} if gated else {}
     try:
-        plan = validate_plan(_load_plan(args.plan), catalog)
+        plan = validate_plan(raw, catalog)
         check_horizon(plan, time.time())
     except PlanRejected as rejected:
         if args.json:
-            print(json.dumps({"valid": False, "violations": [v.model_dump() for v in rejected.violations]}, indent=2))
+            print(json.dumps({"valid": False, "violations": [v.model_dump() for v in rejected.violations], **said},
+                             indent=2))
         else:
             console.print(markup("[red]✗ {} problem(s)[/]; nothing would run", len(rejected.violations)))
             for line in render.violation_lines(v.model_dump() for v in rejected.violations):
                 console.print(line)
+            if gated:
+                console.print(text(approvers.sentence(), "dim"))
         return 2
     explanation = explain(plan, catalog)
     if args.json:
-        print(json.dumps({"valid": True, **explanation.model_dump(mode="json")}, indent=2))
+        print(json.dumps({"valid": True, **explanation.model_dump(mode="json"), **said}, indent=2))
     else:
         console.print(markup("[green]✓ valid plan[/]"))
         for line in explanation_text(explanation):
             console.print(text(line))
+        if gated:
+            console.print(text(approvers.sentence(), "dim"))
     return 0
 
 

@@ -11,8 +11,11 @@ import secrets
 from pathlib import Path
 
 from pivot.compensations.approvals import parse_approver_tokens
+from pivot.services.local.restate_binary import PROJECT_ROOT
 
 LOCAL_APPROVER_NAMES = ("finance", "ops")
+LOCAL_APPROVERS_FILE = PROJECT_ROOT / ".restate" / "approvers"
+"""Where `pivot dev` keeps them (its state folder)."""
 HEADER = ("# Pivot's local approvers, name:token, one per line (made by `pivot dev` on first start).\n"
           "# Keep this file private (mode 0600). The service reads them as PIVOT_APPROVERS.\n")
 
@@ -25,10 +28,19 @@ def write_approver_tokens(path: Path, tokens: dict[str, str]) -> None:
         file.write(HEADER + "".join(f"{name}:{token}\n" for name, token in tokens.items()))
 
 
+def read_approver_tokens(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return parse_approver_tokens(",".join(lines))
+
+
+def local_approver_names(path: Path = LOCAL_APPROVERS_FILE) -> frozenset[str] | None:
+    """The local stack's approver names (never their tokens), or None when it has not run here."""
+    return frozenset(read_approver_tokens(path)) if path.is_file() else None
+
+
 def ensure_approver_tokens(path: Path, names: tuple[str, ...] = LOCAL_APPROVER_NAMES) -> dict[str, str]:
     """The tokens in `path`, creating the file with a fresh random token per name if it is missing."""
     if not path.exists():
         write_approver_tokens(path, {name: secrets.token_urlsafe(24) for name in names})
     os.chmod(path, 0o600)  # an older or copied file: private again
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return parse_approver_tokens(",".join(lines))
+    return read_approver_tokens(path)
