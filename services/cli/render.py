@@ -88,10 +88,21 @@ def params_cell(action: Action) -> str:
     return ", ".join(f"{name}{'*' if field.is_required() else ''}" for name, field in fields.items())
 
 
+PROSE_COLUMNS = frozenset({"key carrier", "read-back", "compensation"})
+
+
+NARROW_COLUMNS = {"action": 12, "kind": 14, "pivot?": 6, "params": 13, "from": 8}
+"""Columns of names and short words, kept narrow so that the prose beside them (PROSE_COLUMNS)
+keeps room for whole words in a piped 120-column table."""
+PROSE_COLUMNS = frozenset({"key carrier", "read-back", "compensation"})
+
+
 def catalog(console: Console, actions: Catalog) -> None:
     table = Table(title="Pivot action catalog (params: * required)", show_lines=True)
     for column in ("action", "kind", "pivot?", "params", "key carrier", "read-back", "compensation", "from"):
-        table.add_column(column, overflow="fold")
+        # Prose columns keep room for a whole word (a long one is folded, a short one never split).
+        table.add_column(column, overflow="fold", max_width=NARROW_COLUMNS.get(column),
+                         min_width=14 if column in PROSE_COLUMNS else None)
     for name in sorted(actions):
         action = actions[name]
         table.add_row(*map(text, (name, action.kind.value, "yes" if action.pivot_eligible else "no",
