@@ -173,13 +173,19 @@ async def reader(ctx: restate.Context | ObjectSharedContext, raw: bytes) -> str:
     return str(verdict["approver"])
 
 
-async def _saga_status(ctx: ObjectSharedContext, run_id: str) -> dict[str, Any]:
-    """Where the gate's saga stands now, plan or open saga, in a few fields an approver needs."""
+async def _saga_status(ctx: ObjectSharedContext, run_id: str, step_id: str) -> dict[str, Any]:
+    """Where the gate's saga stands now, plan or open saga, in a few fields an approver needs: its
+    status and summary, whether it is an open saga (which ends when its agent commits), and the
+    gated step's state."""
     raw = await ctx.generic_call(SAGA_RUN, "status", arg=b"", key=run_id)
     body = json.loads(raw or b"{}")
     if body.get("mode") == "open":
         body = json.loads(await ctx.generic_call(SAGA, "status", arg=b"", key=run_id) or b"{}")
-    return {"status": body.get("status"), "summary": body.get("summary")}
+    step = next((s for s in body.get("steps") or [] if s.get("id") == step_id), None)
+    shown = {"status": body.get("status"), "summary": body.get("summary"), "mode": body.get("mode") or "plan"}
+    if step is not None:
+        shown["step"] = {name: step[name] for name in ("id", "state", "ref") if step.get(name) is not None}
+    return shown
 
 
 @approval.handler("get", kind="shared", input_serde=BytesSerde())
@@ -191,7 +197,7 @@ async def get_approval(ctx: ObjectSharedContext, proof: bytes) -> dict[str, Any]
     if pending is None or approver not in pending.get("approvers", []):
         raise TerminalError(f"no approval {ctx.key()} for {approver}", status_code=404)
     return {"pending": pending, "closed": await ctx.get("closed", type_hint=dict),
-            "saga": await _saga_status(ctx, str(pending["run_id"]))}
+            "saga": await _saga_status(ctx, str(pending["run_id"]), str(pending["step_id"]))}
 
 
 # add/remove touch one entry: lazy state, so an inbox with thousands of entries is not shipped
