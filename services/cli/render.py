@@ -91,18 +91,20 @@ def params_cell(action: Action) -> str:
 PROSE_COLUMNS = frozenset({"key carrier", "read-back", "compensation"})
 
 
-NARROW_COLUMNS = {"action": 12, "kind": 14, "pivot?": 6, "params": 13, "from": 8}
+NARROW_COLUMNS = {"action": 17, "kind": 14, "pivot?": 6, "params": 9, "from": 8}
 """Columns of names and short words, kept narrow so that the prose beside them (PROSE_COLUMNS)
-keeps room for whole words in a piped 120-column table."""
+keeps room for whole words in a piped 120-column table; a wider console needs no caps."""
+WIDE = 160
 PROSE_COLUMNS = frozenset({"key carrier", "read-back", "compensation"})
 
 
 def catalog(console: Console, actions: Catalog) -> None:
     table = Table(title="Pivot action catalog (params: * required)", show_lines=True)
+    narrow = console.width < WIDE
     for column in ("action", "kind", "pivot?", "params", "key carrier", "read-back", "compensation", "from"):
         # Prose columns keep room for a whole word (a long one is folded, a short one never split).
-        table.add_column(column, overflow="fold", max_width=NARROW_COLUMNS.get(column),
-                         min_width=14 if column in PROSE_COLUMNS else None)
+        table.add_column(column, overflow="fold", max_width=NARROW_COLUMNS.get(column) if narrow else None,
+                         min_width=14 if narrow and column in PROSE_COLUMNS else None)
     for name in sorted(actions):
         action = actions[name]
         table.add_row(*map(text, (name, action.kind.value, "yes" if action.pivot_eligible else "no",
