@@ -106,27 +106,38 @@ class Action:
 
 @dataclass(frozen=True)
 class Catalog(Mapping[str, Action]):
-    """The actions a plan may use, by name, and the named connections (accounts) of each provider
-    besides its default one. Immutable once built."""
+    """The actions a plan may use, by name, the named connections (accounts) of each provider
+    besides its default one, and the approvers this deployment can authenticate. Immutable once built."""
 
     actions: Mapping[str, Action] = field(default_factory=dict)
     connections: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """provider → the names of its other configured connections (never their credentials)."""
     sources: Mapping[str, str] = field(default_factory=dict)
     """action → where it came from (`built-in`, an installed package's entry point, a plugin module)."""
+    approvers: frozenset[str] | None = None
+    """The approver names the service can authenticate (never their tokens). A gate naming anyone
+    else could never be decided and would park its saga until the deadline, so it is refused before
+    anything runs. None where they are not known (an offline check): gates are then not checked."""
 
     @classmethod
     def of(cls, actions: Iterable[Action], connections: Mapping[str, frozenset[str]] | None = None,
-           sources: Mapping[str, str] | None = None) -> "Catalog":
+           sources: Mapping[str, str] | None = None, approvers: Iterable[str] | None = None) -> "Catalog":
         table: dict[str, Action] = {}
         for action in actions:
             if action.name in table:
                 raise ValueError(f"duplicate action {action.name}")
             table[action.name] = action
-        return cls(table, dict(connections or {}), dict(sources or {}))
+        return cls(table, dict(connections or {}), dict(sources or {}),
+                   None if approvers is None else frozenset(approvers))
 
     def knows_connection(self, provider: str, name: str) -> bool:
         return name == "default" or name in self.connections.get(provider, frozenset())
+
+    def unknown_approvers(self, names: Iterable[str]) -> list[str]:
+        """The names among `names` that no configured approver has (none when approvers are not known)."""
+        if self.approvers is None:
+            return []
+        return [name for name in names if name not in self.approvers]
 
     def __getitem__(self, name: str) -> Action:
         return self.actions[name]

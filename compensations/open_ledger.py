@@ -8,6 +8,7 @@ they read like the in-memory `Saga` and can be tested without a server.
 from dataclasses import dataclass
 from typing import Literal
 
+from pivot.compensations.durations import short_duration
 from pivot.compensations.kinds import SagaStatus, StepKind, StepState
 from pivot.compensations.protocol import iso
 from pivot.compensations.record import SagaRecord, StepRecord
@@ -76,16 +77,8 @@ def check_timers(record: SagaRecord, now: float) -> TimerCheck:
     return TimerCheck(None, min(idle_at, record.deadline_at))
 
 
-def human_duration(seconds: float) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = int(seconds // size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds:g} seconds"
-
-
 def expiry_reason(record: SagaRecord, expired: Expiry) -> str:
     if expired == "deadline":
         return f"the saga reached its deadline ({iso(record.deadline_at or 0)}) while still open"
-    return (f"the agent made no call for {human_duration(record.idle_timeout_s or 0)} (idle timeout), so the "
+    return (f"the agent made no call for {short_duration(record.idle_timeout_s or 0)} (idle timeout), so the "
             "saga closed by itself")

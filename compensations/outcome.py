@@ -64,6 +64,24 @@ def _sentence(text: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
+def _open_sentence(outcome: Outcome) -> str:
+    """What an open saga's agent may still do, true for where it stands: before its point of no
+    return abort undoes what took effect; past it abort is refused, only commit finishes it."""
+    pivot = next((s for s in outcome.steps if s.kind is StepKind.PIVOT and s.state is StepState.VERIFIED), None)
+    if pivot is not None:
+        return (f"The saga is open past its point of no return ('{pivot.id}'): commit to finish it; abort is "
+                "refused, since nothing done from there on can be undone.")
+    undoable = [s.id for s in outcome.steps if s.state is StepState.VERIFIED and s.kind is StepKind.COMPENSABLE]
+    in_flight = [s.id for s in outcome.steps if s.state in {StepState.RUNNING, StepState.WAITING_APPROVAL}]
+    if undoable:
+        then = "abort to undo " + ", ".join(f"'{name}'" for name in undoable)
+    elif in_flight:
+        then = "abort to cancel " + ", ".join(f"'{name}'" for name in in_flight)
+    else:
+        then = "abort to close it (nothing has taken effect)"
+    return f"The saga is open: commit to finish it, or {then}."
+
+
 def summarize(outcome: Outcome, actions: Mapping[str, Action]) -> str:
     """Say what is true now, step by step, from verified facts only."""
     if outcome.status is SagaStatus.REJECTED:
@@ -100,7 +118,7 @@ def summarize(outcome: Outcome, actions: Mapping[str, Action]) -> str:
         elif step.state in {StepState.RUNNING, StepState.WAITING_APPROVAL}:
             parts.append(f"'{step.id}' ({step.action}) is {step.state.value.replace('_', ' ')}.")
     if outcome.status is SagaStatus.OPEN:
-        parts.append("The saga is open: commit to finish it, or abort to undo every step that took effect.")
+        parts.append(_open_sentence(outcome))
     elif outcome.status is SagaStatus.NEEDS_ATTENTION:
         parts.append("The saga needs attention from an operator.")
     elif outcome.status is SagaStatus.COMPENSATED:

@@ -22,13 +22,14 @@ from pivot.compensations.outcome import Outcome, StepOutcome, summarize
 from pivot.compensations.plan import Approval, StepSpec
 
 OnFailure = Literal["unwind", "report"]
+Ending = Literal["commit", "abort", "fail"]
 NOT_SENT = "not sent: the saga unwound before commit"
 
 IN_FLIGHT = frozenset({StepState.RUNNING, StepState.WAITING_APPROVAL})
 ENGINE_FIELDS = frozenset({"params", "pivot", "gate", "group", "not_before", "request", "registered", "invocation"})
 """StepRecord fields that are the engine's, not the outcome's."""
-SAGA_FIELDS = frozenset({"crossed", "finisher", "opened_at", "last_call_at", "idle_timeout_s", "deadline_at",
-                         "timer_at"})
+SAGA_FIELDS = frozenset({"crossed", "finisher", "ending", "opened_at", "last_call_at", "idle_timeout_s",
+                         "deadline_at", "timer_at"})
 _ENGINE_ONLY: dict[str, Any] = {"steps": {"__all__": set(ENGINE_FIELDS)}, **dict.fromkeys(SAGA_FIELDS, True)}
 
 
@@ -84,6 +85,8 @@ class SagaRecord(Outcome):
     """The point of no return is behind: nothing is unwound any more."""
     finisher: str | None = None
     """Open sagas: the invocation that commits or unwinds it."""
+    ending: Ending | None = None
+    """Open sagas: what the finisher does (an abort during a commit is refused, not attached to it)."""
     opened_at: float | None = None
     last_call_at: float | None = None
     idle_timeout_s: float | None = None

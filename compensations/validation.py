@@ -163,6 +163,13 @@ def check_step(step: StepSpec, catalog: Catalog, where: str = "") -> list[Violat
     if step.approval is not None and step.approval.timeout > MAX_APPROVAL_WAIT:
         violation(_at(where, "approval.timeout"), "approval", f"approval timeout exceeds {MAX_APPROVAL_WAIT.days} days",
                   "use a shorter timeout")
+    if step.approval is not None and (unknown := catalog.unknown_approvers(step.approval.approvers)):
+        configured = ", ".join(sorted(catalog.approvers or ())) or "none"
+        names = ", ".join(f"'{name}'" for name in unknown)
+        which = f"approver {names} is" if len(unknown) == 1 else f"approvers {names} are"
+        violation(_at(where, "approval.approvers"), "approvers",
+                  f"{which} not configured (configured: {configured}): the gate could never be decided",
+                  "name a configured approver, or configure it on the service (PIVOT_APPROVERS)")
     if not catalog.knows_connection(action.provider, step.connection):
         known = ", ".join(["default", *sorted(catalog.connections.get(action.provider, ()))])
         violation(_at(where, "connection"), "connection",

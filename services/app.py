@@ -11,7 +11,7 @@ from restate.server_types import RestateAppT
 
 from pivot.compensations.actions import Catalog
 from pivot.compensations.ids import check_approval_id, check_run_id
-from pivot.services.catalog import build_catalog
+from pivot.services.catalog import build_catalog, configured_approvers
 from pivot.services.handlers.alerts import webhook_alert
 from pivot.services.handlers.approvals import InboxGate, approval, approvals_service, inbox
 from pivot.services.handlers.ingress_guard import guard_services
@@ -47,7 +47,9 @@ def identity_keys() -> list[str] | None:
 def app_services(extra: Handlers | None = None) -> Handlers:
     """What the app serves: Pivot's services and `extra`, every handler behind the ingress guard
     (extra services too: they share the ingress)."""
-    services = [*pivot_services(build_catalog()), *(extra or [])]
+    # The service decides gates: with PIVOT_APPROVERS unset nobody can, so every gate is refused.
+    catalog = build_catalog(approvers=configured_approvers() or frozenset())
+    services = [*pivot_services(catalog), *(extra or [])]
     guard_services(services, KEY_CHECKS)
     return services
 

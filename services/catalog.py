@@ -4,18 +4,22 @@ Endpoints come from the environment (`PIVOT_<PROVIDER>_BASE_URL`); the local sta
 at the sandboxes, production leaves them at the real APIs. Named connections (other accounts of
 a provider) come from `PIVOT_CONNECTIONS_FILE` or the environment (providers/connections.py):
 the catalog knows their names, so a step naming an unknown one is refused before anything runs.
+Approvers likewise: the catalog knows the names in `PIVOT_APPROVERS` (never their tokens), so a
+gate naming anyone else is refused instead of parking a saga that nobody could ever release.
 """
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from pivot.compensations.actions import Action, Catalog, RetryBudget
+from pivot.compensations.approvals import parse_approver_tokens
 from pivot.providers import connections
 from pivot.providers.http import Endpoint
 from pivot.providers.hubspot.actions import hubspot_actions
 from pivot.providers.hubspot.client import HUBSPOT_API, HubSpotClient
-from pivot.providers.redaction import redacting
+from pivot.providers.redaction import APPROVERS_ENV, redacting
 from pivot.providers.salesforce.actions import salesforce_actions
 from pivot.providers.salesforce.client import SALESFORCE_API, SalesforceClient
 from pivot.providers.shopify.actions import shopify_actions
@@ -68,15 +72,28 @@ def build_clients() -> Clients:
     )
 
 
-def build_catalog(clients: Clients | None = None) -> Catalog:
+def configured_approvers(environ: Mapping[str, str] | None = None) -> frozenset[str] | None:
+    """The approver names in `PIVOT_APPROVERS`, or None when the variable is not set here (a
+    client's shell, where the service's approvers are not known)."""
+    env = os.environ if environ is None else environ
+    if APPROVERS_ENV not in env:
+        return None
+    return frozenset(parse_approver_tokens(env[APPROVERS_ENV]))
+
+
+def build_catalog(clients: Clients | None = None, *, approvers: Iterable[str] | None = None) -> Catalog:
     """Every action — built in, from installed packages' `pivot.actions` entry points, and from
     `PIVOT_CATALOG_PLUGINS` (services/plugins.py) — each wrapped so that what its provider reports
     is redacted before a saga stores it (an error body may echo the credential). Raises
-    `CatalogError` naming the plugin when one cannot be loaded or clashes with another."""
+    `CatalogError` naming the plugin when one cannot be loaded or clashes with another.
+
+    `approvers`: the names a gate may use; by default those of `PIVOT_APPROVERS` when it is set,
+    else unknown (gates are not checked). The service passes its own, empty when none is set."""
     c = clients or build_clients()
     built_in = [*hubspot_actions(c.hubspot), *stripe_actions(c.stripe), *slack_actions(c.slack),
                 *salesforce_actions(c.salesforce), *shopify_actions(c.shopify)]
     sourced = [*(Sourced(action, BUILT_IN) for action in built_in), *entry_point_actions(), *env_actions()]
     sources = check_unique(sourced)
     actions = _with_compensation_budget([redacting(item.action) for item in sourced])
-    return Catalog.of(actions, connections.names(connections.load()), sources)
+    known = configured_approvers() if approvers is None else approvers
+    return Catalog.of(actions, connections.names(connections.load()), sources, known)

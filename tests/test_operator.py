@@ -121,6 +121,6 @@ def test_cli_drives_an_open_saga_and_operators_see_it(
     assert main(["commit", committed, *where]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "committed"
     assert pivot.status(committed)["status"] == "committed"
-    assert main(["abort", committed, "--ingress", stack.ingress_url]) == 0  # too late: answers what is true
-    assert "committed" in capsys.readouterr().out
+    assert main(["abort", committed, "--ingress", stack.ingress_url]) == 2  # too late: a 409, nothing changed
+    assert "saga_committed" in capsys.readouterr().out
     assert [op for op, _ in sandboxes.ops("hubspot", committed, "contact", "hubspot.create_contact")] == ["create"]

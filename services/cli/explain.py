@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pivot.compensations.actions import Catalog
+from pivot.compensations.durations import short_duration
 from pivot.compensations.kinds import StepKind
 from pivot.compensations.validation import ValidatedPlan
 
@@ -35,7 +36,7 @@ def explain(plan: ValidatedPlan, catalog: Catalog) -> Explanation:
     for spec, action, kind in zip(plan.steps, plan.actions, plan.kinds, strict=True):
         gate = None
         if spec.approval is not None:
-            gate = f"waits up to {spec.approval.timeout} for {', '.join(spec.approval.approvers)}"
+            gate = f"waits up to {short_duration(spec.approval.timeout)} for {', '.join(spec.approval.approvers)}"
         steps.append(StepExplanation(id=spec.id, action=action.name, kind=kind, key_carrier=action.key_carrier,
                                      readback=action.readback, compensation=action.compensation, approval=gate,
                                      connection=spec.connection))
@@ -81,6 +82,35 @@ def explanation_text(explanation: Explanation) -> list[str]:
         lines.append("risks:")
         lines.extend(f"  - {risk}" for risk in explanation.risks)
     return lines
+
+
+class KnownApprovers(BaseModel):
+    """The approvers a gate may name, as far as this shell knows them, and from where."""
+
+    names: list[str] | None
+    source: str | None
+
+    def sentence(self) -> str:
+        if self.names is None:
+            return ("approvers: not checked here (PIVOT_APPROVERS is not set and no local stack has run); the "
+                    "service refuses a gate naming an approver it does not have")
+        return f"approvers configured ({self.source}): {', '.join(self.names) or 'none'}"
+
+
+def known_approvers() -> KnownApprovers:
+    """`PIVOT_APPROVERS` when it is set here, else the local stack's approvers file, else unknown."""
+    from pivot.services.catalog import configured_approvers
+    from pivot.services.local import approver_tokens
+    from pivot.services.local.stack_file import state_dir
+
+    names = configured_approvers()
+    if names is not None:
+        return KnownApprovers(names=sorted(names), source="PIVOT_APPROVERS")
+    local = state_dir() / "approvers"
+    names = approver_tokens.local_approver_names(local)
+    if names is not None:
+        return KnownApprovers(names=sorted(names), source=f"the local stack, {local}")
+    return KnownApprovers(names=None, source=None)
 
 
 def plan_json_schema(catalog: Catalog) -> dict[str, Any]:

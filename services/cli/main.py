@@ -20,6 +20,8 @@ console = Console(width=None if sys.stdout.isatty() else 120, markup=False, high
 never read as markup, so a value that slips into one cannot restyle or crash the output."""
 INGRESS_HELP = "Restate ingress URL (default: $PIVOT_INGRESS_URL, else the local stack's, else http://127.0.0.1:8080)"
 ADMIN_HELP = "Restate admin URL (default: $PIVOT_ADMIN_URL, else the local stack's, else http://127.0.0.1:9070)"
+notices = Console(stderr=True, width=None if sys.stderr.isatty() else 120, markup=False, highlight=False)
+"""What a command says while it waits (a gate to approve): on stderr, so `--json` output stays JSON."""
 
 
 def _load_plan(path: str) -> dict[str, Any]:
@@ -33,15 +35,26 @@ def _load_plan(path: str) -> dict[str, Any]:
     return plan
 
 
+EXIT_CODES = """exit status (every command that reports a saga):
+  0  committed, or done (open sagas: the call was taken)
+  1  error (the service could not be reached, or answered an error)
+  2  refused or invalid: nothing ran (a rejected plan, a refused step, an invalid catalog)
+  3  compensated: the saga unwound, every step that had taken effect was undone
+  4  needs attention: an undo failed, or a step after the point of no return did"""
+
+
 def _exit_code(outcome: dict[str, Any]) -> int:
     return {"committed": 0, "compensated": 3, "needs_attention": 4}.get(str(outcome.get("status")), 1)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pivot.services.cli.follow import gate_notices
+
     plan = _load_plan(args.plan)
     with PivotClient(args.ingress) as client:
         try:
-            outcome = client.run(args.run_id, plan)
+            with gate_notices(args.ingress, args.run_id, notices):
+                outcome = client.run(args.run_id, plan)
         except PlanRejectedError as rejected:
             if args.json:
                 return json_failure(rejected, 2)
@@ -62,7 +75,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with PivotClient(args.ingress) as client:
         if args.watch:
-            return _watch(client, args.run_id)
+            from pivot.services.cli.follow import watch
+
+            return _exit_code(watch(client, args.run_id, console))
         try:
             body = client.status(args.run_id)
         except PivotError as exc:
@@ -122,27 +137,37 @@ def cmd_decide(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from pivot.compensations.validation import PlanRejected, check_horizon, validate_plan
     from pivot.services.catalog import build_catalog
-    from pivot.services.cli.explain import explain, explanation_text
+    from pivot.services.cli.explain import explain, explanation_text, known_approvers
 
-    catalog = build_catalog()
+    approvers = known_approvers()
+    catalog = build_catalog(approvers=approvers.names)
+    raw = _load_plan(args.plan)
+    steps = raw.get("steps")
+    gated = isinstance(steps, list) and any(isinstance(s, dict) and s.get("approval") for s in steps)
+    said = {"approvers": approvers.model_dump()} if gated else {}
     try:
-        plan = validate_plan(_load_plan(args.plan), catalog)
+        plan = validate_plan(raw, catalog)
         check_horizon(plan, time.time())
     except PlanRejected as rejected:
         if args.json:
-            print(json.dumps({"valid": False, "violations": [v.model_dump() for v in rejected.violations]}, indent=2))
+            print(json.dumps({"valid": False, "violations": [v.model_dump() for v in rejected.violations], **said},
+                             indent=2))
         else:
             console.print(markup("[red]✗ {} problem(s)[/]; nothing would run", len(rejected.violations)))
             for line in render.violation_lines(v.model_dump() for v in rejected.violations):
                 console.print(line)
+            if gated:
+                console.print(text(approvers.sentence(), "dim"))
         return 2
     explanation = explain(plan, catalog)
     if args.json:
-        print(json.dumps({"valid": True, **explanation.model_dump(mode="json")}, indent=2))
+        print(json.dumps({"valid": True, **explanation.model_dump(mode="json"), **said}, indent=2))
     else:
         console.print(markup("[green]✓ valid plan[/]"))
         for line in explanation_text(explanation):
             console.print(text(line))
+        if gated:
+            console.print(text(approvers.sentence(), "dim"))
     return 0
 
 
@@ -191,7 +216,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if row["service_name"] == "Saga":  # an open saga's record: the outcome without the engine's fields
             outcome = SagaRecord.model_validate(outcome).stored_public_json()
         outcome.setdefault("mode", "plan")
-        if args.status and outcome.get("status") != args.status:
+        if args.status and not render.has_status(outcome, args.status):
             continue
         sagas.append(outcome)
     if args.json:
@@ -244,19 +269,6 @@ def cmd_journal(args: argparse.Namespace) -> int:
     else:
         render.journal(console, invocation, events)
     return 0
-
-
-def _watch(client: PivotClient, run_id: str) -> int:
-    """Follow a saga live until it ends."""
-    from rich.live import Live
-
-    body = client.status(run_id)
-    with Live(render.outcome_renderable(body), console=console, refresh_per_second=4) as live:
-        while body.get("status") not in {"committed", "compensated", "needs_attention", "rejected", "not_found"}:
-            time.sleep(0.5)
-            body = client.status(run_id)
-            live.update(render.outcome_renderable(body))
-    return _exit_code(body)
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
@@ -370,7 +382,8 @@ def _named_port(value: str) -> tuple[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pivot", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pivot", description=__doc__, epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="start restate-server, the sandboxes and the service; Ctrl-C stops them")
@@ -422,7 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("list", help="list sagas, by status")
     listing.add_argument("--status", choices=["open", "running", "waiting_approval", "committed", "compensated",
-                                              "needs_attention", "rejected"])
+                                              "needs_attention", "rejected"],
+                         help="plans and open sagas alike: an open saga is also running, or waiting_approval, while "
+                              "one of its steps is")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_list)
 

@@ -13,7 +13,8 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
-from pivot.compensations.actions import Catalog
+from pivot.compensations.actions import Action, Catalog
+from pivot.compensations.durations import short_duration
 from pivot.services.terminal_text import markup, text
 
 STATUS_STYLE = {
@@ -81,24 +82,35 @@ def violation_lines(violations: Iterable[Mapping[str, Any]]) -> list[RenderableT
     return lines
 
 
+def params_cell(action: Action) -> str:
+    """An action's params by name, `*` after each required one: "email*, firstname, lastname"."""
+    fields = action.params.model_fields
+    return ", ".join(f"{name}{'*' if field.is_required() else ''}" for name, field in fields.items())
+
+
+PROSE_COLUMNS = frozenset({"key carrier", "read-back", "compensation"})
+
+
+NARROW_COLUMNS = {"action": 17, "kind": 14, "pivot?": 6, "params": 9, "from": 8}
+"""Columns of names and short words, kept narrow so that the prose beside them (PROSE_COLUMNS)
+keeps room for whole words in a piped 120-column table; a wider console needs no caps."""
+WIDE = 160
+PROSE_COLUMNS = frozenset({"key carrier", "read-back", "compensation"})
+
+
 def catalog(console: Console, actions: Catalog) -> None:
-    table = Table(title="Pivot action catalog", show_lines=True)
-    for column in ("action", "kind", "pivot?", "key carrier", "read-back", "compensation", "from"):
-        table.add_column(column, overflow="fold")
+    table = Table(title="Pivot action catalog (params: * required)", show_lines=True)
+    narrow = console.width < WIDE
+    for column in ("action", "kind", "pivot?", "params", "key carrier", "read-back", "compensation", "from"):
+        # Prose columns keep room for a whole word (a long one is folded, a short one never split).
+        table.add_column(column, overflow="fold", max_width=NARROW_COLUMNS.get(column) if narrow else None,
+                         min_width=14 if narrow and column in PROSE_COLUMNS else None)
     for name in sorted(actions):
         action = actions[name]
         table.add_row(*map(text, (name, action.kind.value, "yes" if action.pivot_eligible else "no",
-                                  action.key_carrier, action.readback, action.compensation,
+                                  params_cell(action), action.key_carrier, action.readback, action.compensation,
                                   actions.sources.get(name, "built-in"))))
     console.print(table)
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def approvals(console: Console, pending: list[dict[str, Any]], *, now: float) -> None:
@@ -108,8 +120,21 @@ def approvals(console: Console, pending: list[dict[str, Any]], *, now: float) ->
     table = _table("approval", "action", "reason", "age", "deadline in")
     for item in pending:
         table.add_row(text(item.get("approval_id")), text(item.get("action")), text(item.get("reason", "")),
-                      _age(now - float(item["requested_at"])), _age(float(item["deadline"]) - now))
+                      short_duration(now - float(item["requested_at"])), short_duration(float(item["deadline"]) - now))
     console.print(table)
+
+
+STEP_STATUSES = frozenset({"running", "waiting_approval"})
+"""Saga statuses an open saga shows through a step: its own status stays `open` meanwhile."""
+
+
+def has_status(outcome: Mapping[str, Any], status: str) -> bool:
+    """Does `pivot list --status` list this saga? A plan's status says it all; an open saga is `open`
+    while one of its steps runs or waits for approval, and is listed under those too."""
+    if outcome.get("status") == status:
+        return True
+    return (status in STEP_STATUSES and outcome.get("status") == "open"
+            and any(step.get("state") == status for step in outcome.get("steps") or []))
 
 
 def saga_list(console: Console, sagas: list[dict[str, Any]]) -> None:

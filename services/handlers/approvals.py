@@ -23,6 +23,7 @@ from restate.serde import BytesSerde
 from pivot.compensations.approvals import PendingApproval, check_decision, check_read, parse_approver_tokens
 from pivot.compensations.clock import stamped
 from pivot.compensations.error_body import refusal
+from pivot.compensations.protocol import iso
 from pivot.services.handlers.names import SAGA, SAGA_RUN
 
 APPROVERS_ENV = "PIVOT_APPROVERS"
@@ -120,6 +121,17 @@ def _leave_inboxes(ctx: ObjectContext, approvers: list[str]) -> None:
         ctx.object_send(inbox_remove, key=inbox_shard(approver, ctx.key()), arg=ctx.key())
 
 
+def earlier_decision(decision: dict[str, Any]) -> str:
+    """"approved by finance at 2025-…" from what is known of a decision, saying nothing it lacks
+    (a gate closed before decisions kept their time has no `at`)."""
+    words = ["approved" if decision.get("approved") else "rejected"]
+    if decision.get("approver"):
+        words.append(f"by {decision['approver']}")
+    if decision.get("at"):
+        words.append(f"at {decision['at']}")
+    return " ".join(words)
+
+
 @approval.handler("decide")
 async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     """Approve or reject. 404 unknown, 409 already decided, 410 past the deadline, 403 not
@@ -136,10 +148,9 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
         if closed.get("cancelled"):
             raise _refused(ctx, 410, "approval_cancelled",
                            f"the saga of approval {ctx.key()} was cancelled; nothing changed")
-        earlier = closed.get("decision", {})
-        verb = "approved" if earlier.get("approved") else "rejected"
-        raise _refused(ctx, 409, "already_decided", f"approval {ctx.key()} was already {verb} by "
-                       f"{earlier.get('approver')} at {earlier.get('at')}; nothing changed")
+        raise _refused(ctx, 409, "already_decided",
+                       f"approval {ctx.key()} was already {earlier_decision(closed.get('decision', {}))}; "
+                       "nothing changed")
     raw = json.dumps(request).encode()
     # One entry: the verdict and the time it was reached (the deadline is checked against it).
     verdict = await ctx.run_typed("verify_decision", stamped(verify_decision), RunOptions(type_hint=dict),
@@ -151,7 +162,8 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     awakeable_id = await ctx.get("awakeable", type_hint=str)
     if awakeable_id is None:
         raise _refused(ctx, 409, "not_waiting", f"approval {ctx.key()} is not waiting for a decision")
-    ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"]}})
+    ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"],
+                                    "at": iso(float(verdict["at"]))}})
     ctx.resolve_awakeable(awakeable_id, json.dumps({FROM_DECIDE: request}).encode(), serde=restate.serde.BytesSerde())
     ctx.clear("awakeable")
     _leave_inboxes(ctx, pending.approvers)  # the gate is closed here: the saga sends no `close` after a decision
@@ -172,13 +184,19 @@ async def reader(ctx: restate.Context | ObjectSharedContext, raw: bytes) -> str:
     return str(verdict["approver"])
 
 
-async def _saga_status(ctx: ObjectSharedContext, run_id: str) -> dict[str, Any]:
-    """Where the gate's saga stands now, plan or open saga, in a few fields an approver needs."""
+async def _saga_status(ctx: ObjectSharedContext, run_id: str, step_id: str) -> dict[str, Any]:
+    """Where the gate's saga stands now, plan or open saga, in a few fields an approver needs: its
+    status and summary, whether it is an open saga (which ends when its agent commits), and the
+    gated step's state."""
     raw = await ctx.generic_call(SAGA_RUN, "status", arg=b"", key=run_id)
     body = json.loads(raw or b"{}")
     if body.get("mode") == "open":
         body = json.loads(await ctx.generic_call(SAGA, "status", arg=b"", key=run_id) or b"{}")
-    return {"status": body.get("status"), "summary": body.get("summary")}
+    step = next((s for s in body.get("steps") or [] if s.get("id") == step_id), None)
+    shown = {"status": body.get("status"), "summary": body.get("summary"), "mode": body.get("mode") or "plan"}
+    if step is not None:
+        shown["step"] = {name: step[name] for name in ("id", "state", "ref") if step.get(name) is not None}
+    return shown
 
 
 @approval.handler("get", kind="shared", input_serde=BytesSerde())
@@ -190,7 +208,7 @@ async def get_approval(ctx: ObjectSharedContext, proof: bytes) -> dict[str, Any]
     if pending is None or approver not in pending.get("approvers", []):
         raise _refused(ctx, 404, "no_approval", f"no approval {ctx.key()} for {approver}")
     return {"pending": pending, "closed": await ctx.get("closed", type_hint=dict),
-            "saga": await _saga_status(ctx, str(pending["run_id"]))}
+            "saga": await _saga_status(ctx, str(pending["run_id"]), str(pending["step_id"]))}
 
 
 # add/remove touch one entry: lazy state, so an inbox with thousands of entries is not shipped

@@ -35,7 +35,7 @@ from pivot.compensations.open_ledger import check_timers, expiry_reason, progres
 from pivot.compensations.outcome import Outcome, summarize
 from pivot.compensations.preview import preview
 from pivot.compensations.protocol import iso
-from pivot.compensations.record import SagaRecord, StepRecord
+from pivot.compensations.record import Ending, SagaRecord, StepRecord
 from pivot.services.handlers.empty_body import expect_empty
 from pivot.services.handlers.names import CLAIM_HEADER, SAGA, SAGA_FINISH, SAGA_RUN, SAGA_STEP, SUSPEND_AFTER
 from pivot.services.handlers.open_saga_waits import attach_within, wait_all_within
@@ -104,9 +104,10 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         ctx.object_send(expire, key=ctx.key(), arg=None, send_delay=timedelta(seconds=max(0.0, due - now)))
         record.timer_at = due
 
-    async def start_finisher(ctx: ObjectContext, record: SagaRecord, mode: str, **job: Any) -> None:
+    async def start_finisher(ctx: ObjectContext, record: SagaRecord, mode: Ending, **job: Any) -> None:
         """Start the end of the saga. With no step to wait for, the record goes along (the finisher
         owns it from now on); otherwise the finisher reads it once those steps have reported."""
+        record.ending = mode
         if not job.get("wait_for"):
             job["record"] = record.model_dump(mode="json", exclude_none=True)
         handle = ctx.generic_send(SAGA_FINISH, "run", arg=_json({"run_id": record.run_id, "mode": mode, **job}))
@@ -243,11 +244,16 @@ def open_saga_object(catalog: Catalog) -> restate.VirtualObject:
         record = await load(ctx)
         if record is None:
             raise refusal(404, "no_saga", f"no saga {ctx.key()}: nothing to abort", run=ctx.key())
+        if record.status is SagaStatus.COMMITTED or record.ending == "commit":
+            done = "was committed" if record.status is SagaStatus.COMMITTED else "is being committed"
+            raise refusal(409, "saga_committed", f"saga {ctx.key()} {done}: abort cannot undo a committed saga. "
+                          "Nothing changed.", run=ctx.key())
+        if record.crossed:
+            rest = "it can only be committed" if record.is_open else f"it is {record.status.value}"
+            raise refusal(409, "past_pivot", f"saga {ctx.key()} is past its point of no return; {rest} (nothing "
+                          "was undone)", run=ctx.key())
         if record.finisher is not None or not record.is_open:
             return {"verdict": "finishing" if record.finisher else "closed", **view(record)}
-        if record.crossed:
-            raise refusal(409, "past_pivot", f"saga {ctx.key()} is past its point of no return; it can only be "
-                          "committed (nothing was undone)", run=ctx.key())
         await begin_abort(ctx, record, reason or "the agent aborted the saga")
         store(ctx, record)
         return {"verdict": "finishing", **view(record)}

@@ -1,10 +1,18 @@
 const $ = (id) => document.getElementById(id);
 const who = () => ({ approver: sessionStorage.getItem("approver") || "", token: sessionStorage.getItem("token") || "" });
+const FINAL = ["committed", "compensated", "needs_attention", "rejected"];
 
-function ago(seconds) {
-  seconds = Math.max(0, Math.round(seconds));
-  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]]) if (seconds >= size) return Math.floor(seconds / size) + unit;
-  return seconds + "s";
+// A duration as the CLI says it (compensations/durations.py): the largest unit and the next one, "2h 5m".
+function duration(seconds) {
+  let left = Math.max(0, Math.round(seconds));
+  const counts = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]].map(([unit, size]) => {
+    const count = Math.floor(left / size);
+    left -= count * size;
+    return [count, unit];
+  });
+  const first = counts.findIndex(([count]) => count > 0);
+  if (first < 0) return "0s";
+  return counts.slice(first, first + 2).filter(([count]) => count > 0).map(([count, unit]) => count + unit).join(" ");
 }
 
 // Every error this page's API answers is {"error": {"code", "message", …}}: say the message.
@@ -14,20 +22,46 @@ async function post(path, body) {
   return fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 }
 
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function fact(list, label, value, className) {
+  if (value === undefined || value === null || value === "") return;
+  const dt = document.createElement("dt");
+  const dd = document.createElement("dd");
+  dt.textContent = label;
+  dd.textContent = value;
+  if (className) dd.className = className;
+  list.append(dt, dd);
+}
+
+function stepWords(step) {
+  if (!step) return "";
+  return "Step “" + step.id + "”: " + step.state.replace(/_/g, " ") + (step.ref ? " (" + step.ref + ")" : "") + ". ";
+}
+
+// Follow the gate's saga until it ends, plan or open saga alike (Approval/<id>/get answers both).
 async function follow(item, resultEl) {
   const { approver, token } = who();
   for (;;) {
     const response = await post("/api/approval", { approval_id: item.approval_id, approver, token });
     const body = await response.json();
+    if (response.status === 429) { await pause(1000 * Number(response.headers.get("retry-after") || 5)); continue; }
     if (!response.ok) { resultEl.textContent = "Cannot follow the saga: " + why(body, response); return; }
     const saga = body.saga || {};
-    if (["committed", "compensated", "needs_attention", "rejected"].includes(saga.status)) {
-      resultEl.textContent = "Saga " + item.run_id + ": " + saga.status + ". " + (saga.summary || "");
+    if (saga.step) resultEl.dataset.stepState = saga.step.state;
+    if (FINAL.includes(saga.status)) {
+      resultEl.textContent = "Saga " + item.run_id + ": " + saga.status.replace(/_/g, " ") + ". " + (saga.summary || "");
       resultEl.dataset.final = saga.status;
       return;
     }
-    resultEl.textContent = "Saga " + item.run_id + ": " + saga.status + "…";
-    await new Promise((r) => setTimeout(r, 500));
+    if (saga.mode === "open" && saga.status === "open") {
+      resultEl.textContent = stepWords(saga.step) + "Saga " + item.run_id +
+        " is open: it ends when its agent commits or aborts it.";
+      await pause(2000);
+      continue;
+    }
+    resultEl.textContent = stepWords(saga.step) + "Saga " + item.run_id + ": " + String(saga.status).replace(/_/g, " ") + "…";
+    await pause(1500);  // reads are limited to 60 a minute per approver (web_guard.py)
   }
 }
 
@@ -48,6 +82,22 @@ async function decide(item, approved, card) {
   follow(item, resultEl);
 }
 
+function fill(card, item, now) {
+  const summary = item.summary || { headline: item.action, does: item.action, amounts: [], details: [] };
+  card.dataset.approvalId = item.approval_id;
+  card.querySelector(".title").textContent = summary.headline;
+  card.querySelector(".does").textContent = summary.does;
+  const facts = card.querySelector(".facts");
+  for (const amount of summary.amounts) fact(facts, "Amount", amount, "amount");
+  for (const [label, value] of summary.details) fact(facts, label, value, "detail");
+  fact(facts, "Asked by", "saga " + item.run_id + ", step “" + item.step_id + "”, " + duration(now - item.requested_at) + " ago", "asker");
+  fact(facts, "Why", item.reason, "reason");
+  fact(facts, "Already done", item.done.length
+    ? item.done.map((d) => d.id + " (" + d.action + (d.ref ? ", " + d.ref : "") + ")").join("; ") : "nothing yet", "done");
+  fact(facts, "Decide by", "in " + duration(item.deadline - now) + " (then it is rejected); approvers: " + item.approvers.join(", "), "deadline");
+  card.querySelector(".params").textContent = JSON.stringify(item.params, null, 2);
+}
+
 async function load() {
   const { approver, token } = who();
   if (!approver || !token) return;
@@ -66,14 +116,7 @@ async function load() {
   const now = Date.now() / 1000;
   for (const item of items) {
     const card = $("card").content.firstElementChild.cloneNode(true);
-    card.dataset.approvalId = item.approval_id;
-    card.querySelector(".title").textContent = item.action + " — step “" + item.step_id + "” of saga " + item.run_id;
-    card.querySelector(".meta").textContent = "asked " + ago(now - item.requested_at) + " ago · deadline in " +
-      ago(item.deadline - now) + " · approvers: " + item.approvers.join(", ");
-    card.querySelector(".reason").textContent = item.reason || "";
-    card.querySelector(".params").textContent = JSON.stringify(item.params, null, 2);
-    card.querySelector(".done").textContent = item.done.length
-      ? "Done so far: " + item.done.map((d) => d.id + " (" + (d.ref || d.action) + ")").join(", ") : "Nothing done yet.";
+    fill(card, item, now);
     card.querySelector(".approve").addEventListener("click", () => decide(item, true, card));
     card.querySelector(".reject").addEventListener("click", () => decide(item, false, card));
     list.appendChild(card);

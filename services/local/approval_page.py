@@ -9,13 +9,16 @@ verdict and the comment. Restate's journal sees proofs, never the token. Everyth
 rendered with textContent, so a plan's params cannot inject markup; the server sends a strict
 Content-Security-Policy, answers only its own page and its own host names, and rate-limits
 attempts per approver and per client (see web_guard.py).
+
+Each pending approval comes with a summary of what its step will do, in words (approval_summary.py):
+the page shows that first and the raw params one click away.
 """
 
 import argparse
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,13 +35,17 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from pivot.compensations import strict_json
+from pivot.compensations.actions import Action
 from pivot.compensations.approvals import APPROVER_PATTERN, decision_proof, read_request
 from pivot.compensations.error_body import ErrorBody
 from pivot.compensations.ids import APPROVAL_ID_PATTERN
+from pivot.services.catalog import build_catalog
 from pivot.services.client import error_of
 from pivot.services.handlers.ingress_guard import allowed_origins
 from pivot.services.ingress_token import ingress_headers
+from pivot.services.local.approval_summary import add_summaries
 from pivot.services.local.web_guard import ApiOriginCheck, AttemptLimits, SecurityHeaders
+from pivot.services.plugins import CatalogError
 
 HERE = Path(__file__).parent
 ASSETS = {"/": ("approval_page.html", "text/html; charset=utf-8"),
@@ -90,16 +97,30 @@ def _error(error: ErrorBody, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(error.body(), status_code=error.status or 500, headers=headers)
 
 
-def _upstream(response: httpx.Response) -> Response:
-    """The ingress's answer for the page: its JSON on success; otherwise Pivot's error body, read
-    from Restate's envelope (the message, and the code and fields in its metadata)."""
+def _upstream(response: httpx.Response, enrich: Callable[[Any], None] | None = None) -> Response:
+    """The ingress's answer for the page: its JSON on success (`enrich` adds to it); otherwise
+    Pivot's error body, read from Restate's envelope (the message, and the code and fields in its
+    metadata)."""
     if response.status_code != 200:
         return _error(error_of(response))
-    return JSONResponse(response.json() if response.content else {})
+    payload: Any = response.json() if response.content else {}
+    if enrich is not None:
+        enrich(payload)
+    return JSONResponse(payload)
+
+
+def _catalog() -> Mapping[str, Action]:
+    """The actions the summaries describe; without them (a plugin that will not load here) every
+    step gets the generic summary, and the page still works."""
+    try:
+        return build_catalog()
+    except CatalogError:
+        return {}
 
 
 def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Starlette:
     ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0, headers=ingress_headers())
+    catalog = _catalog()
     reads = AttemptLimits(per_approver="60/minute", per_client="120/minute")
     decisions = AttemptLimits(per_approver="10/minute", per_client="30/minute")
 
@@ -107,7 +128,8 @@ def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NA
         name, media_type = ASSETS[request.url.path]
         return FileResponse(HERE / name, media_type=media_type)
 
-    async def read(request: Request, model: type[Approver], path: Callable[[Any], str]) -> Response:
+    async def read(request: Request, model: type[Approver], path: Callable[[Any], str],
+                   enrich: Callable[[Any], None]) -> Response:
         """A read as the approver: their token becomes a fresh read proof, the ingress answers."""
         body = await _body(request, model)
         if isinstance(body, Response):
@@ -115,13 +137,16 @@ def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NA
         if (limited := _limited(reads, body.approver, request)) is not None:
             return limited
         proof = read_request(body.approver, body.token, time.time())
-        return _upstream(await ingress.post(path(body), json=proof))
+        return _upstream(await ingress.post(path(body), json=proof), enrich)
 
     async def pending(request: Request) -> Response:
-        return await read(request, Approver, lambda _: "/Approvals/pending")
+        return await read(request, Approver, lambda _: "/Approvals/pending",
+                          lambda items: add_summaries(items if isinstance(items, list) else [], catalog))
 
     async def approval(request: Request) -> Response:
-        return await read(request, ApprovalRead, lambda body: f"/Approval/{quote(body.approval_id, safe='')}/get")
+        return await read(request, ApprovalRead, lambda body: f"/Approval/{quote(body.approval_id, safe='')}/get",
+                          lambda answer: add_summaries([answer.get("pending")] if isinstance(answer, dict) else [],
+                                                       catalog))
 
     async def decide(request: Request) -> Response:
         body = await _body(request, DecideBody)
