@@ -11,8 +11,6 @@ import secrets
 from pathlib import Path
 
 from pivot.compensations.approvals import parse_approver_tokens
-from pivot.services.local.stack_file import state_dir
-
 LOCAL_APPROVER_NAMES = ("finance", "ops")
 HEADER = ("# Pivot's local approvers, name:token, one per line (made by `pivot dev` on first start).\n"
           "# Keep this file private (mode 0600). The service reads them as PIVOT_APPROVERS.\n")
@@ -35,6 +33,8 @@ def read_approver_tokens(path: Path) -> dict[str, str]:
 def local_approver_names(path: Path | None = None) -> frozenset[str] | None:
     """The local stack's approver names (never their tokens), or None when it has not run here;
     by default from the state folder `pivot dev` uses (`PIVOT_STATE_DIR`, else `.restate/`)."""
+    from pivot.services.local.stack_file import state_dir  # stack_file reads tokens with this module
+
     path = path or state_dir() / "approvers"
     return frozenset(read_approver_tokens(path)) if path.is_file() else None
 
