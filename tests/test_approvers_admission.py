@@ -84,7 +84,8 @@ def test_library_mode_refuses_an_unknown_approver_at_admission(
                           json={"run_id": run_id, "email": f"{run_id}@example.com", "approvers": ["cfo"]})
 
     assert response.status_code == 400, response.text
-    assert '"rule": "approvers"' in response.text.replace('\\"', '"'), response.text
+    refusal = response.json()["metadata"]  # Pivot's fields in Restate's envelope
+    assert (refusal["code"], refusal["violation.0.rule"]) == ("invalid_step", "approvers"), response.text
     says_who(response.text)
     assert sandboxes.effects_of("hubspot", run_id, "contact", CONTACT) == []
     assert all(item["run_id"] != run_id for item in inbox(pivot))
