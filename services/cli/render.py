@@ -88,29 +88,24 @@ def params_cell(action: Action) -> str:
     return ", ".join(f"{name}{'*' if field.is_required() else ''}" for name, field in fields.items())
 
 
-PROSE_COLUMNS = frozenset({"key carrier", "read-back", "compensation"})
-
-
-NARROW_COLUMNS = {"action": 17, "kind": 14, "pivot?": 6, "params": 9, "from": 8}
-"""Columns of names and short words, kept narrow so that the prose beside them (PROSE_COLUMNS)
-keeps room for whole words in a piped 120-column table; a wider console needs no caps."""
-WIDE = 160
-PROSE_COLUMNS = frozenset({"key carrier", "read-back", "compensation"})
-
-
 def catalog(console: Console, actions: Catalog) -> None:
-    table = Table(title="Pivot action catalog (params: * required)", show_lines=True)
-    narrow = console.width < WIDE
-    for column in ("action", "kind", "pivot?", "params", "key carrier", "read-back", "compensation", "from"):
-        # Prose columns keep room for a whole word (a long one is folded, a short one never split).
-        table.add_column(column, overflow="fold", max_width=NARROW_COLUMNS.get(column) if narrow else None,
-                         min_width=14 if narrow and column in PROSE_COLUMNS else None)
+    """One block per action: its name, kind and source on one line, then what a user needs to know
+    before using it, one labelled line each. Eight columns side by side folded names and params
+    mid-word in a 120-column terminal; a block keeps every name whole at any width."""
+    console.print(markup("[bold]Pivot action catalog[/] ({} actions; params: * required)", len(actions)))
     for name in sorted(actions):
         action = actions[name]
-        table.add_row(*map(text, (name, action.kind.value, "yes" if action.pivot_eligible else "no",
-                                  params_cell(action), action.key_carrier, action.readback, action.compensation,
-                                  actions.sources.get(name, "built-in"))))
-    console.print(table)
+        console.print()
+        console.print(markup("[bold]{}[/]  {} · {} · {}", name, action.kind.value,
+                             "may be the pivot" if action.pivot_eligible else "not a pivot",
+                             actions.sources.get(name, "built-in")), soft_wrap=True)
+        details = Table.grid(padding=(0, 2))
+        details.add_column(style="dim", no_wrap=True)
+        details.add_column(overflow="fold")
+        for label, value in (("params", params_cell(action)), ("key carrier", action.key_carrier),
+                             ("read-back", action.readback), ("undo", action.compensation)):
+            details.add_row(text(f"  {label}"), text(value))
+        console.print(details)
 
 
 def approvals(console: Console, pending: list[dict[str, Any]], *, now: float) -> None:
