@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 from pivot.compensations.approvals import parse_approver_tokens
+
 LOCAL_APPROVER_NAMES = ("finance", "ops")
 HEADER = ("# Pivot's local approvers, name:token, one per line (made by `pivot dev` on first start).\n"
           "# Keep this file private (mode 0600). The service reads them as PIVOT_APPROVERS.\n")
