@@ -19,7 +19,7 @@ from pivot.services.catalog import CREDENTIAL_ENV
 from pivot.services.local.approver_tokens import ensure_approver_tokens
 from pivot.services.local.identity import ensure_identity
 from pivot.services.local.preflight import check_can_start
-from pivot.services.local.processes import ManagedProcess, free_port, start_ticks, wait_until
+from pivot.services.local.processes import ManagedProcess, free_ports, start_ticks, wait_until
 from pivot.services.local.restate_binary import PROJECT_ROOT, ensure_restate
 from pivot.services.local.stack_file import FILE_NAME, StackInfo, remove_stack_file, state_dir, write_stack_file
 
@@ -47,7 +47,8 @@ class Ports:
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+        names = list(cls.__dataclass_fields__)
+        return cls(**dict(zip(names, free_ports(len(names)), strict=True)))
 
     def of(self, provider: str) -> int:
         return int(getattr(self, provider))
