@@ -4,6 +4,7 @@ headers a browser app needs."""
 
 import os
 import stat
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 from pivot.compensations.approvals import decision_proof, read_request
 from pivot.services.client import PivotClient, PivotError
 from pivot.services.local.approver_tokens import ensure_approver_tokens
+from pivot.services.local.processes import ManagedProcess, free_port, wait_until
+from pivot.services.local.restate_binary import PROJECT_ROOT
 from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.test_approvals import inbox, park
@@ -136,11 +139,40 @@ def test_the_page_sends_the_headers_of_a_browser_app(stack: Stack) -> None:
     assert "<script>" not in html and "<style>" not in html  # nothing inline for the policy to allow
 
 
-def test_decisions_are_rate_limited_per_approver(stack: Stack, pivot: PivotClient, parked: tuple[str, str]) -> None:
+@pytest.fixture
+def own_page(stack: Stack) -> Iterator[str]:
+    """An approval page of this test's own: its limits count only this test's attempts (the stack's
+    page is shared by every test, all from 127.0.0.1, one client to its per-client limit)."""
+    port = free_port()
+    page = ManagedProcess("approval-page-limits", [sys.executable, "-m", "pivot.services.local.approval_page",
+                                                   "--bind", f"127.0.0.1:{port}", "--ingress", stack.ingress_url],
+                          env=dict(os.environ), cwd=PROJECT_ROOT, log_path=stack.log_dir / "approval-page-limits.log")
+    page.start()
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        page.check_alive()
+        return _answers(url)
+
+    try:
+        wait_until(ready, timeout_s=30, what="the approval page")
+        yield url
+    finally:
+        page.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_decisions_are_rate_limited_per_approver(own_page: str, pivot: PivotClient, parked: tuple[str, str]) -> None:
     """Guessing ops's token through the page: the eleventh try within a minute is 429, with Retry-After."""
     run_id, approval = parked
     body = {"approval_id": approval, "approver": "ops", "token": "guess", "approved": True, "comment": ""}
-    answers = [_page(stack, "/api/decide", body) for _ in range(11)]
+    answers = [httpx.post(f"{own_page}/api/decide", json=body, timeout=60) for _ in range(11)]
     assert [a.status_code for a in answers[:10]] == [403] * 10
     assert answers[10].status_code == 429 and int(answers[10].headers["retry-after"]) >= 1
     assert pivot.status(run_id)["status"] == "waiting_approval"
