@@ -39,31 +39,21 @@ from pivot.providers.resend.client import Email, ResendClient
 KEY_TAG = "pivot_key"
 CORRECTS_TAG = "pivot_corrects"
 ADDRESS = r"^(?:[^<>\r\n]{0,200}<)?[^<>@\s]{1,64}@[^<>@\s]{1,255}>?$"
-TAG_PART = r"^[A-Za-z0-9_-]{1,256}$"
 EMAIL_ID = r"^[0-9A-Za-z-]{1,64}$"
 Address = Annotated[str, Field(pattern=ADDRESS, max_length=320)]
 RETRY = RetryBudget(max_attempts=8, max_duration=timedelta(minutes=10), max_interval=timedelta(seconds=30))
 """Every retry of a send falls inside Resend's 24-hour key window, with a wide margin."""
-CARRIER_TEXT = ("the Idempotency-Key header, kept by Resend for 24 hours: a retry replays it and gets the first "
-                "email's id without a second send (Resend has no read by key, so past 24 hours a replay would be "
-                "a new send; a step's retries end within minutes); also a pivot_key tag, for the dashboard and "
-                "webhooks")
+CARRIER_TEXT = ("the Idempotency-Key header (and a pivot_key tag); Resend keeps it 24 hours: a retry replays it and "
+                "gets the first email without a second send. Resend has no read by key: past 24 hours a replay "
+                "would send again (a step's retries end within minutes)")
 CONFORMANCE_FROM_ENV = "PIVOT_RESEND_CONFORMANCE_FROM"
 CONFORMANCE_TO_ENV = "PIVOT_RESEND_CONFORMANCE_TO"
 
 P = TypeVar("P", bound=BaseModel)
 
 
-class Tag(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=TAG_PART)
-    value: str = Field(pattern=TAG_PART)
-
-
-def _tags(user: list[Tag], **ours: str) -> list[dict[str, str]]:
-    own = [{"name": name, "value": value} for name, value in ours.items()]
-    return [*(tag.model_dump() for tag in user if tag.name not in ours), *own]
+def _tags(**ours: str) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in ours.items()]
 
 
 def _recipients(value: Any) -> list[str]:
@@ -76,8 +66,7 @@ class ResendAction(KeyedAction[P, Email]):
 
     kind: ClassVar[StepKind] = StepKind.NONCOMPENSABLE
     carrier: ClassVar[KeyCarrier] = KeyCarrier.header("Idempotency-Key", CARRIER_TEXT)
-    compensation: ClassVar[str] = ("none: an email cannot be unsent (it runs last, after the pivot); send a "
-                                   "correction with resend.send_correction")
+    compensation: ClassVar[str] = "none: an email cannot be unsent; follow up with resend.send_correction"
     retry: ClassVar[RetryBudget] = RETRY
 
     def __init__(self, client: ResendClient):
@@ -134,7 +123,6 @@ class SendEmailParams(BaseModel):
     text: str | None = Field(default=None, min_length=1, max_length=100_000)
     html: str | None = Field(default=None, min_length=1, max_length=100_000)
     reply_to: list[Address] | None = Field(default=None, max_length=50)
-    tags: list[Tag] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _has_body(self) -> "SendEmailParams":
@@ -151,7 +139,7 @@ class SendEmail(ResendAction[SendEmailParams]):
 
     async def payload(self, params: SendEmailParams, key: str) -> dict[str, Any]:
         body: dict[str, Any] = {"from": params.sender, "to": params.to, "subject": params.subject,
-                                "tags": _tags(params.tags, **{KEY_TAG: key})}
+                                "tags": _tags(**{KEY_TAG: key})}
         for name in ("text", "html", "reply_to"):
             if getattr(params, name) is not None:
                 body[name] = getattr(params, name)
@@ -192,8 +180,7 @@ class SendCorrectionParams(BaseModel):
 class SendCorrection(ResendAction[SendCorrectionParams]):
     name: ClassVar[str] = "resend.send_correction"
     params = SendCorrectionParams
-    readback: ClassVar[str] = ("GET /emails/{id} of the original (recipients, subject, Message-ID), then of the "
-                               "correction: recipients, subject and sender")
+    readback: ClassVar[str] = "GET /emails/{id} of the original, then of the correction: recipients, subject, sender"
     not_run: ClassVar[str] = "No correction email was sent"
 
     async def original(self, params: SendCorrectionParams) -> Email:
@@ -210,7 +197,7 @@ class SendCorrection(ResendAction[SendCorrectionParams]):
         body: dict[str, Any] = {
             "from": params.sender, "to": _recipients(original.get("to")),
             "subject": self.subject_of(params, original),
-            "tags": _tags([], **{KEY_TAG: key, CORRECTS_TAG: params.email_id}),
+            "tags": _tags(**{KEY_TAG: key, CORRECTS_TAG: params.email_id}),
         }
         message_id = original.get("message_id")
         if isinstance(message_id, str) and message_id:
