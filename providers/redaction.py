@@ -8,7 +8,7 @@ saga's state, the log and the terminal, for good. So every provider message is p
 Two nets, because each misses what the other catches:
 - the credentials this process is configured with (provider variables, named connections,
   approver tokens), found by value wherever they appear, whatever their shape;
-- token-shaped strings (Stripe, Slack, HubSpot, Shopify, Salesforce session ids, Bearer/Basic
+- token-shaped strings (Stripe, Slack, HubSpot, Shopify, Resend, Salesforce session ids, Bearer/Basic
   values, JWTs), so a key this process does not hold (another account's, a leaked one) is not
   stored either.
 
@@ -46,6 +46,7 @@ _TOKEN_SHAPES = re.compile("|".join(f"(?:{shape})" for shape in (
     r"\b(xox[abpers]-|xoxe\.xox[bp]-|xapp-)[0-9A-Za-z-]{6,}",  # Slack bot, user, app, refresh tokens
     r"\b(pat-)[0-9A-Za-z-]{10,}",  # HubSpot private app tokens (pat-na1-…)
     r"\b(shp(?:at|ca|pa|ss)_)[0-9A-Za-z_]{6,}",  # Shopify access / custom app / private app / shared secret
+    r"\b(re_)[0-9A-Za-z_]{16,}",  # Resend API keys (re_…)
     r"\b(00D[0-9A-Za-z]{3,15}!)[0-9A-Za-z._-]{8,}",  # Salesforce session id: org id "!" secret
     r"\b((?i:bearer|basic)\s+)[0-9A-Za-z._~+/=-]{8,}",  # an Authorization header's value
     r"\b()eyJ[0-9A-Za-z_-]{5,}\.[0-9A-Za-z_-]{5,}\.[0-9A-Za-z_-]*",  # a JWT (header.payload.signature)

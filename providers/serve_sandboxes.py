@@ -31,6 +31,7 @@ from hypercorn.typing import ASGIFramework
 from starlette.applications import Starlette
 
 from pivot.providers.hubspot.sandbox import create_app as create_hubspot_app
+from pivot.providers.resend.sandbox import create_app as create_resend_app
 from pivot.providers.salesforce.sandbox import create_app as create_salesforce_app
 from pivot.providers.sandbox_kit.credentials import NoCredentials, accepted_credentials
 from pivot.providers.shopify.sandbox import create_app as create_shopify_app
@@ -47,6 +48,7 @@ SANDBOXES: MappingProxyType[str, Callable[[Iterable[str]], Starlette]] = Mapping
     "slack": create_slack_app,
     "salesforce": create_salesforce_app,
     "shopify": create_shopify_app,
+    "resend": create_resend_app,
 })
 
 log = logging.getLogger("pivot.sandbox.serve")

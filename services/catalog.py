@@ -20,6 +20,8 @@ from pivot.providers.http import Endpoint
 from pivot.providers.hubspot.actions import hubspot_actions
 from pivot.providers.hubspot.client import HUBSPOT_API, HubSpotClient
 from pivot.providers.redaction import APPROVERS_ENV, redacting
+from pivot.providers.resend.actions import resend_actions
+from pivot.providers.resend.client import RESEND_API, ResendClient
 from pivot.providers.salesforce.actions import salesforce_actions
 from pivot.providers.salesforce.client import SALESFORCE_API, SalesforceClient
 from pivot.providers.shopify.actions import shopify_actions
@@ -36,6 +38,7 @@ CREDENTIAL_ENV = {
     "slack": "SLACK_BOT_TOKEN",
     "salesforce": "SALESFORCE_TOKEN",
     "shopify": "SHOPIFY_ACCESS_TOKEN",
+    "resend": "RESEND_API_KEY",
 }
 
 
@@ -59,6 +62,7 @@ class Clients:
     slack: SlackClient
     salesforce: SalesforceClient
     shopify: ShopifyClient
+    resend: ResendClient
 
 
 def build_clients() -> Clients:
@@ -69,6 +73,7 @@ def build_clients() -> Clients:
         salesforce=SalesforceClient(
             Endpoint.from_env("salesforce", SALESFORCE_API, CREDENTIAL_ENV["salesforce"], "Salesforce")),
         shopify=ShopifyClient(Endpoint.from_env("shopify", SHOPIFY_API, CREDENTIAL_ENV["shopify"], "Shopify")),
+        resend=ResendClient(Endpoint.from_env("resend", RESEND_API, CREDENTIAL_ENV["resend"], "Resend")),
     )
 
 
@@ -91,7 +96,8 @@ def build_catalog(clients: Clients | None = None, *, approvers: Iterable[str] | 
     else unknown (gates are not checked). The service passes its own, empty when none is set."""
     c = clients or build_clients()
     built_in = [*hubspot_actions(c.hubspot), *stripe_actions(c.stripe), *slack_actions(c.slack),
-                *salesforce_actions(c.salesforce), *shopify_actions(c.shopify)]
+                *salesforce_actions(c.salesforce), *shopify_actions(c.shopify),
+                *resend_actions(c.resend)]
     sourced = [*(Sourced(action, BUILT_IN) for action in built_in), *entry_point_actions(), *env_actions()]
     sources = check_unique(sourced)
     actions = _with_compensation_budget([redacting(item.action) for item in sourced])

@@ -34,7 +34,7 @@ def test_doctor_is_green_against_the_sandboxes(operator_env: Stack, capsys: pyte
     code, report = doctor(capsys)
     checks: list[dict[str, str]] = report["checks"]  # type: ignore[assignment]
     assert code == 0 and report["ok"], [c for c in checks if not c["ok"]]
-    assert {c["provider"] for c in checks} == {"stripe", "hubspot", "slack", "salesforce", "shopify"}
+    assert {c["provider"] for c in checks} == {"stripe", "hubspot", "slack", "salesforce", "shopify", "resend"}
     assert ("stripe", "eu") in {(c["provider"], c["connection"]) for c in checks}  # every named connection
     assert {"credentials", "scopes", "key carriers", "api version", "clock", "rate limit"} <= {
         c["name"] for c in checks if c["provider"] == "hubspot"}

@@ -29,7 +29,7 @@ from tests.conftest import APPROVER_TOKENS
 from tests.mcp_process import configured_tools
 from tests.served_apps import served_app
 
-PROVIDERS = ["stripe", "hubspot", "slack", "salesforce", "shopify"]
+PROVIDERS = ["stripe", "hubspot", "slack", "salesforce", "shopify", "resend"]
 
 
 def said_local_stack(stack: Stack, stderr: str) -> bool:

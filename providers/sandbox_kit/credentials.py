@@ -27,6 +27,7 @@ LOCAL_CREDENTIALS: Mapping[str, str] = MappingProxyType({
     "slack": "xoxb-pivot-local-slack-token",
     "salesforce": "00Dlocal!pivot-local-salesforce-token",
     "shopify": "shpat_pivotlocal_shopify_token",
+    "resend": "re_pivotlocal_resend_key_9f2c",
 })
 """Each sandbox's credential when it is given none: recognisable fakes (the security tests search
 journals and logs for them)."""

@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "stack.json; `pivot env` prints them)")
     dev.add_argument("--port", action="append", type=_named_port, default=[], metavar="NAME=PORT",
                      help="one port of your choice (repeatable): ingress, admin, node, service, approvals, mcp, "
-                          "or a sandbox (stripe, hubspot, slack, salesforce, shopify)")
+                          "or a sandbox (stripe, hubspot, slack, salesforce, shopify, resend)")
     dev.set_defaults(func=cmd_dev)
 
     run = sub.add_parser("run", help="submit a plan and print its verified outcome")

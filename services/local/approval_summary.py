@@ -40,11 +40,13 @@ PHRASES = {
     "shopify.complete_draft_order": "Turn a Shopify draft order into a real order",
     "shopify.cancel_order": "Cancel a Shopify order",
     "shopify.refund": "Refund a Shopify order",
+    "resend.send_email": "Send an email through Resend",
+    "resend.send_correction": "Send a correction to an email sent through Resend",
 }
 """What each built-in action does, as a phrase; others get `generic_phrase`."""
 
 PROVIDER_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce", "shopify": "Shopify", "slack": "Slack",
-                  "stripe": "Stripe"}
+                  "stripe": "Stripe", "resend": "Resend"}
 
 PARTIES = (("customer", "Customer"), ("email", "Email"), ("recipient", "Recipient"), ("to", "Recipient"),
            ("channel", "Channel"), ("order", "Order"), ("draft_order", "Draft order"),

@@ -23,7 +23,7 @@ from pivot.services.local.processes import ManagedProcess, free_ports, start_tic
 from pivot.services.local.restate_binary import PROJECT_ROOT, ensure_restate
 from pivot.services.local.stack_file import FILE_NAME, StackInfo, remove_stack_file, state_dir, write_stack_file
 
-SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
+SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify", "resend")
 
 # Recognisable fake credentials, by the variable the service reads each from: the sandboxes accept
 # these and nothing else (providers/sandbox_kit/credentials.py); the security tests search
@@ -42,6 +42,7 @@ class Ports:
     slack: int = 9103
     salesforce: int = 9104
     shopify: int = 9105
+    resend: int = 9106
     approvals: int = 9095
     mcp: int = 9096
 

@@ -25,6 +25,7 @@ ONE_PER_PROVIDER = [
     "salesforce.upsert_record",     # retryable: an external id makes it idempotent, no undo
     "shopify.create_draft_order",   # compensable; GraphQL, the key in a tag found by search
     "slack.post_message",           # noncompensable: deferred to commit
+    "resend.send_email",            # noncompensable; the Idempotency-Key header, its replay is the lookup
 ]
 
 

@@ -34,12 +34,14 @@ HUBSPOT_TOKEN = "pat-na1-00000000-0000-0000-0000-000000000000"
 SLACK_TOKEN = "xoxb-1234-5678-pivotsandbox"
 SALESFORCE_TOKEN = "00Dxx0000001gPL!AQ4AQPivotSandboxToken"
 SHOPIFY_TOKEN = "shpat_pivot_test_0123456789abcdef"
+RESEND_KEY = "re_pivotSandboxKey_0123456789abcdef"
 TEST_CREDENTIALS: Mapping[str, Sequence[str]] = {
     "stripe": (STRIPE_KEY,),
     "hubspot": (HUBSPOT_TOKEN,),
     "slack": (SLACK_TOKEN,),
     "salesforce": (SALESFORCE_TOKEN,),
     "shopify": (SHOPIFY_TOKEN,),
+    "resend": (RESEND_KEY,),
 }
 """What each sandbox the suite starts accepts, unless a test says otherwise."""
 

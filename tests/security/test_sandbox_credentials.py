@@ -38,15 +38,16 @@ from pivot.services.local.demo import DEMO_CHANNEL
 from pivot.services.local.stack import LOCAL_CREDENTIALS, Ports, Stack
 from tests.sandbox.process import PROJECT_ROOT, free_port, running_sandboxes
 
-PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify")
+PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify", "resend")
 LABELS = {"stripe": "Stripe", "hubspot": "HubSpot", "slack": "Slack", "salesforce": "Salesforce",
-          "shopify": "Shopify"}
+          "shopify": "Shopify", "resend": "Resend"}
 WRONG = {
     "stripe": "sk_test_51WrongKeyThatNoSandboxIssuedwxyz",
     "hubspot": "pat-na1-11111111-2222-3333-4444-555555555555",
     "slack": "xoxb-0000000000-1111111111-WrongSlackBotToken",
     "salesforce": "00D000000000001!AQ4AQWrongSalesforceSessionToken",
     "shopify": "shpat_00000000000000000000000000wrong",
+    "resend": "re_WrongKeyThatNoSandboxIssued_0000",
 }
 """Well-formed credentials of the right kind that the sandboxes were never given."""
 
@@ -157,12 +158,29 @@ def _shopify_accepted(response: httpx.Response) -> None:
     assert response.status_code == 200 and response.json()["data"]["draftOrderCreate"]["draftOrder"]["id"]
 
 
+def _resend_write(url: str, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return httpx.post(f"{url}/emails", headers=headers, timeout=10,
+                      json={"from": "Acme <billing@example.com>", "to": ["ada@example.org"], "subject": "Hi",
+                            "text": "Hello"})
+
+
+def _resend_refused(response: httpx.Response, token: str | None) -> None:
+    expected = (401, "missing_api_key") if token is None else (403, "invalid_api_key")
+    assert (response.status_code, response.json()["name"]) == expected
+
+
+def _resend_accepted(response: httpx.Response) -> None:
+    assert response.status_code == 200 and response.json()["id"]
+
+
 WIRES = {
     "stripe": Wire(_stripe_write, _stripe_refused, _stripe_accepted),
     "hubspot": Wire(_hubspot_write, _hubspot_refused, _hubspot_accepted),
     "slack": Wire(_slack_write, _slack_refused, _slack_accepted),
     "salesforce": Wire(_salesforce_write, _salesforce_refused, _salesforce_accepted),
     "shopify": Wire(_shopify_write, _shopify_refused, _shopify_accepted),
+    "resend": Wire(_resend_write, _resend_refused, _resend_accepted),
 }
 
 
