@@ -211,6 +211,19 @@ def fulfillment_create(_root: Any, info: GraphQLResolveInfo, fulfillment: dict[s
             "userErrors": []}
 
 
+def replayed(claim: Claim | None, *, coded: bool) -> Outcome | list[dict[str, Any]] | None:
+    """What an `@idempotent` field answers before running: nothing (a fresh key), the first
+    request's outcome (a replay), or the userErrors of a mismatch or a request still in progress
+    (`coded`: the payload's error type has a `code`; the generic UserError has none)."""
+    if claim is None or claim.decision == "fresh":
+        return None
+    if claim.decision == "mismatch":
+        return [user_error(None, MISMATCH_MESSAGE, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH" if coded else None)]
+    if claim.decision == "concurrent" or claim.record.outcome is None:
+        return [user_error(None, CONCURRENT_MESSAGE, "IDEMPOTENCY_CONCURRENT_REQUEST" if coded else None)]
+    return claim.record.outcome
+
+
 def _refund_payload(context: RequestContext, outcome: Outcome) -> View:
     if outcome.refund_id is None:
         return {"refund": None, "order": None, "userErrors": outcome.errors}
@@ -223,12 +236,11 @@ def _refund_payload(context: RequestContext, outcome: Outcome) -> View:
 def refund_create(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> View:
     context = _context(info)
     claim = context.claims.get(id(info.field_nodes[0]))
-    if claim is not None and claim.decision != "fresh":
-        if claim.decision == "mismatch":
-            return {"refund": None, "order": None, "userErrors": [user_error(None, MISMATCH_MESSAGE)]}
-        if claim.decision == "concurrent" or claim.record.outcome is None:
-            return {"refund": None, "order": None, "userErrors": [user_error(None, CONCURRENT_MESSAGE)]}
-        return _refund_payload(context, claim.record.outcome)
+    earlier = replayed(claim, coded=False)
+    if isinstance(earlier, list):
+        return {"refund": None, "order": None, "userErrors": earlier}
+    if earlier is not None:
+        return _refund_payload(context, earlier)
     try:
         created = context.shop.create_refund(input, claim.key if claim is not None else None)
         outcome = Outcome(refund_id=created.id)

@@ -47,14 +47,72 @@ type PageInfo { endCursor: String hasNextPage: Boolean! hasPreviousPage: Boolean
 type Job { done: Boolean! id: ID! }
 
 type Shop {
-  currencyCode: CurrencyCode! email: String! ianaTimezone: String! id: ID! myshopifyDomain: String! name: String!
+  currencyCode: CurrencyCode! email: String! ianaTimezone: String! id: ID!
+  metafield(key: String!, namespace: String): Metafield
+  myshopifyDomain: String! name: String!
+}
+
+interface Node { id: ID! }
+
+type Metafield {
+  compareDigest: String! createdAt: DateTime! id: ID! key: String! namespace: String! type: String!
+  updatedAt: DateTime! value: String!
+}
+enum MetafieldsSetUserErrorCode { APP_NOT_AUTHORIZED BLANK INVALID INVALID_TYPE INVALID_VALUE STALE_OBJECT TOO_LONG }
+type MetafieldsSetUserError {
+  code: MetafieldsSetUserErrorCode elementIndex: Int field: [String!] message: String!
+}
+type MetafieldsSetPayload { metafields: [Metafield!] userErrors: [MetafieldsSetUserError!]! }
+input MetafieldsSetInput {
+  compareDigest: String key: String! namespace: String ownerId: ID! type: String value: String!
+}
+
+type Location { id: ID! name: String! }
+type InventoryQuantity { id: ID! name: String! quantity: Int! updatedAt: DateTime }
+type InventoryLevel {
+  createdAt: DateTime! id: ID! item: InventoryItem! location: Location!
+  quantities(names: [String!]!): [InventoryQuantity!]! updatedAt: DateTime!
+}
+type InventoryItem {
+  id: ID! inventoryLevel(locationId: ID!): InventoryLevel sku: String tracked: Boolean! variant: ProductVariant!
+}
+type InventoryChange {
+  delta: Int! item: InventoryItem ledgerDocumentUri: String location: Location name: String!
+  quantityAfterChange: Int
+}
+type InventoryAdjustmentGroup implements Node {
+  app: App
+  changes(inventoryItemIds: [ID!], locationIds: [ID!], quantityNames: [String!]): [InventoryChange!]!
+  createdAt: DateTime! id: ID! reason: String! referenceDocumentUri: String
+}
+enum InventoryMoveQuantitiesUserErrorCode {
+  CHANGE_FROM_QUANTITY_STALE DIFFERENT_LOCATIONS IDEMPOTENCY_CONCURRENT_REQUEST IDEMPOTENCY_KEY_PARAMETER_MISMATCH
+  INTERNAL_LEDGER_DOCUMENT INVALID_AVAILABLE_DOCUMENT INVALID_INVENTORY_ITEM INVALID_LEDGER_DOCUMENT INVALID_LOCATION
+  INVALID_QUANTITY_DOCUMENT INVALID_QUANTITY_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH INVALID_REASON
+  INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION MAXIMUM_LEDGER_DOCUMENT_URIS MOVE_QUANTITIES_FAILED
+  NON_MUTABLE_INVENTORY_ITEM SAME_QUANTITY_NAME SERVICE_UNAVAILABLE
+}
+type InventoryMoveQuantitiesUserError {
+  code: InventoryMoveQuantitiesUserErrorCode field: [String!] message: String!
+}
+type InventoryMoveQuantitiesPayload {
+  inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [InventoryMoveQuantitiesUserError!]!
+}
+input InventoryMoveQuantityTerminalInput {
+  changeFromQuantity: Int ledgerDocumentUri: String locationId: ID! name: String!
+}
+input InventoryMoveQuantityChange {
+  from: InventoryMoveQuantityTerminalInput! inventoryItemId: ID! quantity: Int! to: InventoryMoveQuantityTerminalInput!
+}
+input InventoryMoveQuantitiesInput {
+  changes: [InventoryMoveQuantityChange!]! reason: String! referenceDocumentUri: String!
 }
 type AccessScope { description: String! handle: String! }
 type App { handle: String id: ID! title: String! }
 type AppInstallation { accessScopes: [AccessScope!]! app: App! id: ID! }
 
 type ProductVariant {
-  displayName: String! id: ID! price: Money! sku: String title: String!
+  displayName: String! id: ID! inventoryItem: InventoryItem! price: Money! sku: String title: String!
 }
 
 type DraftOrderLineItem {
@@ -160,6 +218,10 @@ type RefundCreatePayload { order: Order refund: Refund userErrors: [UserError!]!
 type QueryRoot {
   currentAppInstallation: AppInstallation!
   draftOrder(id: ID!): DraftOrder
+  inventoryItem(id: ID!): InventoryItem
+  inventoryLevel(id: ID!): InventoryLevel
+  location(id: ID): Location
+  node(id: ID!): Node
   draftOrders(after: String, before: String, first: Int, last: Int, query: String, reverse: Boolean = false,
               sortKey: DraftOrderSortKeys = ID): DraftOrderConnection!
   job(id: ID!): Job
@@ -174,6 +236,8 @@ type Mutation {
     DraftOrderCompletePayload
   draftOrderCreate(input: DraftOrderInput!): DraftOrderCreatePayload
   draftOrderDelete(input: DraftOrderDeleteInput!): DraftOrderDeletePayload
+  inventoryMoveQuantities(input: InventoryMoveQuantitiesInput!): InventoryMoveQuantitiesPayload
+  metafieldsSet(metafields: [MetafieldsSetInput!]!): MetafieldsSetPayload
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
   orderCancel(notifyCustomer: Boolean = false, orderId: ID!, reason: OrderCancelReason!, refund: Boolean,
               refundMethod: OrderCancelRefundMethodInput, restock: Boolean!, staffNote: String): OrderCancelPayload

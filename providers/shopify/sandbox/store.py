@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from pivot.providers.sandbox_kit import Ledger
+from pivot.providers.shopify.sandbox.inventory import Inventory
 from pivot.providers.shopify.sandbox.search import filter_items
 
 KEY_ATTRIBUTE = "pivot_key"
@@ -200,6 +201,7 @@ class Shop:
             start=44_000_000_001,
         ):
             self.variants[number] = Variant(number, product, title, sku, Decimal(price))
+        self.inventory = Inventory(ledger, list(self.variants), now_iso)
 
     def _next(self, kind: str) -> int:
         value = self._ids[kind]
