@@ -117,3 +117,41 @@ mutation PivotFulfillmentCreate($fulfillment: FulfillmentInput!) {
   fulfillmentCreate(fulfillment: $fulfillment) { fulfillment { id status } userErrors { field message } }
 }
 """
+
+INVENTORY_MOVE = """
+mutation PivotInventoryMove($input: InventoryMoveQuantitiesInput!, $idempotencyKey: String!) {
+  inventoryMoveQuantities(input: $input) @idempotent(key: $idempotencyKey) {
+    inventoryAdjustmentGroup { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+ADJUSTMENT_GROUP = """
+query PivotAdjustmentGroup($id: ID!, $item: ID!, $location: ID!) {
+  node(id: $id) {
+    id
+    ... on InventoryAdjustmentGroup {
+      reason referenceDocumentUri createdAt
+      changes { name delta quantityAfterChange ledgerDocumentUri item { id } location { id } }
+    }
+  }
+  inventoryItem(id: $item) {
+    inventoryLevel(locationId: $location) {
+      id quantities(names: ["available", "reserved", "on_hand"]) { name quantity }
+    }
+  }
+}
+"""
+
+SHOP_RECORD = """
+query PivotShopRecord($namespace: String!, $key: String!) {
+  shop { id metafield(namespace: $namespace, key: $key) { id value compareDigest } }
+}
+"""
+
+SET_SHOP_RECORD = """
+mutation PivotSetShopRecord($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) { metafields { id value } userErrors { field message code } }
+}
+"""

@@ -105,3 +105,13 @@ class RefundParams(BaseModel):
     currency: str | None = Field(default=None, pattern=_CURRENCY, description="Checked against the order's")
     note: str | None = Field(default=None, max_length=200)
     notify: bool = False
+
+
+class ReserveInventoryParams(BaseModel):
+    """Units of one inventory item set aside at one location (`available` → `reserved`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inventory_item: str = Field(pattern=gid_pattern("InventoryItem"))
+    location: str = Field(pattern=gid_pattern("Location"))
+    quantity: int = Field(ge=1, le=100_000)
