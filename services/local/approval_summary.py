@@ -40,6 +40,7 @@ PHRASES = {
     "shopify.complete_draft_order": "Turn a Shopify draft order into a real order",
     "shopify.cancel_order": "Cancel a Shopify order",
     "shopify.refund": "Refund a Shopify order",
+    "shopify.reserve_inventory": "Reserve Shopify inventory at a location",
 }
 """What each built-in action does, as a phrase; others get `generic_phrase`."""
 
