@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, get_args
 
 import httpx
@@ -30,7 +30,6 @@ from tests.providers.shopify_fixtures import (
     Harness,
     Instruments,
     run,
-    running_shopify_sandbox,
 )
 from tests.sandbox.process import OneSandbox, free_port
 
@@ -41,23 +40,6 @@ DRAFT = {"line_items": [{"title": "Pro plan", "price": "12.00", "quantity": 1}, 
          "email": "ada@example.com"}
 SHOP_QUERY = "{ shop { id name myshopifyDomain email currencyCode ianaTimezone } " \
              "currentAppInstallation { id app { id title } accessScopes { handle description } } }"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[OneSandbox]:
-    with running_shopify_sandbox() as handle:
-        yield handle
-        code = handle.stop()
-        assert code == 0, f"the sandbox exited with {code}:\n{handle.stderr()}"
-
-
-@pytest.fixture
-def box(sandbox: OneSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Instruments]:
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    with httpx.Client(base_url=sandbox.url, timeout=5) as http:
-        instruments = Instruments(http)
-        instruments.reset()
-        yield instruments
 
 
 def register(box: Instruments, **rule: Any) -> None:

@@ -6,45 +6,24 @@ an undo delivered twice releases once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from pivot.compensations.errors import CompensationConflict, ProviderUnavailable
 from pivot.providers.shopify import documents
 from pivot.providers.shopify.actions.inventory import EXAMPLE_ITEM, EXAMPLE_LOCATION, move_input
 from tests.providers.shopify_fixtures import (
-    TOKEN,
-    TOKEN_ENV,
     Harness,
     Instruments,
     OneSandbox,
     run,
-    running_shopify_sandbox,
 )
 
 RESERVE = "shopify.reserve_inventory"
 PARAMS = {"inventory_item": EXAMPLE_ITEM, "location": EXAMPLE_LOCATION, "quantity": 3}
 LEVEL = """query($item: ID!, $location: ID!) { inventoryItem(id: $item) { inventoryLevel(locationId: $location) {
   quantities(names: ["available", "reserved", "on_hand"]) { name quantity } } } }"""
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[OneSandbox]:
-    with running_shopify_sandbox() as handle:
-        yield handle
-        assert handle.stop() == 0, handle.stderr()
-
-
-@pytest.fixture
-def box(sandbox: OneSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Instruments]:
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    with httpx.Client(base_url=sandbox.url, timeout=5) as http:
-        instruments = Instruments(http)
-        instruments.reset()
-        yield instruments
 
 
 def level(box: Instruments) -> dict[str, int]:

@@ -22,7 +22,7 @@ from pivot.providers.shopify.sandbox.inventory import (
     MoveRefused,
     level_number,
 )
-from pivot.providers.shopify.sandbox.resolvers import RequestContext, _context, _number, replayed
+from pivot.providers.shopify.sandbox.resolvers import RequestContext, Resolver, _context, _number, bind, replayed
 from pivot.providers.shopify.sandbox.store import Shop, gid, key_in, parse_gid
 
 View = dict[str, Any]
@@ -197,16 +197,15 @@ def _is_json(value: str) -> bool:
     return True
 
 
-QUERIES = {"inventoryItem": inventory_item, "inventoryLevel": inventory_level, "location": location, "node": node}
-MUTATIONS = {"inventoryMoveQuantities": inventory_move_quantities, "metafieldsSet": metafields_set}
+QUERIES: dict[str, Resolver] = {"inventoryItem": inventory_item, "inventoryLevel": inventory_level,
+                                "location": location, "node": node}
+MUTATIONS: dict[str, Resolver] = {"inventoryMoveQuantities": inventory_move_quantities, "metafieldsSet": metafields_set}
 
 
 def attach(schema: GraphQLSchema) -> GraphQLSchema:
     """Bind these root fields, and give `shop` its metafield and a variant its inventory item."""
-    assert schema.query_type is not None and schema.mutation_type is not None
-    for fields, table in ((schema.query_type.fields, QUERIES), (schema.mutation_type.fields, MUTATIONS)):
-        for name, resolver in table.items():
-            fields[name].resolve = resolver
+    bind(schema, QUERIES, MUTATIONS)
+    assert schema.query_type is not None
     shop_field = schema.query_type.fields["shop"]
     plain_shop = shop_field.resolve
     assert plain_shop is not None

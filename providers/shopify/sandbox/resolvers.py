@@ -194,23 +194,6 @@ def order_cancel(_root: Any, info: GraphQLResolveInfo, orderId: str, reason: str
     return {"job": {"id": gid("Job", started.id), "done": False}, "orderCancelUserErrors": [], "userErrors": []}
 
 
-def fulfillment_create(_root: Any, info: GraphQLResolveInfo, fulfillment: dict[str, Any], **_: Any) -> View:
-    """Ships whole fulfillment orders only, one per request (the sandbox's one location)."""
-    context = _context(info)
-    groups = fulfillment["lineItemsByFulfillmentOrder"]
-    try:
-        if len(groups) != 1 or groups[0].get("fulfillmentOrderLineItems"):
-            raise UserErrors([user_error(["fulfillment", "lineItemsByFulfillmentOrder"],
-                                         "The sandbox fulfils one whole fulfillment order per request.")])
-        number = _number(groups[0]["fulfillmentOrderId"], "FulfillmentOrder")
-        created = context.shop.create_fulfillment(number or 0)
-    except UserErrors as refused:
-        return {"fulfillment": None, "userErrors": refused.errors}
-    order = context.shop.orders[number or 0]
-    return {"fulfillment": {"id": gid("Fulfillment", created), "name": f"{order.name}-F1", "status": "SUCCESS"},
-            "userErrors": []}
-
-
 def replayed(claim: Claim | None, *, coded: bool) -> Outcome | list[dict[str, Any]] | None:
     """What an `@idempotent` field answers before running: nothing (a fresh key), the first
     request's outcome (a replay), or the userErrors of a mismatch or a request still in progress
@@ -259,17 +242,21 @@ QUERIES: dict[str, Resolver] = {
 MUTATIONS: dict[str, Resolver] = {
     "draftOrderCreate": draft_order_create, "draftOrderComplete": draft_order_complete,
     "draftOrderDelete": draft_order_delete, "orderCancel": order_cancel, "refundCreate": refund_create,
-    "fulfillmentCreate": fulfillment_create,
 }
 
 
-def attach(schema: GraphQLSchema) -> GraphQLSchema:
-    """Bind the root fields of a freshly built schema (fails loudly if a name drifted)."""
+def bind(schema: GraphQLSchema, queries: dict[str, Resolver], mutations: dict[str, Resolver]) -> GraphQLSchema:
+    """Bind root fields to a freshly built schema (fails loudly if a name drifted)."""
     assert schema.query_type is not None and schema.mutation_type is not None
-    for fields, table in ((schema.query_type.fields, QUERIES), (schema.mutation_type.fields, MUTATIONS)):
+    for fields, table in ((schema.query_type.fields, queries), (schema.mutation_type.fields, mutations)):
         for name, resolver in table.items():
             fields[name].resolve = resolver
     return schema
+
+
+def attach(schema: GraphQLSchema) -> GraphQLSchema:
+    """Bind the root fields of orders, drafts and refunds."""
+    return bind(schema, QUERIES, MUTATIONS)
 
 
 def root_fields(operation: ast.OperationDefinitionNode) -> list[ast.FieldNode]:

@@ -152,12 +152,40 @@ type OrderTransactionConnection {
   edges: [OrderTransactionEdge!]! nodes: [OrderTransaction!]! pageInfo: PageInfo!
 }
 
-type FulfillmentOrder { id: ID! status: FulfillmentOrderStatus! }
+type FulfillmentOrderLineItem { id: ID! lineItem: LineItem! remainingQuantity: Int! totalQuantity: Int! }
+type FulfillmentOrderLineItemEdge { cursor: String! node: FulfillmentOrderLineItem! }
+type FulfillmentOrderLineItemConnection {
+  edges: [FulfillmentOrderLineItemEdge!]! nodes: [FulfillmentOrderLineItem!]! pageInfo: PageInfo!
+}
+type FulfillmentOrder {
+  fulfillments(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
+    FulfillmentConnection!
+  id: ID!
+  lineItems(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
+    FulfillmentOrderLineItemConnection!
+  order: Order! orderId: ID! status: FulfillmentOrderStatus!
+}
 type FulfillmentOrderEdge { cursor: String! node: FulfillmentOrder! }
 type FulfillmentOrderConnection {
   edges: [FulfillmentOrderEdge!]! nodes: [FulfillmentOrder!]! pageInfo: PageInfo!
 }
-type Fulfillment { id: ID! name: String! status: FulfillmentStatus! }
+type FulfillmentTrackingInfo { company: String number: String url: URL }
+type FulfillmentLineItem { id: ID! lineItem: LineItem! quantity: Int }
+type FulfillmentLineItemEdge { cursor: String! node: FulfillmentLineItem! }
+type FulfillmentLineItemConnection {
+  edges: [FulfillmentLineItemEdge!]! nodes: [FulfillmentLineItem!]! pageInfo: PageInfo!
+}
+type Fulfillment {
+  createdAt: DateTime!
+  fulfillmentLineItems(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
+    FulfillmentLineItemConnection!
+  fulfillmentOrders(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
+    FulfillmentOrderConnection!
+  id: ID! name: String! order: Order! status: FulfillmentStatus! totalQuantity: Int!
+  trackingInfo(first: Int): [FulfillmentTrackingInfo!]! updatedAt: DateTime!
+}
+type FulfillmentEdge { cursor: String! node: Fulfillment! }
+type FulfillmentConnection { edges: [FulfillmentEdge!]! nodes: [Fulfillment!]! pageInfo: PageInfo! }
 
 type Refund {
   createdAt: DateTime id: ID! note: String order: Order! totalRefundedSet: MoneyBag!
@@ -173,6 +201,7 @@ type Order {
   email: String
   fulfillmentOrders(after: String, before: String, displayable: Boolean = false, first: Int, last: Int,
                     query: String, reverse: Boolean = false): FulfillmentOrderConnection!
+  fulfillments(first: Int, query: String): [Fulfillment!]!
   id: ID!
   lineItems(after: String, before: String, first: Int, last: Int, reverse: Boolean = false): LineItemConnection!
   name: String! note: String presentmentCurrencyCode: CurrencyCode! refunds(first: Int): [Refund!]!
@@ -196,7 +225,11 @@ input FulfillmentOrderLineItemInput { id: ID! quantity: Int! }
 input FulfillmentOrderLineItemsInput {
   fulfillmentOrderId: ID! fulfillmentOrderLineItems: [FulfillmentOrderLineItemInput!]
 }
-input FulfillmentInput { lineItemsByFulfillmentOrder: [FulfillmentOrderLineItemsInput!]! notifyCustomer: Boolean }
+input FulfillmentTrackingInput { company: String number: String numbers: [String!] url: URL urls: [URL!] }
+input FulfillmentInput {
+  lineItemsByFulfillmentOrder: [FulfillmentOrderLineItemsInput!]! notifyCustomer: Boolean = false
+  trackingInfo: FulfillmentTrackingInput
+}
 input OrderCancelRefundMethodInput { originalPaymentMethodsRefund: Boolean }
 input OrderTransactionInput {
   amount: Money! gateway: String! kind: OrderTransactionKind! orderId: ID! parentId: ID
@@ -209,6 +242,7 @@ type DraftOrderCreatePayload { draftOrder: DraftOrder userErrors: [UserError!]! 
 type DraftOrderCompletePayload { draftOrder: DraftOrder userErrors: [UserError!]! }
 type DraftOrderDeletePayload { deletedId: ID userErrors: [UserError!]! }
 type FulfillmentCreatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
+type FulfillmentCancelPayload { fulfillment: Fulfillment userErrors: [UserError!]! }
 type OrderCancelPayload {
   job: Job orderCancelUserErrors: [OrderCancelUserError!]!
   userErrors: [UserError!]! @deprecated(reason: "Use `orderCancelUserErrors` instead.")
@@ -218,6 +252,8 @@ type RefundCreatePayload { order: Order refund: Refund userErrors: [UserError!]!
 type QueryRoot {
   currentAppInstallation: AppInstallation!
   draftOrder(id: ID!): DraftOrder
+  fulfillment(id: ID!): Fulfillment
+  fulfillmentOrder(id: ID!): FulfillmentOrder
   inventoryItem(id: ID!): InventoryItem
   inventoryLevel(id: ID!): InventoryLevel
   location(id: ID): Location
@@ -238,6 +274,7 @@ type Mutation {
   draftOrderDelete(input: DraftOrderDeleteInput!): DraftOrderDeletePayload
   inventoryMoveQuantities(input: InventoryMoveQuantitiesInput!): InventoryMoveQuantitiesPayload
   metafieldsSet(metafields: [MetafieldsSetInput!]!): MetafieldsSetPayload
+  fulfillmentCancel(id: ID!): FulfillmentCancelPayload
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
   orderCancel(notifyCustomer: Boolean = false, orderId: ID!, reason: OrderCancelReason!, refund: Boolean,
               refundMethod: OrderCancelRefundMethodInput, restock: Boolean!, staffNote: String): OrderCancelPayload
