@@ -41,6 +41,7 @@ PHRASES = {
     "shopify.cancel_order": "Cancel a Shopify order",
     "shopify.refund": "Refund a Shopify order",
     "shopify.reserve_inventory": "Reserve Shopify inventory at a location",
+    "shopify.create_fulfillment": "Ship a Shopify fulfillment order",
 }
 """What each built-in action does, as a phrase; others get `generic_phrase`."""
 
