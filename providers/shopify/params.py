@@ -118,7 +118,7 @@ class ReserveInventoryParams(BaseModel):
 
 
 class FulfillmentLine(BaseModel):
-    """Some of one fulfillment order line: its id (`gid://shopify/FulfillmentOrderLineItem/…`) and how many."""
+    """A fulfillment order line and how many of it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -135,7 +135,7 @@ class Tracking(BaseModel):
 
 
 class CreateFulfillmentParams(BaseModel):
-    """A shipment of one fulfillment order: every line still to fulfil, or `line_items` only."""
+    """Ships a fulfillment order: every line left, or `line_items`."""
 
     model_config = ConfigDict(extra="forbid")
 
