@@ -75,6 +75,8 @@ class Action:
     compensation: str = "none"
     """The semantic undo in words (or why there is none)."""
     pivot_eligible: bool = False
+    undo_scope: Literal["full", "partial"] = "full"
+    """`partial`: the undo reverses only what the provider holds (`compensation` says what is left)."""
     retry: RetryBudget = DEFAULT_FORWARD_BUDGET
     compensation_retry: RetryBudget = DEFAULT_COMPENSATION_BUDGET
     atomicity: str = "single write"

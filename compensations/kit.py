@@ -139,6 +139,9 @@ class KeyedAction(ABC, Generic[Params, Found]):
     not_run: ClassVar[str]
     """The summary's sentence when the step never ran ("No Slack message was sent.")."""
     pivot_eligible: ClassVar[bool] = False
+    undo_scope: ClassVar[Literal["full", "partial"]] = "full"
+    """`partial`: the undo reverses the effect in the provider only, not all it caused (a cancelled
+    fulfillment does not bring back a parcel already with the carrier); `compensation` says what."""
     retry: ClassVar[RetryBudget] = DEFAULT_FORWARD_BUDGET
     compensation_retry: ClassVar[RetryBudget] = DEFAULT_COMPENSATION_BUDGET
     atomicity: ClassVar[str] = "single write"
@@ -297,7 +300,8 @@ class KeyedAction(ABC, Generic[Params, Found]):
             key_carrier=self.carrier.description, readback=self.readback, describe=self.describe,
             describe_undo=self.describe_undo if undoable and self._overrides("describe_undo") else None,
             not_run=self.not_run,
-            pivot_eligible=self.pivot_eligible, retry=self.retry, compensation_retry=self.compensation_retry,
+            pivot_eligible=self.pivot_eligible, undo_scope=self.undo_scope,
+            retry=self.retry, compensation_retry=self.compensation_retry,
             atomicity=self.atomicity, in_flight_window=self.in_flight_window(), fenced=self.fenced,
             lookup_before_write=self.lookup_before_write, kit=self,
         )

@@ -36,6 +36,9 @@ REQUIRED_SCOPES: Mapping[str, str] = MappingProxyType({
                           "create_draft_order, complete_draft_order and their undo",
     "write_orders": "order reads, orderCancel and refundCreate: complete_draft_order's undo, cancel_order, refund",
     "read_products": "the product variant on a draft order's lines, read back by create_draft_order",
+    "write_inventory": "inventoryMoveQuantities and the inventory level read: reserve_inventory and its undo",
+    "write_merchant_managed_fulfillment_orders": "fulfillment orders, fulfillmentCreate and fulfillmentCancel "
+                                                 "(the shop's own locations): create_fulfillment and its undo",
 })
 """What the catalog's Shopify actions run, scope by scope (Shopify's Admin GraphQL reference)."""
 OPTIONAL_SCOPES: Mapping[str, str] = MappingProxyType({
@@ -110,8 +113,8 @@ class ShopifyAccount(AccountBase):
             identity,
             self._scopes(identity.ok, self.granted(response)),
             self._check("key carriers", True, "none to create: a draft order carries the key in a tag and a custom "
-                        "attribute, a refund in @idempotent(key:) and its note; completing and cancelling are "
-                        "one-way"),
+                        "attribute, a refund and an inventory move in @idempotent(key:), a reservation and a "
+                        "fulfillment in an app-owned shop metafield; completing and cancelling are one-way"),
             self._api_version(response),
             self._clock(response, probe.received_at),
             self._rate_limit(response),

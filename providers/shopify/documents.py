@@ -117,3 +117,80 @@ mutation PivotFulfillmentCreate($fulfillment: FulfillmentInput!) {
   fulfillmentCreate(fulfillment: $fulfillment) { fulfillment { id status } userErrors { field message } }
 }
 """
+
+INVENTORY_MOVE = """
+mutation PivotInventoryMove($input: InventoryMoveQuantitiesInput!, $idempotencyKey: String!) {
+  inventoryMoveQuantities(input: $input) @idempotent(key: $idempotencyKey) {
+    inventoryAdjustmentGroup { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+ADJUSTMENT_GROUP = """
+query PivotAdjustmentGroup($id: ID!, $item: ID!, $location: ID!) {
+  node(id: $id) {
+    id
+    ... on InventoryAdjustmentGroup {
+      reason referenceDocumentUri createdAt
+      changes { name delta quantityAfterChange ledgerDocumentUri item { id } location { id } }
+    }
+  }
+  inventoryItem(id: $item) {
+    inventoryLevel(locationId: $location) {
+      id quantities(names: ["available", "reserved", "on_hand"]) { name quantity }
+    }
+  }
+}
+"""
+
+SHOP_RECORD = """
+query PivotShopRecord($namespace: String!, $key: String!) {
+  shop { id metafield(namespace: $namespace, key: $key) { id value compareDigest } }
+}
+"""
+
+SET_SHOP_RECORD = """
+mutation PivotSetShopRecord($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) { metafields { id value } userErrors { field message code } }
+}
+"""
+
+FULFILLMENT_ORDER = """
+query PivotFulfillmentOrder($id: ID!) {
+  fulfillmentOrder(id: $id) {
+    id status orderId
+    lineItems(first: 100) { nodes { id remainingQuantity totalQuantity lineItem { id } } }
+    fulfillments(first: 50) { nodes { id } }
+  }
+}
+"""
+
+FULFILLMENT_VIEW = """
+fragment PivotFulfillment on Fulfillment {
+  id name status createdAt totalQuantity
+  order { id name }
+  trackingInfo(first: 5) { company number url }
+  fulfillmentLineItems(first: 100) { nodes { id quantity lineItem { id } } }
+  fulfillmentOrders(first: 5) { nodes { id } }
+}
+"""
+
+FULFILLMENT = FULFILLMENT_VIEW + """
+query PivotFulfillment($id: ID!) { fulfillment(id: $id) { ...PivotFulfillment } }
+"""
+
+FULFILLMENT_SHIP = """
+mutation PivotFulfillmentShip($fulfillment: FulfillmentInput!, $message: String) {
+  fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
+    fulfillment { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+FULFILLMENT_CANCEL = """
+mutation PivotFulfillmentCancel($id: ID!) {
+  fulfillmentCancel(id: $id) { fulfillment { id status } userErrors { field message } }
+}
+"""

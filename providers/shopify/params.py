@@ -105,3 +105,48 @@ class RefundParams(BaseModel):
     currency: str | None = Field(default=None, pattern=_CURRENCY, description="Checked against the order's")
     note: str | None = Field(default=None, max_length=200)
     notify: bool = False
+
+
+class ReserveInventoryParams(BaseModel):
+    """Units of one inventory item set aside at one location (`available` → `reserved`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inventory_item: str = Field(pattern=gid_pattern("InventoryItem"))
+    location: str = Field(pattern=gid_pattern("Location"))
+    quantity: int = Field(ge=1, le=100_000)
+
+
+class FulfillmentLine(BaseModel):
+    """A fulfillment order line and how many of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=gid_pattern("FulfillmentOrderLineItem"))
+    quantity: int = Field(ge=1, le=100_000)
+
+
+class Tracking(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    company: str | None = Field(default=None, min_length=1, max_length=100)
+    number: str | None = Field(default=None, min_length=1, max_length=100)
+    url: str | None = Field(default=None, pattern=r"^https://\S{1,2000}$")
+
+
+class CreateFulfillmentParams(BaseModel):
+    """Ships a fulfillment order: every line left, or `line_items`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fulfillment_order: str = Field(pattern=gid_pattern("FulfillmentOrder"))
+    line_items: list[FulfillmentLine] | None = Field(default=None, min_length=1, max_length=100)
+    tracking: Tracking | None = None
+    notify_customer: bool = False
+
+    @field_validator("line_items")
+    @classmethod
+    def _distinct(cls, value: list[FulfillmentLine] | None) -> list[FulfillmentLine] | None:
+        if value is not None and len({line.id for line in value}) != len(value):
+            raise ValueError("each fulfillment order line at most once")
+        return value

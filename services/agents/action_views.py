@@ -61,7 +61,7 @@ def action_json(action: Action, source: str | None = None) -> dict[str, Any]:
     and where it comes from (`pivot actions --json`)."""
     return {"name": action.name, "provider": action.provider, "kind": action.kind.value,
             "pivot_eligible": action.pivot_eligible, "key_carrier": action.key_carrier, "readback": action.readback,
-            "compensation": action.compensation, "atomicity": action.atomicity,
+            "compensation": action.compensation, "undo_scope": action.undo_scope, "atomicity": action.atomicity,
             "params": action.params.model_json_schema(), **({"source": source} if source else {})}
 
 

@@ -103,7 +103,9 @@ def catalog(console: Console, actions: Catalog) -> None:
         details.add_column(style="dim", no_wrap=True)
         details.add_column(overflow="fold")
         for label, value in (("params", params_cell(action)), ("key carrier", action.key_carrier),
-                             ("read-back", action.readback), ("undo", action.compensation)):
+                             ("read-back", action.readback),
+                             ("undo", action.compensation if action.undo_scope == "full"
+                              else f"(partial) {action.compensation}")):
             details.add_row(text(f"  {label}"), text(value))
         console.print(details)
 

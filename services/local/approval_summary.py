@@ -42,6 +42,8 @@ PHRASES = {
     "shopify.refund": "Refund a Shopify order",
     "resend.send_email": "Send an email through Resend",
     "resend.send_correction": "Send a correction to an email sent through Resend",
+    "shopify.reserve_inventory": "Reserve Shopify inventory at a location",
+    "shopify.create_fulfillment": "Ship a Shopify fulfillment order",
 }
 """What each built-in action does, as a phrase; others get `generic_phrase`."""
 

@@ -31,9 +31,10 @@ from tests.sandbox.process import SALESFORCE_TOKEN, SHOPIFY_TOKEN, SandboxProces
 ACTIONS = {
     "salesforce.create_record", "salesforce.create_records_atomic", "salesforce.update_record",
     "salesforce.upsert_record", "shopify.create_draft_order", "shopify.complete_draft_order",
-    "shopify.cancel_order", "shopify.refund",
+    "shopify.cancel_order", "shopify.refund", "shopify.reserve_inventory", "shopify.create_fulfillment",
 }
-TAMPERED = {"salesforce.update_record", "shopify.create_draft_order", "shopify.complete_draft_order"}
+TAMPERED = {"salesforce.update_record", "shopify.create_draft_order", "shopify.complete_draft_order",
+            "shopify.reserve_inventory"}
 """The actions whose undo is conditional: a third party's change makes it refuse."""
 
 

@@ -9,7 +9,6 @@ refund. Lost answers use the kit's `commit_then_timeout` against a 1 s client ti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,13 +19,11 @@ from pivot.compensations.errors import CompensationConflict, ProviderRejected, P
 from pivot.providers.shopify import documents
 from pivot.providers.shopify.views import KEY_ATTRIBUTE, key_tag
 from tests.providers.shopify_fixtures import (
-    TOKEN,
     TOKEN_ENV,
     Harness,
     Instruments,
     OneSandbox,
     run,
-    running_shopify_sandbox,
 )
 
 CREATE, COMPLETE = "shopify.create_draft_order", "shopify.complete_draft_order"
@@ -38,23 +35,6 @@ DRAFT = {
     "note": "first order",
     "tags": ["agent"],
 }
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[OneSandbox]:
-    with running_shopify_sandbox() as handle:
-        yield handle
-        code = handle.stop()
-        assert code == 0, f"the sandbox exited with {code}:\n{handle.stderr()}"
-
-
-@pytest.fixture
-def box(sandbox: OneSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Instruments]:
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    with httpx.Client(base_url=sandbox.url, timeout=5) as http:
-        instruments = Instruments(http)
-        instruments.reset()
-        yield instruments
 
 
 @pytest.fixture

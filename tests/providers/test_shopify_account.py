@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, get_args
 
 import httpx
@@ -30,7 +30,6 @@ from tests.providers.shopify_fixtures import (
     Harness,
     Instruments,
     run,
-    running_shopify_sandbox,
 )
 from tests.sandbox.process import OneSandbox, free_port
 
@@ -41,23 +40,6 @@ DRAFT = {"line_items": [{"title": "Pro plan", "price": "12.00", "quantity": 1}, 
          "email": "ada@example.com"}
 SHOP_QUERY = "{ shop { id name myshopifyDomain email currencyCode ianaTimezone } " \
              "currentAppInstallation { id app { id title } accessScopes { handle description } } }"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[OneSandbox]:
-    with running_shopify_sandbox() as handle:
-        yield handle
-        code = handle.stop()
-        assert code == 0, f"the sandbox exited with {code}:\n{handle.stderr()}"
-
-
-@pytest.fixture
-def box(sandbox: OneSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Instruments]:
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    with httpx.Client(base_url=sandbox.url, timeout=5) as http:
-        instruments = Instruments(http)
-        instruments.reset()
-        yield instruments
 
 
 def register(box: Instruments, **rule: Any) -> None:
@@ -145,8 +127,10 @@ def test_missing_scopes_are_named_with_their_fix_and_the_actions_meet_them(
     checks = doctor(sandbox.url)
 
     scopes = checks["scopes"]
-    assert not scopes.ok and scopes.detail.startswith("the app lacks write_orders, read_products (")
-    assert "add the access scopes write_orders, read_products" in scopes.fix and "install the app again" in scopes.fix
+    assert not scopes.ok and scopes.detail.startswith(
+        "the app lacks write_orders, read_products, write_inventory, write_merchant_managed_fulfillment_orders (")
+    assert "add the access scopes write_orders, read_products, write_inventory" in scopes.fix
+    assert "install the app again" in scopes.fix
     assert checks["credentials"].ok
 
     async def scenario(h: Harness) -> None:
@@ -226,7 +210,8 @@ def test_setup_names_exactly_the_missing_scopes_and_changes_nothing(
         steps = setup(sandbox.url, dry_run=dry_run)
 
         assert [step.what for step in steps if step.state == "manual"] == [
-            "access scope write_orders", "access scope read_products", "install the app again"]
+            "access scope write_orders", "access scope read_products", "access scope write_inventory",
+            "access scope write_merchant_managed_fulfillment_orders", "install the app again"]
         assert {step.what for step in steps if step.state == "exists"} == {
             "access scope write_draft_orders", "key carrier: draft order tag and custom attribute pivot_key",
             "key carrier: refundCreate @idempotent(key:)"}

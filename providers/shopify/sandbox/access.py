@@ -25,7 +25,8 @@ from typing import Any
 from graphql import GraphQLError, GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 from graphql.execution import default_field_resolver
 
-SANDBOX_SCOPES = ("read_products", "write_draft_orders", "write_merchant_managed_fulfillment_orders", "write_orders")
+SANDBOX_SCOPES = ("read_products", "write_draft_orders", "write_inventory", "write_merchant_managed_fulfillment_orders",
+                  "write_orders")
 """What the app has when no rule narrows its token."""
 DOCUMENTATION = "https://shopify.dev/api/usage/access-scopes"
 
@@ -35,10 +36,18 @@ FIELD_SCOPES: Mapping[tuple[str, str], str] = MappingProxyType({
     ("QueryRoot", "order"): "read_orders",
     ("QueryRoot", "refund"): "read_orders",
     ("QueryRoot", "productVariant"): "read_products",
+    ("QueryRoot", "inventoryItem"): "read_inventory",
+    ("QueryRoot", "inventoryLevel"): "read_inventory",
+    ("QueryRoot", "location"): "read_inventory",
+    ("Mutation", "inventoryMoveQuantities"): "write_inventory",
+    ("ProductVariant", "inventoryItem"): "read_inventory",
     ("Mutation", "draftOrderCreate"): "write_draft_orders",
     ("Mutation", "draftOrderComplete"): "write_draft_orders",
     ("Mutation", "draftOrderDelete"): "write_draft_orders",
     ("Mutation", "fulfillmentCreate"): "write_merchant_managed_fulfillment_orders",
+    ("Mutation", "fulfillmentCancel"): "write_merchant_managed_fulfillment_orders",
+    ("QueryRoot", "fulfillmentOrder"): "read_merchant_managed_fulfillment_orders",
+    ("QueryRoot", "fulfillment"): "read_merchant_managed_fulfillment_orders",
     ("Mutation", "orderCancel"): "write_orders",
     ("Mutation", "refundCreate"): "write_orders",
     ("DraftOrder", "order"): "read_orders",

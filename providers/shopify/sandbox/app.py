@@ -42,7 +42,7 @@ from starlette.types import Scope
 from pivot.providers.sandbox_kit import FaultBook, Ledger, apply_pending_latency, build_sandbox_app, read_json_object
 from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes
-from pivot.providers.shopify.sandbox import resolvers
+from pivot.providers.shopify.sandbox import fulfillment_resolvers, inventory_resolvers, resolvers
 from pivot.providers.shopify.sandbox.access import guard
 from pivot.providers.shopify.sandbox.cost import MAX_QUERY_COST, RESTORE_RATE, LeakyBucket, QueryCost
 from pivot.providers.shopify.sandbox.idempotency import IDEMPOTENT_FIELDS, Claim, IdempotencyKeys, fingerprint
@@ -147,7 +147,9 @@ class ShopifySandbox:
         self.keys = IdempotencyKeys()
         self.tokens = TokenBook(accepted=frozenset(credentials))
         self.schemas: dict[str, GraphQLSchema] = {
-            version: guard(resolvers.attach(build_version_schema(version))) for version in SUPPORTED_VERSIONS
+            version: guard(fulfillment_resolvers.attach(inventory_resolvers.attach(resolvers.attach(
+                build_version_schema(version)))))
+            for version in SUPPORTED_VERSIONS
         }
 
     def reset(self) -> None:

@@ -1,4 +1,4 @@
-"""`@idempotent(key:)`: Shopify's idempotency for a few mutations (refundCreate here).
+"""`@idempotent(key:)`: Shopify's idempotency for a few mutations (refundCreate, inventoryMoveQuantities here).
 
 A key is claimed before the mutation runs, with a fingerprint of the mutation's arguments. A
 second request with the key gets, depending on the first: "in progress" while it runs, the
@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-IDEMPOTENT_FIELDS = frozenset({"refundCreate"})
+IDEMPOTENT_FIELDS = frozenset({"refundCreate", "inventoryMoveQuantities"})
+"""The mutations the sandbox honours `@idempotent` on (2026-01 takes it on these and a few more)."""
 CONCURRENT_MESSAGE = "This request is currently in progress, please try again."
 MISMATCH_MESSAGE = "The same idempotency key cannot be used with different operation parameters."
 
@@ -27,9 +28,10 @@ def fingerprint(field_name: str, arguments: dict[str, Any]) -> str:
 
 @dataclass
 class Outcome:
-    """What the first request produced: the refund's number, or its userErrors."""
+    """What the first request produced: the refund's (or adjustment group's) number, or its userErrors."""
 
     refund_id: int | None = None
+    group_id: int | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from graphql import GraphQLError
 
+from pivot.providers.shopify.sandbox.fulfillment import Fulfillment, FulfillmentOrder
 from pivot.providers.shopify.sandbox.store import (
     SHOP_DOMAIN,
     DraftOrder,
@@ -141,7 +142,7 @@ class Views:
             "createdAt": order.created_at, "updatedAt": order.updated_at, "cancelledAt": order.cancelled_at,
             "cancelReason": order.cancel_reason, "closed": order.closed,
             "displayFinancialStatus": self.shop.financial_status(order),
-            "displayFulfillmentStatus": order.fulfillment,
+            "displayFulfillmentStatus": self.shop.fulfillment_status(order),
             "currencyCode": self.shop.currency, "presentmentCurrencyCode": currency,
             "subtotalPriceSet": money_bag(order.total, currency), "totalPriceSet": money_bag(order.total, currency),
             "totalRefundedSet": money_bag(self.shop.refunded_total(order), currency),
@@ -149,8 +150,10 @@ class Views:
             "lineItems": lambda _info, **args: connection(
                 order.lines, lambda line: self._line(line, currency, "LineItem"), args),
             "fulfillmentOrders": lambda _info, **args: connection(
-                [order], lambda it: {"id": gid("FulfillmentOrder", it.id),
-                                     "status": self.shop.fulfillment_order_status(it)}, args),
+                self.shop.fulfilments.of_order(order.id), self.fulfillment_order, args),
+            "fulfillments": lambda _info, **args: [
+                self.fulfillment(found) for _, found in page(
+                    self.shop.fulfilments.of_order_fulfillments(order.id), args, required=False)],
             "transactions": lambda _info, **args: [
                 self.transaction(tx) for _, tx in page(self.shop.order_transactions(order), args, required=False)],
             "refunds": lambda _info, **args: [
@@ -167,3 +170,34 @@ class Views:
             "transactions": lambda _info, **args: connection(
                 [self.shop.transactions[tx_id] for tx_id in refund.transaction_ids], self.transaction, args),
         }
+
+    def fulfillment_order(self, found: FulfillmentOrder) -> View:
+        order = self.shop.orders[found.order_id]
+        return {
+            "id": gid("FulfillmentOrder", found.id), "status": self.shop.fulfilments.status(found),
+            "orderId": gid("Order", order.id), "order": lambda _info, **_: self.order(order),
+            "lineItems": lambda _info, **args: connection(found.lines, lambda line: {
+                "id": gid("FulfillmentOrderLineItem", line.id), "totalQuantity": line.total,
+                "remainingQuantity": line.remaining,
+                "lineItem": self._order_line(order, line.line_id)}, args),
+            "fulfillments": lambda _info, **args: connection(
+                self.shop.fulfilments.of_fulfillment_order(found.id), self.fulfillment, args),
+        }
+
+    def fulfillment(self, found: Fulfillment) -> View:
+        order = self.shop.orders[found.order_id]
+        return {
+            "id": gid("Fulfillment", found.id), "name": found.name, "status": found.status,
+            "createdAt": found.created_at, "updatedAt": found.updated_at, "totalQuantity": found.quantity,
+            "order": lambda _info, **_: self.order(order),
+            "trackingInfo": lambda _info, **args: [dict(t) for _, t in page(found.tracking, args, required=False)],
+            "fulfillmentLineItems": lambda _info, **args: connection(found.lines, lambda line: {
+                "id": gid("FulfillmentLineItem", line.id), "quantity": line.quantity,
+                "lineItem": self._order_line(order, line.line_id)}, args),
+            "fulfillmentOrders": lambda _info, **args: connection(
+                [self.shop.fulfilments.orders[found.fulfillment_order_id]], self.fulfillment_order, args),
+        }
+
+    def _order_line(self, order: Order, line_id: int) -> View:
+        line = next(line for line in order.lines if line.id == line_id)
+        return self._line(line, order.currency, "LineItem")

@@ -194,21 +194,17 @@ def order_cancel(_root: Any, info: GraphQLResolveInfo, orderId: str, reason: str
     return {"job": {"id": gid("Job", started.id), "done": False}, "orderCancelUserErrors": [], "userErrors": []}
 
 
-def fulfillment_create(_root: Any, info: GraphQLResolveInfo, fulfillment: dict[str, Any], **_: Any) -> View:
-    """Ships whole fulfillment orders only, one per request (the sandbox's one location)."""
-    context = _context(info)
-    groups = fulfillment["lineItemsByFulfillmentOrder"]
-    try:
-        if len(groups) != 1 or groups[0].get("fulfillmentOrderLineItems"):
-            raise UserErrors([user_error(["fulfillment", "lineItemsByFulfillmentOrder"],
-                                         "The sandbox fulfils one whole fulfillment order per request.")])
-        number = _number(groups[0]["fulfillmentOrderId"], "FulfillmentOrder")
-        created = context.shop.create_fulfillment(number or 0)
-    except UserErrors as refused:
-        return {"fulfillment": None, "userErrors": refused.errors}
-    order = context.shop.orders[number or 0]
-    return {"fulfillment": {"id": gid("Fulfillment", created), "name": f"{order.name}-F1", "status": "SUCCESS"},
-            "userErrors": []}
+def replayed(claim: Claim | None, *, coded: bool) -> Outcome | list[dict[str, Any]] | None:
+    """What an `@idempotent` field answers before running: nothing (a fresh key), the first
+    request's outcome (a replay), or the userErrors of a mismatch or a request still in progress
+    (`coded`: the payload's error type has a `code`; the generic UserError has none)."""
+    if claim is None or claim.decision == "fresh":
+        return None
+    if claim.decision == "mismatch":
+        return [user_error(None, MISMATCH_MESSAGE, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH" if coded else None)]
+    if claim.decision == "concurrent" or claim.record.outcome is None:
+        return [user_error(None, CONCURRENT_MESSAGE, "IDEMPOTENCY_CONCURRENT_REQUEST" if coded else None)]
+    return claim.record.outcome
 
 
 def _refund_payload(context: RequestContext, outcome: Outcome) -> View:
@@ -223,12 +219,11 @@ def _refund_payload(context: RequestContext, outcome: Outcome) -> View:
 def refund_create(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> View:
     context = _context(info)
     claim = context.claims.get(id(info.field_nodes[0]))
-    if claim is not None and claim.decision != "fresh":
-        if claim.decision == "mismatch":
-            return {"refund": None, "order": None, "userErrors": [user_error(None, MISMATCH_MESSAGE)]}
-        if claim.decision == "concurrent" or claim.record.outcome is None:
-            return {"refund": None, "order": None, "userErrors": [user_error(None, CONCURRENT_MESSAGE)]}
-        return _refund_payload(context, claim.record.outcome)
+    earlier = replayed(claim, coded=False)
+    if isinstance(earlier, list):
+        return {"refund": None, "order": None, "userErrors": earlier}
+    if earlier is not None:
+        return _refund_payload(context, earlier)
     try:
         created = context.shop.create_refund(input, claim.key if claim is not None else None)
         outcome = Outcome(refund_id=created.id)
@@ -247,17 +242,21 @@ QUERIES: dict[str, Resolver] = {
 MUTATIONS: dict[str, Resolver] = {
     "draftOrderCreate": draft_order_create, "draftOrderComplete": draft_order_complete,
     "draftOrderDelete": draft_order_delete, "orderCancel": order_cancel, "refundCreate": refund_create,
-    "fulfillmentCreate": fulfillment_create,
 }
 
 
-def attach(schema: GraphQLSchema) -> GraphQLSchema:
-    """Bind the root fields of a freshly built schema (fails loudly if a name drifted)."""
+def bind(schema: GraphQLSchema, queries: dict[str, Resolver], mutations: dict[str, Resolver]) -> GraphQLSchema:
+    """Bind root fields to a freshly built schema (fails loudly if a name drifted)."""
     assert schema.query_type is not None and schema.mutation_type is not None
-    for fields, table in ((schema.query_type.fields, QUERIES), (schema.mutation_type.fields, MUTATIONS)):
+    for fields, table in ((schema.query_type.fields, queries), (schema.mutation_type.fields, mutations)):
         for name, resolver in table.items():
             fields[name].resolve = resolver
     return schema
+
+
+def attach(schema: GraphQLSchema) -> GraphQLSchema:
+    """Bind the root fields of orders, drafts and refunds."""
+    return bind(schema, QUERIES, MUTATIONS)
 
 
 def root_fields(operation: ast.OperationDefinitionNode) -> list[ast.FieldNode]:

@@ -47,14 +47,72 @@ type PageInfo { endCursor: String hasNextPage: Boolean! hasPreviousPage: Boolean
 type Job { done: Boolean! id: ID! }
 
 type Shop {
-  currencyCode: CurrencyCode! email: String! ianaTimezone: String! id: ID! myshopifyDomain: String! name: String!
+  currencyCode: CurrencyCode! email: String! ianaTimezone: String! id: ID!
+  metafield(key: String!, namespace: String): Metafield
+  myshopifyDomain: String! name: String!
+}
+
+interface Node { id: ID! }
+
+type Metafield {
+  compareDigest: String! createdAt: DateTime! id: ID! key: String! namespace: String! type: String!
+  updatedAt: DateTime! value: String!
+}
+enum MetafieldsSetUserErrorCode { APP_NOT_AUTHORIZED BLANK INVALID INVALID_TYPE INVALID_VALUE STALE_OBJECT TOO_LONG }
+type MetafieldsSetUserError {
+  code: MetafieldsSetUserErrorCode elementIndex: Int field: [String!] message: String!
+}
+type MetafieldsSetPayload { metafields: [Metafield!] userErrors: [MetafieldsSetUserError!]! }
+input MetafieldsSetInput {
+  compareDigest: String key: String! namespace: String ownerId: ID! type: String value: String!
+}
+
+type Location { id: ID! name: String! }
+type InventoryQuantity { id: ID! name: String! quantity: Int! updatedAt: DateTime }
+type InventoryLevel {
+  createdAt: DateTime! id: ID! item: InventoryItem! location: Location!
+  quantities(names: [String!]!): [InventoryQuantity!]! updatedAt: DateTime!
+}
+type InventoryItem {
+  id: ID! inventoryLevel(locationId: ID!): InventoryLevel sku: String tracked: Boolean! variant: ProductVariant!
+}
+type InventoryChange {
+  delta: Int! item: InventoryItem ledgerDocumentUri: String location: Location name: String!
+  quantityAfterChange: Int
+}
+type InventoryAdjustmentGroup implements Node {
+  app: App
+  changes(inventoryItemIds: [ID!], locationIds: [ID!], quantityNames: [String!]): [InventoryChange!]!
+  createdAt: DateTime! id: ID! reason: String! referenceDocumentUri: String
+}
+enum InventoryMoveQuantitiesUserErrorCode {
+  CHANGE_FROM_QUANTITY_STALE DIFFERENT_LOCATIONS IDEMPOTENCY_CONCURRENT_REQUEST IDEMPOTENCY_KEY_PARAMETER_MISMATCH
+  INTERNAL_LEDGER_DOCUMENT INVALID_AVAILABLE_DOCUMENT INVALID_INVENTORY_ITEM INVALID_LEDGER_DOCUMENT INVALID_LOCATION
+  INVALID_QUANTITY_DOCUMENT INVALID_QUANTITY_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH INVALID_REASON
+  INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION MAXIMUM_LEDGER_DOCUMENT_URIS MOVE_QUANTITIES_FAILED
+  NON_MUTABLE_INVENTORY_ITEM SAME_QUANTITY_NAME SERVICE_UNAVAILABLE
+}
+type InventoryMoveQuantitiesUserError {
+  code: InventoryMoveQuantitiesUserErrorCode field: [String!] message: String!
+}
+type InventoryMoveQuantitiesPayload {
+  inventoryAdjustmentGroup: InventoryAdjustmentGroup userErrors: [InventoryMoveQuantitiesUserError!]!
+}
+input InventoryMoveQuantityTerminalInput {
+  changeFromQuantity: Int ledgerDocumentUri: String locationId: ID! name: String!
+}
+input InventoryMoveQuantityChange {
+  from: InventoryMoveQuantityTerminalInput! inventoryItemId: ID! quantity: Int! to: InventoryMoveQuantityTerminalInput!
+}
+input InventoryMoveQuantitiesInput {
+  changes: [InventoryMoveQuantityChange!]! reason: String! referenceDocumentUri: String!
 }
 type AccessScope { description: String! handle: String! }
 type App { handle: String id: ID! title: String! }
 type AppInstallation { accessScopes: [AccessScope!]! app: App! id: ID! }
 
 type ProductVariant {
-  displayName: String! id: ID! price: Money! sku: String title: String!
+  displayName: String! id: ID! inventoryItem: InventoryItem! price: Money! sku: String title: String!
 }
 
 type DraftOrderLineItem {
@@ -94,12 +152,40 @@ type OrderTransactionConnection {
   edges: [OrderTransactionEdge!]! nodes: [OrderTransaction!]! pageInfo: PageInfo!
 }
 
-type FulfillmentOrder { id: ID! status: FulfillmentOrderStatus! }
+type FulfillmentOrderLineItem { id: ID! lineItem: LineItem! remainingQuantity: Int! totalQuantity: Int! }
+type FulfillmentOrderLineItemEdge { cursor: String! node: FulfillmentOrderLineItem! }
+type FulfillmentOrderLineItemConnection {
+  edges: [FulfillmentOrderLineItemEdge!]! nodes: [FulfillmentOrderLineItem!]! pageInfo: PageInfo!
+}
+type FulfillmentOrder {
+  fulfillments(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
+    FulfillmentConnection!
+  id: ID!
+  lineItems(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
+    FulfillmentOrderLineItemConnection!
+  order: Order! orderId: ID! status: FulfillmentOrderStatus!
+}
 type FulfillmentOrderEdge { cursor: String! node: FulfillmentOrder! }
 type FulfillmentOrderConnection {
   edges: [FulfillmentOrderEdge!]! nodes: [FulfillmentOrder!]! pageInfo: PageInfo!
 }
-type Fulfillment { id: ID! name: String! status: FulfillmentStatus! }
+type FulfillmentTrackingInfo { company: String number: String url: URL }
+type FulfillmentLineItem { id: ID! lineItem: LineItem! quantity: Int }
+type FulfillmentLineItemEdge { cursor: String! node: FulfillmentLineItem! }
+type FulfillmentLineItemConnection {
+  edges: [FulfillmentLineItemEdge!]! nodes: [FulfillmentLineItem!]! pageInfo: PageInfo!
+}
+type Fulfillment {
+  createdAt: DateTime!
+  fulfillmentLineItems(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
+    FulfillmentLineItemConnection!
+  fulfillmentOrders(after: String, before: String, first: Int, last: Int, reverse: Boolean = false):
+    FulfillmentOrderConnection!
+  id: ID! name: String! order: Order! status: FulfillmentStatus! totalQuantity: Int!
+  trackingInfo(first: Int): [FulfillmentTrackingInfo!]! updatedAt: DateTime!
+}
+type FulfillmentEdge { cursor: String! node: Fulfillment! }
+type FulfillmentConnection { edges: [FulfillmentEdge!]! nodes: [Fulfillment!]! pageInfo: PageInfo! }
 
 type Refund {
   createdAt: DateTime id: ID! note: String order: Order! totalRefundedSet: MoneyBag!
@@ -115,6 +201,7 @@ type Order {
   email: String
   fulfillmentOrders(after: String, before: String, displayable: Boolean = false, first: Int, last: Int,
                     query: String, reverse: Boolean = false): FulfillmentOrderConnection!
+  fulfillments(first: Int, query: String): [Fulfillment!]!
   id: ID!
   lineItems(after: String, before: String, first: Int, last: Int, reverse: Boolean = false): LineItemConnection!
   name: String! note: String presentmentCurrencyCode: CurrencyCode! refunds(first: Int): [Refund!]!
@@ -138,7 +225,11 @@ input FulfillmentOrderLineItemInput { id: ID! quantity: Int! }
 input FulfillmentOrderLineItemsInput {
   fulfillmentOrderId: ID! fulfillmentOrderLineItems: [FulfillmentOrderLineItemInput!]
 }
-input FulfillmentInput { lineItemsByFulfillmentOrder: [FulfillmentOrderLineItemsInput!]! notifyCustomer: Boolean }
+input FulfillmentTrackingInput { company: String number: String numbers: [String!] url: URL urls: [URL!] }
+input FulfillmentInput {
+  lineItemsByFulfillmentOrder: [FulfillmentOrderLineItemsInput!]! notifyCustomer: Boolean = false
+  trackingInfo: FulfillmentTrackingInput
+}
 input OrderCancelRefundMethodInput { originalPaymentMethodsRefund: Boolean }
 input OrderTransactionInput {
   amount: Money! gateway: String! kind: OrderTransactionKind! orderId: ID! parentId: ID
@@ -151,6 +242,7 @@ type DraftOrderCreatePayload { draftOrder: DraftOrder userErrors: [UserError!]! 
 type DraftOrderCompletePayload { draftOrder: DraftOrder userErrors: [UserError!]! }
 type DraftOrderDeletePayload { deletedId: ID userErrors: [UserError!]! }
 type FulfillmentCreatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
+type FulfillmentCancelPayload { fulfillment: Fulfillment userErrors: [UserError!]! }
 type OrderCancelPayload {
   job: Job orderCancelUserErrors: [OrderCancelUserError!]!
   userErrors: [UserError!]! @deprecated(reason: "Use `orderCancelUserErrors` instead.")
@@ -160,6 +252,12 @@ type RefundCreatePayload { order: Order refund: Refund userErrors: [UserError!]!
 type QueryRoot {
   currentAppInstallation: AppInstallation!
   draftOrder(id: ID!): DraftOrder
+  fulfillment(id: ID!): Fulfillment
+  fulfillmentOrder(id: ID!): FulfillmentOrder
+  inventoryItem(id: ID!): InventoryItem
+  inventoryLevel(id: ID!): InventoryLevel
+  location(id: ID): Location
+  node(id: ID!): Node
   draftOrders(after: String, before: String, first: Int, last: Int, query: String, reverse: Boolean = false,
               sortKey: DraftOrderSortKeys = ID): DraftOrderConnection!
   job(id: ID!): Job
@@ -174,6 +272,9 @@ type Mutation {
     DraftOrderCompletePayload
   draftOrderCreate(input: DraftOrderInput!): DraftOrderCreatePayload
   draftOrderDelete(input: DraftOrderDeleteInput!): DraftOrderDeletePayload
+  inventoryMoveQuantities(input: InventoryMoveQuantitiesInput!): InventoryMoveQuantitiesPayload
+  metafieldsSet(metafields: [MetafieldsSetInput!]!): MetafieldsSetPayload
+  fulfillmentCancel(id: ID!): FulfillmentCancelPayload
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
   orderCancel(notifyCustomer: Boolean = false, orderId: ID!, reason: OrderCancelReason!, refund: Boolean,
               refundMethod: OrderCancelRefundMethodInput, restock: Boolean!, staffNote: String): OrderCancelPayload

@@ -21,6 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from pivot.providers.sandbox_kit import Ledger
+from pivot.providers.shopify.sandbox.fulfillment import Fulfilments
+from pivot.providers.shopify.sandbox.inventory import Inventory
 from pivot.providers.shopify.sandbox.search import filter_items
 
 KEY_ATTRIBUTE = "pivot_key"
@@ -192,7 +194,7 @@ class Shop:
         self.refunds: dict[int, Refund] = {}
         self.jobs: dict[str, CancelJob] = {}
         self._ids = {"draft": 1_100_000_001, "order": 5_500_000_001, "line": 1_300_000_001,
-                     "transaction": 7_700_000_001, "refund": 9_900_000_001, "fulfillment": 4_400_000_001}
+                     "transaction": 7_700_000_001, "refund": 9_900_000_001}
         self._draft_number = 1
         self._order_number = 1001
         for number, (product, title, sku, price) in enumerate(
@@ -200,6 +202,8 @@ class Shop:
             start=44_000_000_001,
         ):
             self.variants[number] = Variant(number, product, title, sku, Decimal(price))
+        self.inventory = Inventory(ledger, list(self.variants), now_iso)
+        self.fulfilments = Fulfilments(ledger, now_iso, self._shipping_lines, self._cancelled)
 
     def _next(self, kind: str) -> int:
         value = self._ids[kind]
@@ -386,7 +390,7 @@ class Shop:
             raise UserErrors([user_error(["orderId"], "Order has already been cancelled", "INVALID")])
         if order.cancel_job is not None:
             raise UserErrors([user_error(["orderId"], "Order is already being cancelled", "INVALID")])
-        if order.fulfillment in ("FULFILLED", "PARTIALLY_FULFILLED"):
+        if self.fulfillment_status(order) in ("FULFILLED", "PARTIALLY_FULFILLED"):
             raise UserErrors([user_error(["orderId"], "Cannot cancel an order with fulfilled line items", "INVALID")])
         job = CancelJob(id=str(uuid.uuid4()), order_id=order.id, reason=reason, refund=refund, restock=restock,
                         key=key_in(staff_note))
@@ -411,32 +415,24 @@ class Shop:
                 self.ledger.record("create", "refund", gid("Refund", refund.id), job.key,
                                    {"order": gid("Order", order.id), "amount": str(refund.amount), "by": "orderCancel"})
 
-    @staticmethod
-    def fulfillment_order_status(order: Order) -> str:
-        """The sandbox has one location, so an order has one fulfillment order, numbered like it."""
-        if order.cancelled_at is not None:
-            return "CANCELLED"
-        return "CLOSED" if order.fulfillment == "FULFILLED" else "OPEN"
+    def _shipping_lines(self, order_id: int) -> list[tuple[int, int]] | None:
+        order = self.orders.get(order_id)
+        return None if order is None else [(line.id, line.quantity) for line in order.lines if line.requires_shipping]
 
-    def create_fulfillment(self, fulfillment_order_id: int) -> int:
-        """`fulfillmentCreate` of a whole fulfillment order: the order ships (one-way)."""
-        order = self.orders.get(fulfillment_order_id)
-        field = ["fulfillment", "lineItemsByFulfillmentOrder", "0", "fulfillmentOrderId"]
-        if order is None:
-            raise UserErrors([user_error(field, "Fulfillment order does not exist.")])
-        if self.fulfillment_order_status(order) != "OPEN" or order.cancel_job is not None:
-            raise UserErrors([user_error(field, "Fulfillment order is not in an open state.")])
-        order.fulfillment, order.updated_at = "FULFILLED", now_iso()
-        number = self._next("fulfillment")
-        self.ledger.record("fulfill", "order", gid("Order", order.id), None,
-                           {"name": order.name, "fulfillment": gid("Fulfillment", number)})
-        return number
+    def _cancelled(self, order_id: int) -> bool:
+        order = self.orders.get(order_id)
+        return order is not None and (order.cancelled_at is not None or order.cancel_job is not None)
+
+    def fulfillment_status(self, order: Order) -> str:
+        """displayFulfillmentStatus: from the order's fulfillments (see `fulfillment`)."""
+        return self.fulfilments.display_status(order.id, order.fulfillment)
 
     def fulfill(self, order_id: int) -> Order | None:
         """Test instrument: the warehouse shipped the order."""
         order = self.orders.get(order_id)
         if order is not None:
             order.fulfillment = "FULFILLED"
+            self.fulfilments.close_all(order_id)
         return order
 
     # ------------------------------------------------------------------ refunds
