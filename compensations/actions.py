@@ -76,6 +76,8 @@ class Action:
     """The semantic undo in words (or why there is none)."""
     pivot_eligible: bool = False
     undo_scope: Literal["full", "partial"] = "full"
+    idempotency: str = "lookup"
+    """What makes a repeated write safe at the provider itself (see `pivot.compensations.kit.Idempotency`)."""
     """`partial`: the undo reverses only what the provider holds (`compensation` says what is left)."""
     retry: RetryBudget = DEFAULT_FORWARD_BUDGET
     compensation_retry: RetryBudget = DEFAULT_COMPENSATION_BUDGET

@@ -66,6 +66,15 @@ Found = TypeVar("Found")
 Where = Literal["header", "form", "json", "query", "path", "stored"]
 
 
+Idempotency = Literal["key", "unique", "natural", "transaction", "lookup"]
+"""How a provider keeps a repeated write from taking effect twice, by itself: `key` it deduplicates
+requests by an idempotency key (Stripe's and Resend's header, Shopify's `@idempotent`); `unique` a
+unique field holding the step key refuses a second object (HubSpot's unique property, Salesforce's
+external id); `natural` the write means the same done twice (an upsert, setting a value, a one-way
+cancel); `transaction` the write and its key commit in one database transaction; `lookup` none of
+these: only Pivot's lookup by the step key before each retry keeps it to one (Slack)."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeyCarrier:
     """Where a step's key travels to the provider, declared as data so that `pivot conformance` can
@@ -139,6 +148,9 @@ class KeyedAction(ABC, Generic[Params, Found]):
     not_run: ClassVar[str]
     """The summary's sentence when the step never ran ("No Slack message was sent.")."""
     pivot_eligible: ClassVar[bool] = False
+    idempotency: ClassVar[Idempotency] = "lookup"
+    """What makes a repeated write safe at the provider itself (`pivot actions --table`, the
+    "idempotent" column): see `Idempotency`. `lookup`, the default, claims nothing of the provider."""
     undo_scope: ClassVar[Literal["full", "partial"]] = "full"
     """`partial`: the undo reverses the effect in the provider only, not all it caused (a cancelled
     fulfillment does not bring back a parcel already with the carrier); `compensation` says what."""
@@ -300,7 +312,7 @@ class KeyedAction(ABC, Generic[Params, Found]):
             key_carrier=self.carrier.description, readback=self.readback, describe=self.describe,
             describe_undo=self.describe_undo if undoable and self._overrides("describe_undo") else None,
             not_run=self.not_run,
-            pivot_eligible=self.pivot_eligible, undo_scope=self.undo_scope,
+            pivot_eligible=self.pivot_eligible, undo_scope=self.undo_scope, idempotency=self.idempotency,
             retry=self.retry, compensation_retry=self.compensation_retry,
             atomicity=self.atomicity, in_flight_window=self.in_flight_window(), fenced=self.fenced,
             lookup_before_write=self.lookup_before_write, kit=self,

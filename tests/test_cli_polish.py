@@ -138,3 +138,17 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     for line in ("0  committed", "1  error", "2  refused or invalid", "3  compensated", "4  needs attention"):
         assert line in out, out
+
+
+def test_actions_table_says_the_seeds_three_words(capsys: pytest.CaptureFixture[str]) -> None:
+    """Reversible, idempotent, classification: the table the article Pivot is built on draws."""
+    assert main(["actions", "--json"]) == 0
+    listed = {a["name"]: a for a in json.loads(capsys.readouterr().out)}
+    said = {name: (a["reversible"], a["idempotent"]) for name, a in listed.items()}
+    assert said["slack.post_message"] == ("no (deferred, runs last)", "no (Pivot's lookup)")
+    assert said["stripe.refund"] == ("no (retried to success)", "yes (idempotency key)")
+    assert said["shopify.create_fulfillment"][0] == "partly" and said["hubspot.create_contact"][0] == "yes"
+    assert main(["actions", "--table"]) == 0
+    rows = {line.split()[0]: " ".join(line.split()[1:]) for line in capsys.readouterr().out.splitlines() if line}
+    assert rows["stripe.charge"] == "compensable · pivot candidate yes yes (idempotency key)"
+    assert rows["resend.send_email"] == "noncompensable no (deferred, runs last) yes (idempotency key)"

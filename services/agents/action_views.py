@@ -15,6 +15,7 @@ from typing import Any
 from pivot.compensations.actions import Action, Catalog
 from pivot.compensations.kinds import StepKind
 from pivot.compensations.open_calls import StepAnswer
+from pivot.services.action_traits import idempotent, reversible
 from pivot.services.agents.param_schemas import model_schema, param_paths, wire_params_schema
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -62,6 +63,7 @@ def action_json(action: Action, source: str | None = None) -> dict[str, Any]:
     return {"name": action.name, "provider": action.provider, "kind": action.kind.value,
             "pivot_eligible": action.pivot_eligible, "key_carrier": action.key_carrier, "readback": action.readback,
             "compensation": action.compensation, "undo_scope": action.undo_scope, "atomicity": action.atomicity,
+            "idempotency": action.idempotency, "reversible": reversible(action), "idempotent": idempotent(action),
             "params": action.params.model_json_schema(), **({"source": source} if source else {})}
 
 

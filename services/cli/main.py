@@ -284,6 +284,8 @@ def cmd_actions(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([action_json(catalog[name], catalog.sources.get(name)) for name in sorted(catalog)],
                          indent=2))
+    elif args.table:
+        render.seed_table(console, catalog)
     else:
         render.catalog(console, catalog)
     return 0
@@ -457,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     actions = sub.add_parser("actions", help="print the per-integration action catalog")
     actions.add_argument("--json", action="store_true", help="the catalog as JSON, with each action's params schema")
+    actions.add_argument("--table", action="store_true",
+                         help="one line per action: classification, reversible, idempotent (the seed's table)")
     actions.set_defaults(func=cmd_actions)
 
     demo = sub.add_parser("demo", help="run the flagship demo against a running stack")

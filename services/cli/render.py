@@ -15,6 +15,7 @@ from rich.table import Table
 
 from pivot.compensations.actions import Action, Catalog
 from pivot.compensations.durations import short_duration
+from pivot.services.action_traits import LEGEND, classification, idempotent, reversible
 from pivot.services.terminal_text import markup, text
 
 STATUS_STYLE = {
@@ -108,6 +109,17 @@ def catalog(console: Console, actions: Catalog) -> None:
                               else f"(partial) {action.compensation}")):
             details.add_row(text(f"  {label}"), text(value))
         console.print(details)
+
+
+def seed_table(console: Console, actions: Catalog) -> None:
+    """The seed's table: each action's classification, whether it can be reversed, whether the
+    provider makes a repeated write safe by itself."""
+    table = _table("action", "classification", "reversible", "idempotent", no_wrap=("action",))
+    for name in sorted(actions):
+        action = actions[name]
+        table.add_row(*map(text, (name, classification(action), reversible(action), idempotent(action))))
+    console.print(table)
+    console.print(text(LEGEND, "dim"))
 
 
 def approvals(console: Console, pending: list[dict[str, Any]], *, now: float) -> None:

@@ -76,6 +76,7 @@ class Batch:
 
 class BatchCreate(HubSpotAction[BatchCreateParams, Batch]):
     name: ClassVar[str] = "hubspot.batch_create"
+    idempotency = "unique"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = BatchCreateParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(

@@ -23,6 +23,7 @@ class CreateContactParams(CreateParams):
 
 class CreateContact(KeyedCreate[CreateContactParams]):
     name: ClassVar[str] = "hubspot.create_contact"
+    idempotency = "unique"
     params = CreateContactParams
     object_type: ClassVar[str] = "contacts"
     verified: ClassVar[tuple[str, ...]] = ("email", "firstname", "lastname")

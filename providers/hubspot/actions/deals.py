@@ -23,6 +23,7 @@ class CreateDealParams(CreateParams):
 
 class CreateDeal(KeyedCreate[CreateDealParams]):
     name: ClassVar[str] = "hubspot.create_deal"
+    idempotency = "unique"
     params = CreateDealParams
     object_type: ClassVar[str] = "deals"
     verified: ClassVar[tuple[str, ...]] = ("dealname", "amount", "pipeline", "dealstage", "closedate")

@@ -89,6 +89,7 @@ class Record:
 
 class UpdateProperties(HubSpotAction[UpdatePropertiesParams, Record]):
     name: ClassVar[str] = "hubspot.update_properties"
+    idempotency = "natural"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = UpdatePropertiesParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(

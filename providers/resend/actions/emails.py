@@ -133,6 +133,7 @@ class SendEmailParams(BaseModel):
 
 class SendEmail(ResendAction[SendEmailParams]):
     name: ClassVar[str] = "resend.send_email"
+    idempotency = "key"
     params = SendEmailParams
     readback: ClassVar[str] = "GET /emails/{id}: recipients, subject and sender"
     not_run: ClassVar[str] = "No email was sent"
@@ -179,6 +180,7 @@ class SendCorrectionParams(BaseModel):
 
 class SendCorrection(ResendAction[SendCorrectionParams]):
     name: ClassVar[str] = "resend.send_correction"
+    idempotency = "key"
     params = SendCorrectionParams
     readback: ClassVar[str] = "GET /emails/{id} of the original, then of the correction: recipients, subject, sender"
     not_run: ClassVar[str] = "No correction email was sent"

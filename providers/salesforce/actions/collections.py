@@ -113,6 +113,7 @@ def _group(result: JsonDict) -> str:
 
 class CreateRecordsAtomic(SalesforceAction[CreateRecordsAtomicParams, Group]):
     name: ClassVar[str] = "salesforce.create_records_atomic"
+    idempotency = "unique"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = CreateRecordsAtomicParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(

@@ -74,6 +74,7 @@ class CreateRecordParams(BaseModel):
 
 class CreateRecord(SalesforceAction[CreateRecordParams, KeyedRecord]):
     name: ClassVar[str] = "salesforce.create_record"
+    idempotency = "unique"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = CreateRecordParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier(
@@ -142,6 +143,7 @@ class UpsertRecordParams(BaseModel):
 
 class UpsertRecord(SalesforceAction[UpsertRecordParams, Record]):
     name: ClassVar[str] = "salesforce.upsert_record"
+    idempotency = "natural"
     kind: ClassVar[StepKind] = StepKind.RETRYABLE
     params = UpsertRecordParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.stored(

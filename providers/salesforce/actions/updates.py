@@ -95,6 +95,7 @@ def _edited(value: Any) -> Any:
 
 class UpdateRecord(SalesforceAction[UpdateRecordParams, Touched]):
     name: ClassVar[str] = "salesforce.update_record"
+    idempotency = "natural"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = UpdateRecordParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.stored(

@@ -290,6 +290,7 @@ class Completion:
 
 class CompleteDraftOrder(ShopifyAction[CompleteDraftOrderParams, Completion]):
     name: ClassVar[str] = "shopify.complete_draft_order"
+    idempotency = "natural"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     pivot_eligible: ClassVar[bool] = True
     params = CompleteDraftOrderParams

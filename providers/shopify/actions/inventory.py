@@ -65,6 +65,7 @@ class Reservation:
 
 class ReserveInventory(ShopifyAction[ReserveInventoryParams, Reservation]):
     name: ClassVar[str] = "shopify.reserve_inventory"
+    idempotency = "key"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = ReserveInventoryParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(

@@ -22,6 +22,7 @@ Order = dict[str, Any]
 
 class CancelOrder(ShopifyAction[CancelOrderParams, Order]):
     name: ClassVar[str] = "shopify.cancel_order"
+    idempotency = "natural"
     kind: ClassVar[StepKind] = StepKind.NONCOMPENSABLE
     params = CancelOrderParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(

@@ -64,6 +64,7 @@ class Refunded:
 
 class Refund(ShopifyAction[RefundParams, Refunded]):
     name: ClassVar[str] = "shopify.refund"
+    idempotency = "key"
     kind: ClassVar[StepKind] = StepKind.RETRYABLE
     params = RefundParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(

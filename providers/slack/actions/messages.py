@@ -216,6 +216,7 @@ def _metadata(message: Message, payload: dict[str, Any]) -> dict[str, Any]:
 
 class UpdateMessage(SlackAction[UpdateMessageParams]):
     name: ClassVar[str] = "slack.update_message"
+    idempotency = "natural"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = UpdateMessageParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(

@@ -47,6 +47,7 @@ class ChargeParams(BaseModel):
 
 class Charge(CreateAction[ChargeParams]):
     name: ClassVar[str] = "stripe.charge"
+    idempotency = "key"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     pivot_eligible: ClassVar[bool] = True
     params = ChargeParams

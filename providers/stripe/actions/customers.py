@@ -35,6 +35,7 @@ class CreateCustomerParams(BaseModel):
 
 class CreateCustomer(CreateAction[CreateCustomerParams]):
     name: ClassVar[str] = "stripe.create_customer"
+    idempotency = "key"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     params = CreateCustomerParams
     carrier: ClassVar[KeyCarrier] = in_metadata(

@@ -82,6 +82,7 @@ def _named(invoice: JsonDict) -> str:
 
 class CreateInvoice(CreateAction[CreateInvoiceParams]):
     name: ClassVar[str] = "stripe.create_invoice"
+    idempotency = "key"
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     pivot_eligible: ClassVar[bool] = True
     params = CreateInvoiceParams
@@ -190,6 +191,7 @@ class CreateInvoice(CreateAction[CreateInvoiceParams]):
 
 class SendInvoice(StripeAction[SendInvoiceParams]):
     name: ClassVar[str] = "stripe.send_invoice"
+    idempotency = "key"
     kind: ClassVar[StepKind] = StepKind.NONCOMPENSABLE
     params = SendInvoiceParams
     carrier: ClassVar[KeyCarrier] = in_metadata(

@@ -31,6 +31,7 @@ class RefundParams(BaseModel):
 
 class Refund(CreateAction[RefundParams]):
     name: ClassVar[str] = "stripe.refund"
+    idempotency = "key"
     kind: ClassVar[StepKind] = StepKind.RETRYABLE
     params = RefundParams
     carrier: ClassVar[KeyCarrier] = in_metadata(
