@@ -10,7 +10,7 @@ gate naming anyone else is refused instead of parking a saga that nobody could e
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from pivot.compensations.actions import Action, Catalog, RetryBudget
@@ -19,6 +19,8 @@ from pivot.providers import connections
 from pivot.providers.http import Endpoint
 from pivot.providers.hubspot.actions import hubspot_actions
 from pivot.providers.hubspot.client import HUBSPOT_API, HubSpotClient
+from pivot.providers.postgres.actions import postgres_actions
+from pivot.providers.postgres.client import PostgresClient
 from pivot.providers.redaction import APPROVERS_ENV, redacting
 from pivot.providers.salesforce.actions import salesforce_actions
 from pivot.providers.salesforce.client import SALESFORCE_API, SalesforceClient
@@ -36,6 +38,7 @@ CREDENTIAL_ENV = {
     "slack": "SLACK_BOT_TOKEN",
     "salesforce": "SALESFORCE_TOKEN",
     "shopify": "SHOPIFY_ACCESS_TOKEN",
+    "postgres": "PIVOT_POSTGRES_DSN",
 }
 
 
@@ -59,6 +62,7 @@ class Clients:
     slack: SlackClient
     salesforce: SalesforceClient
     shopify: ShopifyClient
+    postgres: PostgresClient = field(default_factory=PostgresClient)
 
 
 def build_clients() -> Clients:
@@ -91,7 +95,8 @@ def build_catalog(clients: Clients | None = None, *, approvers: Iterable[str] | 
     else unknown (gates are not checked). The service passes its own, empty when none is set."""
     c = clients or build_clients()
     built_in = [*hubspot_actions(c.hubspot), *stripe_actions(c.stripe), *slack_actions(c.slack),
-                *salesforce_actions(c.salesforce), *shopify_actions(c.shopify)]
+                *salesforce_actions(c.salesforce), *shopify_actions(c.shopify),
+                *postgres_actions(c.postgres)]
     sourced = [*(Sourced(action, BUILT_IN) for action in built_in), *entry_point_actions(), *env_actions()]
     sources = check_unique(sourced)
     actions = _with_compensation_budget([redacting(item.action) for item in sourced])

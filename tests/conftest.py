@@ -39,6 +39,9 @@ def eu_stripe() -> Iterator[str]:
         yield sandbox.url
 
 
+# The tables the postgres.* actions may write in the test stack's database (tests/postgres_fixtures.py makes them).
+POSTGRES_TABLES = "pg_customers:id,pg_orders:id,pg_lines:order_id+line_no,pivot_conformance:id"
+
 # A browser origin the test stack trusts (PIVOT_ALLOWED_ORIGINS): every other one is refused.
 ALLOWED_ORIGIN = "http://agent-console.test:8443"
 
@@ -63,7 +66,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox, eu_strip
             "PIVOT_CATALOG_PLUGINS": "tests.catalog_plugin:actions",
             "PIVOT_CONNECTIONS_FILE": str(connections),
             "PIVOT_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
+            "PIVOT_POSTGRES_TABLES": POSTGRES_TABLES,
         },
+        scratch_database=True,
     ) as running:
         yield running
 
