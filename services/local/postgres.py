@@ -135,8 +135,11 @@ class EmbeddedPostgres:
     @property
     def dsn(self) -> str:
         """What the service connects with (it carries the password: never log it)."""
-        return (f"postgresql://{ROLE}:{self.password}@{self.host}:{self.port}/{DATABASE}"
-                "?sslmode=disable&connect_timeout=5")
+        return self.dsn_at(self.port)
+
+    def dsn_at(self, port: int) -> str:
+        """The DSN through another port on this host (a fault proxy in front of the server)."""
+        return f"postgresql://{ROLE}:{self.password}@{self.host}:{port}/{DATABASE}?sslmode=disable&connect_timeout=5"
 
     def admin_dsn(self, database: str = DATABASE) -> str:
         return f"postgresql://{ROLE}:{self.password}@{self.host}:{self.port}/{database}?sslmode=disable"
