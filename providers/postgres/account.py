@@ -16,7 +16,7 @@ from pivot.compensations.errors import ProviderRejected
 from pivot.providers.account_kit import Check, SetupStep
 from pivot.providers.postgres.client import PostgresClient
 from pivot.providers.postgres.config import PIVOT_SCHEMA, TABLES_ENV, TablesConfigError, configured_tables
-from pivot.providers.postgres.schema import OUTBOX, STEPS, ensure_schema, present
+from pivot.providers.postgres.schema import OUTBOX, STEPS, ensure_schema, present, relation
 
 PROVIDER = "postgres"
 WRITE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
@@ -63,28 +63,23 @@ class PostgresAccount:
         problems: list[str] = []
         if not missing_pivot:
             for own in (STEPS, OUTBOX):
-                row = conn.execute("SELECT has_table_privilege(%s, 'SELECT, INSERT')",
-                                   (f"{PIVOT_SCHEMA}.{own}",)).fetchone()
-                if not (row and row[0]):
+                if not self._granted(conn, relation(conn, PIVOT_SCHEMA, own), "SELECT, INSERT"):
                     problems.append(f"no SELECT, INSERT on {PIVOT_SCHEMA}.{own}")
         try:
             tables = configured_tables()
         except TablesConfigError as broken:
             return [self._check("permissions", False, str(broken), f"fix {TABLES_ENV}")]
         for label, table in tables.items():
-            qualified = f"{table.schema}.{table.name}"
-            exists = conn.execute("SELECT to_regclass(%s)", (f'"{table.schema}"."{table.name}"',)).fetchone()
-            if not exists or exists[0] is None:
+            oid = relation(conn, table.schema, table.name)
+            if oid is None:
                 problems.append(f"table {label} does not exist")
                 continue
-            row = conn.execute("SELECT has_table_privilege(to_regclass(%s), %s)",
-                               (f'"{table.schema}"."{table.name}"', WRITE_PRIVILEGES)).fetchone()
-            if not (row and row[0]):
-                problems.append(f"no {WRITE_PRIVILEGES} on {qualified}")
+            if not self._granted(conn, oid, WRITE_PRIVILEGES):
+                problems.append(f"no {WRITE_PRIVILEGES} on {table.schema}.{table.name}")
             key = conn.execute(
                 "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i JOIN pg_attribute a "
-                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) "
-                "AND i.indisprimary", (f'"{table.schema}"."{table.name}"',)).fetchone()
+                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s AND i.indisprimary",
+                (oid,)).fetchone()
             primary = sorted(key[0]) if key and key[0] else []
             if primary != sorted(table.key):
                 problems.append(f"{label}'s primary key is {'+'.join(primary) or 'missing'}, "
@@ -94,6 +89,16 @@ class PostgresAccount:
             + ("" if tables else f" ({TABLES_ENV} names none: no step can write yet)"))
         return [self._check("permissions", not problems, detail,
                             f"GRANT {WRITE_PRIVILEGES} to the role, or fix {TABLES_ENV}")]
+
+    @staticmethod
+    def _granted(conn: psycopg.Connection[tuple[Any, ...]], oid: int | None, privileges: str) -> bool:
+        """The role holds `privileges` on the table, and USAGE on its schema (without which the grant
+        is unusable)."""
+        if oid is None:
+            return False
+        row = conn.execute("SELECT has_table_privilege(c.oid, %s) AND has_schema_privilege(c.relnamespace, 'USAGE') "
+                           "FROM pg_class c WHERE c.oid = %s", (privileges, oid)).fetchone()
+        return bool(row and row[0])
 
     async def setup(self, *, dry_run: bool) -> list[SetupStep]:
         dsn = self.client.dsn()

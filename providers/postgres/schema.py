@@ -46,17 +46,23 @@ class Present:
     exists: bool
 
 
+def relation(conn: psycopg.Connection[tuple[object, ...]], schema: str, name: str) -> int | None:
+    """The table's (or index's) oid, from the catalog: no privilege on its schema is needed to see it."""
+    row = conn.execute("SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       "WHERE n.nspname = %s AND c.relname = %s", (schema, name)).fetchone()
+    return None if row is None else int(str(row[0]))
+
+
 def present(conn: psycopg.Connection[tuple[object, ...]]) -> list[Present]:
     """Which of setup's objects exist."""
     found = []
     for what in STATEMENTS:
         kind, name = what.split(" ", 1)
         if kind == "schema":
-            row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone() is not None
         else:
-            row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
-            row = row if row and row[0] is not None else None
-        found.append(Present(what, row is not None))
+            exists = relation(conn, *name.split(".", 1)) is not None
+        found.append(Present(what, exists))
     return found
 
 
