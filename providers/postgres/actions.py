@@ -45,24 +45,22 @@ configured in PIVOT_POSTGRES_TABLES as `pivot_conformance:id`, like any table a 
 
 
 class OutboxEvent(BaseModel):
-    """An event committed with the record (the transactional outbox): a relay publishes it later."""
+    """An outbox event, committed with the write."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    topic: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$", description="e.g. order.created")
-    payload: dict[str, Any] = Field(description="The event's JSON body")
+    topic: str = Field(pattern=r"^[\w.:/-]{1,200}$")
+    payload: dict[str, Any]
 
 
 class RecordParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    table: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$",
-                       description="A table configured in PIVOT_POSTGRES_TABLES (schema.table or table)")
-    key: dict[str, Scalar] = Field(min_length=1, max_length=8,
-                                   description="The row's primary key: column → value (the configured key columns)")
-    outbox: OutboxEvent | None = Field(default=None, description="An event to commit with the write")
+    table: str = Field(max_length=127, description="A table named in PIVOT_POSTGRES_TABLES")
+    key: dict[str, Scalar] = Field(min_length=1, max_length=8, description="Primary key column → value")
+    outbox: OutboxEvent | None = None
 
 
 class WriteParams(RecordParams):
-    values: dict[str, Scalar] = Field(min_length=1, max_length=100, description="Column → value to write")
+    values: dict[str, Scalar] = Field(min_length=1, max_length=100, description="Column → value")
 
 
 def _key_text(key: dict[str, Any]) -> str:
@@ -308,8 +306,7 @@ class InsertRecord(RecordAction):
     verb: ClassVar[str] = "inserted"
     readback: ClassVar[str] = ("select the step's pivot.steps row and the record: the row equals the after-image "
                                "the step's transaction returned, and the values asked")
-    compensation: ClassVar[str] = ("delete the row, only while it still equals what the step inserted (else "
-                                   "needs_attention); an outbox event <topic>.undone in the same transaction")
+    compensation: ClassVar[str] = "delete the row if it is still as inserted (else needs_attention); <topic>.undone"
     not_run: ClassVar[str] = "No database row was inserted."
 
     async def apply(self, conn: Conn, table: Table, row_key: dict[str, object], columns: list[str],
@@ -344,8 +341,8 @@ class UpdateRecord(RecordAction):
     verb: ClassVar[str] = "updated"
     readback: ClassVar[str] = ("select the step's pivot.steps row and the record: the columns written equal the "
                                "after-image the step's transaction returned, and the values asked")
-    compensation: ClassVar[str] = ("restore the columns written to their before-image, only while they still hold "
-                                   "what the step wrote (else needs_attention); an outbox event <topic>.undone")
+    compensation: ClassVar[str] = ("restore the columns written if they still hold what it wrote (else "
+                                   "needs_attention); <topic>.undone")
     not_run: ClassVar[str] = "No database row was updated."
 
     async def apply(self, conn: Conn, table: Table, row_key: dict[str, object], columns: list[str],
@@ -389,8 +386,7 @@ class DeleteRecord(RecordAction):
     params = RecordParams
     verb: ClassVar[str] = "deleted"
     readback: ClassVar[str] = "select the step's pivot.steps row and the record: no row has the key"
-    compensation: ClassVar[str] = ("insert the before-image again, only while no row has the key (else "
-                                   "needs_attention); an outbox event <topic>.undone")
+    compensation: ClassVar[str] = "insert the row again if none has its key (else needs_attention); <topic>.undone"
     not_run: ClassVar[str] = "No database row was deleted."
 
     async def apply(self, conn: Conn, table: Table, row_key: dict[str, object], columns: list[str],
