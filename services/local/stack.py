@@ -178,11 +178,11 @@ class Stack:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.postgres.wipe()
         try:
-            self.postgres.start()  # first: it is ready in a fraction of a second, and the service uses it
             self.restate.start()
             self.sandboxes.start()
             self.service.start()
             self.approval_page.start()
+            self.postgres.start()  # initdb (~0.5 s) while they boot; the service connects only per step
             self.wait_postgres()
             self.wait_restate()
             self.wait_sandboxes()
