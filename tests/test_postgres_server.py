@@ -63,3 +63,23 @@ def test_the_stacks_server_runs_unprivileged_with_a_private_password(stack: Stac
     password_file = stack.postgres.home / "password"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert stack.postgres.password not in "".join(p.read_text(errors="replace") for p in stack.log_dir.glob("*.log"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="relocated data folders exist only for root")
+def test_relocated_data_whose_state_folder_is_gone_is_collected(open_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = open_dir / "shared"
+    monkeypatch.setattr(postgres, "SHARED_ROOT", shared)
+    private = open_dir / "private"
+    private.mkdir(mode=0o700)
+    kept = postgres.EmbeddedPostgres(home=private / "kept", port=1, log_path=open_dir / "log")
+    kept_data = kept._real_data_dir()
+    kept_data.mkdir()
+    gone = postgres.EmbeddedPostgres(home=private / "gone", port=2, log_path=open_dir / "log")
+    gone_data = gone._real_data_dir()
+    gone_data.mkdir()
+    gone.data_dir.unlink()  # its state folder was deleted
+
+    kept.collect_orphans()
+    assert kept_data.is_dir() and not gone_data.exists()
+    assert sorted(p.name for p in shared.iterdir()) == sorted([kept_data.name, f"{kept_data.name}.link"])

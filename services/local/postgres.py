@@ -16,7 +16,8 @@ binaries inside a virtualenv under /root, or a pytest folder under /tmp/pytest-o
 out of its reach. So as root the binaries are copied once into `/var/tmp/pivot-postgres/<version>`
 (root-owned, readable), and a data folder whose path it cannot traverse is kept under
 `/var/tmp/pivot-postgres/data-<hash of the folder asked for>` instead, the folder asked for
-holding a symlink to it.
+holding a symlink to it (and such a folder is removed by the next start once its state folder is
+gone, as a test's tmp folder goes).
 """
 
 import hashlib
@@ -104,6 +105,16 @@ def _unprivileged() -> pwd.struct_passwd | None:
                                   "PostgreSQL as (initdb and postgres refuse root)") from None
 
 
+def _server_running(data_dir: Path) -> bool:
+    """Whether the postmaster.pid of a data folder names a live process."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
 def _private_file(path: Path, make: str) -> str:
     """The file's contents, made with `make` first if missing; 0600 from its first byte."""
     if not path.exists():
@@ -153,6 +164,7 @@ class EmbeddedPostgres:
         name = hashlib.sha256(str(self.data_dir.absolute()).encode()).hexdigest()[:16]
         real = SHARED_ROOT / f"data-{name}"
         SHARED_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+        real.with_suffix(".link").write_text(str(self.data_dir.absolute()))
         if self.data_dir.is_symlink() and self.data_dir.resolve() != real:
             self.data_dir.unlink()
         if not self.data_dir.is_symlink():
@@ -160,6 +172,26 @@ class EmbeddedPostgres:
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self.data_dir.symlink_to(real)
         return real
+
+    def collect_orphans(self) -> None:
+        """Remove the relocated data folders whose state folder is gone (a test's tmp folder, deleted)
+        and whose server does not run: each `data-<hash>` names, in `data-<hash>.link`, the symlink
+        that uses it; one no longer pointing at it is nobody's."""
+        if self.user is None or not SHARED_ROOT.is_dir():
+            return
+        for real in SHARED_ROOT.glob("data-*"):
+            if not real.is_dir():
+                if real.suffix == ".link" and not real.with_suffix("").exists():
+                    real.unlink(missing_ok=True)
+                continue
+            link = real.with_suffix(".link")
+            owner = Path(link.read_text()) if link.exists() else None
+            if owner is not None and owner.is_symlink() and owner.resolve() == real:
+                continue
+            if _server_running(real):
+                continue
+            shutil.rmtree(real, ignore_errors=True)
+            link.unlink(missing_ok=True)
 
     def wipe(self) -> None:
         """Remove the cluster (the next start runs initdb again): `pivot dev` without --keep."""
@@ -204,6 +236,7 @@ class EmbeddedPostgres:
     def prepare(self) -> None:
         """Install (as root: copy) the binaries, make the cluster if needed, and the process to run."""
         binaries = binaries_for(self.user)
+        self.collect_orphans()
         self.initdb(binaries)
         real = self._real_data_dir()
         socket_dir = str(real) if len(f"{real}/.s.PGSQL.{self.port}") <= SOCKET_PATH_MAX else ""
