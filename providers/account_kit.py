@@ -17,7 +17,8 @@ from typing import Any, Literal, Protocol
 import httpx
 from pydantic import BaseModel, Field
 
-CheckName = Literal["credentials", "scopes", "key carriers", "api version", "clock", "rate limit", "reachable"]
+CheckName = Literal["credentials", "scopes", "key carriers", "api version", "clock", "rate limit", "reachable",
+                    "permissions"]
 SetupState = Literal["exists", "created", "would create", "manual"]
 
 MAX_CLOCK_SKEW_S = 60.0

@@ -16,6 +16,7 @@ Cheap by construction: the patterns are compiled once, the configured values are
 environment reads per call (credentials can rotate, so they are not cached).
 """
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -67,7 +68,20 @@ def configured_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     values = {env.get(name, "") for name in names}
     values |= set(parse_approver_tokens(env.get(APPROVERS_ENV, "")).values())
     values |= set(_connection_credentials(env))
+    values |= {secret for name in env if name.endswith("_DSN") for secret in _dsn_secrets(env[name])}
     return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def _dsn_secrets(dsn: str) -> Iterable[str]:
+    """A database DSN (`PIVOT_POSTGRES_DSN`) and the password inside it (URL or key=value form)."""
+    from urllib.parse import unquote, urlsplit
+
+    yield dsn
+    if "://" in dsn:
+        with contextlib.suppress(ValueError):
+            if urlsplit(dsn).password:
+                yield unquote(urlsplit(dsn).password or "")
+    yield from re.findall(r"(?:^|\s)password\s*=\s*'?([^'\s]+)", dsn)
 
 
 def _connection_credentials(env: Mapping[str, str]) -> Iterable[str]:

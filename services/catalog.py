@@ -10,7 +10,7 @@ gate naming anyone else is refused instead of parking a saga that nobody could e
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from pivot.compensations.actions import Action, Catalog, RetryBudget
@@ -19,6 +19,8 @@ from pivot.providers import connections
 from pivot.providers.http import Endpoint
 from pivot.providers.hubspot.actions import hubspot_actions
 from pivot.providers.hubspot.client import HUBSPOT_API, HubSpotClient
+from pivot.providers.postgres.actions import postgres_actions
+from pivot.providers.postgres.client import PostgresClient
 from pivot.providers.redaction import APPROVERS_ENV, redacting
 from pivot.providers.resend.actions import resend_actions
 from pivot.providers.resend.client import RESEND_API, ResendClient
@@ -39,6 +41,7 @@ CREDENTIAL_ENV = {
     "salesforce": "SALESFORCE_TOKEN",
     "shopify": "SHOPIFY_ACCESS_TOKEN",
     "resend": "RESEND_API_KEY",
+    "postgres": "PIVOT_POSTGRES_DSN",
 }
 
 
@@ -63,6 +66,7 @@ class Clients:
     salesforce: SalesforceClient
     shopify: ShopifyClient
     resend: ResendClient
+    postgres: PostgresClient = field(default_factory=PostgresClient)
 
 
 def build_clients() -> Clients:
@@ -97,7 +101,8 @@ def build_catalog(clients: Clients | None = None, *, approvers: Iterable[str] | 
     c = clients or build_clients()
     built_in = [*hubspot_actions(c.hubspot), *stripe_actions(c.stripe), *slack_actions(c.slack),
                 *salesforce_actions(c.salesforce), *shopify_actions(c.shopify),
-                *resend_actions(c.resend)]
+                *resend_actions(c.resend),
+                *postgres_actions(c.postgres)]
     sourced = [*(Sourced(action, BUILT_IN) for action in built_in), *entry_point_actions(), *env_actions()]
     sources = check_unique(sourced)
     actions = _with_compensation_budget([redacting(item.action) for item in sourced])

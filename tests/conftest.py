@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from pivot.services.client import PivotClient
+from pivot.services.conformance.tcp_proxy import TcpFaultProxy
 from pivot.services.local.approver_tokens import LOCAL_APPROVER_NAMES, write_approver_tokens
+from pivot.services.local.postgres import EmbeddedPostgres
 from pivot.services.local.stack import Ports, Stack
 from tests.alerts import AlertInbox
 from tests.sandbox.process import running_sandbox
@@ -39,6 +41,9 @@ def eu_stripe() -> Iterator[str]:
         yield sandbox.url
 
 
+# The tables the postgres.* actions may write in the test stack's database (tests/postgres_fixtures.py makes them).
+POSTGRES_TABLES = "pg_customers:id,pg_orders:id,pg_lines:order_id+line_no,pivot_conformance:id"
+
 # A browser origin the test stack trusts (PIVOT_ALLOWED_ORIGINS): every other one is refused.
 ALLOWED_ORIGIN = "http://agent-console.test:8443"
 
@@ -47,13 +52,28 @@ APPROVER_TOKENS = {name: secrets.token_urlsafe(24) for name in LOCAL_APPROVER_NA
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox, eu_stripe: str) -> Iterator[Stack]:
+def stack_ports() -> Ports:
+    return Ports.free()
+
+
+@pytest.fixture(scope="session")
+def postgres_proxy(stack_ports: Ports) -> Iterator[TcpFaultProxy]:
+    """The service reaches the test stack's PostgreSQL through this TCP fault proxy (the crash tests
+    hold a statement, or a COMMIT's answer, with it); it forwards untouched until a test adds a rule."""
+    with TcpFaultProxy("127.0.0.1", stack_ports.postgres) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox, eu_stripe: str,
+          stack_ports: Ports, postgres_proxy: TcpFaultProxy) -> Iterator[Stack]:
     base: Path = tmp_path_factory.mktemp("stack")
     write_approver_tokens(base / "approvers", APPROVER_TOKENS)
     connections = base / "connections.toml"
     connections.write_text(f'[stripe.eu]\nbase_url = "{eu_stripe}"\ncredential = "{EU_STRIPE_KEY}"\n')
+    database = EmbeddedPostgres(home=base / "postgres", port=stack_ports.postgres, log_path=base / "unused.log")
     with Stack(
-        ports=Ports.free(),
+        ports=stack_ports,
         data_dir=base / "restate-data",
         log_dir=base / "logs",
         service_env={
@@ -63,7 +83,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox, eu_strip
             "PIVOT_CATALOG_PLUGINS": "tests.catalog_plugin:actions",
             "PIVOT_CONNECTIONS_FILE": str(connections),
             "PIVOT_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
+            "PIVOT_POSTGRES_TABLES": POSTGRES_TABLES,
+            "PIVOT_POSTGRES_DSN": database.dsn_at(postgres_proxy.port),
         },
+        scratch_database=True,
     ) as running:
         yield running
 

@@ -145,7 +145,8 @@ def test_pivot_dev_stops_every_child_when_told_to(tmp_path: Path, stop: str) -> 
         assert info is not None and info.pid == terminal.proc.pid
         children = terminal.children()
         assert set(info.processes.values()) <= set(children)
-        assert set(info.processes) == {"restate-server", "sandboxes", "pivot-service", "approval-page", "pivot-mcp"}
+        assert set(info.processes) == {"restate-server", "sandboxes", "pivot-service", "approval-page", "pivot-mcp",
+                                       "postgres"}
 
         if stop == "SIGTERM":
             os.kill(terminal.proc.pid, signal.SIGTERM)

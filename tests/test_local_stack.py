@@ -100,8 +100,8 @@ def test_doctor_and_setup_check_the_local_stacks_sandboxes(
     assert main(["doctor", "--json"]) == 0
     checked = capsys.readouterr()
     report = json.loads(checked.out)
-    assert report["ok"] and {c["provider"] for c in report["checks"]} == set(PROVIDERS)
-    assert said_local_stack(found_stack, checked.err) and ", ".join(PROVIDERS) in checked.err
+    assert report["ok"] and {c["provider"] for c in report["checks"]} == {*PROVIDERS, "postgres"}
+    assert said_local_stack(found_stack, checked.err) and ", ".join([*PROVIDERS, "postgres"]) in checked.err
     assert all(os.environ.get(variable) is None for variable in CREDENTIAL_ENV.values())  # only while it ran
 
     assert main(["setup", "hubspot", "--dry-run", "--json"]) == 0
@@ -140,13 +140,14 @@ def test_env_prints_export_lines_a_shell_takes(found_stack: Stack, capsys: pytes
     lines = capsys.readouterr().out
     assert all(token not in lines for token in APPROVER_TOKENS.values())  # a hint where they are, not the tokens
     names = ["PIVOT_INGRESS_URL", "PIVOT_ADMIN_URL", *LOCAL_CREDENTIALS,
-             *(f"PIVOT_{p.upper()}_BASE_URL" for p in PROVIDERS)]
+             *(f"PIVOT_{p.upper()}_BASE_URL" for p in PROVIDERS), "PIVOT_POSTGRES_DSN"]
     shell = subprocess.run(["bash", "-c", 'eval "$(cat)"; for n in "$@"; do printf "%s=%s\\n" "$n" "${!n}"; done',
                             "bash", *names], input=lines, capture_output=True, text=True, check=True, env={})
     exported = dict(line.split("=", 1) for line in shell.stdout.splitlines())
     assert exported == {"PIVOT_INGRESS_URL": found_stack.ingress_url, "PIVOT_ADMIN_URL": found_stack.admin_url,
                         **LOCAL_CREDENTIALS,
-                        **{f"PIVOT_{p.upper()}_BASE_URL": url for p, url in found_stack.sandbox_urls.items()}}
+                        **{f"PIVOT_{p.upper()}_BASE_URL": url for p, url in found_stack.sandbox_urls.items()},
+                        "PIVOT_POSTGRES_DSN": found_stack.service.env["PIVOT_POSTGRES_DSN"]}
 
 
 def test_a_users_own_handler_runs_on_what_pivot_env_prints(

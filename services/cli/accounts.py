@@ -25,10 +25,10 @@ from pivot.services.catalog import CREDENTIAL_ENV, Clients, build_clients
 from pivot.services.cli.local_stack import environment, local_stack_of, stack_provider_environment
 from pivot.services.terminal_text import markup
 
-PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify", "resend")
+PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify", "resend", "postgres")
 ACCOUNT_CLASSES = {"stripe": "StripeAccount", "hubspot": "HubSpotAccount", "slack": "SlackAccount",
                    "salesforce": "SalesforceAccount", "shopify": "ShopifyAccount",
-                   "resend": "ResendAccount"}
+                   "resend": "ResendAccount", "postgres": "PostgresAccount"}
 
 
 def account(provider: str, clients: Clients, options: argparse.Namespace) -> Account:

@@ -68,6 +68,9 @@ def stack_provider_environment(stack: LocalStack, providers: list[str]) -> dict[
         if credential and url:
             taken |= {variable: credential, base_url: url}
             used.append(provider)
+    if "postgres" in providers and not os.environ.get(credential_env("postgres")) and info.postgres_dsn:
+        taken[credential_env("postgres")] = info.postgres_dsn
+        used.append("postgres")
     if used:
         stack.say_used(f" for {', '.join(used)}")
     return taken
@@ -108,6 +111,8 @@ def env_lines(stack: LocalStack) -> list[str]:
     lines = [f"# the local stack started by `pivot dev` (pid {info.pid}, {stack.found.path})",
              f"export PIVOT_INGRESS_URL={quote(info.ingress)} PIVOT_ADMIN_URL={quote(info.admin)}"]
     lines += sandbox_exports(info.sandboxes, info.credentials)
+    if info.postgres_dsn:
+        lines.append(f"export PIVOT_POSTGRES_DSN={quote(info.postgres_dsn)}")
     lines.append(f"# approval page: {info.approvals}" + (f"; MCP (streamable HTTP): {info.mcp}" if info.mcp else ""))
     if info.approvers:
         first = info.approvers[0]

@@ -339,6 +339,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
             console.print(text(f"  data      {stack.data_dir}: " + (
                 "kept from the last start (--keep)" if args.keep else
                 "started empty, as the sandboxes do (--keep keeps the last start's sagas)")))
+            console.print(text(f"  postgres  127.0.0.1:{stack.ports.postgres}, database and role pivot, data in "
+                               f"{stack.postgres.data_dir} (" + ("kept (--keep)" if args.keep else "started empty "
+                               "with Restate's") + f"); password in {stack.postgres.home / 'password'} (0600); "
+                               "`pivot env` prints PIVOT_POSTGRES_DSN"), soft_wrap=True)
             approvers = ", ".join(stack.approver_tokens)
             console.print(text(f"  approvers {approvers}: tokens in {stack.approvers_file} "
                                "(made on first start, mode 0600)"))
@@ -354,7 +358,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             console.print(markup("[bold green]ready[/] — Ctrl-C (or closing this terminal) stops every process "
                                  "started here"))
             while True:
-                for proc in (stack.restate, stack.service, stack.sandboxes, stack.approval_page, stack.mcp):
+                for proc in (stack.restate, stack.service, stack.sandboxes, stack.approval_page, stack.mcp,
+                             stack.postgres.process):
                     proc.check_alive()
                 time.sleep(1)
     except CannotStart as refused:
@@ -392,14 +397,15 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--demo", action="store_true", help="run the flagship saga twice (clean, then failing)")
     dev.add_argument("--once", action="store_true", help="stop the stack after the demo instead of waiting")
     dev.add_argument("--keep", action="store_true",
-                     help="keep the sagas and journals of the last start (by default Restate starts empty, as the "
-                          "sandboxes always do, so a run id from yesterday names nothing today)")
+                     help="keep the sagas and journals of the last start, and the local PostgreSQL's data (by default "
+                          "both start empty, as the sandboxes always do, so a run id from yesterday names nothing "
+                          "today)")
     dev.add_argument("--ports", choices=["default", "free"], default="default",
                      help="free: any free loopback ports (every pivot command finds them in the state folder's "
                           "stack.json; `pivot env` prints them)")
     dev.add_argument("--port", action="append", type=_named_port, default=[], metavar="NAME=PORT",
                      help="one port of your choice (repeatable): ingress, admin, node, service, approvals, mcp, "
-                          "or a sandbox (stripe, hubspot, slack, salesforce, shopify, resend)")
+                          "postgres, or a sandbox (stripe, hubspot, slack, salesforce, shopify, resend)")
     dev.set_defaults(func=cmd_dev)
 
     run = sub.add_parser("run", help="submit a plan and print its verified outcome")

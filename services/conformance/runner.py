@@ -14,10 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pivot.compensations.actions import Action
 from pivot.services.catalog import build_catalog
 from pivot.services.conformance.cases import CASES, carrier_and_secrets, killed_before_journal
+from pivot.services.conformance.database_cases import DATABASE_CASES, killed_before_commit_answer
 from pivot.services.conformance.report import ActionReport, CaseResult, RunReport
 from pivot.services.conformance.session import Session
-from pivot.services.conformance.targets import NoTarget, resolve
+from pivot.services.conformance.targets import DATABASE_PROVIDERS, NoTarget, resolve
 from pivot.services.local.stack import SANDBOXED_PROVIDERS
+
+KILLING = (killed_before_journal, killed_before_commit_answer)
+"""The cases that kill the service: each has the stack to itself."""
 
 
 class UnknownActions(ValueError):
@@ -42,8 +46,8 @@ def judge_one(session: Session, report: ActionReport, scan: SecretScan,
     """Every case for one action, in order (case 1 first: the others aim by what it showed)."""
     subject = session.subject(report.action)
     report.target = subject.target.describe()
-    for case in CASES:
-        with session.kills.kill() if case is killed_before_journal else session.kills.case():
+    for case in DATABASE_CASES if subject.tcp else CASES:
+        with session.kills.kill() if case in KILLING else session.kills.case():
             report.cases.append(case(session, subject))
         if on_case:
             on_case(report.action, report.cases[-1])
@@ -67,8 +71,8 @@ def run_conformance(names: Sequence[str], *, connection: str = "default",
         action = actions[name]
         report = ActionReport(action=name, kind=action.kind.value, target="")
         try:
-            report.target = resolve(action.provider, connection, dict.fromkeys(SANDBOXED_PROVIDERS, "sandbox")
-                                    ).describe()
+            report.target = resolve(action.provider, connection,
+                                    dict.fromkeys((*SANDBOXED_PROVIDERS, *DATABASE_PROVIDERS), "sandbox")).describe()
         except NoTarget as missing:
             report.judgeable, report.note = False, str(missing)
         if report.judgeable and action.kit is None:

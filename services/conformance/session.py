@@ -20,16 +20,28 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from psycopg.conninfo import conninfo_to_dict
 
 from pivot.compensations.actions import Action, Catalog
 from pivot.compensations.connections import using_connection
 from pivot.compensations.kinds import StepKind
+from pivot.providers.postgres.actions import CONFORMANCE_TABLE
 from pivot.providers.redaction import configured_secrets
 from pivot.services.catalog import build_catalog
 from pivot.services.client import PivotClient
 from pivot.services.conformance.carrier import WriteShape
 from pivot.services.conformance.proxy import Exchange, FaultProxy
-from pivot.services.conformance.targets import Target, judge_environment, resolve, service_environment
+from pivot.services.conformance.targets import (
+    DATABASE_PROVIDERS,
+    Target,
+    database_address,
+    database_dsn_through,
+    judge_environment,
+    resolve,
+    service_environment,
+)
+from pivot.services.conformance.tcp_proxy import TcpFaultProxy
+from pivot.services.local.postgres import EmbeddedPostgres
 from pivot.services.local.stack import SANDBOXED_PROVIDERS, Ports, Stack
 
 T = TypeVar("T")
@@ -71,6 +83,9 @@ class Subject:
     target: Target
     proxy: FaultProxy
     learned: Learned = field(default_factory=Learned)
+    tcp: TcpFaultProxy | None = None
+    """A database's proxy (its requests go through this; `proxy` is then never started, and the
+    database cases, services/conformance/database_cases.py, run instead of the HTTP ones)."""
 
     @property
     def kit(self) -> Any:
@@ -128,6 +143,7 @@ class Session:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="pivot-conformance-"))
         self.targets: dict[str, Target] = {}
         self.proxies: dict[str, FaultProxy] = {}
+        self.tcp_proxies: dict[str, TcpFaultProxy] = {}
         self.stack: Stack | None = None
         self.catalog: Catalog | None = None
         self.kills = KillLock()
@@ -151,16 +167,34 @@ class Session:
     def _start(self) -> None:
         ports = Ports.free()
         sandbox_urls = {name: f"http://127.0.0.1:{ports.of(name)}" for name in SANDBOXED_PROVIDERS}
-        self.targets = {p: resolve(p, self.connection, sandbox_urls) for p in self.providers}
-        self.proxies = {p: FaultProxy(t.url).start() for p, t in self.targets.items()}
+        own_database = EmbeddedPostgres(home=self.workdir / "postgres", port=ports.postgres,
+                                        log_path=self.workdir / "logs" / "postgres.log")
+        addresses = {**sandbox_urls, "postgres": database_address(own_database.dsn)}
+        self.targets = {p: resolve(p, self.connection, addresses) for p in self.providers}
+        http = {p: t for p, t in self.targets.items() if p not in DATABASE_PROVIDERS}
+        self.proxies = {p: FaultProxy(t.url).start() for p, t in http.items()}
         service_env = {
             "PIVOT_HTTP_TIMEOUT_S": SERVICE_HTTP_TIMEOUT_S,
             "PIVOT_COMPENSATION_BUDGET_S": COMPENSATION_BUDGET_S,
             **service_environment(self.targets, {p: proxy.url for p, proxy in self.proxies.items()}),
         }
-        self._set_env(judge_environment(self.targets))
+        judge = judge_environment(self.targets)
+        for provider, target in self.targets.items():
+            if provider not in DATABASE_PROVIDERS:
+                continue
+            variable = DATABASE_PROVIDERS[provider]
+            dsn = own_database.dsn if target.sandbox else os.environ[variable]
+            address = conninfo_to_dict(dsn)
+            tcp = self.tcp_proxies[provider] = TcpFaultProxy(
+                str(address.get("host") or "127.0.0.1"), int(str(address.get("port") or 5432))).start()
+            self.proxies[provider] = FaultProxy(target.url)  # never started: its requests go through `tcp`
+            service_env[variable] = database_dsn_through(dsn, "127.0.0.1", tcp.port)
+            judge[variable] = dsn
+            if not os.environ.get("PIVOT_POSTGRES_TABLES"):
+                service_env["PIVOT_POSTGRES_TABLES"] = judge["PIVOT_POSTGRES_TABLES"] = f"{CONFORMANCE_TABLE}:id"
+        self._set_env(judge)
         self.stack = Stack(ports=ports, data_dir=self.workdir / "restate-data", log_dir=self.workdir / "logs",
-                           service_env=service_env)
+                           service_env=service_env, scratch_database=True)
         for proxy in self.proxies.values():
             proxy.redacting(configured_secrets(self.stack.service.env))
         self.stack.start()
@@ -176,6 +210,8 @@ class Session:
             shutil.rmtree(self.workdir / "restate-data", ignore_errors=True)
         for proxy in self.proxies.values():
             proxy.close()
+        for tcp in self.tcp_proxies.values():
+            tcp.close()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -195,7 +231,8 @@ class Session:
     def subject(self, name: str) -> Subject:
         assert self.catalog is not None
         action = self.catalog[name]
-        return Subject(action, self.targets[action.provider], self.proxies[action.provider])
+        return Subject(action, self.targets[action.provider], self.proxies[action.provider],
+                       tcp=self.tcp_proxies.get(action.provider))
 
     def service_secrets(self) -> list[str]:
         """Every credential the service is configured with (what must never be stored)."""
@@ -221,7 +258,7 @@ class Session:
 
     def ledger(self, subject: Subject, key: str) -> list[dict[str, Any]] | None:
         """The sandbox's effects carrying `key` (None when the target is a real API, which has none)."""
-        if not subject.target.sandbox:
+        if not subject.target.sandbox or subject.tcp is not None:  # a real API, or a database: no ledger
             return None
         effects = httpx.get(f"{subject.target.url}/_sandbox/ledger", timeout=10).json().get("effects", [])
         return [e for e in effects if str(e.get("idempotency_key") or "").startswith(key)]

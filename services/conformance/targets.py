@@ -22,7 +22,7 @@ from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
 from pivot.services.catalog import CREDENTIAL_ENV
 from pivot.services.local.stack import SANDBOXED_PROVIDERS
 
-PASSED_THROUGH = ("PIVOT_CATALOG_PLUGINS", connections.FILE_ENV)
+PASSED_THROUGH = ("PIVOT_CATALOG_PLUGINS", connections.FILE_ENV, "PIVOT_POSTGRES_TABLES")
 """The runner's own settings the service must share (the local stack gives it no other PIVOT_*)."""
 
 
@@ -51,9 +51,35 @@ class Target:
         return f"{self.url} ({where}{account})"
 
 
+DATABASE_PROVIDERS = {"postgres": "PIVOT_POSTGRES_DSN"}
+"""Providers reached over a database protocol (a TCP proxy in front), by the variable naming the database."""
+
+
+def database_address(dsn: str) -> str:
+    """`postgresql://host:port/dbname` of a DSN (URL or key=value), without its credentials."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(dsn)
+    return f"postgresql://{parts.get('host') or '127.0.0.1'}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
+
+
+def database_dsn_through(dsn: str, host: str, port: int) -> str:
+    """The same DSN, connecting to `host:port` (the proxy) instead."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    return make_conninfo("", **{**conninfo_to_dict(dsn), "host": host, "port": str(port)})
+
+
 def resolve(provider: str, connection: str, sandbox_urls: Mapping[str, str],
             environ: Mapping[str, str] | None = None) -> Target:
     env = os.environ if environ is None else environ
+    if provider in DATABASE_PROVIDERS:
+        if connection != DEFAULT_CONNECTION:
+            raise NoTarget(f"{provider} has no named connections: set {DATABASE_PROVIDERS[provider]}")
+        dsn = env.get(DATABASE_PROVIDERS[provider])
+        if dsn:
+            return Target(provider, database_address(dsn), sandbox=False)
+        return Target(provider, sandbox_urls[provider], sandbox=True)
     if connection != DEFAULT_CONNECTION:
         spec = connections.load(env).get(provider, {}).get(connection)
         if spec is None:
@@ -81,6 +107,8 @@ def service_environment(targets: Mapping[str, Target], proxy_urls: Mapping[str, 
     service = {name: env[name] for name in PASSED_THROUGH if env.get(name)}
     service |= {name: value for name, value in env.items() if name.startswith(connections.ENV_PREFIX)}
     for provider, target in targets.items():
+        if provider in DATABASE_PROVIDERS:
+            continue  # its DSN, through the TCP proxy, is the session's to set (services/conformance/session.py)
         service[target.base_url_env()] = proxy_urls[provider]
         if target.connection != DEFAULT_CONNECTION:
             service |= _connection_credential(provider, target.connection, env)
@@ -109,7 +137,7 @@ def judge_environment(targets: Mapping[str, Target]) -> dict[str, str]:
     reaches the target directly: a sandbox's URL and the fake credential it accepts."""
     judge: dict[str, str] = {}
     for provider, target in targets.items():
-        if target.sandbox:
+        if target.sandbox and provider not in DATABASE_PROVIDERS:
             judge[target.base_url_env()] = target.url
             judge[CREDENTIAL_ENV[provider]] = LOCAL_CREDENTIALS[provider]
     return judge

@@ -121,12 +121,19 @@ class ProcessExited(RuntimeError):
 
 
 class ManagedProcess:
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, log_path: Path):
+    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, log_path: Path,
+                 stop_signal: int = signal.SIGTERM, user: int | None = None, group: int | None = None,
+                 extra_groups: list[int] | None = None):
+        """`stop_signal`: what `stop` sends first (PostgreSQL's fast shutdown is SIGINT). `user`,
+        `group`, `extra_groups`: run the child as another user (a server that refuses root)."""
         self.name = name
         self.argv = argv
         self.env = env
         self.cwd = cwd
         self.log_path = log_path
+        self.stop_signal = stop_signal
+        self._as_user: dict[str, object] = {} if user is None else {
+            "user": user, "group": group, "extra_groups": extra_groups if extra_groups is not None else []}
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -141,7 +148,7 @@ class ManagedProcess:
         try:
             self._proc = subprocess.Popen(
                 self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, **self._as_user,  # type: ignore[call-overload]
             )
         finally:
             log.close()
@@ -175,10 +182,10 @@ class ManagedProcess:
             self._proc.wait()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM by pid, then SIGKILL if it does not exit in time."""
+        """`stop_signal` (SIGTERM) by pid, then SIGKILL if it does not exit in time."""
         if self._proc is None or self._proc.poll() is not None:
             return
-        os.kill(self._proc.pid, signal.SIGTERM)
+        os.kill(self._proc.pid, self.stop_signal)
         try:
             self._proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

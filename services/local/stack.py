@@ -18,6 +18,7 @@ from pivot.providers.sandbox_kit.credentials import credentials_environment
 from pivot.services.catalog import CREDENTIAL_ENV
 from pivot.services.local.approver_tokens import ensure_approver_tokens
 from pivot.services.local.identity import ensure_identity
+from pivot.services.local.postgres import EmbeddedPostgres
 from pivot.services.local.preflight import check_can_start
 from pivot.services.local.processes import ManagedProcess, free_ports, start_ticks, wait_until
 from pivot.services.local.restate_binary import PROJECT_ROOT, ensure_restate
@@ -45,6 +46,7 @@ class Ports:
     resend: int = 9106
     approvals: int = 9095
     mcp: int = 9096
+    postgres: int = 5433
 
     @classmethod
     def free(cls) -> "Ports":
@@ -70,6 +72,7 @@ class Ports:
 PORT_PURPOSES = {
     "ingress": "the Restate ingress", "admin": "the Restate admin API", "node": "Restate's node address",
     "service": "the Pivot service endpoint", "approvals": "the approval page", "mcp": "pivot mcp --transport http",
+    "postgres": "the local PostgreSQL server",
     **{provider: f"the {provider} sandbox" for provider in SANDBOXED_PROVIDERS},
 }
 """What each of the stack's ports is for, in the words `pivot dev` says when one is taken."""
@@ -87,7 +90,12 @@ class Stack:
     """Also serve `pivot mcp --transport http` (`pivot dev` does; it needs the `agents` extra)."""
     fresh_data: bool = False
     """Start Restate with empty data (`pivot dev` does unless `--keep`): the sandboxes start empty
-    on every start, so sagas kept from a previous start would name objects that no longer exist."""
+    on every start, so sagas kept from a previous start would name objects that no longer exist.
+    The local PostgreSQL follows the same rule: its `pivot.steps` rows are keyed by run and step, so
+    a database kept while Restate forgets its sagas would answer a new run that reuses a run id with
+    the old run's writes (the lookup finds them) instead of writing."""
+    scratch_database: bool = False
+    """The tests' PostgreSQL: fsync off, and its data removed when the stack stops."""
 
     def __post_init__(self) -> None:
         host = "127.0.0.1"
@@ -128,6 +136,8 @@ class Stack:
             env={**base_env, **credentials_environment({p: [SANDBOX_CREDENTIALS[p]] for p in SANDBOXED_PROVIDERS})},
             cwd=PROJECT_ROOT, log_path=self.log_dir / "sandboxes.log",
         )
+        self.postgres = EmbeddedPostgres(home=self.state_dir / "postgres", port=self.ports.postgres,
+                                         log_path=self.log_dir / "postgres.log", durable=not self.scratch_database)
         self.service = ManagedProcess(
             "pivot-service",
             [sys.executable, "-m", "pivot.services.serve", "--bind", f"{host}:{self.ports.service}"],
@@ -137,6 +147,7 @@ class Stack:
                 "PIVOT_IDENTITY_KEYS": identity_public,
                 "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in self.approver_tokens.items()),
                 **{f"PIVOT_{name.upper()}_BASE_URL": url for name, url in self.sandbox_urls.items()},
+                "PIVOT_POSTGRES_DSN": self.postgres.dsn,
                 **self.service_env,
             },
             cwd=PROJECT_ROOT,
@@ -166,11 +177,14 @@ class Stack:
         check_can_start(self.port_purposes(), self.state_dir)
         if self.fresh_data:  # only now: another stack running on this state folder was refused above
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.postgres.wipe()
         try:
             self.restate.start()
             self.sandboxes.start()
             self.service.start()
             self.approval_page.start()
+            self.postgres.start()  # initdb (~0.5 s) while they boot; the service connects only per step
+            self.wait_postgres()
             self.wait_restate()
             self.wait_sandboxes()
             self.wait_service()
@@ -193,7 +207,7 @@ class Stack:
     def info(self) -> StackInfo:
         """What stack.json says: the addresses, the sandboxes' credentials as the service has them."""
         own = os.getpid()
-        processes = (self.restate, self.sandboxes, self.service, self.approval_page,
+        processes = (self.restate, self.postgres.process, self.sandboxes, self.service, self.approval_page,
                      *((self.mcp,) if self.mcp_server else ()))
         return StackInfo(
             pid=own, pid_start=start_ticks(own), ingress=self.ingress_url, admin=self.admin_url,
@@ -202,12 +216,16 @@ class Stack:
             credentials={name: self.service.env[name] for name in LOCAL_CREDENTIALS},
             approvers=list(self.approver_tokens), approvers_file=str(self.approvers_file), logs=str(self.log_dir),
             processes={proc.name: proc.pid for proc in processes if proc.pid is not None},
+            postgres_dsn=self.service.env["PIVOT_POSTGRES_DSN"],
         )
 
     def stop(self) -> None:
         remove_stack_file(self.stack_file, os.getpid())
         for proc in (self.mcp, self.approval_page, self.service, self.sandboxes, self.restate):
             proc.stop()
+        self.postgres.stop()
+        if self.scratch_database:
+            self.postgres.wipe()
 
     def __enter__(self) -> "Stack":
         self.start()
@@ -231,6 +249,13 @@ class Stack:
                    what="restate-server admin health")
         wait_until(lambda: self._ok(f"{self.ingress_url}/restate/health", self.restate), timeout_s=timeout_s,
                    what="restate-server ingress health")
+
+    def wait_postgres(self, timeout_s: float = 60.0) -> None:
+        """A real connection, then Pivot's own tables (`pivot setup postgres`, idempotent)."""
+        from pivot.providers.postgres.schema import ensure_schema
+
+        self.postgres.wait_ready(timeout_s)
+        ensure_schema(self.postgres.dsn)
 
     def wait_sandboxes(self, timeout_s: float = 30.0) -> None:
         for name, url in self.sandbox_urls.items():

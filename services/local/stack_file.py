@@ -65,6 +65,9 @@ class StackInfo(BaseModel):
     logs: str
     processes: dict[str, int]
     """Each child process the stack started, by name → pid."""
+    postgres_dsn: str | None = None
+    """The local PostgreSQL as the service has it (`PIVOT_POSTGRES_DSN`; carries its password: this
+    file is 0600)."""
 
     def still_running(self) -> bool:
         ticks = start_ticks(self.pid)

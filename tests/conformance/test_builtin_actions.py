@@ -51,6 +51,8 @@ def test_every_built_in_action_passes_conformance() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
     for name in built_in:
+        if name.startswith("postgres."):
+            continue  # a database's cases are staged on its connection: tests/conformance/test_postgres_conformance.py
         action = actions[name]
         cases = {case["case"]: case for case in action["cases"]}
         assert sorted(cases) == list(range(1, 10)), name
