@@ -19,6 +19,9 @@ from pydantic import BaseModel, Field
 
 CheckName = Literal["credentials", "scopes", "key carriers", "api version", "clock", "rate limit", "reachable",
                     "permissions"]
+API_CHECKS: tuple[CheckName, ...] = ("credentials", "scopes", "key carriers", "api version", "clock", "rate limit",
+                                     "reachable")
+"""What doctor checks of an HTTP API's account; a database's adds `permissions` (its grants)."""
 SetupState = Literal["exists", "created", "would create", "manual"]
 
 MAX_CLOCK_SKEW_S = 60.0

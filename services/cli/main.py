@@ -377,6 +377,17 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.checkout:
+        from pivot.services.cli.checkout_demo import run_checkout_demo, shop_of
+        from pivot.services.cli.local_stack import local_stack_of
+
+        stack = local_stack_of(args)
+        if stack.found is None:
+            console.print(text("pivot demo --checkout runs on the local stack: start it with `pivot dev` "
+                               "(or ./scripts/dev.sh)", "red"))
+            return 1
+        run_checkout_demo(shop_of(stack.found.info), console)
+        return 0
     run_demo(args.ingress, args.stripe_sandbox)
     return 0
 
@@ -470,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     actions.set_defaults(func=cmd_actions)
 
     demo = sub.add_parser("demo", help="run the flagship demo against a running stack")
+    demo.add_argument("--checkout", action="store_true",
+                      help="the checkout saga (reserve, charge, record, fulfil, email) clean and with a failure at "
+                           "each step in turn, on the local stack")
     demo.add_argument("--stripe-sandbox", help="the Stripe sandbox's URL (default: the local stack's, "
                                                "else http://127.0.0.1:9101)")
     demo.set_defaults(func=cmd_demo)

@@ -1,6 +1,6 @@
 """Fixtures the Shopify action tests share: one sandbox per module, reset before each test.
 
-A module that needs its own sandbox (another version, narrowed tokens) defines `sandbox` itself."""
+A module that needs its own sandbox (another version, narrowed tokens) defines `shopify_sandbox` itself."""
 
 from collections.abc import Iterator
 
@@ -11,7 +11,7 @@ from tests.providers.shopify_fixtures import TOKEN, TOKEN_ENV, Instruments, OneS
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[OneSandbox]:
+def shopify_sandbox() -> Iterator[OneSandbox]:
     """One Shopify sandbox for a test module."""
     with running_shopify_sandbox() as handle:
         yield handle
@@ -19,10 +19,10 @@ def sandbox() -> Iterator[OneSandbox]:
 
 
 @pytest.fixture
-def box(sandbox: OneSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Instruments]:
-    """The module's sandbox, reset for each test, with the token set."""
+def box(shopify_sandbox: OneSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Instruments]:
+    """The module's shopify_sandbox, reset for each test, with the token set."""
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
-    with httpx.Client(base_url=sandbox.url, timeout=5) as http:
+    with httpx.Client(base_url=shopify_sandbox.url, timeout=5) as http:
         instruments = Instruments(http)
         instruments.reset()
         yield instruments

@@ -19,7 +19,7 @@ import pytest
 from pivot.compensations.connections import using_connection
 from pivot.compensations.errors import ProviderRejected
 from pivot.compensations.keys import StepKeys
-from pivot.providers.account_kit import CheckName
+from pivot.providers.account_kit import API_CHECKS
 from pivot.providers.http import Endpoint
 from pivot.providers.hubspot.account import CARRIERS, OBJECT_TYPES, REQUIRED_SCOPES, HubSpotAccount
 from pivot.providers.hubspot.actions import BatchCreateParams, UpdatePropertiesParams, hubspot_actions
@@ -29,7 +29,7 @@ from tests.sandbox.process import HUBSPOT_TOKEN, SandboxProcess, free_port, runn
 pytestmark = pytest.mark.anyio
 
 TOKEN_ENV = "PIVOT_TEST_HUBSPOT_ACCOUNT_TOKEN"
-ALL_CHECKS = set(typing.get_args(CheckName))
+ALL_CHECKS = set(API_CHECKS)
 ALL_SCOPES = [*REQUIRED_SCOPES, "crm.schemas.contacts.write", "crm.schemas.deals.write"]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-import typing
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from pivot.compensations.connections import using_connection
 from pivot.compensations.errors import ProviderRejected
 from pivot.compensations.keys import StepKeys
-from pivot.providers.account_kit import CheckName
+from pivot.providers.account_kit import API_CHECKS
 from pivot.providers.http import Endpoint
 from pivot.providers.salesforce.account import DEFAULT_SOBJECTS, SalesforceAccount
 from pivot.providers.salesforce.actions import salesforce_actions
@@ -32,7 +31,7 @@ from tests.sandbox.process import SandboxProcess, free_port, running_sandboxes
 pytestmark = pytest.mark.anyio
 
 TOKEN_ENV = "PIVOT_TEST_SALESFORCE_ACCOUNT_TOKEN"
-ALL_CHECKS = set(typing.get_args(CheckName))
+ALL_CHECKS = set(API_CHECKS)
 EVERY_PERMISSION = ["api", *(f"{s}:{p}" for s in DEFAULT_SOBJECTS for p in ("read", "create", "edit", "delete"))]
 KEY_QUERY = ("SELECT Id, DeveloperName, TableEnumOrId FROM CustomField WHERE DeveloperName = 'Pivot_Key' "
              "AND EntityDefinition.QualifiedApiName = '{}'")

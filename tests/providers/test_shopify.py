@@ -1,4 +1,4 @@
-"""The Shopify client and actions against the Shopify sandbox, over real HTTP.
+"""The Shopify client and actions against the Shopify shopify_sandbox, over real HTTP.
 
 Each scenario proves an effect count from the sandbox's ledger, not from what the client says:
 one draft per step key even when the answer to the write was lost, a compensation that runs
@@ -38,8 +38,8 @@ DRAFT = {
 
 
 @pytest.fixture
-def url(sandbox: OneSandbox) -> str:
-    return sandbox.url
+def url(shopify_sandbox: OneSandbox) -> str:
+    return shopify_sandbox.url
 
 
 async def completed_order(h: Harness, *, payment_pending: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:

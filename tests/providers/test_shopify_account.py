@@ -1,4 +1,4 @@
-"""`pivot doctor` and `pivot setup` for Shopify against the Shopify sandbox, and the sandbox's side of it.
+"""`pivot doctor` and `pivot setup` for Shopify against the Shopify shopify_sandbox, and the sandbox's side of it.
 
 The sandbox's token book (`/_sandbox/tokens`) revokes a token or narrows the app's access scopes;
 the account must then name the problem and its fix, and the catalog must run with exactly the
@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, get_args
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from pivot.compensations.errors import ProviderRejected
-from pivot.providers.account_kit import Check, CheckName, SetupStep
+from pivot.providers.account_kit import API_CHECKS, Check, SetupStep
 from pivot.providers.http import Endpoint
 from pivot.providers.shopify.account import REQUIRED_SCOPES, ShopifyAccount
 from pivot.providers.shopify.client import API_VERSION, ShopifyClient
@@ -34,7 +34,7 @@ from tests.providers.shopify_fixtures import (
 from tests.sandbox.process import OneSandbox, free_port
 
 T = TypeVar("T")
-ALL_CHECKS = list(get_args(CheckName))
+ALL_CHECKS = list(API_CHECKS)
 TEE = "gid://shopify/ProductVariant/44000000001"  # a seeded variant
 DRAFT = {"line_items": [{"title": "Pro plan", "price": "12.00", "quantity": 1}, {"variant_id": TEE, "quantity": 1}],
          "email": "ada@example.com"}
@@ -90,8 +90,9 @@ def raw_graphql(url: str, token: str, query: str, version: str = API_VERSION) ->
 # --------------------------------------------------------------------------- doctor
 
 
-def test_doctor_is_all_green_against_a_fresh_sandbox(sandbox: OneSandbox, box: Instruments) -> None:
-    checks = doctor(sandbox.url)
+def test_doctor_is_all_green_against_a_fresh_sandbox(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
+    checks = doctor(shopify_sandbox.url)
 
     assert [check for check in checks.values() if not check.ok] == []
     assert "Pivot Sandbox (example.myshopify.com)" in checks["credentials"].detail
@@ -101,13 +102,13 @@ def test_doctor_is_all_green_against_a_fresh_sandbox(sandbox: OneSandbox, box: I
 
 
 def test_a_revoked_token_fails_the_credentials_and_says_what_to_do(
-    sandbox: OneSandbox, box: Instruments, monkeypatch: pytest.MonkeyPatch
+    shopify_sandbox: OneSandbox, box: Instruments, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = new_token("revoked")
     register(box, token=token, revoked=True)
     monkeypatch.setenv(TOKEN_ENV, token)
 
-    checks = doctor(sandbox.url)
+    checks = doctor(shopify_sandbox.url)
 
     credentials = checks["credentials"]
     assert not credentials.ok and "(401)" in credentials.detail and TOKEN_ENV in credentials.detail
@@ -118,13 +119,13 @@ def test_a_revoked_token_fails_the_credentials_and_says_what_to_do(
 
 
 def test_missing_scopes_are_named_with_their_fix_and_the_actions_meet_them(
-    sandbox: OneSandbox, box: Instruments, monkeypatch: pytest.MonkeyPatch
+    shopify_sandbox: OneSandbox, box: Instruments, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = new_token("narrow")
     register(box, token=token, scopes=["read_orders", "write_draft_orders"])
     monkeypatch.setenv(TOKEN_ENV, token)
 
-    checks = doctor(sandbox.url)
+    checks = doctor(shopify_sandbox.url)
 
     scopes = checks["scopes"]
     assert not scopes.ok and scopes.detail.startswith(
@@ -138,17 +139,17 @@ def test_missing_scopes_are_named_with_their_fix_and_the_actions_meet_them(
             await h.forward("shopify.create_draft_order", DRAFT)
         assert refused.value.info.code == "access_denied"
 
-    run(sandbox.url, scenario)
+    run(shopify_sandbox.url, scenario)
 
 
 def test_the_required_scopes_are_enough_for_every_shopify_action(
-    sandbox: OneSandbox, box: Instruments, monkeypatch: pytest.MonkeyPatch
+    shopify_sandbox: OneSandbox, box: Instruments, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Doctor's list is not a guess: an app with exactly those scopes runs the whole catalog."""
     token = new_token("exact")
     register(box, token=token, scopes=list(REQUIRED_SCOPES))
     monkeypatch.setenv(TOKEN_ENV, token)
-    assert all(check.ok for check in doctor(sandbox.url).values())
+    assert all(check.ok for check in doctor(shopify_sandbox.url).values())
 
     async def scenario(h: Harness) -> None:
         draft = await h.forward("shopify.create_draft_order", DRAFT, step="draft")
@@ -163,7 +164,7 @@ def test_the_required_scopes_are_enough_for_every_shopify_action(
         done = await h.forward("shopify.complete_draft_order", {"draft_order": other["id"]}, step="complete3")
         await h.forward("shopify.cancel_order", {"order": done["id"]}, step="cancel")
 
-    run(sandbox.url, scenario)
+    run(shopify_sandbox.url, scenario)
     assert {(effect["op"], effect["object"]) for effect in box.effects()} >= {
         ("create", "draft_order"), ("delete", "draft_order"), ("create", "refund"), ("cancel", "order")}
 
@@ -180,19 +181,21 @@ def test_an_unreachable_shop_is_one_failing_check_naming_it(box: Instruments) ->
     assert [step.state for step in steps] == ["exists", "exists", "manual"] and url in steps[2].detail
 
 
-def test_an_api_version_without_idempotent_fails_the_version_check(sandbox: OneSandbox, box: Instruments) -> None:
-    checks = doctor(sandbox.url, version="2025-10")
+def test_an_api_version_without_idempotent_fails_the_version_check(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
+    checks = doctor(shopify_sandbox.url, version="2025-10")
     assert not checks["api version"].ok and "2025-10 predates @idempotent(key:) (2026-01)" in \
         checks["api version"].detail
     assert checks["credentials"].ok and checks["scopes"].ok
 
-    gone = doctor(sandbox.url, version="2024-01")
+    gone = doctor(shopify_sandbox.url, version="2024-01")
     assert not gone["api version"].ok and "serves no Admin API 2024-01" in gone["api version"].detail
 
 
-def test_a_throttled_answer_fails_the_rate_limit_check(sandbox: OneSandbox, box: Instruments) -> None:
+def test_a_throttled_answer_fails_the_rate_limit_check(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     box.fault(action="rate_limit", retry_after=2, times=1)
-    checks = doctor(sandbox.url)
+    checks = doctor(shopify_sandbox.url)
     assert not checks["rate limit"].ok and "throttled" in checks["rate limit"].detail
     assert not checks["credentials"].ok and "THROTTLED" in checks["credentials"].detail
 
@@ -201,13 +204,13 @@ def test_a_throttled_answer_fails_the_rate_limit_check(sandbox: OneSandbox, box:
 
 
 def test_setup_names_exactly_the_missing_scopes_and_changes_nothing(
-    sandbox: OneSandbox, box: Instruments, monkeypatch: pytest.MonkeyPatch
+    shopify_sandbox: OneSandbox, box: Instruments, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = new_token("narrow")
     register(box, token=token, scopes=["write_draft_orders"])
     monkeypatch.setenv(TOKEN_ENV, token)
     for dry_run in (True, False):
-        steps = setup(sandbox.url, dry_run=dry_run)
+        steps = setup(shopify_sandbox.url, dry_run=dry_run)
 
         assert [step.what for step in steps if step.state == "manual"] == [
             "access scope write_orders", "access scope read_products", "access scope write_inventory",
@@ -220,16 +223,18 @@ def test_setup_names_exactly_the_missing_scopes_and_changes_nothing(
     assert box.effects() == []
 
 
-def test_setup_with_every_scope_has_nothing_manual(sandbox: OneSandbox, box: Instruments) -> None:
-    steps = setup(sandbox.url, dry_run=False)
+def test_setup_with_every_scope_has_nothing_manual(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
+    steps = setup(shopify_sandbox.url, dry_run=False)
     assert [step.state for step in steps] == ["exists"] * (2 + len(REQUIRED_SCOPES))
 
 
 # --------------------------------------------------------------------------- the sandbox's side
 
 
-def test_shop_and_the_app_installation_answer_in_shopifys_shapes(sandbox: OneSandbox, box: Instruments) -> None:
-    response = raw_graphql(sandbox.url, TOKEN, SHOP_QUERY)
+def test_shop_and_the_app_installation_answer_in_shopifys_shapes(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
+    response = raw_graphql(shopify_sandbox.url, TOKEN, SHOP_QUERY)
 
     assert response.status_code == 200 and response.headers["x-shopify-api-version"] == API_VERSION
     body = response.json()
@@ -247,15 +252,16 @@ def test_shop_and_the_app_installation_answer_in_shopifys_shapes(sandbox: OneSan
 
     token = new_token("narrow")
     register(box, token=token, scopes=["read_orders"])
-    narrowed = raw_graphql(sandbox.url, token, SHOP_QUERY).json()["data"]["currentAppInstallation"]
+    narrowed = raw_graphql(shopify_sandbox.url, token, SHOP_QUERY).json()["data"]["currentAppInstallation"]
     assert [scope["handle"] for scope in narrowed["accessScopes"]] == ["read_orders"]
 
 
-def test_a_missing_scope_is_shopifys_access_denied(sandbox: OneSandbox, box: Instruments) -> None:
+def test_a_missing_scope_is_shopifys_access_denied(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     token = new_token("narrow")
     register(box, token=token, scopes=["read_orders"])
 
-    response = raw_graphql(sandbox.url, token, 'mutation { orderCancel(orderId: "gid://shopify/Order/1", '
+    response = raw_graphql(shopify_sandbox.url, token, 'mutation { orderCancel(orderId: "gid://shopify/Order/1", '
                                                "reason: OTHER, restock: false) { job { id } } }")
     assert response.status_code == 200
     body = response.json()
@@ -268,12 +274,13 @@ def test_a_missing_scope_is_shopifys_access_denied(sandbox: OneSandbox, box: Ins
                        "requiredAccess": "`write_orders` access scope."},
     }]
     assert "throttleStatus" in body["extensions"]["cost"]
-    readable = raw_graphql(sandbox.url, token, '{ order(id: "gid://shopify/Order/1") { id } }').json()
+    readable = raw_graphql(shopify_sandbox.url, token, '{ order(id: "gid://shopify/Order/1") { id } }').json()
     assert "errors" not in readable  # read_orders covers order(id:)
     assert box.effects() == []
 
 
-def test_a_revoked_token_is_shopifys_401_and_reset_clears_the_book(sandbox: OneSandbox, box: Instruments) -> None:
+def test_a_revoked_token_is_shopifys_401_and_reset_clears_the_book(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     token = new_token("revoked")
     register(box, token=token, revoked=True)
     assert box.http.get("/_sandbox/tokens").json()["tokens"] == [{"token": token, "scopes": None, "revoked": True}]
@@ -285,5 +292,5 @@ def test_a_revoked_token_is_shopifys_401_and_reset_clears_the_book(sandbox: OneS
 
     box.reset()
     assert box.http.get("/_sandbox/tokens").json() == {"tokens": []}
-    assert raw_graphql(sandbox.url, token, SHOP_QUERY).status_code == 401  # unknown again
-    assert raw_graphql(sandbox.url, TOKEN, SHOP_QUERY).status_code == 200  # the configured token is kept
+    assert raw_graphql(shopify_sandbox.url, token, SHOP_QUERY).status_code == 401  # unknown again
+    assert raw_graphql(shopify_sandbox.url, TOKEN, SHOP_QUERY).status_code == 200  # the configured token is kept

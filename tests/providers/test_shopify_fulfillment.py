@@ -1,4 +1,4 @@
-"""`shopify.create_fulfillment` against the Shopify sandbox, over real HTTP: effects counted in the
+"""`shopify.create_fulfillment` against the Shopify shopify_sandbox, over real HTTP: effects counted in the
 sandbox's ledger. A lost answer (the kit's `commit_then_timeout` against a 1 s client timeout) is
 one fulfilment, found again through the step's record; some lines of a fulfillment order ship only
 those; the undo (`fulfillmentCancel`) reopens the items to be fulfilled again, once, however often
@@ -47,7 +47,8 @@ def shipments(box: Instruments) -> list[dict[str, Any]]:
     return box.effects(op="fulfill")
 
 
-def test_ships_the_whole_fulfillment_order_once(sandbox: OneSandbox, box: Instruments) -> None:
+def test_ships_the_whole_fulfillment_order_once(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     async def scenario(h: Harness) -> tuple[str, dict[str, Any], dict[str, Any], str]:
         order = await an_order(h)
         params = {"fulfillment_order": first_fulfillment_order(box, order)["id"],
@@ -56,14 +57,15 @@ def test_ships_the_whole_fulfillment_order_once(sandbox: OneSandbox, box: Instru
         again = await h.forward(SHIP, params)  # a replay of the step: found by its record
         return order, result, again, h.keys("s1", SHIP).forward
 
-    order, result, again, key = run(sandbox.url, scenario)
+    order, result, again, key = run(shopify_sandbox.url, scenario)
     assert again["id"] == result["id"] and result["ref"].startswith("shopify:fulfillment/")
     assert (result["status"], result["quantity"], result["tracking_number"]) == ("SUCCESS", 1, "1Z999")
     assert order_state(box, order) == {"status": "FULFILLED", "fulfillment_orders": [("CLOSED", [0])]}
     assert [e["idempotency_key"] for e in shipments(box)] == [key]
 
 
-def test_a_lost_answer_is_one_fulfillment(sandbox: OneSandbox, box: Instruments) -> None:
+def test_a_lost_answer_is_one_fulfillment(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     async def scenario(h: Harness) -> tuple[str, dict[str, Any]]:
         order = await an_order(h)
         params = {"fulfillment_order": first_fulfillment_order(box, order)["id"]}
@@ -74,12 +76,13 @@ def test_a_lost_answer_is_one_fulfillment(sandbox: OneSandbox, box: Instruments)
         assert box.hits(lost) == 1
         return order, await h.forward(SHIP, params)  # the engine's retry of the step
 
-    order, result = run(sandbox.url, scenario)
+    order, result = run(shopify_sandbox.url, scenario)
     assert len(shipments(box)) == 1 and result["status"] == "SUCCESS"
     assert order_state(box, order)["status"] == "FULFILLED"
 
 
-def test_some_lines_ship_only_those_and_the_undo_reopens_them_once(sandbox: OneSandbox, box: Instruments) -> None:
+def test_some_lines_ship_only_those_and_the_undo_reopens_them_once(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     async def scenario(h: Harness) -> tuple[str, dict[str, Any], list[str]]:
         draft = await h.client.mutate(documents.DRAFT_ORDER_CREATE, {"input": {
             "lineItems": [{"variantId": "gid://shopify/ProductVariant/44000000001", "quantity": 3}]}},
@@ -96,13 +99,13 @@ def test_some_lines_ship_only_those_and_the_undo_reopens_them_once(sandbox: OneS
         states = [(await h.compensate(SHIP, params, result)).state for _ in range(2)]
         return order, result, states
 
-    order, result, states = run(sandbox.url, scenario)
+    order, result, states = run(shopify_sandbox.url, scenario)
     assert result["quantity"] == 2 and states == ["compensated", "compensated"]
     assert order_state(box, order) == {"status": "UNFULFILLED", "fulfillment_orders": [("OPEN", [3])]}
     assert [e["op"] for e in box.effects(obj="fulfillment")] == ["cancel"]
 
 
-def test_undo_of_a_whole_order_reopens_its_items_in_a_new_fulfillment_order(sandbox: OneSandbox,
+def test_undo_of_a_whole_order_reopens_its_items_in_a_new_fulfillment_order(shopify_sandbox: OneSandbox,
                                                                             box: Instruments) -> None:
     async def scenario(h: Harness) -> tuple[str, str]:
         order = await an_order(h)
@@ -110,18 +113,19 @@ def test_undo_of_a_whole_order_reopens_its_items_in_a_new_fulfillment_order(sand
         await h.forward(SHIP, params)
         return order, (await h.compensate(SHIP, params, None)).state  # the answer was lost: found by the record
 
-    order, state = run(sandbox.url, scenario)
+    order, state = run(shopify_sandbox.url, scenario)
     assert state == "compensated"
     assert order_state(box, order) == {"status": "UNFULFILLED", "fulfillment_orders": [("CLOSED", [0]), ("OPEN", [1])]}
 
 
-def test_an_undo_with_nothing_shipped_is_nothing_to_undo(sandbox: OneSandbox, box: Instruments) -> None:
+def test_an_undo_with_nothing_shipped_is_nothing_to_undo(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     async def scenario(h: Harness) -> str:
         order = await an_order(h)
         return (await h.compensate(SHIP, {"fulfillment_order": first_fulfillment_order(box, order)["id"]},
                                    None)).state
 
-    assert run(sandbox.url, scenario) == "nothing_to_undo"
+    assert run(shopify_sandbox.url, scenario) == "nothing_to_undo"
     assert shipments(box) == []
 
 

@@ -1,4 +1,4 @@
-"""`shopify.reserve_inventory` against the Shopify sandbox, over real HTTP: effects counted in the
+"""`shopify.reserve_inventory` against the Shopify shopify_sandbox, over real HTTP: effects counted in the
 sandbox's ledger. A lost answer (the kit's `commit_then_timeout` against a 1 s client timeout) is one
 move, not two; the undo gives back only what the step still holds under its own ledger document, and
 a unit a third party moved out of it makes the undo refuse rather than release someone else's stock;
@@ -36,13 +36,14 @@ def moves(box: Instruments) -> list[dict[str, Any]]:
     return box.effects(op="move", obj="inventory")
 
 
-def test_reserve_moves_available_to_reserved_under_the_steps_document(sandbox: OneSandbox, box: Instruments) -> None:
+def test_reserve_moves_available_to_reserved_under_the_steps_document(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     async def scenario(h: Harness) -> tuple[dict[str, Any], dict[str, Any], str]:
         result = await h.forward(RESERVE, PARAMS)
         again = await h.forward(RESERVE, PARAMS)  # a replay of the step: found by its record, replayed by its key
         return result, again, h.keys("s1", RESERVE).forward
 
-    result, again, key = run(sandbox.url, scenario)
+    result, again, key = run(shopify_sandbox.url, scenario)
     assert again["id"] == result["id"]
     assert result["ref"].startswith("shopify:inventory_adjustment_group/")
     assert (result["available_after"], result["reserved_after"], result["quantity"]) == (97, 3, 3)
@@ -51,7 +52,8 @@ def test_reserve_moves_available_to_reserved_under_the_steps_document(sandbox: O
     assert [m["idempotency_key"] for m in moves(box)] == [key]
 
 
-def test_a_lost_answer_is_one_move(sandbox: OneSandbox, box: Instruments) -> None:
+def test_a_lost_answer_is_one_move(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     async def scenario(h: Harness) -> dict[str, Any]:
         # requests: the lookup (no record), the shop's id, the record, then the move: its answer is lost
         lost = box.fault_on_request(4, action="commit_then_timeout")
@@ -60,33 +62,35 @@ def test_a_lost_answer_is_one_move(sandbox: OneSandbox, box: Instruments) -> Non
         assert box.hits(lost) == 1
         return await h.forward(RESERVE, PARAMS)  # the engine's retry of the step
 
-    result = run(sandbox.url, scenario)
+    result = run(shopify_sandbox.url, scenario)
     assert len(moves(box)) == 1
     assert result["reserved_after"] == 3 and level(box)["reserved"] == 3
 
 
-def test_undo_twice_releases_once(sandbox: OneSandbox, box: Instruments) -> None:
+def test_undo_twice_releases_once(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     async def scenario(h: Harness) -> tuple[str, str]:
         result = await h.forward(RESERVE, PARAMS)
         first = await h.compensate(RESERVE, PARAMS, result)
         second = await h.compensate(RESERVE, PARAMS, result)
         return first.state, second.state
 
-    assert run(sandbox.url, scenario) == ("compensated", "compensated")
+    assert run(shopify_sandbox.url, scenario) == ("compensated", "compensated")
     assert [m["detail"]["reason"] for m in moves(box)] == ["reservation_created", "reservation_deleted"]
     assert level(box) == {"available": 100, "reserved": 0, "on_hand": 100}
 
 
-def test_undo_of_a_lost_forward_finds_it_by_the_record(sandbox: OneSandbox, box: Instruments) -> None:
+def test_undo_of_a_lost_forward_finds_it_by_the_record(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     async def scenario(h: Harness) -> str:
         await h.forward(RESERVE, PARAMS)
         return (await h.compensate(RESERVE, PARAMS, None)).state  # the answer was lost: no verified result
 
-    assert run(sandbox.url, scenario) == "compensated"
+    assert run(shopify_sandbox.url, scenario) == "compensated"
     assert len(moves(box)) == 2 and level(box)["reserved"] == 0
 
 
-def test_undo_after_a_third_party_moved_units_is_a_conflict_not_an_overwrite(sandbox: OneSandbox,
+def test_undo_after_a_third_party_moved_units_is_a_conflict_not_an_overwrite(shopify_sandbox: OneSandbox,
                                                                           box: Instruments) -> None:
     async def scenario(h: Harness) -> None:
         result = await h.forward(RESERVE, PARAMS)
@@ -97,6 +101,6 @@ def test_undo_after_a_third_party_moved_units_is_a_conflict_not_an_overwrite(san
         with pytest.raises(CompensationConflict):
             await h.compensate(RESERVE, PARAMS, result)
 
-    run(sandbox.url, scenario)
+    run(shopify_sandbox.url, scenario)
     assert level(box) == {"available": 98, "reserved": 2, "on_hand": 100}  # the two left stay reserved
     assert [m["detail"]["reason"] for m in moves(box)] == ["reservation_created", "reservation_deleted"]

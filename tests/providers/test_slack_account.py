@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from pivot.compensations.errors import ProviderRejected
 from pivot.compensations.keys import StepKeys
-from pivot.providers.account_kit import CheckName
+from pivot.providers.account_kit import API_CHECKS
 from pivot.providers.http import Endpoint
 from pivot.providers.slack.account import REQUIRED_SCOPES, SlackAccount
 from pivot.providers.slack.actions import slack_actions
@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyn
 CHANNEL = "C024BE91L"
 TOKEN_ENV = "PIVOT_TEST_SLACK_TOKEN"
 """Where the catalog fixtures put the token (the `sandbox` fixture sets it)."""
-ALL_CHECKS = list(get_args(CheckName))
+ALL_CHECKS = list(API_CHECKS)
 
 
 def client_for(url: str) -> SlackClient:

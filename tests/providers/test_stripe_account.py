@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import jsonschema
@@ -24,7 +24,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from pivot.compensations.keys import StepKeys
-from pivot.providers.account_kit import CheckName
+from pivot.providers.account_kit import API_CHECKS
 from pivot.providers.http import Endpoint
 from pivot.providers.stripe.account import WRITTEN, StripeAccount
 from pivot.providers.stripe.actions import stripe_actions
@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyn
 
 KEY_ENV = "PIVOT_TEST_STRIPE_KEY"
 """Where the catalog fixtures put the key (the `sandbox` fixture sets it)."""
-ALL_CHECKS = list(get_args(CheckName))
+ALL_CHECKS = list(API_CHECKS)
 REQUIRED = [resource.permission for resource in WRITTEN]
 ROOT = Path(__file__).resolve().parents[2]
 STRIPE_SPEC = ROOT.parent / "shared" / "specs" / "stripe" / "spec3.yaml"
