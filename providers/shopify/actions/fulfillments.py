@@ -215,8 +215,8 @@ class CreateFulfillment(ShopifyAction[CreateFulfillmentParams, Shipment]):
         return (found.fulfillment or {}).get("status") == "CANCELLED"
 
     def already_undone(self, found: Shipment) -> str:
-        return (f"Shopify fulfillment {(found.fulfillment or {}).get('name')} was cancelled already (by an earlier "
-                "delivery of this undo, or by someone in Shopify): nothing left to cancel")
+        return (f"Shopify fulfillment {(found.fulfillment or {}).get('name')} already undone: cancelled by an earlier "
+                "delivery of this undo, or by someone in Shopify; nothing left to cancel")
 
     async def undo(self, params: CreateFulfillmentParams, found: Shipment, result: JsonDict | None,
                    key: str) -> "str | CompensationReport":
