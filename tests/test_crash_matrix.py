@@ -34,6 +34,10 @@ class Point:
     """Matching requests to let through before the one that is held."""
     failing: bool = False
     """Use a plan whose invoice is rejected, so the saga unwinds (to hold a compensation)."""
+    operation: str | None = None
+    """GraphQL: the operation of the held request (every request shares one path)."""
+    hold_ms: int = 1500
+    """How long the request is held: it must still be held when the process is killed."""
 
 
 POINTS = [
@@ -61,10 +65,10 @@ def _plan(email: str, failing: bool) -> dict[str, Any]:
 
 def _hold(sandboxes: Sandboxes, point: Point) -> str:
     if point.skip:
-        sandboxes.fault(point.provider, method=point.method, path=point.path, action="latency", latency_ms=0,
-                        times=point.skip)
-    return sandboxes.fault(point.provider, method=point.method, path=point.path, action="latency",
-                           latency_ms=1500, times=1)
+        sandboxes.fault(point.provider, method=point.method, path=point.path, operation=point.operation,
+                        action="latency", latency_ms=0, times=point.skip)
+    return sandboxes.fault(point.provider, method=point.method, path=point.path, operation=point.operation,
+                           action="latency", latency_ms=point.hold_ms, times=1)
 
 
 def _assert_exactly_once(sandboxes: Sandboxes, run_id: str, outcome: dict[str, Any], failing: bool) -> None:

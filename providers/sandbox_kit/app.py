@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, 
 
 from pivot.providers.sandbox_kit.faults import FaultBook, FaultRule, FaultSpec
 from pivot.providers.sandbox_kit.ledger import Ledger
+from pivot.providers.sandbox_kit.operations import graphql_operation
 
 SANDBOX_PREFIX = "/_sandbox/"
 _LATENCY_SCOPE_KEY = "pivot.sandbox.pending_latency"
@@ -71,6 +72,29 @@ async def apply_pending_latency(scope: Scope) -> None:
         await asyncio.sleep(pending.seconds)
 
 
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then listens to the client again
+    (so a held or hanging request still sees the client leave)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 async def _wait_for_disconnect(receive: Receive) -> None:
     while True:
         message = await receive()
@@ -92,11 +116,15 @@ class FaultMiddleware:
         if scope["type"] != "http" or str(scope["path"]).startswith(SANDBOX_PREFIX):
             await self.app(scope, receive, send)
             return
-        rule = self.faults.take(str(scope["method"]), str(scope["path"]))
+        method, path, operation = str(scope["method"]), str(scope["path"]), None
+        if self.faults.wants_operation(method, path):  # a rule names a GraphQL operation: read the body
+            body = await _read_body(receive)
+            operation, receive = graphql_operation(body), _replaying(body, receive)
+        rule = self.faults.take(method, path, operation)
         if rule is None:
             await self.app(scope, receive, send)
             return
-        log.info("fault %s (%s) fires on %s %s", rule.id, rule.spec.action, scope["method"], scope["path"])
+        log.info("fault %s (%s) fires on %s %s %s", rule.id, rule.spec.action, method, path, operation or "")
         action = rule.spec.action
         if action in ("error", "rate_limit"):
             await self._refuse(rule, scope, receive, send)

@@ -3,6 +3,10 @@
 A rule is data a test posts to `/_sandbox/faults`. Rules are checked in creation order and the
 first rule that matches and still has shots left fires, so a test can stack "fail twice, then
 add latency" deterministically. State lives in a `FaultBook` owned by one app instance.
+
+A rule may also name a GraphQL `operation` (the first root field of the request's document): every
+GraphQL request shares one path, so that is how a rule holds `fulfillmentCreate` and not its
+read-back. A rule without one matches on method and path alone, as before.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class FaultSpec(BaseModel):
 
     method: str | None = None
     path: str = Field(default="*", min_length=1, max_length=500)
+    operation: str | None = Field(default=None, min_length=1, max_length=200,
+                                  description="GraphQL only: the first root field of the document")
     action: FaultAction
     times: int | None = Field(default=None, ge=1)
     status: int = Field(default=500, ge=400, le=599)
@@ -63,7 +69,13 @@ class FaultRule:
     """Requests this (latency) rule is holding right now: a test waits for 0 before it reads
     the ledger, so a write that lands after a crash is never missed."""
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, operation: str | None = None) -> bool:
+        if self.spec.operation is not None and self.spec.operation != operation:
+            return False
+        return self.matches_route(method, path)
+
+    def matches_route(self, method: str, path: str) -> bool:
+        """Method and path match, whatever the operation (which needs the body to tell)."""
         if self.spec.method is not None and self.spec.method != method.upper():
             return False
         return fnmatch.fnmatchcase(path, self.spec.path)
@@ -108,14 +120,20 @@ class FaultBook:
         self._rules.clear()
         self._next_id = 1
 
-    def take(self, method: str, path: str) -> FaultRule | None:
+    def wants_operation(self, method: str, path: str) -> bool:
+        """Whether a live rule for this route names a GraphQL operation: only then is the body read
+        before the request runs (so every other request streams through untouched)."""
+        return any(rule.spec.operation is not None and not rule.exhausted and rule.matches_route(method, path)
+                   for rule in self._rules)
+
+    def take(self, method: str, path: str, operation: str | None = None) -> FaultRule | None:
         """The first live rule matching this request, with one shot consumed.
 
         Synchronous on purpose: no await between matching and decrementing, so two concurrent
         requests can never both take a rule's last shot.
         """
         for rule in self._rules:
-            if rule.exhausted or not rule.matches(method, path):
+            if rule.exhausted or not rule.matches(method, path, operation):
                 continue
             if rule.spec.probability < 1.0 and rule.draws.random() >= rule.spec.probability:
                 continue

@@ -14,7 +14,7 @@ from typing import Any
 from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
 from pivot.providers.shopify import documents
 from pivot.providers.shopify.client import ShopifyClient
-from pivot.providers.shopify.views import gid_number
+from pivot.providers.shopify.views import gid_number, nodes
 
 JOB_POLL_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 """Polling a cancel job: about 3 s in all, then the step is retried (and starts by reading the order)."""
@@ -45,6 +45,16 @@ class Shop:
         """The shop's currency (what a conformance run prices its example drafts in)."""
         data = await self.client.execute(documents.SHOP_CURRENCY, operation="shop")
         return str((data.get("shop") or {}).get("currencyCode") or "USD")
+
+    async def ship_open(self, order_id: str) -> None:
+        """Fulfil everything still open on an order, as a merchant's warehouse would (conformance's
+        third party; the app needs `write_merchant_managed_fulfillment_orders`)."""
+        data = await self.client.execute(documents.FULFILLMENT_ORDERS, {"id": order_id}, operation="fulfillmentOrders")
+        for fulfillment_order in nodes((data.get("order") or {}).get("fulfillmentOrders")):
+            if fulfillment_order.get("status") == "OPEN":
+                await self.client.mutate(documents.FULFILLMENT_CREATE, {"fulfillment": {
+                    "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fulfillment_order["id"]}],
+                    "notifyCustomer": False}}, "fulfillmentCreate")
 
     async def cancel(self, order: dict[str, Any], *, reason: str, refund: bool, restock: bool,
                      notify_customer: bool, staff_note: str) -> dict[str, Any]:

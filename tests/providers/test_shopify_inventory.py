@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pivot.compensations.errors import CompensationConflict, ProviderUnavailable
+from pivot.compensations.errors import CompensationConflict, ProviderRejected, ProviderUnavailable
 from pivot.providers.shopify import documents
 from pivot.providers.shopify.actions.inventory import EXAMPLE_ITEM, EXAMPLE_LOCATION, move_input
 from tests.providers.shopify_fixtures import (
@@ -88,6 +88,23 @@ def test_undo_of_a_lost_forward_finds_it_by_the_record(
 
     assert run(shopify_sandbox.url, scenario) == "compensated"
     assert len(moves(box)) == 2 and level(box)["reserved"] == 0
+
+
+def test_undo_of_a_refused_reservation_is_nothing_to_undo(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
+    """More units than are available: Shopify refuses the move after the step's record was written;
+    the unwind finds the record, the move refused again, and releases nothing (not needs_attention)."""
+    too_many = {**PARAMS, "quantity": 101}
+
+    async def scenario(h: Harness) -> tuple[str, str]:
+        with pytest.raises(ProviderRejected):
+            await h.forward(RESERVE, too_many)
+        report = await h.compensate(RESERVE, too_many, None)
+        return report.state, report.detail
+
+    state, detail = run(shopify_sandbox.url, scenario)
+    assert state == "nothing_to_undo" and "nothing was reserved" in detail
+    assert moves(box) == [] and level(box) == {"available": 100, "reserved": 0, "on_hand": 100}
 
 
 def test_undo_after_a_third_party_moved_units_is_a_conflict_not_an_overwrite(shopify_sandbox: OneSandbox,

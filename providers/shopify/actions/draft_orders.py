@@ -400,10 +400,4 @@ class CompleteDraftOrder(ShopifyAction[CompleteDraftOrderParams, Completion]):
         """The warehouse ships the order (fulfillmentCreate of its open fulfillment orders; the app
         needs `write_merchant_managed_fulfillment_orders` for it, which the catalog never uses)."""
         assert found.order is not None
-        data = await self.client.execute(documents.FULFILLMENT_ORDERS, {"id": found.order["id"]},
-                                         operation="fulfillmentOrders")
-        orders = nodes((data.get("order") or {}).get("fulfillmentOrders"))
-        for fulfillment_order in [node for node in orders if node.get("status") == "OPEN"]:
-            await self.client.mutate(documents.FULFILLMENT_CREATE, {"fulfillment": {
-                "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fulfillment_order["id"]}],
-                "notifyCustomer": False}}, "fulfillmentCreate")
+        await self.shop.ship_open(str(found.order["id"]))

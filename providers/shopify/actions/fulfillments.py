@@ -61,6 +61,7 @@ class CreateFulfillment(ShopifyAction[CreateFulfillmentParams, Shipment]):
     kind: ClassVar[StepKind] = StepKind.COMPENSABLE
     pivot_eligible: ClassVar[bool] = True
     undo_scope: ClassVar[Literal["full", "partial"]] = "partial"
+    after_tamper: ClassVar[Literal["conflict", "undone"]] = "undone"
     params = CreateFulfillmentParams
     carrier: ClassVar[KeyCarrier] = KeyCarrier.json(
         "variables.message",
@@ -72,7 +73,8 @@ class CreateFulfillment(ShopifyAction[CreateFulfillmentParams, Shipment]):
     compensation: ClassVar[str] = (
         "fulfillmentCancel — a partial undo: the fulfillment is cancelled in Shopify and its items can be fulfilled "
         "again; a parcel already handed to a carrier, a shipping label bought or a customer already notified is not "
-        "undone")
+        "undone. Only the step's own fulfillment is cancelled: one someone cancelled already is left as it is "
+        "(already undone), and one shipped since (the items sent again) is never touched")
     not_run: ClassVar[str] = "No Shopify fulfillment was created"
 
     def __init__(self, client: ShopifyClient):
@@ -212,6 +214,10 @@ class CreateFulfillment(ShopifyAction[CreateFulfillmentParams, Shipment]):
     def is_undone(self, found: Shipment) -> bool:
         return (found.fulfillment or {}).get("status") == "CANCELLED"
 
+    def already_undone(self, found: Shipment) -> str:
+        return (f"Shopify fulfillment {(found.fulfillment or {}).get('name')} already undone: cancelled by an earlier "
+                "delivery of this undo, or by someone in Shopify; nothing left to cancel")
+
     async def undo(self, params: CreateFulfillmentParams, found: Shipment, result: JsonDict | None,
                    key: str) -> "str | CompensationReport":
         """fulfillmentCancel; a refusal because it is cancelled already (a delivery racing this one) is done."""
@@ -237,6 +243,15 @@ class CreateFulfillment(ShopifyAction[CreateFulfillmentParams, Shipment]):
         if not opened:
             raise ProviderRejected("not_found", f"Shopify order {gid_number(order)} has no open fulfillment order")
         return CreateFulfillmentParams(fulfillment_order=str(opened[0]["id"]))
+
+    async def tamper(self, params: CreateFulfillmentParams, found: Shipment) -> None:
+        """The merchant cancels the step's fulfillment by hand and ships the items again (a new
+        fulfillment): the undo must find its own fulfillment cancelled and leave the new one alone.
+        (Cancelling the order instead cannot happen: Shopify refuses to cancel an order with
+        fulfillments.)"""
+        assert found.fulfillment is not None
+        await self.client.mutate(documents.FULFILLMENT_CANCEL, {"id": found.fulfillment["id"]}, "fulfillmentCancel")
+        await self.shop.ship_open(str((found.fulfillment.get("order") or {}).get("id")))
 
 
 def fulfillment_input(params: CreateFulfillmentParams) -> dict[str, Any]:

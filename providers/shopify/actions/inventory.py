@@ -22,7 +22,7 @@ reserve again before releasing.
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from pivot.compensations.actions import JsonDict
+from pivot.compensations.actions import CompensationReport, JsonDict
 from pivot.compensations.errors import CompensationConflict, ProviderRejected
 from pivot.compensations.kinds import StepKind
 from pivot.compensations.kit import KeyCarrier, Mismatch
@@ -152,13 +152,20 @@ class ReserveInventory(ShopifyAction[ReserveInventoryParams, Reservation]):
         return found.record.state == RELEASED
 
     async def undo(self, params: ReserveInventoryParams, found: Reservation, result: JsonDict | None,
-                   key: str) -> str:
+                   key: str) -> "str | CompensationReport":
         """Move the units back from the step's own ledger document, then mark the record released.
-        Without a verified result the forward's answer was lost: its move is replayed first (by its
-        key: the first group, or the move made now), so there is something of ours to give back."""
+        Without a verified result the forward's answer was lost, or Shopify refused the move (too few
+        units available, an unknown item) after the record was written: its move is replayed first
+        (by its key: the first group, or the move made now), so there is something of ours to give
+        back; refused again, it moved nothing and there is nothing to release."""
         forward = found.key
         if result is None:
-            await self._move(params, forward)
+            try:
+                await self._move(params, forward)
+            except ProviderRejected as refused:
+                return CompensationReport(state="nothing_to_undo", detail=(
+                    f"Shopify refused this step's reservation ({refused.info.code}): nothing was reserved, "
+                    "nothing to release"))
         try:
             await self.client.mutate(documents.INVENTORY_MOVE, {
                 "input": move_input(params.inventory_item, params.location, params.quantity, forward, back=True),
