@@ -137,7 +137,8 @@ def test_the_catalog_says_the_undo_is_partial(capsys: pytest.CaptureFixture[str]
     assert "(partial) fulfillmentCancel" in block and "a customer already notified is not undone" in block
 
 
-def test_cancelled_and_shipped_again_by_the_merchant_is_already_undone(sandbox: OneSandbox, box: Instruments) -> None:
+def test_cancelled_and_shipped_again_by_the_merchant_is_already_undone(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     """Conformance's third party (`tamper`): the step's fulfillment cancelled by hand and the items
     shipped again; the undo reports it undone and never cancels the merchant's new fulfillment."""
     async def scenario(h: Harness) -> tuple[str, str, str]:
@@ -151,14 +152,15 @@ def test_cancelled_and_shipped_again_by_the_merchant_is_already_undone(sandbox: 
         report = await h.compensate(SHIP, params, result)
         return order, report.state, report.detail
 
-    order, state, detail = run(sandbox.url, scenario)
+    order, state, detail = run(shopify_sandbox.url, scenario)
     assert state == "compensated" and "already undone" in detail
     assert len(box.effects(op="cancel", obj="fulfillment")) == 1  # the merchant's, not a second by the undo
     assert len(shipments(box)) == 2
     assert order_state(box, order) == {"status": "FULFILLED", "fulfillment_orders": [("CLOSED", [0]), ("CLOSED", [0])]}
 
 
-def test_a_fault_rule_names_the_graphql_operation(sandbox: OneSandbox, box: Instruments) -> None:
+def test_a_fault_rule_names_the_graphql_operation(
+        shopify_sandbox: OneSandbox, box: Instruments) -> None:
     """Every GraphQL request shares one path: a rule naming `fulfillmentCreate` fires on it alone,
     not on the reads and the record write before it, and a path-only rule still fires on any."""
     async def scenario(h: Harness) -> None:
@@ -174,5 +176,5 @@ def test_a_fault_rule_names_the_graphql_operation(sandbox: OneSandbox, box: Inst
         assert box.hits(anything) == 1
         await h.forward(SHIP, params)
 
-    run(sandbox.url, scenario)
+    run(shopify_sandbox.url, scenario)
     assert len(shipments(box)) == 1
