@@ -42,7 +42,7 @@ def eu_stripe() -> Iterator[str]:
 
 
 # The tables the postgres.* actions may write in the test stack's database (tests/postgres_fixtures.py makes them).
-POSTGRES_TABLES = "pg_customers:id,pg_orders:id,pg_lines:order_id+line_no,pivot_conformance:id"
+POSTGRES_TABLES = "pg_customers:id,pg_orders:id,pg_lines:order_id+line_no,pivot_conformance:id,orders:id"
 
 # A browser origin the test stack trusts (PIVOT_ALLOWED_ORIGINS): every other one is refused.
 ALLOWED_ORIGIN = "http://agent-console.test:8443"

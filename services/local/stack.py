@@ -13,10 +13,12 @@ from pathlib import Path
 
 import httpx
 
+from pivot.providers.postgres.config import TABLES_ENV
 from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS as SANDBOX_CREDENTIALS
 from pivot.providers.sandbox_kit.credentials import credentials_environment
 from pivot.services.catalog import CREDENTIAL_ENV
 from pivot.services.local.approver_tokens import ensure_approver_tokens
+from pivot.services.local.checkout import ORDERS_TABLES_SETTING
 from pivot.services.local.identity import ensure_identity
 from pivot.services.local.postgres import EmbeddedPostgres
 from pivot.services.local.preflight import check_can_start
@@ -148,6 +150,8 @@ class Stack:
                 "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in self.approver_tokens.items()),
                 **{f"PIVOT_{name.upper()}_BASE_URL": url for name, url in self.sandbox_urls.items()},
                 "PIVOT_POSTGRES_DSN": self.postgres.dsn,
+                # the tables a step may write: the user's, else the checkout example's `orders`
+                "PIVOT_POSTGRES_TABLES": os.environ.get(TABLES_ENV) or ORDERS_TABLES_SETTING,
                 **self.service_env,
             },
             cwd=PROJECT_ROOT,
