@@ -44,11 +44,14 @@ PHRASES = {
     "resend.send_correction": "Send a correction to an email sent through Resend",
     "shopify.reserve_inventory": "Reserve Shopify inventory at a location",
     "shopify.create_fulfillment": "Ship a Shopify fulfillment order",
+    "postgres.insert_record": "Insert a row in the shop's own database",
+    "postgres.update_record": "Change a row in the shop's own database",
+    "postgres.delete_record": "Delete a row from the shop's own database",
 }
 """What each built-in action does, as a phrase; others get `generic_phrase`."""
 
 PROVIDER_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce", "shopify": "Shopify", "slack": "Slack",
-                  "stripe": "Stripe", "resend": "Resend"}
+                  "stripe": "Stripe", "resend": "Resend", "postgres": "PostgreSQL"}
 
 PARTIES = (("customer", "Customer"), ("email", "Email"), ("recipient", "Recipient"), ("to", "Recipient"),
            ("channel", "Channel"), ("order", "Order"), ("draft_order", "Draft order"),
