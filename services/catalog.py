@@ -55,17 +55,6 @@ def _with_compensation_budget(actions: list[Action]) -> list[Action]:
     return [replace(action, compensation_retry=budget) for action in actions]
 
 
-def _with_retry_interval(actions: list[Action]) -> list[Action]:
-    """PIVOT_RETRY_INITIAL_MS sets the first wait between a write's attempts (default 200 ms,
-    doubling): the tests' stack shortens it, so a step that exhausts its attempts fails in under
-    a second instead of three."""
-    millis = os.environ.get("PIVOT_RETRY_INITIAL_MS")
-    if not millis:
-        return actions
-    first = timedelta(milliseconds=float(millis))
-    return [replace(action, retry=replace(action.retry, initial_interval=first)) for action in actions]
-
-
 @dataclass(frozen=True)
 class Clients:
     """One client per provider, each bound to its default endpoint (named connections are chosen
@@ -116,6 +105,6 @@ def build_catalog(clients: Clients | None = None, *, approvers: Iterable[str] | 
                 *postgres_actions(c.postgres)]
     sourced = [*(Sourced(action, BUILT_IN) for action in built_in), *entry_point_actions(), *env_actions()]
     sources = check_unique(sourced)
-    actions = _with_retry_interval(_with_compensation_budget([redacting(item.action) for item in sourced]))
+    actions = _with_compensation_budget([redacting(item.action) for item in sourced])
     known = configured_approvers() if approvers is None else approvers
     return Catalog.of(actions, connections.names(connections.load()), sources, known)

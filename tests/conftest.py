@@ -20,11 +20,6 @@ from tests.sandboxes import Sandboxes
 SERVICE_HTTP_TIMEOUT_S = "2"
 
 
-# A write's first wait between attempts (production: 200 ms, doubling): a step that exhausts its five
-# attempts fails in about 0.75 s instead of 3.
-RETRY_INITIAL_MS = "50"
-
-
 # An undo that keeps failing gives up after this long (production default: days).
 COMPENSATION_BUDGET_S = "3"
 
@@ -84,7 +79,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, alerts: AlertInbox, eu_strip
         service_env={
             "PIVOT_HTTP_TIMEOUT_S": SERVICE_HTTP_TIMEOUT_S,
             "PIVOT_COMPENSATION_BUDGET_S": COMPENSATION_BUDGET_S,
-            "PIVOT_RETRY_INITIAL_MS": RETRY_INITIAL_MS,
             "PIVOT_ALERT_WEBHOOK_URL": alerts.url,
             "PIVOT_CATALOG_PLUGINS": "tests.catalog_plugin:actions",
             "PIVOT_CONNECTIONS_FILE": str(connections),

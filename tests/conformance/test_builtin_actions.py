@@ -23,7 +23,6 @@ ONE_PER_PROVIDER = [
     "stripe.create_invoice",        # compensable; the Idempotency-Key header and metadata carry the key
     "hubspot.update_properties",    # compensable; a before-image stamp, undone only where it still holds
     "salesforce.upsert_record",     # retryable: an external id makes it idempotent, no undo
-    "shopify.reserve_inventory",    # compensable; @idempotent + a ledger document, a shop-metafield record
     "slack.post_message",           # noncompensable: deferred to commit
     "resend.send_email",            # noncompensable; the Idempotency-Key header, its replay is the lookup
 ]

@@ -17,7 +17,8 @@ import pytest
 from pivot.services.local.restate_binary import PROJECT_ROOT
 from tests.sandbox.process import HUBSPOT_TOKEN, running_sandbox
 
-BROKEN = {
+EVERY_DEFECT = os.environ.get("PIVOT_CONFORMANCE_ALL") == "1"
+DEFECTS = {
     # action: (the case that names its defect, what its evidence says)
     "contacts.lookup_ignores_key": (2, "2 objects carry the step's key"),
     "contacts.undo_not_idempotent": (6, "the undo was sent 2 times"),
@@ -25,6 +26,10 @@ BROKEN = {
     "contacts.unconditional_restore": (7, "overwrote a third party's change"),
     "contacts.retry_after_ignored": (4, "did not wait for it"),
 }
+BROKEN = DEFECTS if EVERY_DEFECT else {name: DEFECTS[name] for name in
+                                       ("contacts.lookup_ignores_key", "contacts.unconditional_restore")}
+"""The suite stages the two defects that cost most when they slip (a second object, an overwritten
+change); CI's long tier (`PIVOT_CONFORMANCE_ALL=1`, .ci/run) stages all five."""
 CORRECT = "contacts.create_contact"
 
 
