@@ -47,7 +47,7 @@ _TOKEN_SHAPES = re.compile("|".join(f"(?:{shape})" for shape in (
     r"\b(xox[abpers]-|xoxe\.xox[bp]-|xapp-)[0-9A-Za-z-]{6,}",  # Slack bot, user, app, refresh tokens
     r"\b(pat-)[0-9A-Za-z-]{10,}",  # HubSpot private app tokens (pat-na1-…)
     r"\b(shp(?:at|ca|pa|ss)_)[0-9A-Za-z_]{6,}",  # Shopify access / custom app / private app / shared secret
-    r"\b(re_)[0-9A-Za-z_]{16,}",  # Resend API keys (re_…)
+    r"\b(re_)[0-9A-Za-z]{4,}_[0-9A-Za-z_]{8,}",  # Resend API keys (re_<id>_<secret>; not Stripe's refund ids re_…)
     r"\b(00D[0-9A-Za-z]{3,15}!)[0-9A-Za-z._-]{8,}",  # Salesforce session id: org id "!" secret
     r"\b((?i:bearer|basic)\s+)[0-9A-Za-z._~+/=-]{8,}",  # an Authorization header's value
     r"\b()eyJ[0-9A-Za-z_-]{5,}\.[0-9A-Za-z_-]{5,}\.[0-9A-Za-z_-]*",  # a JWT (header.payload.signature)

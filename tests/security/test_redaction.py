@@ -23,6 +23,7 @@ FOREIGN_TOKENS = {
     "slack bot token": "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
     "hubspot private app token": "pat-na1-11111111-2222-3333-4444-555555555555",
     "shopify access token": "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",
+    "resend api key": "re_Zf3kQ9xA_7Lm2Np8Rt4Vw6Yb1Cd5Eg9Hj3Kq",
     "salesforce session id": "00D5e000000XyZ1!AQ0AQH0dMHZfz972Szmpkb58urFRkgeBGsxL",
     "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudCJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg",
     "bearer value": "Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0",
@@ -88,7 +89,8 @@ def test_token_shaped_strings_are_redacted(name: str, token: str) -> None:
 
 
 @pytest.mark.parametrize("harmless", [
-    "cus_9s6XKzkNRiz8i3", "in_1NvXbN2eZvKYlo2C0q6QqWzD", "pv1_" + "ab" * 32, "ada@example.com",
+    "cus_9s6XKzkNRiz8i3", "in_1NvXbN2eZvKYlo2C0q6QqWzD", "re_3MtwBwLkdIwHu7ix0XtpMz1B",
+    "pv1_" + "ab" * 32, "ada@example.com",
     "00Q5e00000AbCdEfGH", "C024BE91L", "Basic plan", "Bearer of bad news", "the pat-down",
     "HubSpot contact 512 was archived", "https://api.stripe.com/v1/invoices/in_123/finalize",
 ])
