@@ -2,6 +2,7 @@
 SIGKILLed mid-saga, and every saga finishes through the surviving nodes' ingress, each
 provider effect applied once."""
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,9 @@ from pivot.services.local.processes import wait_until
 from pivot.services.local.stack import Stack
 from tests.sandboxes import Sandboxes
 from tests.test_crash_matrix import _assert_exactly_once
+
+LONG_TIER = os.environ.get("PIVOT_LONG_TIER") == "1"
+pytestmark = pytest.mark.skipif(not LONG_TIER, reason="CI's long tier (.ci/run, PIVOT_LONG_TIER=1) runs it")
 
 
 @pytest.fixture(scope="module")

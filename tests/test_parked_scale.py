@@ -1,4 +1,4 @@
-"""Many sagas parked on approval at once (200 in the default run; `PIVOT_PARKED_SAGAS=1000` or more
+"""Many sagas parked on approval at once (120 in the default run; `PIVOT_PARKED_SAGAS=1000` or more
 for the scale run): the inbox lists every one, a bulk approval finishes them all, and the
 service's memory while they are parked is reported (not asserted: a figure, not a timing claim;
 bench/ owns speed, and `python -m bench.parked` parks 10,000)."""
@@ -23,7 +23,7 @@ from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import inbox
 
-PARKED = int(os.environ.get("PIVOT_PARKED_SAGAS", "200"))
+PARKED = int(os.environ.get("PIVOT_PARKED_SAGAS", "120"))
 """Enough to hit every inbox shard many times over and to run the batches concurrently; the
 1,000-saga run costs the default suite a minute more, so it is the scale run's."""
 CONCURRENCY = 32

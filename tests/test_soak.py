@@ -6,7 +6,7 @@ import os
 from bench.soak import run_soak
 from pivot.services.local.stack import Stack
 
-SOAK_SAGAS = int(os.environ.get("PIVOT_SOAK_SAGAS", "25"))
+SOAK_SAGAS = int(os.environ.get("PIVOT_SOAK_SAGAS", "15"))
 
 
 def test_soak_with_faults_and_a_crash(stack: Stack) -> None:

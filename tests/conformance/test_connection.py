@@ -8,9 +8,14 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pivot.services.local.restate_binary import PROJECT_ROOT
 from tests.sandbox.process import running_sandbox
+
+LONG_TIER = os.environ.get("PIVOT_LONG_TIER") == "1"
+pytestmark = pytest.mark.skipif(not LONG_TIER, reason="CI's long tier (.ci/run, PIVOT_LONG_TIER=1) runs it")
+
 
 EU_KEY = "sk_test_pivot_conformance_eu_5c1e"
 

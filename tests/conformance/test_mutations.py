@@ -26,10 +26,9 @@ DEFECTS = {
     "contacts.unconditional_restore": (7, "overwrote a third party's change"),
     "contacts.retry_after_ignored": (4, "did not wait for it"),
 }
-BROKEN = DEFECTS if EVERY_DEFECT else {name: DEFECTS[name] for name in
-                                       ("contacts.lookup_ignores_key", "contacts.unconditional_restore")}
-"""The suite stages the two defects that cost most when they slip (a second object, an overwritten
-change); CI's long tier (`PIVOT_CONFORMANCE_ALL=1`, .ci/run) stages all five."""
+BROKEN = DEFECTS if EVERY_DEFECT else {name: DEFECTS[name] for name in ("contacts.lookup_ignores_key",)}
+"""The suite stages the defect that costs most when it slips (a second object); CI's long tier
+(`PIVOT_CONFORMANCE_ALL=1`, .ci/run) stages all five."""
 CORRECT = "contacts.create_contact"
 
 
