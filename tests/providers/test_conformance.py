@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from pivot.providers.slack.client import SlackClient
 from pivot.providers.stripe.actions import stripe_actions
 from pivot.providers.stripe.client import StripeClient
 from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID, parse_form
+from tests.providers.step_keys import new_keys
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes
@@ -45,10 +45,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.providers.catalog_fixtures"]  # fixtures: sandbox, *_client (no conftest here)
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
-
-def new_keys(action: str) -> StepKeys:
-    """The keys of a step in a fresh run, derived as the engine derives them."""
-    return StepKeys.derive(f"test-{uuid.uuid4().hex[:12]}", "step", action)
 
 
 OPENAPI = Path(__file__).resolve().parents[1] / "data" / "openapi"

@@ -4,7 +4,6 @@ conditional restore, batch creates keyed per input, 409 and 429 handling."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,6 +13,7 @@ from pivot.compensations.errors import CompensationConflict, ProviderRejected, P
 from pivot.compensations.keys import StepKeys
 from pivot.providers.hubspot.actions import hubspot_actions
 from pivot.providers.hubspot.client import HubSpotClient
+from tests.providers.step_keys import new_keys
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.providers.catalog_fixtures"]  # fixtures: sandbox, *_client (no conftest here)
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
-
-def new_keys(action: str) -> StepKeys:
-    """The keys of a step in a fresh run, derived as the engine derives them."""
-    return StepKeys.derive(f"test-{uuid.uuid4().hex[:12]}", "step", action)
 
 
 DEAL = {"dealname": "Pivot pilot", "amount": "1500.00", "dealstage": "qualifiedtobuy"}

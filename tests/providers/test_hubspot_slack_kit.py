@@ -5,18 +5,17 @@ conditional undo refuse with `CompensationConflict`, and after an undo the looku
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pivot.compensations.errors import CompensationConflict
-from pivot.compensations.keys import StepKeys
 from pivot.kit import KeyedAction, StepKind
 from pivot.providers.hubspot.actions import hubspot_actions
 from pivot.providers.hubspot.client import HubSpotClient
 from pivot.providers.slack.actions import slack_actions
 from pivot.providers.slack.client import SlackClient
+from tests.providers.step_keys import new_keys, written_then_tampered
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes
@@ -32,9 +31,6 @@ COMPENSABLE = [name for name in ACTIONS if name != "slack.post_message"]
 
 Kit = KeyedAction[Any, Any]
 
-
-def new_keys(action: str) -> StepKeys:
-    return StepKeys.derive(f"kit-{uuid.uuid4().hex[:12]}", "step", action)
 
 
 @pytest.fixture
@@ -67,13 +63,7 @@ async def test_an_example_verifies_and_is_found_exactly_once(kits: dict[str, Kit
 @pytest.mark.parametrize("name", TAMPERABLE)
 async def test_a_tampered_object_makes_the_undo_refuse(kits: dict[str, Kit], sandbox: Boxes, name: str) -> None:
     kit = kits[name]
-    params = await kit.example()
-    keys = new_keys(name)
-    result = await kit.forward(params, keys)
-    found = await kit.lookup(params, keys.forward)
-    assert found is not None
-
-    await kit.tamper(params, found)
+    params, keys, result = await written_then_tampered(kit, name)
 
     with pytest.raises(CompensationConflict):
         await kit.compensate(params, keys, result)

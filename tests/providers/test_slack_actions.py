@@ -3,7 +3,6 @@ update_message and its conditional restore, and Slack's error classification."""
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,6 +13,7 @@ from pivot.compensations.keys import StepKeys
 from pivot.compensations.kinds import StepKind
 from pivot.providers.slack.actions import slack_actions
 from pivot.providers.slack.client import SlackClient
+from tests.providers.step_keys import new_keys
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.providers.catalog_fixtures"]  # fixtures: sandbox, *_client (no conftest here)
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
-
-def new_keys(action: str) -> StepKeys:
-    """The keys of a step in a fresh run, derived as the engine derives them."""
-    return StepKeys.derive(f"test-{uuid.uuid4().hex[:12]}", "step", action)
 
 
 CHANNEL = "C024BE91L"

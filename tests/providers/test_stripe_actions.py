@@ -4,7 +4,6 @@ still refundable; an invoice paid meanwhile is a conflict, never a void)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -17,6 +16,7 @@ from pivot.compensations.kinds import StepKind
 from pivot.providers.stripe.actions import stripe_actions
 from pivot.providers.stripe.client import StripeClient, refuse_settled_failures
 from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID
+from tests.providers.step_keys import new_keys
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.providers.catalog_fixtures"]  # fixtures: sandbox, *_client (no conftest here)
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
-
-def new_keys(action: str) -> StepKeys:
-    """The keys of a step in a fresh run, derived as the engine derives them."""
-    return StepKeys.derive(f"test-{uuid.uuid4().hex[:12]}", "step", action)
 
 
 CUSTOMER = SEED_CUSTOMER_ID

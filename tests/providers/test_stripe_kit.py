@@ -5,7 +5,6 @@ would, so that the undo refuses (a paid invoice) or undoes only what is left (a 
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,6 +15,7 @@ from pivot.compensations.keys import StepKeys
 from pivot.kit import KeyedAction
 from pivot.providers.stripe.actions import stripe_actions
 from pivot.providers.stripe.client import StripeClient
+from tests.providers.step_keys import new_keys, written_then_tampered
 
 if TYPE_CHECKING:
     from tests.providers.catalog_fixtures import Boxes
@@ -38,9 +38,6 @@ def kit_of(client: StripeClient, name: str) -> KeyedAction[Any, Any]:
     assert isinstance(action.kit, KeyedAction) and action.kit.action().name == name
     return action.kit
 
-
-def new_keys(name: str) -> StepKeys:
-    return StepKeys.derive(f"kit-{uuid.uuid4().hex[:12]}", "step", name)
 
 
 async def test_each_action_offers_the_hooks_its_kind_allows(stripe_client: StripeClient) -> None:
@@ -72,12 +69,7 @@ async def test_the_example_verifies_and_find_all_sees_one_object(
 async def tampered(client: StripeClient, name: str) -> tuple[KeyedAction[Any, Any], Any, StepKeys, JsonDict]:
     """The action's example written, then changed by a third party (`tamper`) before any undo."""
     kit = kit_of(client, name)
-    params = await kit.example()
-    keys = new_keys(name)
-    result = await kit.forward(params, keys)
-    found = await kit.lookup(params, keys.forward)
-    assert found is not None
-    await kit.tamper(params, found)
+    params, keys, result = await written_then_tampered(kit, name)
     return kit, params, keys, result
 
 
