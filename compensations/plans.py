@@ -1,8 +1,8 @@
 """The plan driver: a whole validated plan, run through the step API inside one workflow invocation.
 
 The plan is known up front, so every step is in the outcome from the start (`pending`), the
-pivot is known before anything runs (explicit, or the last compensable step), and adjacent
-compensable steps of one `group` write concurrently. Everything else (keys, the compensation
+pivot is known before anything runs (explicit, or the last compensable step), and independent
+steps write concurrently, in the waves `schedule.py` derives from the plan. Everything else (keys, the compensation
 registered before the write, the journaled write, unwinding) is `Saga`'s, as for every driver.
 """
 
@@ -19,6 +19,7 @@ from pivot.compensations.outcome import Outcome, summarize
 from pivot.compensations.protocol import AlertSink, ApprovalGate
 from pivot.compensations.record import SagaRecord, StepRecord
 from pivot.compensations.saga import Saga
+from pivot.compensations.schedule import Schedule, overlapping
 from pivot.compensations.validation import (
     PlanRejected,
     ValidatedPlan,
@@ -32,19 +33,6 @@ from pivot.compensations.validation import (
 OUTCOME_STATE = "outcome"
 REPAIR_STATE = "repair"
 REJECTED_STATUS_CODE = 400
-
-
-def _units(plan: ValidatedPlan) -> list[list[int]]:
-    """Steps in execution order; a parallel group (adjacent compensable steps sharing a `group`,
-    validated) is one unit whose writes run concurrently."""
-    units: list[list[int]] = []
-    for index, step in enumerate(plan.steps):
-        previous = plan.steps[index - 1] if index else None
-        if step.group is not None and previous is not None and previous.group == step.group:
-            units[-1].append(index)
-        else:
-            units.append([index])
-    return units
 
 
 class PlanSaga(Saga):
@@ -61,6 +49,7 @@ class PlanSaga(Saga):
 async def run_plan(
     ctx: WorkflowContext, run_id: str, plan: ValidatedPlan, catalog: Catalog, *, gate: ApprovalGate | None = None,
     alert: AlertSink | None = None, digest: str | None = None, raw_plan: Any = None,
+    schedule: Schedule = overlapping,
 ) -> Outcome:
     record = SagaRecord(
         run_id=run_id, status=SagaStatus.RUNNING, plan_digest=digest, crossed=plan.pivot_index is None,
@@ -73,16 +62,16 @@ async def run_plan(
                     publish=lambda r: ctx.set(OUTCOME_STATE, r.public_json(catalog)))
     saga.raw_plan = raw_plan
     saga.publish()
-    last = len(plan.steps) - 1
-    for unit in _units(plan):
-        failure = await saga.run_steps([record.steps[i] for i in unit])
+    waves = schedule(plan)
+    for number, wave in enumerate(waves, start=1):
+        failure = await saga.run_steps([record.steps[i] for i in wave])
         if failure is not None:
             await saga.fail(*failure)
             return saga.outcome
-        if plan.pivot_index in unit:
+        if plan.pivot_index in wave:
             saga.cross()
-        if unit[-1] < last:
-            saga.publish()  # the last step's state goes out with the final status, in one write
+        if number < len(waves):
+            saga.publish()  # the last wave's states go out with the final status, in one write
     await saga.finish(SagaStatus.COMMITTED)
     return saga.outcome
 
@@ -97,7 +86,7 @@ def rejection(run_id: str, summary: str, violations: list[Violation]) -> ErrorBo
 
 async def run_saga(
     ctx: WorkflowContext, body: bytes | None, catalog: Catalog, gate: ApprovalGate | None = None,
-    alert: AlertSink | None = None,
+    alert: AlertSink | None = None, schedule: Schedule = overlapping,
 ) -> JsonDict:
     """The body of `SagaRun.run`: decode and validate, then run; a rejected plan runs nothing."""
     run_id = ctx.key()
@@ -114,7 +103,8 @@ async def run_saga(
         outcome.summary = summarize(outcome, catalog)
         ctx.set(OUTCOME_STATE, outcome.model_dump(mode="json", exclude_none=True))
         raise rejection(run_id, outcome.summary, rejected.violations).terminal() from None
-    outcome = await run_plan(ctx, run_id, plan, catalog, gate=gate, alert=alert, digest=digest, raw_plan=raw)
+    outcome = await run_plan(ctx, run_id, plan, catalog, gate=gate, alert=alert, digest=digest, raw_plan=raw,
+                             schedule=schedule)
     return outcome.model_dump(mode="json", exclude_none=True)
 
 

@@ -16,6 +16,7 @@ from pivot.compensations.outcome import Outcome
 from pivot.compensations.plans import REPAIR_STATE, run_saga, saga_status
 from pivot.compensations.protocol import AlertSink, ApprovalGate
 from pivot.compensations.repair import apply_repairs
+from pivot.compensations.schedule import Schedule, overlapping
 from pivot.services.handlers.empty_body import expect_empty
 from pivot.services.handlers.names import CLAIM_HEADER, SAGA_RUN, SUSPEND_AFTER
 
@@ -29,9 +30,12 @@ def claimed_answer(run_id: str) -> dict[str, Any]:
 
 
 def saga_run_workflow(
-    catalog: Catalog, gate: ApprovalGate | None = None, alert: AlertSink | None = None
+    catalog: Catalog, gate: ApprovalGate | None = None, alert: AlertSink | None = None, *,
+    name: str = SAGA_RUN, schedule: Schedule = overlapping,
 ) -> restate.Workflow:
-    workflow = restate.Workflow(SAGA_RUN, inactivity_timeout=SUSPEND_AFTER)
+    """`SagaRun`; `name` and `schedule` let a benchmark serve the same workflow with another
+    schedule (one step at a time) beside it, to compare the two in one run."""
+    workflow = restate.Workflow(name, inactivity_timeout=SUSPEND_AFTER)
 
     # The plan arrives as raw bytes so that malformed JSON is a clear "rejected" (400) from our
     # own validation rather than a decoding failure inside the SDK.
@@ -42,7 +46,7 @@ def saga_run_workflow(
             # run under it afterwards (their idempotency keys would be the same). Costs plans nothing.
             ctx.set(CLAIM_STATE, "open")
             return claimed_answer(ctx.key())
-        return await run_saga(ctx, plan, catalog, gate, alert)
+        return await run_saga(ctx, plan, catalog, gate, alert, schedule)
 
     @workflow.handler(name="status", input_serde=BytesSerde())
     async def status(ctx: WorkflowSharedContext, request: bytes) -> dict[str, Any]:
