@@ -101,6 +101,15 @@ class Action:
     def provider(self) -> str:
         return self.name.split(".", 1)[0]
 
+    @property
+    def late_twin_risk(self) -> bool:
+        """Whether a copy of this write that an earlier attempt sent, landing late, could take
+        effect again after the step was undone: an archive frees a unique key for a new object, a
+        restored value is overwritten by the late update. Only a provider that deduplicates by the
+        key replays its stored answer instead; a fenced action already waits for the copy to land
+        before it writes."""
+        return self.idempotency != "key" and not self.fenced
+
     def __post_init__(self) -> None:
         if self.kind is StepKind.PIVOT:
             raise ValueError(f"{self.name}: 'pivot' is a role in a plan, not an action kind")

@@ -24,6 +24,9 @@ from pivot.compensations.keys import StepKeys
 
 WAIT_WHOLE_WINDOW = -1.0
 """`fenced_until` when it is unknown when an earlier attempt began: wait a whole in-flight window."""
+SETTLE_FIELD = "_pivot_settle_until"
+"""Set by a write in its journaled result when an earlier copy of it may still land (see
+`forward_attempt`); the engine moves it to `StepRecord.settle_until`, out of the verified result."""
 MAX_IN_PROCESS_WAIT_S = 30.0
 """One in-process backoff wait; well under Restate's inactivity + abort timeouts."""
 _PROVIDER_REJECTED_CODE = 422
@@ -59,6 +62,8 @@ class FirstWrite:
 
     def __init__(self, granted: bool):
         self._granted = granted
+        self.granted = granted
+        """Whether the pass was given at all: no earlier attempt can have sent this write."""
 
     def take(self) -> bool:
         granted, self._granted = self._granted, False
@@ -82,6 +87,8 @@ async def forward_attempt(
     delay = budget.initial_interval.total_seconds()
     window = action.in_flight_window.total_seconds()
     failures: list[str] = []
+    # A copy sent by an earlier attempt (or by an attempt below that timed out) may land late.
+    may_have_twin = first is None or not first.granted
     if fenced_until is not None:  # an earlier attempt's write may land: let it, then look it up
         until = time.time() + window if fenced_until == WAIT_WHOLE_WINDOW else fenced_until
         await asyncio.sleep(max(0.0, until - time.time()))
@@ -103,6 +110,7 @@ async def forward_attempt(
                                  message=f"{exc.message}; gave up after {attempts} attempts",
                                  detail={"attempts": failures})
                 raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
+            may_have_twin = may_have_twin or exc.ambiguous
             wait = exc.retry_after_s if exc.retry_after_s is not None else delay
             if action.fenced and exc.ambiguous:
                 wait = max(wait, started + window - time.time())  # let the lost request land first
@@ -118,13 +126,20 @@ async def forward_attempt(
             ErrorInfo(code="bad_result", message=f"{action.name} returned no ref").model_dump_json(),
             status_code=_PROVIDER_REJECTED_CODE,
         )
+    if may_have_twin and action.late_twin_risk:  # an undo must not run before that copy can land
+        safe[SETTLE_FIELD] = time.time() + window
     return safe
 
 
 async def compensate_attempt(
-    action: Action, params: BaseModel, keys: StepKeys, result: JsonDict | None, connection: str = DEFAULT_CONNECTION
+    action: Action, params: BaseModel, keys: StepKeys, result: JsonDict | None, connection: str = DEFAULT_CONNECTION,
+    settle_until: float | None = None,
 ) -> JsonDict:
+    """The undo; first, if a late copy of the write may still land, it waits until it cannot (an undo
+    before it would be undone by it: an archived contact made again, a restored value overwritten)."""
     assert action.compensate is not None
+    if settle_until is not None:
+        await asyncio.sleep(max(0.0, min(settle_until - time.time(), MAX_IN_PROCESS_WAIT_S)))
     try:
         with using_connection(connection):
             report: CompensationReport = await action.compensate(params, keys, result)

@@ -106,15 +106,16 @@ async def start_write(
     """Begin the step's one journaled write; the caller awaits it (alone, or with its group).
 
     On a saga's first write (nothing journaled before it in this invocation) an action that looks
-    up before writing, or that has no idempotency key (`fenced`), journals a fence first: whether
-    it runs now or is replayed tells whether an earlier attempt may have sent the write. After
-    that, the previous write tells it for free. A write an earlier attempt may have sent is looked
-    up (and, for a fenced action, the earlier request is given its in-flight window to land).
+    up before writing, that has no idempotency key (`fenced`), or whose late copy could outlive its
+    undo (`late_twin_risk`) journals a fence first: whether it runs now or is replayed tells whether
+    an earlier attempt may have sent the write. After that, the previous write tells it for free. A
+    write an earlier attempt may have sent is looked up (for a fenced action, after the earlier
+    request was given its in-flight window to land; otherwise its undo waits for that window).
 
     `prior` is `chain.latest` as it was before the unit of writes this one belongs to: members of a
     parallel group were sent together, so one member's freshness says nothing about another's."""
     fenced_until: float | None = None
-    if prior is None and (action.fenced or action.lookup_before_write):
+    if prior is None and (action.fenced or action.lookup_before_write or action.late_twin_risk):
         fence = RunChain()
         began = await fence.run(ctx, f"{step.id}:begin", _began, RunOptions(type_hint=float))
         first = bool(fence.latest)
@@ -137,6 +138,7 @@ def start_undo(ctx: Context, run_id: str, step: StepRecord, action: Action, para
     return ctx.run_typed(
         f"{step.id}:compensate", compensate_attempt, run_options(action.compensation_retry, dict),
         action, params, StepKeys.derive(run_id, step.id, action.name), step.result, step.connection_name,
+        step.settle_until,
     )
 
 

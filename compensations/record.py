@@ -26,7 +26,8 @@ Ending = Literal["commit", "abort", "fail"]
 NOT_SENT = "not sent: the saga unwound before commit"
 
 IN_FLIGHT = frozenset({StepState.RUNNING, StepState.WAITING_APPROVAL})
-ENGINE_FIELDS = frozenset({"params", "pivot", "gate", "group", "not_before", "request", "registered", "invocation"})
+ENGINE_FIELDS = frozenset({"params", "pivot", "gate", "group", "not_before", "request", "registered", "invocation",
+                           "settle_until"})
 """StepRecord fields that are the engine's, not the outcome's."""
 SAGA_FIELDS = frozenset({"crossed", "finisher", "ending", "opened_at", "last_call_at", "idle_timeout_s",
                          "deadline_at", "timer_at"})
@@ -57,6 +58,9 @@ class StepRecord(StepOutcome):
     """Its compensation is on the stack: it is undone if the saga unwinds."""
     invocation: str | None = None
     """Open sagas: the Restate invocation that runs this step (to attach to, or cancel)."""
+    settle_until: float | None = None
+    """Epoch seconds before which a copy of the write that an earlier attempt sent may still land:
+    the undo waits until then (`attempts.SETTLE_FIELD`)."""
 
     @classmethod
     def of(cls, spec: StepSpec, kind: StepKind, key: str) -> "StepRecord":

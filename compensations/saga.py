@@ -30,7 +30,7 @@ from restate import Context, TerminalError
 from pivot.compensations import strict_json
 from pivot.compensations.actions import Catalog, CompensationReport, JsonDict
 from pivot.compensations.admission import StepRefused, admit, resolve_params
-from pivot.compensations.attempts import error_info, is_cancel
+from pivot.compensations.attempts import SETTLE_FIELD, error_info, is_cancel
 from pivot.compensations.connections import DEFAULT_CONNECTION
 from pivot.compensations.error_body import error_body
 from pivot.compensations.errors import ErrorInfo
@@ -289,6 +289,7 @@ class Saga:
                 else:
                     step.state, step.error = StepState.FAILED, error
                 continue
+            step.settle_until = result.pop(SETTLE_FIELD, None)
             step.state, step.ref, step.result = StepState.VERIFIED, result["ref"], result
         return failure
 

@@ -12,8 +12,11 @@ other:
 
 The other steps are barriers, run alone, with everything before them finished: the pivot (it
 waits until every step before it is verified, so a failure there is undone before the point of no
-return), a noncompensable step (it must never be sent for a saga that then unwinds), a gated step
-(a person approves it with what is done so far in front of them) and a scheduled one.
+return), a step whose action could be a pivot (a charge, an invoice, a fulfilment: its undo reaches
+the customer, so it must not happen only because a step beside it failed — an order placed first
+and charged second is never charged when the stock is short), a noncompensable step (it must never
+be sent for a saga that then unwinds), a gated step (a person approves it with what is done so far
+in front of them) and a scheduled one.
 
 Between barriers, each step goes to the earliest wave after every step it depends on; a wave's
 writes (and their read-backs) run concurrently and the next wave starts once all of them are
@@ -51,7 +54,7 @@ def one_at_a_time(plan: ValidatedPlan) -> list[Wave]:
 
 def _barrier(plan: ValidatedPlan, index: int) -> bool:
     step, kind = plan.steps[index], plan.kinds[index]
-    if step.approval is not None or step.not_before is not None:
+    if step.approval is not None or step.not_before is not None or plan.actions[index].pivot_eligible:
         return True
     return kind not in {StepKind.COMPENSABLE, StepKind.RETRYABLE}
 
