@@ -338,7 +338,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 console.print(text(f"  {name:<9} {place}"))
             console.print(text(f"  data      {stack.data_dir}: " + (
                 "kept from the last start (--keep)" if args.keep else
-                "started empty, as the sandboxes do (--keep keeps the last start's sagas)")))
+                "started empty, as the sandboxes do (--keep keeps the last start's sagas)")), soft_wrap=True)
             console.print(text(f"  postgres  127.0.0.1:{stack.ports.postgres}, database and role pivot, data in "
                                f"{stack.postgres.data_dir} (" + ("kept (--keep)" if args.keep else "started empty "
                                "with Restate's") + f"); password in {stack.postgres.home / 'password'} (0600); "

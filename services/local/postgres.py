@@ -90,8 +90,23 @@ def binaries_for(user: pwd.struct_passwd | None) -> Path:
         for part in ("bin", "lib", "share"):
             shutil.copytree(source / part, partial / part, symlinks=True)
         os.chmod(partial, 0o755)
-        os.replace(partial, target)
+        try:
+            os.replace(partial, target)
+        except OSError:  # another process (a second test worker) made the copy first
+            shutil.rmtree(partial, ignore_errors=True)
+            if not (target / "bin" / "postgres").exists():
+                raise
     return target
+
+
+def _owned(link: Path, real: Path) -> bool:
+    """Whether the data folder `real` is still used: its note names a symlink that points at it
+    (another process's server, a test worker's, may be starting in it this moment)."""
+    try:
+        owner = Path(link.read_text())
+    except OSError:
+        return False
+    return owner.is_symlink() and owner.resolve() == real
 
 
 def _unprivileged() -> pwd.struct_passwd | None:
@@ -164,13 +179,14 @@ class EmbeddedPostgres:
         name = hashlib.sha256(str(self.data_dir.absolute()).encode()).hexdigest()[:16]
         real = SHARED_ROOT / f"data-{name}"
         SHARED_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
-        real.with_suffix(".link").write_text(str(self.data_dir.absolute()))
         if self.data_dir.is_symlink() and self.data_dir.resolve() != real:
             self.data_dir.unlink()
         if not self.data_dir.is_symlink():
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             self.data_dir.symlink_to(real)
+        # The owner's note last: from here on `collect_orphans` in another process sees it owned.
+        real.with_suffix(".link").write_text(str(self.data_dir.absolute()))
         return real
 
     def collect_orphans(self) -> None:
@@ -180,15 +196,14 @@ class EmbeddedPostgres:
         if self.user is None or not SHARED_ROOT.is_dir():
             return
         for real in SHARED_ROOT.glob("data-*"):
-            if not real.is_dir():
-                if real.suffix == ".link" and not real.with_suffix("").exists():
+            if real.suffix == ".link":  # a note whose folder is gone, and nobody links to it
+                if not real.with_suffix("").exists() and not _owned(real, real.with_suffix("")):
                     real.unlink(missing_ok=True)
                 continue
-            link = real.with_suffix(".link")
-            owner = Path(link.read_text()) if link.exists() else None
-            if owner is not None and owner.is_symlink() and owner.resolve() == real:
+            if not real.is_dir():
                 continue
-            if _server_running(real):
+            link = real.with_suffix(".link")
+            if _owned(link, real) or _server_running(real):
                 continue
             shutil.rmtree(real, ignore_errors=True)
             link.unlink(missing_ok=True)
