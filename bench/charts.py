@@ -144,8 +144,8 @@ def latency_charts(report: dict[str, Any], out: Path) -> list[Path]:
         above = [body["sides"][name]["wall_ms"]["p95"] - median for name, median in zip(sides, medians, strict=True)]
         axis.bar(range(len(sides)), medians, yerr=[[0] * len(sides), above], capsize=4,
                  color=[LATENCY_COLORS[name] for name in sides])
-        for index, value in enumerate(medians):
-            axis.annotate(f"{value:.0f}", (index, value), ha="center", va="bottom", xytext=(0, 2),
+        for index, (value, whisker) in enumerate(zip(medians, above, strict=True)):
+            axis.annotate(f"{value:.0f}", (index, value + whisker), ha="center", va="bottom", xytext=(0, 3),
                           textcoords="offset points", fontsize=8)
         axis.set_xticks(range(len(sides)), [LATENCY_LABELS[name] for name in sides], fontsize=8)
         axis.set_ylabel("wall time per saga, ms")
