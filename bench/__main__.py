@@ -5,7 +5,8 @@
 Runs, one after the other on this machine (each starts and stops its own stack):
 engine overhead with the peer and the two-process point (results.json, ~5 min), the parallel
 phase and batching (phases.json, ~1 min), an open-saga step against a plan step (open_saga.json,
-~2 min), the parked sagas (parked.json, ~15 min for 10,000),
+~2 min), latency at 150 ms per provider request (latency.json, ~8 min), the parked sagas
+(parked.json, ~15 min for 10,000),
 the soak (soak.json, ~1 min); then draws charts/*.png from those files. Progress goes to stderr.
 """
 
@@ -31,6 +32,8 @@ def main() -> None:
                              "--out", str(folder / "results.json")]),
         ("parallel phase and batching", ["bench.phases", "--out", str(folder / "phases.json")]),
         ("open-saga step vs plan step", ["bench.open_saga", "--out", str(folder / "open_saga.json")]),
+        ("latency at real provider latency", ["bench.latency", "--provider-latency-ms", "150",
+                                              "--out", str(folder / "latency.json")]),
     ]
     if args.parked:
         steps.append(("parked sagas", ["bench.parked", "--sagas", str(args.parked),

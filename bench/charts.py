@@ -19,6 +19,9 @@ import matplotlib.pyplot as plt  # after use(): the backend must be chosen first
 
 SIDE_LABELS = {"pivot": "Pivot SagaRun", "raw": "raw handler", "peer": "restate-saga peer"}
 SIDE_COLORS = {"pivot": "#2f6fb0", "raw": "#9a9a9a", "peer": "#d08a2c"}
+LATENCY_LABELS = {"pivot": "Pivot\nplan", "pivot_sequential": "Pivot plan,\none step\nat a time",
+                  "open": "Pivot\nopen saga", "peer": "restate-saga\npeer", "raw": "raw\nhandler"}
+LATENCY_COLORS = {**SIDE_COLORS, "pivot_sequential": "#9ab8d8", "open": "#5a9e6f"}
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -131,12 +134,34 @@ def parked_charts(report: dict[str, Any], out: Path) -> list[Path]:
     return [_save(fig, out / "parked_memory.png")]
 
 
+def latency_charts(report: dict[str, Any], out: Path) -> list[Path]:
+    """Wall time per saga by side, one panel per saga: the median as the bar, p95 as the whisker."""
+    sagas = report["sagas"]
+    fig, axes = plt.subplots(1, len(sagas), figsize=(5.5 * len(sagas), 4.2), squeeze=False)
+    for axis, (saga, body) in zip(axes[0], sagas.items(), strict=True):
+        sides = [name for name in LATENCY_LABELS if name in body["sides"]]
+        medians = [body["sides"][name]["wall_ms"]["median"] for name in sides]
+        above = [body["sides"][name]["wall_ms"]["p95"] - median for name, median in zip(sides, medians, strict=True)]
+        axis.bar(range(len(sides)), medians, yerr=[[0] * len(sides), above], capsize=4,
+                 color=[LATENCY_COLORS[name] for name in sides])
+        for index, (value, whisker) in enumerate(zip(medians, above, strict=True)):
+            axis.annotate(f"{value:.0f}", (index, value + whisker), ha="center", va="bottom", xytext=(0, 3),
+                          textcoords="offset points", fontsize=8)
+        axis.set_xticks(range(len(sides)), [LATENCY_LABELS[name] for name in sides], fontsize=8)
+        axis.set_ylabel("wall time per saga, ms")
+        axis.margins(y=0.08)
+        axis.set_title(f"{saga} ({body['steps']} steps)")
+    latency_ms = report["settings"]["provider_latency_ms"]
+    fig.suptitle(f"One saga at a time, every provider request held {latency_ms} ms (bar: median, whisker: p95)")
+    return [_save(fig, out / "latency.png")]
+
+
 def draw(folder: Path) -> list[Path]:
     out = folder / "charts"
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name, drawer in (("results.json", engine_charts), ("phases.json", phase_charts),
-                         ("parked.json", parked_charts)):
+                         ("parked.json", parked_charts), ("latency.json", latency_charts)):
         report = _load(folder / name)
         if report is not None:
             written += drawer(report, out)

@@ -21,10 +21,8 @@ writes (requests per saga and provider are counted once per side). In one run:
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -33,20 +31,26 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.harness import (
+    SandboxInstruments,
+    Side,
+    admin_query,
+    bench_stack,
+    process_cpu_s,
+    run_facts,
+    stack_cpu_s,
+    timed_batch,
+)
 from pivot.services.admin import sql_literal
 from pivot.services.local.demo import flagship_plan
-from pivot.services.local.restate_binary import PROJECT_ROOT
-from pivot.services.local.stack import Ports, Stack
+from pivot.services.local.stack import Stack
 
 STEPS = 3
 PROVIDERS = ("hubspot", "stripe", "slack")
@@ -54,56 +58,29 @@ SIDES = {"pivot": "SagaRun", "raw": "RawSaga", "peer": "PeerSaga"}
 CURVE = (1, 4, 16, 64)
 
 
-@dataclass
-class Side:
-    """What one side did across its batches."""
-
-    name: str
-    seconds: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    statuses: Counter[str] = field(default_factory=Counter)
-    run_ids: list[str] = field(default_factory=list)
-    cpu_s: dict[str, float] = field(default_factory=dict)
-    """CPU seconds each process of the stack spent during this side's batches."""
-    batch_rates: list[float] = field(default_factory=list)
-    """Sagas/s of each batch, in order: batch i of every side ran in the same round."""
-
-    @property
-    def sagas(self) -> int:
-        return len(self.latencies_ms)
-
-    @property
-    def sagas_per_s(self) -> float:
-        return self.sagas / self.seconds if self.seconds else 0.0
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return 0.0
-        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "sagas": self.sagas, "seconds": round(self.seconds, 2),
-            "sagas_per_s": round(self.sagas_per_s, 1), "steps_per_s": round(self.sagas_per_s * STEPS, 1),
-            "p50_ms": round(self.percentile(0.50), 1), "p99_ms": round(self.percentile(0.99), 1),
-            "mean_ms": round(statistics.fmean(self.latencies_ms), 1) if self.latencies_ms else 0.0,
-            "statuses": dict(self.statuses),
-            "cpu_ms_per_saga": {name: round(1000 * seconds / self.sagas, 1) for name, seconds in self.cpu_s.items()}
-            if self.sagas else {},
-        }
+def summary(side: Side) -> dict[str, Any]:
+    """One side's figures as the report states them."""
+    return {
+        "sagas": side.sagas, "seconds": round(side.seconds, 2),
+        "sagas_per_s": round(side.sagas_per_s, 1), "steps_per_s": round(side.sagas_per_s * STEPS, 1),
+        "p50_ms": round(side.percentile(0.50), 1), "p99_ms": round(side.percentile(0.99), 1),
+        "mean_ms": round(statistics.fmean(side.latencies_ms), 1) if side.latencies_ms else 0.0,
+        "statuses": dict(side.statuses),
+        "cpu_ms_per_saga": {name: round(1000 * seconds / side.sagas, 1) for name, seconds in side.cpu_s.items()}
+        if side.sagas else {},
+    }
 
 
 class Bench:
     def __init__(self, stack: Stack, http: httpx.AsyncClient):
         self.stack = stack
         self.http = http
+        self.sandboxes = SandboxInstruments(stack, http)
         self.token = uuid.uuid4().hex[:8]
         self.counter = 0
 
     async def reset_sandboxes(self) -> None:
-        for provider in PROVIDERS:
-            (await self.http.post(f"{self.stack.sandbox_urls[provider]}/_sandbox/reset")).raise_for_status()
+        await self.sandboxes.reset(PROVIDERS)
 
     async def one(self, side: str, run_id: str, plan: dict[str, Any]) -> tuple[float, str]:
         started = time.perf_counter()
@@ -151,18 +128,13 @@ class Bench:
         counts: dict[str, dict[str, int]] = {}
         for name in SIDES:
             await self.reset_sandboxes()
-            rules = {}
-            for provider in PROVIDERS:
-                response = await self.http.post(f"{self.stack.sandbox_urls[provider]}/_sandbox/faults",
-                                                json={"path": "*", "action": "latency", "latency_ms": 0})
-                rules[provider] = response.json()["id"]
+            rules = {provider: await self.sandboxes.every_request(provider, 0) for provider in PROVIDERS}
             side = Side(name)
             await self.batch_without_reset(side)
             counts[name] = {}
             for provider in PROVIDERS:
-                listed = (await self.http.get(f"{self.stack.sandbox_urls[provider]}/_sandbox/faults")).json()
-                counts[name][provider] = sum(int(r["hits"]) for r in listed["rules"] if r["id"] == rules[provider])
-                (await self.http.delete(f"{self.stack.sandbox_urls[provider]}/_sandbox/faults")).raise_for_status()
+                counts[name][provider] = await self.sandboxes.hits(provider, rules[provider])
+                await self.sandboxes.clear(provider)
         return counts
 
     async def batch_without_reset(self, side: Side) -> None:
@@ -173,11 +145,7 @@ class Bench:
             raise RuntimeError(f"{side.name} saga {run_id} ended {status}")
 
     async def query(self, sql: str) -> list[dict[str, Any]]:
-        response = await self.http.post(f"{self.stack.admin_url}/query", json={"query": sql},
-                                        headers={"accept": "application/json"})
-        response.raise_for_status()
-        rows = response.json().get("rows", [])
-        return rows if isinstance(rows, list) else []
+        return await admin_query(self.http, self.stack, sql)
 
     async def journal(self, side: str, run_ids: list[str]) -> dict[str, Any]:
         """Journal entries per saga (mean over the sample) and their types, from `sys_journal`."""
@@ -199,44 +167,6 @@ class Bench:
         return {"sampled": len(totals), "entries_per_saga": round(statistics.fmean(totals), 2),
                 "min": min(totals), "max": max(totals),
                 "by_type_per_saga": {k: round(v / len(totals), 2) for k, v in sorted(types.items())}}
-
-
-async def timed_batch(side: Side, jobs: list[tuple[str, Any]], concurrency: int,
-                      run: Callable[[str, Any], Awaitable[str]], cpu: Callable[[], dict[str, float]]) -> None:
-    """Run `jobs` (run id, input) with at most `concurrency` in flight, and add to `side` each saga's
-    latency and status, the batch's rate, and the CPU each process spent meanwhile."""
-    queue = iter(jobs)
-
-    async def worker() -> None:
-        for run_id, job in queue:  # a shared iterator: each job is taken by one worker
-            started = time.perf_counter()
-            status = await run(run_id, job)
-            side.latencies_ms.append((time.perf_counter() - started) * 1000)
-            side.statuses[status] += 1
-            side.run_ids.append(run_id)
-
-    before = cpu()
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(jobs)))))
-    elapsed = time.perf_counter() - started
-    side.seconds += elapsed
-    side.batch_rates.append(len(jobs) / elapsed if elapsed else 0.0)
-    for name, seconds in cpu().items():
-        side.cpu_s[name] = side.cpu_s.get(name, 0.0) + seconds - before[name]
-
-
-def stack_cpu_s(stack: Stack) -> dict[str, float]:
-    """CPU seconds (user + system) so far of each process of the stack that does the work."""
-    processes = {"restate-server": stack.restate.pid, "service": stack.service.pid, "sandboxes": stack.sandboxes.pid}
-    return {name: process_cpu_s(pid) for name, pid in processes.items()}
-
-
-def process_cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and 15)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def collapse_top(raw_path: Path, limit: int = 25) -> str:
@@ -289,7 +219,7 @@ async def profiled(bench: Bench, out: Path, sagas: int, concurrency: int) -> dic
     side = Side("pivot")
     with py_spy(bench.stack.service.pid, out) as report:
         await bench.batch(side, sagas, concurrency)
-    return {"batch": side.summary(), **report}
+    return {"batch": summary(side), **report}
 
 
 def ratio(pivot: Side, raw: Side) -> dict[str, float]:
@@ -308,11 +238,10 @@ def ratio(pivot: Side, raw: Side) -> dict[str, float]:
 
 async def _bench(stack: Stack, sagas: int, concurrency: int, batch_size: int, curve_min: int,
                  profile: Path | None, replica_sagas: int) -> dict[str, Any]:
-    engine_digest = hashlib.sha256((PROJECT_ROOT / "compensations" / "saga.py").read_bytes()).hexdigest()[:16]
     limits = httpx.Limits(max_connections=max(CURVE) + 8, max_keepalive_connections=max(CURVE) + 8)
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
         bench = Bench(stack, http)
-        restate_version = (await http.get(f"{stack.admin_url}/version")).json()
+        facts = await run_facts(http, stack, ["compensations/saga.py"])
         calls = await bench.calls_per_saga()
         warm = await bench.alternate(max(2 * concurrency, 16), concurrency, max(2 * concurrency, 16))
         started = time.perf_counter()
@@ -334,17 +263,13 @@ async def _bench(stack: Stack, sagas: int, concurrency: int, batch_size: int, cu
         replica_points = await two_endpoints(bench, replica_sagas) if replica_sagas else []
         profile_report = await profiled(bench, profile, sagas, concurrency) if profile else None
     return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": _cpus(), "python": platform.python_version(), "platform": platform.platform()},
-        "versions": {"restate-server": restate_version, "restate-sdk": version("restate-sdk"),
-                     "hypercorn": version("hypercorn"), "httpx": version("httpx")},
-        "engine": {"compensations/saga.py sha256": engine_digest},
+        **facts,
         "load_average_after": os.getloadavg(),
         "settings": {"sagas_per_side": sagas, "concurrency": concurrency, "batch": batch_size,
                      "steps_per_saga": STEPS},
         "provider_calls_per_saga": calls,
         "warmup": {name: side.sagas for name, side in warm.items()},
-        "main": {name: side.summary() for name, side in sides.items()},
+        "main": {name: summary(side) for name, side in sides.items()},
         "main_wall_seconds": round(main_seconds, 1),
         "ratio": ratio(sides["pivot"], sides["raw"]),
         "peer_ratio": ratio(sides["pivot"], sides["peer"]),
@@ -353,19 +278,6 @@ async def _bench(stack: Stack, sagas: int, concurrency: int, batch_size: int, cu
         "curve": curve,
         "profile": profile_report,
     }
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-def bench_stack(base: Path) -> Stack:
-    """The usual local stack, except that its service serves `bench.peer_app:app` (all three sides),
-    on a port that a second service process may share (`--reuse-port`)."""
-    stack = Stack(ports=Ports.free(), data_dir=base / "data", log_dir=base / "logs")
-    stack.service.argv = [sys.executable, "-m", "pivot.services.serve", "--bind", f"127.0.0.1:{stack.ports.service}",
-                          "--app", "bench.peer_app:app", "--reuse-port"]
-    return stack
 
 
 REPLICA_CONCURRENCY = (16, 64)

@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from bench.engine_overhead import PROVIDERS, Side, process_cpu_s, timed_batch
+from bench.engine_overhead import PROVIDERS
+from bench.harness import SandboxInstruments, Side, admin_query, stack_cpu_s, timed_batch
 from pivot.services.admin import sql_literal
 from pivot.services.local.demo import flagship_plan, flagship_steps
 from pivot.services.local.stack import Ports, Stack
@@ -60,13 +61,10 @@ class OpenBench:
         return str(response.json().get("status")) if response.status_code == 200 else f"http_{response.status_code}"
 
     def cpu(self) -> dict[str, float]:
-        return {name: process_cpu_s(pid) for name, pid in (("restate-server", self.stack.restate.pid),
-                                                            ("service", self.stack.service.pid),
-                                                            ("sandboxes", self.stack.sandboxes.pid))}
+        return stack_cpu_s(self.stack)
 
     async def batch(self, side: Side, count: int, concurrency: int) -> None:
-        for provider in PROVIDERS:
-            (await self.http.post(f"{self.stack.sandbox_urls[provider]}/_sandbox/reset")).raise_for_status()
+        await SandboxInstruments(self.stack, self.http).reset(PROVIDERS)
         jobs = []
         for _ in range(count):
             self.counter += 1
@@ -83,11 +81,7 @@ class OpenBench:
         return sides
 
     async def query(self, sql: str) -> list[dict[str, Any]]:
-        response = await self.http.post(f"{self.stack.admin_url}/query", json={"query": sql},
-                                        headers={"accept": "application/json"})
-        response.raise_for_status()
-        rows = response.json().get("rows", [])
-        return rows if isinstance(rows, list) else []
+        return await admin_query(self.http, self.stack, sql)
 
     async def journal_entries(self, side: str, run_id: str) -> tuple[int, int]:
         """(journal entries, invocations) of one saga."""

@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from bench.engine_overhead import py_spy, stack_cpu_s
+from bench.engine_overhead import py_spy
+from bench.harness import stack_cpu_s
 from pivot.compensations.approvals import decision_proof, read_request
 from pivot.services.local.processes import wait_until
 from pivot.services.local.stack import LOCAL_CREDENTIALS, Ports, Stack

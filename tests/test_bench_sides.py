@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bench.engine_overhead import bench_stack
+from bench.harness import bench_stack
+from bench.latency_plans import five_plan
 from pivot.services.local.demo import DEMO_CHANNEL, flagship_plan
 from pivot.services.local.processes import ESTABLISHED, tcp_sockets
 from pivot.services.local.stack import Stack
@@ -51,6 +52,29 @@ def test_peer_saga_commits_and_undoes_on_a_terminal_error(bench: Stack) -> None:
     # The committed saga's contact was not undone: only the failed saga's was.
     first_contact = next(e["id"] for e in hubspot if (e["op"], e["object"]) == ("create", "contact"))
     assert ("archive", first_contact) not in {(e["op"], e["id"]) for e in hubspot}
+
+
+def test_the_five_step_peer_undoes_all_four_writes_when_its_invoice_is_refused(bench: Stack) -> None:
+    """The latency bench's five-step peer is a saga too: a refused invoice undoes the contact,
+    the customer, the Account and the draft, each in its own system."""
+    sandboxes = Sandboxes(bench.sandbox_urls)
+    token = uuid.uuid4().hex[:8]
+    sandboxes.fault("stripe", method="POST", path="/v1/invoices", action="error", status=400)  # terminal
+    try:
+        failed = _run(bench, "PeerFiveSaga", f"peer-five-{token}", five_plan(token))
+    finally:
+        sandboxes.clear_faults()
+    assert failed.status_code >= 400, failed.text
+
+    def undone(provider: str, made: str, undo: str) -> bool:
+        ledger = sandboxes.ledger(provider)
+        made_ids = [e["id"] for e in ledger if e["op"] == "create" and e["object"] == made]
+        return bool(made_ids) and (undo, made_ids[-1]) in {(e["op"], e["id"]) for e in ledger}
+
+    assert undone("hubspot", "contact", "archive")
+    assert undone("stripe", "customer", "delete")
+    assert undone("salesforce", "Account", "delete")
+    assert undone("shopify", "draft_order", "delete")
 
 
 def _accepted_from(pid: int, port: int) -> set[int]:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from pivot.providers.stripe.sandbox import SEED_CUSTOMER_ID, parse_form
+from pivot.services.local.processes import wait_until
 from tests.sandbox.process import STRIPE_KEY
 
 CUSTOMER = SEED_CUSTOMER_ID
@@ -504,6 +505,32 @@ def test_latency_applies_even_where_no_route_executes(stripe: httpx.Client) -> N
     started = time.monotonic()
     assert stripe.get("/v1/nowhere").status_code == 404
     assert time.monotonic() - started >= 0.2
+
+
+def test_a_rule_on_every_path_holds_each_provider_request_before_it_runs_and_never_the_instruments(
+    stripe: httpx.Client,
+) -> None:
+    """bench/latency.py's rule (no method, path or limit) holds every provider request of a
+    sandbox, whatever its method and path, before it executes, and counts each; `/_sandbox/*`,
+    polled meanwhile, is neither held nor counted."""
+    rule = add_fault(stripe, action="latency", latency_ms=1500)
+    assert (rule["method"], rule["path"], rule["times"]) == (None, "*", None)
+
+    def current() -> dict[str, Any]:
+        return dict(stripe.get("/_sandbox/faults").json()["rules"][0])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(stripe.post, "/v1/customers", data={"email": "held@example.com"})
+        wait_until(lambda: current()["held"] == 1, timeout_s=10, what="the create to be held")
+        written_meanwhile = effects(stripe)
+        assert current()["held"] == 1, "the hold ended while the ledger was read: too slow a machine"
+        assert written_meanwhile == []  # held before it runs: nothing written yet
+        created = held.result()
+    assert created.status_code == 200
+    assert [e["id"] for e in effects(stripe)] == [created.json()["id"]]
+    assert stripe.get(f"/v1/customers/{created.json()['id']}").status_code == 200  # another method and path
+    after = current()
+    assert (after["hits"], after["held"], after["remaining"]) == (2, 0, None)
 
 
 def test_commit_then_timeout_answers_a_patient_client_after_the_hang(stripe: httpx.Client) -> None:
