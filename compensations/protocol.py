@@ -10,6 +10,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -99,36 +100,46 @@ async def _began() -> float:
     return time.time()
 
 
-async def start_write(
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """What the journal proves about a unit of writes (one step, or a wave sent together)."""
+
+    first: bool
+    """No earlier attempt can have sent any write of the unit: a lookup by key would find nothing."""
+    began: float | None = None
+    """When the unit's fence first ran (journaled), if it has one: an earlier attempt sent its
+    writes no earlier than that."""
+
+
+async def fence(ctx: Context, step_id: str) -> Freshness:
+    """Journal the fence before an invocation's first unit of writes: whether it runs now or is
+    replayed tells whether an earlier attempt may have sent them. One journal entry, where a
+    lookup by key is a provider round trip per write."""
+    chain = RunChain()
+    began = await chain.run(ctx, f"{step_id}:begin", _began, RunOptions(type_hint=float))
+    return Freshness(first=bool(chain.latest), began=began)
+
+
+def start_write(
     ctx: Context, run_id: str, step: StepRecord, action: Action, params: BaseModel, chain: RunChain,
-    prior: bool | None,
+    fresh: Freshness,
 ) -> Awaitable[JsonDict]:
-    """Begin the step's one journaled write; the caller awaits it (alone, or with its group).
+    """Begin the step's one journaled write; the caller awaits it (alone, or with its wave).
 
-    On a saga's first write (nothing journaled before it in this invocation) an action that looks
-    up before writing, that has no idempotency key (`fenced`), or whose late copy could outlive its
-    undo (`late_twin_risk`) journals a fence first: whether it runs now or is replayed tells whether
-    an earlier attempt may have sent the write. After that, the previous write tells it for free. A
-    write an earlier attempt may have sent is looked up (for a fenced action, after the earlier
-    request was given its in-flight window to land; otherwise its undo waits for that window).
-
-    `prior` is `chain.latest` as it was before the unit of writes this one belongs to: members of a
-    parallel group were sent together, so one member's freshness says nothing about another's."""
+    `fresh` says whether an earlier attempt may have sent it: the invocation's first unit of
+    writes learns it from its fence (`fence`), every later unit from the unit before it
+    (`RunChain`). A write that may have been sent is looked up by key first; for a fenced action
+    (no idempotency key, a lookup that cannot see a request in flight) only once the earlier
+    request's in-flight window has passed; for any other action whose late copy could outlive its
+    undo, the undo waits for that window instead (`attempts.SETTLE_FIELD`)."""
     fenced_until: float | None = None
-    if prior is None and (action.fenced or action.lookup_before_write or action.late_twin_risk):
-        fence = RunChain()
-        began = await fence.run(ctx, f"{step.id}:begin", _began, RunOptions(type_hint=float))
-        first = bool(fence.latest)
-        if action.fenced and not first:
-            fenced_until = began + action.in_flight_window.total_seconds()
-    else:
-        first = bool(prior)
-        if action.fenced and not first:
-            fenced_until = WAIT_WHOLE_WINDOW
+    if action.fenced and not fresh.first:
+        fenced_until = (fresh.began + action.in_flight_window.total_seconds() if fresh.began is not None
+                        else WAIT_WHOLE_WINDOW)
     return chain.run(
         ctx, f"{step.id}:{action.name}", forward_attempt, RunOptions(type_hint=dict),
         action, params, StepKeys.derive(run_id, step.id, action.name), {"run_id": run_id, "step_id": step.id},
-        fenced_until, step.connection_name, FirstWrite(first),
+        fenced_until, step.connection_name, FirstWrite(fresh.first),
     )
 
 

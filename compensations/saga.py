@@ -40,9 +40,11 @@ from pivot.compensations.plan import Approval, StepSpec
 from pivot.compensations.protocol import (
     AlertSink,
     ApprovalGate,
+    Freshness,
     RunChain,
     await_approval,
     deliver_alert,
+    fence,
     let_in_flight_land,
     sleep_until,
     start_undo,
@@ -246,7 +248,10 @@ class Saga:
         """Prepare each step in turn, then let their writes run together and record each result.
         Returns the first failure; every other step keeps its own state and error."""
         writes: dict[str, Awaitable[JsonDict]] = {}
-        prior = self.chain.latest  # what the runs before this unit say, for every write of the unit
+        # What the runs before this unit say, for every write of the unit (they are sent together, so
+        # one member's freshness says nothing about another's); the invocation's first unit asks a fence.
+        prior = self.chain.latest
+        fresh = None if prior is None else Freshness(first=prior)
         for step in steps:
             prepared = await self.prepare(step)
             if isinstance(prepared, ErrorInfo):
@@ -254,7 +259,9 @@ class Saga:
                 return earlier or (step, prepared)
             action = self.catalog[step.action]
             try:
-                writes[step.id] = await start_write(self.ctx, self.run_id, step, action, prepared, self.chain, prior)
+                if fresh is None:
+                    fresh = await fence(self.ctx, step.id)
+                writes[step.id] = start_write(self.ctx, self.run_id, step, action, prepared, self.chain, fresh)
             except TerminalError as exc:  # cancelled at the fence: an earlier attempt's write may be in flight
                 if not is_cancel(exc):
                     raise
