@@ -35,6 +35,13 @@ REPAIR_STATE = "repair"
 REJECTED_STATUS_CODE = 400
 
 
+def _show_running(record: SagaRecord, wave: list[int]) -> None:
+    """The next wave's steps are shown running in the publish before it (no write of its own):
+    `status` then shows every step in flight, not just the first."""
+    for i in wave:
+        record.steps[i].state = StepState.RUNNING
+
+
 class PlanSaga(Saga):
     """A saga whose steps come from a plan; a needs_attention ending keeps what `pivot retry` needs."""
 
@@ -61,16 +68,21 @@ async def run_plan(
     saga = PlanSaga(ctx, run_id, catalog, gate=gate, alert=alert, record=record,
                     publish=lambda r: ctx.set(OUTCOME_STATE, r.public_json(catalog)))
     saga.raw_plan = raw_plan
-    saga.publish()
     waves = schedule(plan)
+    _show_running(record, waves[0])
+    saga.publish()
     for number, wave in enumerate(waves, start=1):
         failure = await saga.run_steps([record.steps[i] for i in wave])
         if failure is not None:
+            for i in wave:  # a member that never began (its wave ended early) is not running
+                if record.steps[i].state is StepState.RUNNING:
+                    record.steps[i].state = StepState.PENDING
             await saga.fail(*failure)
             return saga.outcome
         if plan.pivot_index in wave:
             saga.cross()
         if number < len(waves):
+            _show_running(record, waves[number])
             saga.publish()  # the last wave's states go out with the final status, in one write
     await saga.finish(SagaStatus.COMMITTED)
     return saga.outcome
@@ -115,7 +127,8 @@ async def saga_status(ctx: WorkflowSharedContext) -> JsonDict:
         return Outcome(run_id=ctx.key(), status=SagaStatus.NOT_FOUND,
                        summary="No saga with this run id has been submitted.").model_dump(mode="json")
     outcome = Outcome.model_validate(stored)
-    if outcome.status is SagaStatus.RUNNING:
+    if outcome.status is SagaStatus.RUNNING and not any(s.state is StepState.RUNNING for s in outcome.steps):
+        # An outcome published before waves were shown: the first pending step is the one in flight.
         current = next((s for s in outcome.steps if s.state is StepState.PENDING), None)
         if current is not None:
             current.state = StepState.RUNNING

@@ -106,6 +106,8 @@ def test_independent_steps_are_in_flight_together_without_a_group(
     pivot.submit(run_id, ungrouped(token))
 
     wait_until(lambda: _all_held(sandboxes, holds), timeout_s=30, what="both requests in flight")
+    live = {s["id"]: s["state"] for s in pivot.status(run_id)["steps"]}
+    assert live == {"contact": "running", "account": "running", "invoice": "pending"}  # the wave, shown whole
     outcome = pivot.attach(run_id)
     assert outcome["status"] == "committed", outcome
     assert [s["state"] for s in outcome["steps"]] == ["verified", "verified", "verified"]
