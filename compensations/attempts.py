@@ -25,8 +25,9 @@ from pivot.compensations.keys import StepKeys
 WAIT_WHOLE_WINDOW = -1.0
 """`fenced_until` when it is unknown when an earlier attempt began: wait a whole in-flight window."""
 SETTLE_FIELD = "_pivot_settle_until"
-"""Set by a write in its journaled result when an earlier copy of it may still land (see
-`forward_attempt`); the engine moves it to `StepRecord.settle_until`, out of the verified result."""
+"""Set by a write in its journaled result (or its failure's detail) when an earlier copy of it may
+still land (see `forward_attempt`); the engine moves it to `StepRecord.settle_until`, out of the
+verified result and the error an agent sees."""
 MAX_IN_PROCESS_WAIT_S = 30.0
 """One in-process backoff wait; well under Restate's inactivity + abort timeouts."""
 _PROVIDER_REJECTED_CODE = 422
@@ -89,6 +90,12 @@ async def forward_attempt(
     failures: list[str] = []
     # A copy sent by an earlier attempt (or by an attempt below that timed out) may land late.
     may_have_twin = first is None or not first.granted
+
+    def settle(info: ErrorInfo) -> ErrorInfo:
+        """A failed step is undone too (its compensation was registered): the same wait applies."""
+        if not (may_have_twin and action.late_twin_risk):
+            return info
+        return info.model_copy(update={"detail": {**(info.detail or {}), SETTLE_FIELD: time.time() + window}})
     if fenced_until is not None:  # an earlier attempt's write may land: let it, then look it up
         until = time.time() + window if fenced_until == WAIT_WHOLE_WINDOW else fenced_until
         await asyncio.sleep(max(0.0, until - time.time()))
@@ -102,15 +109,15 @@ async def forward_attempt(
             info = exc.info
             if failures:
                 info = info.model_copy(update={"detail": {**(info.detail or {}), "earlier_attempts": failures}})
-            raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
+            raise TerminalError(settle(info).model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
         except ProviderUnavailable as exc:
             failures.append(f"attempt {attempt}: {exc.message}")
+            may_have_twin = may_have_twin or exc.ambiguous
             if attempt == attempts:
                 info = ErrorInfo(code="provider_unavailable",
                                  message=f"{exc.message}; gave up after {attempts} attempts",
                                  detail={"attempts": failures})
-                raise TerminalError(info.model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
-            may_have_twin = may_have_twin or exc.ambiguous
+                raise TerminalError(settle(info).model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
             wait = exc.retry_after_s if exc.retry_after_s is not None else delay
             if action.fenced and exc.ambiguous:
                 wait = max(wait, started + window - time.time())  # let the lost request land first

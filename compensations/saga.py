@@ -289,6 +289,9 @@ class Saga:
                 result = await write
             except TerminalError as exc:
                 error = error_info(exc, action, action.retry)
+                if error.detail and SETTLE_FIELD in error.detail:
+                    step.settle_until = error.detail.pop(SETTLE_FIELD)
+                    error.detail = error.detail or None
                 if error.code == "cancelled":
                     await let_in_flight_land(self.ctx, [action], step.id)
                 if failure is None:
