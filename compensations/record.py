@@ -34,6 +34,15 @@ SAGA_FIELDS = frozenset({"crossed", "finisher", "ending", "opened_at", "last_cal
 _ENGINE_ONLY: dict[str, Any] = {"steps": {"__all__": set(ENGINE_FIELDS)}, **dict.fromkeys(SAGA_FIELDS, True)}
 
 
+def public_of(stored: JsonDict) -> JsonDict:
+    """The outcome contract from a record's stored JSON (`model_dump(mode="json", exclude_none=True)`),
+    without dumping the record again: the same as `SagaRecord.stored_public_json()`."""
+    public = {name: value for name, value in stored.items() if name not in SAGA_FIELDS}
+    public["steps"] = [{name: value for name, value in step.items() if name not in ENGINE_FIELDS}
+                       for step in stored.get("steps", [])]
+    return public
+
+
 def request_digest(spec: StepSpec) -> str:
     """What identifies a step request beyond its id: the action, the params, the pivot mark and the gate.
     A second call with the same id and the same digest is a replay; any other digest is a conflict."""
