@@ -30,7 +30,7 @@ ENGINE_FIELDS = frozenset({"params", "pivot", "gate", "group", "not_before", "re
                            "settle_until"})
 """StepRecord fields that are the engine's, not the outcome's."""
 SAGA_FIELDS = frozenset({"crossed", "finisher", "ending", "opened_at", "last_call_at", "idle_timeout_s",
-                         "deadline_at", "timer_at"})
+                         "deadline_at", "timer_at", "bell"})
 _ENGINE_ONLY: dict[str, Any] = {"steps": {"__all__": set(ENGINE_FIELDS)}, **dict.fromkeys(SAGA_FIELDS, True)}
 
 
@@ -106,6 +106,8 @@ class SagaRecord(Outcome):
     deadline_at: float | None = None
     timer_at: float | None = None
     """Open sagas: when the pending timeout check fires (one at a time, re-armed lazily)."""
+    bell: int | None = None
+    """Open sagas: the next call slot the engine reads (a hint for callers; see services' open_saga_waits)."""
 
     def step(self, step_id: str) -> StepRecord | None:
         return next((s for s in self.steps if s.id == step_id), None)

@@ -50,18 +50,21 @@ SharedContext = WorkflowSharedContext
 
 @dataclass
 class Known:
-    """What the published state says: the record (as stored), which bell is next, whether the
-    engine runs, whether the run id names a plan."""
+    """What the published state says: the record (as stored, with the engine's next bell), or
+    whether the run id names a plan (no record then)."""
 
     raw: JsonDict | None
-    bell: int
-    started: bool
-    taken: bool
+    taken: bool = False
 
-    @classmethod
-    def of(cls, raw: JsonDict | None, engine: JsonDict | None) -> "Known":
-        return cls(raw or None, int((engine or {}).get("bell", 0)), engine is not None,
-                   bool((engine or {}).get("taken")))
+    @property
+    def bell(self) -> int:
+        return int((self.raw or {}).get("bell") or 0)
+
+    @property
+    def started(self) -> bool:
+        """The engine runs (or ran): it published the record. Before that, every caller starts it
+        (a second start of a workflow is refused by Restate: harmless)."""
+        return self.raw is not None
 
     @property
     def is_open(self) -> bool:
@@ -83,7 +86,10 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
 
     # -- what the shared handlers know ------------------------------------------------------
     async def known(ctx: SharedContext) -> Known:
-        return Known.of(await ctx.get(RECORD_STATE, type_hint=dict), await ctx.get(ENGINE_STATE, type_hint=dict))
+        raw = await ctx.get(RECORD_STATE, type_hint=dict)
+        if raw:
+            return Known(raw)
+        return Known(None, bool((await ctx.get(ENGINE_STATE, type_hint=dict) or {}).get("taken")))
 
     @saga.handler("live", input_serde=BytesSerde(), ingress_private=True)
     async def live(ctx: SharedContext, _: bytes) -> JsonDict:
@@ -93,7 +99,7 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
 
     async def known_now(ctx: SharedContext) -> Known:
         now: JsonDict = json.loads(await ctx.generic_call(SAGA, "live", arg=b"", key=ctx.key()))
-        return Known.of(now.get("record"), now.get("engine"))
+        return Known(now.get("record") or None, bool((now.get("engine") or {}).get("taken")))
 
     def taken(ctx: SharedContext) -> Exception:
         return refusal(409, "run_id_taken", f"run id {ctx.key()} already names a plan saga; use a new run id",
@@ -167,22 +173,17 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
         answer, pending = await within(ctx, reply, timer)
         if answer is not None:
             return answered(answer)
-        # wait_s passed: the step's state now, if the engine has taken the call
+        # wait_s passed: the step's state now
         now = await known_now(ctx)
         if now.taken:
             raise taken(ctx)
-        if now.raw is not None:
-            record = now.record()
+        if now.raw is not None and not now.is_open:  # ending: the engine may be busy with the end
             try:
-                admission = admit(record, spec, catalog)
-            except StepRefused as refused:
-                if not record.is_open:  # what the engine answers too, once it reads the call
-                    raise refused.error(ctx.key()).terminal() from None
-            else:
-                if admission.verdict in {"replay", "duplicate"} and admission.step is not None:
-                    return step_view(record.public_json(catalog), admission.step.id, request.step,
-                                     admission.verdict == "duplicate")
-        return answered(await pending)  # not taken yet (or waiting for the steps in flight): soon
+                return await closed_step(ctx, now.record(), request, None)
+            except StepRefused as refused:  # what the engine answers too, once it reads the call
+                raise refused.error(ctx.key()).terminal() from None
+        await ring(ctx, now.bell, {"kind": "hurry", "reply": reply})  # the engine answers with what is true now
+        return answered(await pending)
 
     async def closed_step(ctx: SharedContext, record: SagaRecord, request: StepRequest, timer: Timer) -> JsonDict:
         """A step call on a saga that takes no more steps: a replay answers the step (once the saga's
@@ -239,7 +240,8 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
         now = await known_now(ctx)
         if now.raw is not None and not now.is_open:  # the engine took it: the saga is ending (or ended)
             return public_of(now.raw)
-        return answered(await pending)  # not taken yet, or waiting for the steps in flight
+        await ring(ctx, now.bell, {"kind": "hurry", "reply": reply})  # a commit waiting for steps: its own timer
+        return answered(await pending)
 
     @saga.handler("preview", input_serde=BytesSerde())
     async def preview_step(ctx: SharedContext, body: bytes) -> JsonDict:

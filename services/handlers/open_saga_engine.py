@@ -105,6 +105,9 @@ class Engine:
         self.end_reason: str | None = None
         self.failed_step: str | None = None
         self.dirty = False
+        """The record changed and readers must see it: it is written at the end of this turn."""
+        self.stale = False
+        """The record changed, but it is written only with an answer (a plain step's "running")."""
         self.shown: JsonDict | None = None
 
     # -- the loop ------------------------------------------------------------------------------
@@ -158,7 +161,6 @@ class Engine:
             message: JsonDict = await self.bell
             self.next_bell += 1
             self.bell = self.ctx.promise(bell(self.next_bell), type_hint=dict).value()
-            self.ctx.set(ENGINE_STATE, {"bell": self.next_bell})
             await self.on_message(message)
         if self.queued and (not self.in_flight() or self.ending is not None):
             queued, self.queued = self.queued, []
@@ -180,16 +182,19 @@ class Engine:
     def write_record(self, record: SagaRecord) -> None:
         """Make the record visible to readers (`status`, the shared handlers), once per change."""
         record.summary = summarize(record, self.catalog)
+        record.bell = self.next_bell
         body = record.model_dump(mode="json", exclude_none=True)
         if body != self.shown:
             self.shown = body
             self.ctx.set(RECORD_STATE, body)
 
     def flush(self) -> None:
-        """Publish what changed, then answer the callers whose answer is ready (after the state
-        write, so that a caller who reads the status next sees what it was answered)."""
-        if self.dirty and self.record is not None:
-            self.dirty = False
+        """Publish what changed when someone is answered now or readers must see it (a gate, an end
+        that waits for writes in flight), then answer: after the state write, so that a caller who
+        reads the status next sees what it was answered. A plain step's "running" is never written
+        on its own: its one write is its verified (or failed) state, with its answer."""
+        if self.record is not None and (self.dirty or (self.stale and self.outbox)):
+            self.dirty = self.stale = False
             self.write_record(self.record)
         if not self.outbox:
             return
@@ -235,6 +240,15 @@ class Engine:
             else:
                 keep.append(waiter)
         self.waiting = keep
+
+    def hurry(self, reply: str) -> None:
+        """A caller's `wait_s` passed: answer it now with what is true (its step keeps going). A call
+        that waits for the steps in flight is answered by its own timer instead."""
+        for waiter in self.waiting:
+            if waiter.reply == reply:
+                self.waiting.remove(waiter)
+                self.outbox.append((reply, waiter))
+                return
 
     def refuse(self, reply: str, refusal: StepRefused | ErrorBody) -> None:
         body = refusal.error(self.key) if isinstance(refusal, StepRefused) else refusal
@@ -341,7 +355,10 @@ class Engine:
             record.reason = reason
         record.status = SagaStatus.RUNNING
         self.timer = None
-        self.dirty = True
+        if self.in_flight():  # readers must not take it for open while the writes land
+            self.dirty = True
+        else:  # the end starts at once, and shows itself
+            self.stale = True
         for waiter in self.waiting:
             waiter.until_final = True
 
@@ -367,6 +384,8 @@ class Engine:
             if self.record is not None:
                 progress(self.record, StepRecord.model_validate(message["step"]))
                 self.dirty = True
+        elif kind == "hurry":
+            self.hurry(message["reply"])
         elif self.taken:
             self.refuse(message["reply"], error_body(409, "run_id_taken", f"run id {self.key} already names a plan "
                                                      "saga; use a new run id", run=self.key))
@@ -422,7 +441,9 @@ class Engine:
             now = began if began is not None else await clock.now(self.ctx)
             record.last_call_at = now
             self.arm(now)
-        if admission.verdict in {"run", "deferred"}:
+        if admission.verdict == "run" and step.gate is None and step.in_flight:
+            self.stale = True  # shown with its verified state, or when its caller is answered first
+        elif admission.verdict in {"run", "deferred"}:
             self.dirty = True
         self.answer(Waiter(reply, step.id, request.step, admission.verdict == "duplicate"), wait)
 
