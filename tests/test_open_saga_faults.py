@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from pivot.services.client import PivotClient
+from pivot.services.client import PivotClient, StepConflictError
 from pivot.services.local.demo import flagship_steps
 from pivot.services.local.processes import wait_until
 from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
-from tests.test_approvals import inbox
+from tests.test_approvals import decide, inbox, park
 from tests.test_open_sagas import CONTACT, INVOICE, NOTIFY, new_run, states, take
 
 POOL = ThreadPoolExecutor(max_workers=4)
@@ -193,3 +193,16 @@ def test_pivot_and_commit_wait_for_steps_in_flight(pivot: PivotClient, sandboxes
     assert [s["id"] for s in crossed["saga"]["steps"]] == ["contact", "invoice"]
     take(pivot, run_id, notify)
     assert_committed_once(sandboxes, run_id, pivot.commit(run_id))
+
+
+def test_a_run_id_that_a_parked_plan_holds_is_refused_at_once(pivot: PivotClient) -> None:
+    """The claim on the run id does not wait for a plan parked on its approval: it is refused."""
+    run_id, approval = park(pivot)
+    with pytest.raises(StepConflictError) as taken:
+        pivot.step(run_id, "other", CONTACT, {"email": f"{run_id}@example.com"})
+    assert taken.value.code == "run_id_taken"
+    with pytest.raises(StepConflictError):
+        pivot.open(run_id)
+    assert pivot.status(run_id)["status"] == "waiting_approval"  # the plan's, untouched
+    decide(pivot, approval, approved=False, comment="cleanup")
+    assert pivot.attach(run_id)["status"] == "compensated"

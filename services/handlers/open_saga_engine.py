@@ -274,18 +274,17 @@ class Engine:
     async def create(self, request: OpenRequest, reply: str) -> bool:
         """Open the saga (the first call: `open`, or a step with the defaults). One run id names one
         saga: a plan under the same id would share its idempotency keys, so the id is claimed through
-        the plan workflow, which runs once per key (asking its status first answers a taken id at
-        once, instead of waiting for a plan that may be parked for days)."""
+        the plan workflow, which runs once per key. A key whose workflow was invoked already (a plan,
+        finished or parked for days, or this saga's own earlier claim) is refused at once by Restate
+        (409 "the workflow method was already invoked"): only then is its status asked, to tell
+        which."""
         ctx = self.ctx
-        status = json.loads(await ctx.generic_call(SAGA_RUN, "status", arg=b"", key=self.key) or b"{}")
-        claimed = status.get("mode") == "open"  # claimed already, by a first call that was then refused
-        if not claimed and status.get("status") == "not_found":
-            try:
-                raw = await ctx.generic_call(SAGA_RUN, "run", arg=b"{}", key=self.key,
-                                             headers={CLAIM_HEADER: "open"})
-                claimed = json.loads(raw or b"{}").get("mode") == "open"
-            except TerminalError:  # a plan took the id in between (and was rejected)
-                claimed = False
+        try:
+            raw = await ctx.generic_call(SAGA_RUN, "run", arg=b"{}", key=self.key, headers={CLAIM_HEADER: "open"})
+            claimed = json.loads(raw or b"{}").get("mode") == "open"
+        except TerminalError:
+            status = json.loads(await ctx.generic_call(SAGA_RUN, "status", arg=b"", key=self.key) or b"{}")
+            claimed = status.get("mode") == "open"  # claimed already, by a first call that was then refused
         if not claimed:
             self.taken = True
             ctx.set(ENGINE_STATE, {"bell": self.next_bell, "taken": True})
