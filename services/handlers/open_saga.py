@@ -25,7 +25,7 @@ from pivot.compensations.admission import StepRefused, admit, refuse_if_invalid
 from pivot.compensations.error_body import refusal
 from pivot.compensations.kinds import SagaStatus
 from pivot.compensations.open_calls import CallRejected, FinishRequest, OpenRequest, StepRequest, decode_call
-from pivot.compensations.open_ledger import finishing, refuse_abort
+from pivot.compensations.open_ledger import refuse_abort
 from pivot.compensations.outcome import Outcome
 from pivot.compensations.preview import preview
 from pivot.compensations.protocol import AlertSink, ApprovalGate
@@ -35,7 +35,6 @@ from pivot.services.handlers.names import SAGA, SAGA_RUN, SUSPEND_AFTER
 from pivot.services.handlers.open_saga_engine import Engine
 from pivot.services.handlers.open_saga_waits import (
     ENGINE_STATE,
-    FINAL,
     RECORD_STATE,
     Timer,
     answered,
@@ -46,6 +45,7 @@ from pivot.services.handlers.open_saga_waits import (
 )
 
 SharedContext = WorkflowSharedContext
+CLOSED = frozenset(s.value for s in SagaStatus if s.is_final)
 
 
 @dataclass
@@ -69,6 +69,11 @@ class Known:
     @property
     def is_open(self) -> bool:
         return self.raw is not None and self.raw.get("status") == SagaStatus.OPEN.value
+
+    @property
+    def is_closed(self) -> bool:
+        """Committed, compensated or needing attention: its answers are all in the record."""
+        return self.raw is not None and self.raw.get("status") in CLOSED
 
     def record(self) -> SagaRecord:
         assert self.raw is not None
@@ -113,15 +118,6 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
         await ring(ctx, seen.bell, {**message, "reply": reply})
         return reply
 
-    async def final_or_now(ctx: SharedContext, timer: Timer) -> JsonDict:
-        """The final outcome of a saga that is ending, if it ends in time; else the live outcome."""
-        if timer is not None:
-            final, _ = await within(ctx, FINAL, timer)
-            if final is not None:
-                return final
-        now = await known_now(ctx)
-        return public_of(now.raw or {})
-
     # -- what agents call ---------------------------------------------------------------------
     @saga.handler("open", input_serde=BytesSerde())
     async def open_(ctx: SharedContext, body: bytes) -> JsonDict:
@@ -163,8 +159,8 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
                 raise taken(ctx)
             if seen.raw is None:  # the saga's first step: refused on its own, it must not open one
                 admit(SagaRecord(run_id=ctx.key(), status=SagaStatus.OPEN, mode="open"), spec, catalog)
-            elif not seen.is_open:
-                return await closed_step(ctx, seen.record(), request, timer_for(ctx, request.wait_s))
+            elif seen.is_closed:
+                return closed_step(seen.record(), request)
         except StepRefused as refused:
             raise refused.error(ctx.key()).terminal() from None
         timer = timer_for(ctx, request.wait_s)
@@ -179,22 +175,19 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
             raise taken(ctx)
         if now.raw is not None and not now.is_open:  # ending: the engine may be busy with the end
             try:
-                return await closed_step(ctx, now.record(), request, None)
+                return closed_step(now.record(), request)
             except StepRefused as refused:  # what the engine answers too, once it reads the call
                 raise refused.error(ctx.key()).terminal() from None
         await ring(ctx, now.bell, {"kind": "hurry", "reply": reply})  # the engine answers with what is true now
         return answered(await pending)
 
-    async def closed_step(ctx: SharedContext, record: SagaRecord, request: StepRequest, timer: Timer) -> JsonDict:
-        """A step call on a saga that takes no more steps: a replay answers the step (once the saga's
-        end is known, if it comes within wait_s); anything else is refused, as the engine would."""
+    def closed_step(record: SagaRecord, request: StepRequest) -> JsonDict:
+        """A step call on a saga that takes no more steps: a replay answers the step as recorded;
+        anything else is refused (`StepRefused`), as the engine would."""
         admission = admit(record, request.spec(), catalog)
         target = admission.step
         assert target is not None
-        public = record.public_json(catalog)
-        if finishing(record):
-            public = await final_or_now(ctx, timer)
-        return step_view(public, target.id, request.step, admission.verdict == "duplicate")
+        return step_view(record.public_json(catalog), target.id, request.step, admission.verdict == "duplicate")
 
     @saga.handler("commit", input_serde=BytesSerde())
     async def commit(ctx: SharedContext, body: bytes) -> JsonDict:
@@ -228,12 +221,9 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
         return await finish(ctx, seen, {"kind": "abort", "reason": request.reason, "wait": timer is not None}, timer)
 
     async def finish(ctx: SharedContext, seen: Known, message: JsonDict, timer: Timer) -> JsonDict:
-        if not seen.is_open:
-            raw = seen.raw or {}
-            if raw.get("status") in {s.value for s in SagaStatus if s.is_final}:
-                return public_of(raw)
-            return await final_or_now(ctx, timer)
-        reply = await tell(ctx, seen, message)
+        if seen.is_closed:
+            return public_of(seen.raw or {})
+        reply = await tell(ctx, seen, message)  # open, or ending: the engine answers with its end
         answer, pending = await within(ctx, reply, timer)
         if answer is not None:
             return answered(answer)

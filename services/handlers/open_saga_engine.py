@@ -15,7 +15,8 @@ approval that may take days) runs in an invocation of its own (`SagaStep.run`), 
 can cancel it; its progress comes back as a bell, its end as the result the engine attaches to.
 The end — commit, abort, an idle timeout or deadline, a failure that closes the saga — first lets
 the writes in flight land (gated steps are cancelled), then runs `Saga.commit`, `Saga.abort` or
-`Saga.end_after_failure`; the final outcome is the workflow's output and the `final` promise.
+`Saga.end_after_failure`; every caller waiting is answered with the final outcome, which is also
+the workflow's output, and the calls that rang meanwhile are answered from the closed record.
 """
 
 import json
@@ -52,7 +53,6 @@ from pivot.compensations.saga import Saga
 from pivot.services.handlers.names import CLAIM_HEADER, SAGA_RUN, SAGA_STEP
 from pivot.services.handlers.open_saga_waits import (
     ENGINE_STATE,
-    FINAL,
     RECORD_STATE,
     bell,
     refused,
@@ -120,7 +120,6 @@ class Engine:
             await self.finish()
             self.flush()
         final = self.final_outcome()
-        self.ctx.promise(FINAL, type_hint=dict).resolve(final)
         await self.drain()
         return final
 

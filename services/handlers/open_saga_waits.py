@@ -6,7 +6,7 @@ it waits for next. A caller resolves the first bell still free with its message:
 409 to a second resolve of a promise, so concurrent callers each get a slot of their own and no
 message is lost. The message names a reply promise of the caller's own (`reply:<uuid>`), which the
 engine resolves; the caller waits for it at most its `wait_s` (one durable timer) and otherwise
-answers with what is true then. The engine resolves `final` with the final outcome when it ends.
+answers with what is true then.
 """
 
 from datetime import timedelta
@@ -23,7 +23,6 @@ RECORD_STATE = "outcome"
 `pivot list` and `pivot journal` read both kinds of saga alike."""
 ENGINE_STATE = "engine"
 """`{"bell": the next bell the engine will take, "taken": the run id names a plan}`."""
-FINAL = "final"
 _ALREADY_COMPLETED = 409
 
 Timer = Any
