@@ -116,6 +116,31 @@ def test_crash_mid_abort(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes,
     assert sandboxes.effects_of("slack", run_id, "notify", NOTIFY) == []
 
 
+@pytest.mark.parametrize("what", ["service", "restate"])
+def test_crash_with_two_steps_in_flight(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, what: str) -> None:
+    """The engine runs both writes in one invocation: after the crash each is resolved by its own
+    lookup (one contact each), each caller gets its own step, and the abort undoes each once."""
+    run_id, email = new_run(f"crash-two-{what}")
+    calls = [{"step": f"c{i}", "action": CONTACT, "params": {"email": f"p{i}.{email}"}} for i in range(2)]
+    rule = sandboxes.fault("hubspot", method="POST", path="/crm/v3/objects/contacts", action="latency",
+                           latency_ms=1500, times=2)
+    running = [in_background(lambda call=call: take(pivot, run_id, call)) for call in calls]
+    wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 2, timeout_s=60, what="both creates in flight")
+
+    crash(stack, what)
+    answers = [survive(future, lambda call=call: take(pivot, run_id, call))
+               for future, call in zip(running, calls, strict=True)]
+    settled(sandboxes, "hubspot", rule)
+
+    assert [a["step"]["id"] for a in answers] == ["c0", "c1"]
+    assert [a["step"]["state"] for a in answers] == ["verified", "verified"], answers
+    outcome = pivot.abort(run_id, "crash test")
+    assert outcome["status"] == "compensated", outcome
+    for call in calls:
+        assert Counter(op for op, _ in sandboxes.ops("hubspot", run_id, call["step"], CONTACT)) == Counter(
+            {"create": 1, "archive": 1})
+
+
 def test_service_crash_mid_idle_unwind(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes) -> None:
     run_id, email = new_run("crash-idle")
     pivot.open(run_id, idle_timeout="PT2S")
