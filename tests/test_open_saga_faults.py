@@ -26,9 +26,13 @@ def in_background(call: Callable[[], dict[str, Any]]) -> Future[dict[str, Any]]:
     return POOL.submit(call)
 
 
-def hold(sandboxes: Sandboxes, provider: str, method: str, path: str) -> str:
-    """Hold the next matching request at the provider for 1.5 s: it lands after the crash."""
-    return sandboxes.fault(provider, method=method, path=path, action="latency", latency_ms=1500, times=1)
+def hold(sandboxes: Sandboxes, provider: str, method: str, path: str, *, ms: int = 1500, times: int = 1) -> str:
+    """Hold the next matching request(s) at the provider for 1.5 s: it lands after the crash."""
+    return sandboxes.fault(provider, method=method, path=path, action="latency", latency_ms=ms, times=times)
+
+
+def hold_contacts(sandboxes: Sandboxes, *, ms: int = 1500, times: int = 1) -> str:
+    return hold(sandboxes, "hubspot", "POST", "/crm/v3/objects/contacts", ms=ms, times=times)
 
 
 def crash(stack: Stack, what: str) -> None:
@@ -64,7 +68,7 @@ def assert_committed_once(sandboxes: Sandboxes, run_id: str, outcome: dict[str, 
 def test_crash_mid_step(stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, what: str) -> None:
     run_id, email = new_run(f"crash-step-{what}")
     contact, notify, invoice = flagship_steps(email)
-    rule = hold(sandboxes, "hubspot", "POST", "/crm/v3/objects/contacts")
+    rule = hold_contacts(sandboxes)
     call = in_background(lambda: take(pivot, run_id, contact))
     wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 1, timeout_s=60, what="the contact create in flight")
 
@@ -122,8 +126,7 @@ def test_crash_with_two_steps_in_flight(stack: Stack, pivot: PivotClient, sandbo
     lookup (one contact each), each caller gets its own step, and the abort undoes each once."""
     run_id, email = new_run(f"crash-two-{what}")
     calls = [{"step": f"c{i}", "action": CONTACT, "params": {"email": f"p{i}.{email}"}} for i in range(2)]
-    rule = sandboxes.fault("hubspot", method="POST", path="/crm/v3/objects/contacts", action="latency",
-                           latency_ms=1500, times=2)
+    rule = hold_contacts(sandboxes, times=2)
     running = [in_background(lambda call=call: take(pivot, run_id, call)) for call in calls]
     wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 2, timeout_s=60, what="both creates in flight")
 
@@ -207,7 +210,7 @@ def test_abort_cancels_a_step_waiting_for_approval(pivot: PivotClient, sandboxes
 def test_pivot_and_commit_wait_for_steps_in_flight(pivot: PivotClient, sandboxes: Sandboxes) -> None:
     run_id, email = new_run("open-in-flight")
     contact, notify, invoice = flagship_steps(email)
-    rule = hold(sandboxes, "hubspot", "POST", "/crm/v3/objects/contacts")
+    rule = hold_contacts(sandboxes)
     slow = in_background(lambda: take(pivot, run_id, contact))
     wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 1, timeout_s=60, what="the contact create in flight")
 
@@ -231,3 +234,48 @@ def test_a_run_id_that_a_parked_plan_holds_is_refused_at_once(pivot: PivotClient
     assert pivot.status(run_id)["status"] == "waiting_approval"  # the plan's, untouched
     decide(pivot, approval, approved=False, comment="cleanup")
     assert pivot.attach(run_id)["status"] == "compensated"
+
+
+def test_a_step_longer_than_its_wait_answers_running_and_asking_again_attaches(
+    pivot: PivotClient, sandboxes: Sandboxes
+) -> None:
+    run_id, email = new_run("open-long-step")
+    contact, _, invoice = flagship_steps(email)
+    rule = hold_contacts(sandboxes, ms=3000)
+
+    early = take(pivot, run_id, contact, wait_s=0.5)  # the write is held longer than that
+    assert early["step"]["state"] == "running" and early["saga"]["status"] == "open", early
+    assert pivot.status(run_id) == early["saga"]  # what it was answered is what the status says
+    at_once = take(pivot, run_id, contact, wait_s=0)
+    assert at_once["step"]["state"] == "running"
+    later = take(pivot, run_id, contact)  # the same step id: attaches, writes nothing more
+
+    assert later["step"]["state"] == "verified", later
+    assert sandboxes.fault_hits("hubspot", rule) == 1
+    assert sandboxes.ops("hubspot", run_id, "contact", CONTACT) == [("create", "contact")]
+    take(pivot, run_id, invoice)
+    assert pivot.commit(run_id)["status"] == "committed"
+
+
+def test_a_pivot_or_commit_that_waits_too_long_for_steps_in_flight_is_busy_and_records_nothing(
+    pivot: PivotClient, sandboxes: Sandboxes
+) -> None:
+    run_id, email = new_run("open-busy")
+    contact, notify, invoice = flagship_steps(email)
+    rule = hold_contacts(sandboxes, ms=3000)
+    slow = in_background(lambda: take(pivot, run_id, contact))
+    wait_until(lambda: sandboxes.fault_hits("hubspot", rule) == 1, timeout_s=60, what="the contact create in flight")
+
+    with pytest.raises(StepConflictError) as pivot_busy:
+        take(pivot, run_id, invoice, pivot=True, wait_s=0.5)
+    with pytest.raises(StepConflictError) as commit_busy:
+        pivot.commit(run_id, wait_s=0)
+
+    assert pivot_busy.value.code == "busy" and "contact" in pivot_busy.value.message
+    assert commit_busy.value.code == "busy"
+    assert slow.result(timeout=60)["step"]["state"] == "verified"
+    assert [s["id"] for s in pivot.status(run_id)["steps"]] == ["contact"]  # the pivot was not recorded
+    assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
+    take(pivot, run_id, notify)
+    take(pivot, run_id, invoice, pivot=True)
+    assert_committed_once(sandboxes, run_id, pivot.commit(run_id))
