@@ -139,8 +139,12 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
                               field="on_failure" if record.on_failure != request.on_failure else "idle_timeout")
             return public_of(seen.raw)
         reply = await tell(ctx, seen, {"kind": "open", "open": request.model_dump(mode="json")})
-        answer, _ = await within(ctx, reply, None)
-        assert answer is not None
+        answer, pending = await within(ctx, reply, timer_for(ctx, 0))
+        if answer is None:
+            now = await known_now(ctx)
+            if now.taken:
+                raise taken(ctx)
+            answer = await pending  # the engine is alive: it answers an open as soon as it reads it
         return answered(answer)
 
     @saga.handler("step", input_serde=BytesSerde())
@@ -165,7 +169,7 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
             raise refused.error(ctx.key()).terminal() from None
         timer = timer_for(ctx, request.wait_s)
         reply = await tell(ctx, seen, {"kind": "step", "step": request.model_dump(mode="json"),
-                                       "wait": timer is not None})
+                                       "wait": request.wait_s > 0})
         answer, pending = await within(ctx, reply, timer)
         if answer is not None:
             return answered(answer)
@@ -217,8 +221,8 @@ def open_saga_workflow(catalog: Catalog, gate: ApprovalGate | None = None,
             refuse_abort(seen.record())
         except StepRefused as refused:
             raise refused.error(ctx.key()).terminal() from None
-        timer = timer_for(ctx, request.wait_s)
-        return await finish(ctx, seen, {"kind": "abort", "reason": request.reason, "wait": timer is not None}, timer)
+        message = {"kind": "abort", "reason": request.reason, "wait": request.wait_s > 0}
+        return await finish(ctx, seen, message, timer_for(ctx, request.wait_s))
 
     async def finish(ctx: SharedContext, seen: Known, message: JsonDict, timer: Timer) -> JsonDict:
         if seen.is_closed:

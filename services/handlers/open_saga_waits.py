@@ -25,8 +25,13 @@ ENGINE_STATE = "engine"
 """`{"bell": the next bell the engine will take, "taken": the run id names a plan}`."""
 _ALREADY_COMPLETED = 409
 
+GRACE_S = 5.0
+"""How long a call that asked not to wait (`wait_s: 0`, `open`) waits for the engine's immediate
+answer before it looks at the record itself: never forever, even if its bell rang after the saga
+ended (the engine answers the bells it finds after its end, and then it is gone)."""
+
 Timer = Any
-"""A durable sleep future, or None for "do not wait at all"."""
+"""A durable sleep future."""
 
 
 def bell(index: int) -> str:
@@ -34,7 +39,7 @@ def bell(index: int) -> str:
 
 
 def timer_for(ctx: WorkflowSharedContext, wait_s: float) -> Timer:
-    return ctx.sleep(timedelta(seconds=wait_s)) if wait_s > 0 else None
+    return ctx.sleep(timedelta(seconds=wait_s if wait_s > 0 else GRACE_S))
 
 
 async def ring(ctx: WorkflowSharedContext, first: int, message: JsonDict) -> None:
@@ -54,8 +59,6 @@ async def within(ctx: WorkflowSharedContext, promise: str, timer: Timer) -> tupl
     """The promise's value if it comes before the timer (None after it), and the promise's future,
     to await later without a timer (each future is awaited at most once)."""
     future: Any = ctx.promise(promise, type_hint=dict).value()
-    if timer is None:
-        return await future, future
     done, _ = await restate.wait_completed(future, timer)
     if future not in done:
         return None, future
