@@ -6,8 +6,8 @@ The plan side submits the flagship as one plan (`SagaRun/{id}/run`); the open si
 agent's calls (`Saga/{id}/step` three times, then `commit`), so both do the same three steps and
 the same provider requests. In alternating batches from freshly reset sandboxes, at concurrency
 1 and 16: steps per second, CPU per step of each stack process, latency per saga and per call,
-and journal entries per saga (all invocations of the saga: for an open saga its ledger's, each
-step's and its end's).
+and journal entries per saga (all invocations of the saga: for an open saga its engine's, each
+call's and each gated step's).
 """
 
 import argparse

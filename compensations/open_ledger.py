@@ -1,13 +1,15 @@
-"""An open saga's bookkeeping between invocations: a step's result comes back, a timer fires.
+"""An open saga's bookkeeping: a step's result comes back, a timer fires, an abort is asked for.
 
-The open saga runs each step as its own invocation and records the outcome in its ledger (a
-keyed Restate object). These pure functions decide what the ledger does with each event, so
+The open saga's engine (one long-lived invocation) holds the record; a gated step runs in an
+invocation of its own and reports back. These pure functions decide what the engine does with
+each event, and what the agent-facing handlers can answer from the published record alone, so
 they read like the in-memory `Saga` and can be tested without a server.
 """
 
 from dataclasses import dataclass
 from typing import Literal
 
+from pivot.compensations.admission import StepRefused
 from pivot.compensations.durations import short_duration
 from pivot.compensations.kinds import SagaStatus, StepKind, StepState
 from pivot.compensations.protocol import iso
@@ -82,3 +84,21 @@ def expiry_reason(record: SagaRecord, expired: Expiry) -> str:
         return f"the saga reached its deadline ({iso(record.deadline_at or 0)}) while still open"
     return (f"the agent made no call for {short_duration(record.idle_timeout_s or 0)} (idle timeout), so the "
             "saga closed by itself")
+
+
+def finishing(record: SagaRecord) -> bool:
+    """The saga is being committed or unwound: it takes no more steps, its end is not known yet."""
+    return record.ending is not None and not record.status.is_final
+
+
+def refuse_abort(record: SagaRecord) -> None:
+    """An abort that cannot undo the saga is refused (409), whoever asks and whenever: the saga is
+    committed or being committed, or it is past its point of no return."""
+    if record.status is SagaStatus.COMMITTED or record.ending == "commit":
+        done = "was committed" if record.status is SagaStatus.COMMITTED else "is being committed"
+        raise StepRefused(409, "saga_committed", f"saga {record.run_id} {done}: abort cannot undo a committed "
+                          "saga. Nothing changed.")
+    if record.crossed:
+        rest = "it can only be committed" if record.is_open else f"it is {record.status.value}"
+        raise StepRefused(409, "past_pivot", f"saga {record.run_id} is past its point of no return; {rest} "
+                          "(nothing was undone)")

@@ -30,8 +30,17 @@ ENGINE_FIELDS = frozenset({"params", "pivot", "gate", "group", "not_before", "re
                            "settle_until"})
 """StepRecord fields that are the engine's, not the outcome's."""
 SAGA_FIELDS = frozenset({"crossed", "finisher", "ending", "opened_at", "last_call_at", "idle_timeout_s",
-                         "deadline_at", "timer_at"})
+                         "deadline_at", "timer_at", "bell"})
 _ENGINE_ONLY: dict[str, Any] = {"steps": {"__all__": set(ENGINE_FIELDS)}, **dict.fromkeys(SAGA_FIELDS, True)}
+
+
+def public_of(stored: JsonDict) -> JsonDict:
+    """The outcome contract from a record's stored JSON (`model_dump(mode="json", exclude_none=True)`),
+    without dumping the record again: the same as `SagaRecord.stored_public_json()`."""
+    public = {name: value for name, value in stored.items() if name not in SAGA_FIELDS}
+    public["steps"] = [{name: value for name, value in step.items() if name not in ENGINE_FIELDS}
+                       for step in stored.get("steps", [])]
+    return public
 
 
 def request_digest(spec: StepSpec) -> str:
@@ -97,6 +106,8 @@ class SagaRecord(Outcome):
     deadline_at: float | None = None
     timer_at: float | None = None
     """Open sagas: when the pending timeout check fires (one at a time, re-armed lazily)."""
+    bell: int | None = None
+    """Open sagas: the next call slot the engine reads (a hint for callers; see services' open_saga_waits)."""
 
     def step(self, step_id: str) -> StepRecord | None:
         return next((s for s in self.steps if s.id == step_id), None)

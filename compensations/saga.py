@@ -15,7 +15,7 @@ reverse (or, under the `report` policy, undoes just the failed step and leaves t
 after it, nothing is unwound and the saga needs attention.
 
 Three drivers use this class: a user's own handler (as above), the plan runner (`plans.py`),
-and the open saga, whose steps run as separate invocations that each drive one step here.
+and the open saga, whose one long-lived engine invocation drives each step's parts from here.
 """
 
 import logging
@@ -314,6 +314,13 @@ class Saga:
     async def fail(self, step: StepRecord, error: ErrorInfo) -> None:
         """A step failed terminally. Past the point of no return: needs attention. Before it: unwind,
         or under the `report` policy undo just this step and keep the saga open."""
+        if not await self.absorb_failure(step, error):
+            await self.end_after_failure(step)
+
+    async def absorb_failure(self, step: StepRecord, error: ErrorInfo) -> bool:
+        """Record a step's terminal failure; True when the saga stays open (the `report` policy,
+        before the point of no return, with the step's own effect undone), False when it must end
+        (`end_after_failure`). A driver that has other steps in flight lets them land in between."""
         step.state, step.error = StepState.FAILED, error
         log.warning("run=%s step=%s failed: %s %s", self.run_id, step.id, error.code, error.message,
                     extra={"run_id": self.run_id, "step_id": step.id})
@@ -322,8 +329,8 @@ class Saga:
         if self.record.on_failure == "report" and self.record.is_open and not self.record.crossed and (
                 not step.registered or await self.undo([step])):
             self.publish()
-            return
-        await self.end_after_failure(step)
+            return True
+        return False
 
     async def end_after_failure(self, step: StepRecord) -> None:
         """Close the saga after `step` failed: past the point of no return it needs attention (nothing

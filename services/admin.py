@@ -51,7 +51,7 @@ class AdminClient:
         )
 
     def open_saga_record(self, run_id: str) -> dict[str, Any] | None:
-        """An open saga's record as its ledger holds it, with the invocation of each step and of its end."""
+        """An open saga's record as its engine publishes it, with the invocation of each gated step."""
         rows = self.query("SELECT value_utf8 FROM state WHERE service_name = 'Saga' "
                           f"AND service_key = {sql_literal(run_id)} AND key = 'outcome'")
         if not rows:
@@ -60,7 +60,7 @@ class AdminClient:
         return record if isinstance(record, dict) else None
 
     def open_saga_invocations(self, run_id: str) -> list[dict[str, Any]]:
-        """Every invocation of an open saga, oldest first: its ledger's, each step's and its end's."""
+        """Every invocation of an open saga, oldest first: its engine's, each call's and each gated step's."""
         record = self.open_saga_record(run_id) or {}
         ids = [s["invocation"] for s in record.get("steps", []) if s.get("invocation")]
         ids += [record["finisher"]] if record.get("finisher") else []

@@ -16,9 +16,8 @@ from pivot.services.handlers.alerts import webhook_alert
 from pivot.services.handlers.approvals import InboxGate, approval, approvals_service, inbox
 from pivot.services.handlers.ingress_guard import guard_services
 from pivot.services.handlers.names import SAGA, SAGA_RUN
-from pivot.services.handlers.open_saga import open_saga_object
+from pivot.services.handlers.open_saga import open_saga_workflow
 from pivot.services.handlers.repair import SAGA_REPAIR, saga_repair_object
-from pivot.services.handlers.saga_finish import saga_finish_service
 from pivot.services.handlers.saga_run import saga_run_workflow
 from pivot.services.handlers.saga_step import saga_step_service
 from pivot.services.logs import configure_logging
@@ -31,11 +30,11 @@ KEY_CHECKS = {SAGA_RUN: check_run_id, SAGA: check_run_id, SAGA_REPAIR: check_run
 
 
 def pivot_services(catalog: Catalog) -> Handlers:
-    """Every Restate service Pivot serves: plans, open sagas (ledger, steps, ends), approvals, repair."""
+    """Every Restate service Pivot serves: plans, open sagas (the engine and its gated steps), approvals, repair."""
     gate, alert = InboxGate(), webhook_alert()
     return [
         saga_run_workflow(catalog, gate, alert),
-        open_saga_object(catalog), saga_step_service(catalog, gate), saga_finish_service(catalog, gate, alert),
+        open_saga_workflow(catalog, gate, alert), saga_step_service(catalog, gate),
         approval, inbox, approvals_service, saga_repair_object(catalog),
     ]
 

@@ -4,9 +4,9 @@ import pytest
 
 from pivot.compensations.admission import StepRefused, admit
 from pivot.compensations.kinds import SagaStatus, StepKind, StepState
-from pivot.compensations.open_ledger import check_timers, settle
+from pivot.compensations.open_ledger import check_timers, finishing, refuse_abort, settle
 from pivot.compensations.plan import StepSpec
-from pivot.compensations.record import SagaRecord
+from pivot.compensations.record import SagaRecord, public_of
 from pivot.services.catalog import build_catalog
 from pivot.services.local.demo import flagship_steps
 
@@ -87,3 +87,43 @@ def test_idle_time_counts_only_while_nothing_is_in_flight() -> None:
     admit(record, CONTACT, CATALOG)  # in flight: a step parked on an approval is not an idle agent
     assert check_timers(record, 5000.0).expired is None
     assert check_timers(record, 90000.0).expired == "deadline"
+
+
+def test_what_an_abort_may_do_is_decided_by_the_record_alone() -> None:
+    record = opened()
+    admit(record, CONTACT, CATALOG)
+    refuse_abort(record)  # open, before the pivot: an abort may undo it
+    assert not finishing(record)
+    record.ending, record.status = "abort", SagaStatus.RUNNING
+    assert finishing(record)
+    refuse_abort(record)  # an abort during an abort answers its end
+    record.ending = "commit"
+    with pytest.raises(StepRefused) as committing:
+        refuse_abort(record)
+    assert committing.value.code == "saga_committed" and "is being committed" in committing.value.message
+    record.status = SagaStatus.COMMITTED
+    assert not finishing(record)
+    with pytest.raises(StepRefused) as committed:
+        refuse_abort(record)
+    assert "was committed" in committed.value.message
+    crossed = opened()
+    crossed.crossed = True
+    with pytest.raises(StepRefused) as past:
+        refuse_abort(crossed)
+    assert past.value.code == "past_pivot" and "it can only be committed" in past.value.message
+
+
+def test_the_public_outcome_from_a_stored_record_is_the_records_own() -> None:
+    record = opened()
+    admit(record, CONTACT, CATALOG)
+    admit(record, NOTIFY, CATALOG)
+    verify(record, "contact")
+    contact = record.step("contact")
+    assert contact is not None and contact.result is not None
+    contact.result["id"] = "512"
+    record.bell, record.timer_at, record.ending = 7, 900.0, "commit"
+    public = record.public_json(CATALOG)  # says the summary, as the engine does before it stores
+    stored = record.model_dump(mode="json", exclude_none=True)
+    assert public_of(stored) == public == record.stored_public_json()
+    assert not {"bell", "timer_at", "ending", "crossed"} & set(public_of(stored))
+    assert all(not {"params", "request", "registered"} & set(step) for step in public_of(stored)["steps"])

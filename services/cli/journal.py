@@ -1,6 +1,6 @@
 """`pivot journal RUN`: a saga's history for debugging, from Restate's own journal.
 
-An open saga's history spans several invocations (its ledger, one per step, one for its end):
+An open saga's history spans several invocations (its engine, one per call, one per gated step):
 their journals are merged in the order Restate appended the entries.
 
 Each journaled step (`ctx.run` named "step:action" or "step:compensate") appears with its
@@ -103,7 +103,7 @@ def timeline(entries: list[dict[str, Any]]) -> list[JournalEvent]:
 
 def merged(journals: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Several invocations' journals as one, in the order Restate appended their entries (an open
-    saga's ledger, each of its steps and its end are separate invocations)."""
+    saga's engine, each call and each gated step are separate invocations)."""
     entries = [entry for journal in journals for entry in journal]
     entries.sort(key=lambda entry: (str(entry.get("appended_at") or ""), int(entry["index"])))
     return [{**entry, "index": position} for position, entry in enumerate(entries)]

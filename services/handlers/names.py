@@ -10,11 +10,9 @@ from datetime import timedelta
 SAGA_RUN = "SagaRun"
 """A whole plan (workflow, keyed by run id)."""
 SAGA = "Saga"
-"""An open saga's ledger and the calls agents make (virtual object, keyed by run id)."""
+"""An open saga: its engine and the calls agents make (workflow, keyed by run id)."""
 SAGA_STEP = "SagaStep"
-"""One step of an open saga, in its own invocation."""
-SAGA_FINISH = "SagaFinish"
-"""The end of an open saga (commit or unwind), in its own invocation."""
+"""A gated step of an open saga (an approval), in its own invocation."""
 
 CLAIM_HEADER = "x-pivot-claim"
 """On `SagaRun/{id}/run`: an open saga claims its run id (so that no plan can ever use it)."""

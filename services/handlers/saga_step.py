@@ -1,12 +1,16 @@
-"""`SagaStep.run`: one step of an open saga, in an invocation of its own.
+"""`SagaStep.run`: a gated step of an open saga (an approval), in an invocation of its own.
 
-It drives the same step protocol as every other driver (`pivot.compensations.saga.Saga.run_steps`):
-params from verified results, the approval gate, the compensation registered before the write,
-one journaled lookup → write → read-back. Then it reports the step's final state to the saga's
-ledger. It never decides the saga's fate (unwind, commit): the ledger does, from the report.
+A step parked on an approval may wait for days; in the saga's engine it would be a wait that an
+abort must be able to stop, so it runs here, where the engine can cancel it (the gate closes, the
+step fails as `cancelled`). It drives the same step protocol as every other driver
+(`pivot.compensations.saga.Saga.run_steps`): params from verified results, the approval gate,
+the compensation registered before the write, one journaled lookup → write → read-back. Each
+change the gate makes is reported to the engine (`Saga/{run_id}/report`, a bell); the step's
+final state is this invocation's result, which the engine attaches to. It never decides the
+saga's fate: the engine does.
 
 Under the `report` policy a failed step's own undo runs here first: its lookup by key shows
-that nothing took effect (or undoes the part that did), and the report says so.
+that nothing took effect (or undoes the part that did), and the result says so.
 """
 
 import json
@@ -53,28 +57,19 @@ def saga_step_service(catalog: Catalog, gate: ApprovalGate | None = None) -> res
         assert step is not None
         run_id = record.run_id
 
-        def show(_: SagaRecord) -> None:  # a gate opened or was decided: the ledger shows it at once
-            ctx.generic_send(SAGA, "progress", arg=_json(step.model_dump(mode="json")), key=run_id)
+        def show(_: SagaRecord) -> None:
+            """A gate opened or was decided: the engine shows it at once. A send, which no cancel stops."""
+            report = {"kind": "progress", "step": step.model_dump(mode="json")}
+            ctx.generic_send(SAGA, "report", arg=_json(report), key=run_id)
 
         try:
             await _execute(Saga(ctx, run_id, catalog, gate=gate, record=record, publish=show), step)
-        except TerminalError as exc:  # never leave the ledger with a step "running" forever
+        except TerminalError as exc:  # never leave the step "running" forever
             if not step.error:
                 step.state = StepState.FAILED
                 step.error = ErrorInfo(code="cancelled" if is_cancel(exc) else "step_failed", message=exc.message)
             log.warning("run=%s step=%s ended early: %s", run_id, step.id, exc.message,
                         extra={"run_id": run_id, "step_id": step.id})
-        report = _json(step.model_dump(mode="json"))
-        try:
-            raw = await ctx.generic_call(SAGA, "settle", arg=report, key=run_id)
-        except TerminalError as exc:
-            if not is_cancel(exc):
-                raise
-            # An abort cancelled this invocation while it was reporting, and the cancel reaches the
-            # report call too. The report itself must not be lost: send it, which no cancel stops.
-            ctx.generic_send(SAGA, "settle", arg=report, key=run_id)
-            return {}
-        answer: JsonDict = json.loads(raw)
-        return answer
+        return step.model_dump(mode="json")
 
     return service

@@ -80,10 +80,11 @@ def test_an_allowed_origin_and_a_non_browser_caller_pass(stack: Stack, pivot: Pi
 
 
 def test_internal_handlers_are_not_reachable_through_the_ingress(stack: Stack, pivot: PivotClient) -> None:
-    """The inboxes, the step and finish invocations and the gate's open/close are Pivot's own:
+    """The inboxes, an open saga's engine, its gated steps and its reports, and the gate's open/close are Pivot's own:
     no caller may list an inbox without a proof or plant a gate with its own awakeable."""
     internal = [("/ApprovalInbox/finance~0/list", None), ("/SagaStep/run", {"run_id": "x"}),
-                ("/SagaFinish/run", {"run_id": "x"}), ("/SagaRun/x/repair_context", None),
+                ("/Saga/x/run", None), ("/Saga/x/report", {"kind": "progress"}), ("/Saga/x/live", None),
+                ("/SagaRun/x/repair_context", None),
                 ("/SagaRepair/x/get", None), ("/Approval/x~y/close", {}),
                 ("/Approval/x~y/open", {"pending": {}, "awakeable_id": "sign_1abc"})]
     for path, body in internal:
