@@ -12,6 +12,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from pivot.services.catalog import build_catalog
 from pivot.services.local.restate_binary import PROJECT_ROOT
 from pivot.services.plugins import BUILT_IN
@@ -28,6 +30,7 @@ ONE_PER_PROVIDER = [
 ]
 
 
+@pytest.mark.timeout(900)  # every action in CI's long tier: each lost-answer case's undo waits out its window
 def test_every_built_in_action_passes_conformance() -> None:
     catalog = build_catalog()
     built_in = sorted(name for name in catalog if catalog.sources.get(name, BUILT_IN) == BUILT_IN)
@@ -37,7 +40,7 @@ def test_every_built_in_action_passes_conformance() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIVOT_", "RESTATE_"))}
     chosen = ["--all"] if EVERY_ACTION else built_in
     done = subprocess.run([sys.executable, "-m", "pivot.services.cli", "conformance", *chosen, "--json"],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
     report: dict[str, Any] = json.loads(done.stdout) if done.stdout.strip() else {}
     actions = {action["action"]: action for action in report.get("actions", [])}
     assert set(built_in) <= set(actions), done.stderr[-3000:]

@@ -30,6 +30,7 @@ BROKEN = DEFECTS if EVERY_DEFECT else {name: DEFECTS[name] for name in ("contact
 """The suite stages the defect that costs most when it slips (a second object); CI's long tier
 (`PIVOT_CONFORMANCE_ALL=1`, .ci/run) stages all five."""
 CORRECT = "contacts.create_contact"
+pytestmark = pytest.mark.timeout(900)  # all five defects in the long tier: an undo after a lost answer waits
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def report() -> Iterator[dict[str, Any]]:
                "PIVOT_CATALOG_PLUGINS": "tests.conformance.contacts:actions"}
         done = subprocess.run(
             [sys.executable, "-m", "pivot.services.cli", "conformance", CORRECT, *BROKEN, "--json"],
-            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240)
+            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 1, done.stderr  # some cases fail: the run says so in its exit status
         yield json.loads(done.stdout)
 
