@@ -30,7 +30,7 @@ ONE_PER_PROVIDER = [
 ]
 
 
-@pytest.mark.timeout(900)  # every action in CI's long tier: each lost-answer case's undo waits out its window
+@pytest.mark.timeout(2400)  # every action in CI's long tier: each lost-answer case's undo waits out its window
 def test_every_built_in_action_passes_conformance() -> None:
     catalog = build_catalog()
     built_in = sorted(name for name in catalog if catalog.sources.get(name, BUILT_IN) == BUILT_IN)
@@ -40,7 +40,7 @@ def test_every_built_in_action_passes_conformance() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIVOT_", "RESTATE_"))}
     chosen = ["--all"] if EVERY_ACTION else built_in
     done = subprocess.run([sys.executable, "-m", "pivot.services.cli", "conformance", *chosen, "--json"],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=2400)
     report: dict[str, Any] = json.loads(done.stdout) if done.stdout.strip() else {}
     actions = {action["action"]: action for action in report.get("actions", [])}
     assert set(built_in) <= set(actions), done.stderr[-3000:]
