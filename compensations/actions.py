@@ -105,10 +105,11 @@ class Action:
     def late_twin_risk(self) -> bool:
         """Whether a copy of this write that an earlier attempt sent, landing late, could take
         effect again after the step was undone: an archive frees a unique key for a new object, a
-        restored value is overwritten by the late update. Only a provider that deduplicates by the
-        key replays its stored answer instead; a fenced action already waits for the copy to land
-        before it writes."""
-        return self.idempotency != "key" and not self.fenced
+        restored value is overwritten by the late update. A provider that deduplicates by the key
+        replays its stored answer instead; a write committed in one transaction with its key row
+        (which its undo keeps) is refused by that row; a fenced action already waits for the copy
+        to land before it writes."""
+        return self.idempotency not in ("key", "transaction") and not self.fenced
 
     def __post_init__(self) -> None:
         if self.kind is StepKind.PIVOT:

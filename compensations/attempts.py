@@ -88,14 +88,21 @@ async def forward_attempt(
     delay = budget.initial_interval.total_seconds()
     window = action.in_flight_window.total_seconds()
     failures: list[str] = []
-    # A copy sent by an earlier attempt (or by an attempt below that timed out) may land late.
-    may_have_twin = first is None or not first.granted
+    # When the last copy that may still land was given up on: one an earlier invocation attempt sent
+    # (given up on before this one began), or one an attempt below gave up on (ambiguous failure).
+    twin_given_up: float | None = None if first is not None and first.granted else time.time()
+
+    def settle_until() -> float | None:
+        if twin_given_up is None or not action.late_twin_risk:
+            return None
+        return twin_given_up + window
 
     def settle(info: ErrorInfo) -> ErrorInfo:
         """A failed step is undone too (its compensation was registered): the same wait applies."""
-        if not (may_have_twin and action.late_twin_risk):
+        until = settle_until()
+        if until is None:
             return info
-        return info.model_copy(update={"detail": {**(info.detail or {}), SETTLE_FIELD: time.time() + window}})
+        return info.model_copy(update={"detail": {**(info.detail or {}), SETTLE_FIELD: until}})
     if fenced_until is not None:  # an earlier attempt's write may land: let it, then look it up
         until = time.time() + window if fenced_until == WAIT_WHOLE_WINDOW else fenced_until
         await asyncio.sleep(max(0.0, until - time.time()))
@@ -112,7 +119,8 @@ async def forward_attempt(
             raise TerminalError(settle(info).model_dump_json(), status_code=_PROVIDER_REJECTED_CODE) from None
         except ProviderUnavailable as exc:
             failures.append(f"attempt {attempt}: {exc.message}")
-            may_have_twin = may_have_twin or exc.ambiguous
+            if exc.ambiguous:
+                twin_given_up = time.time()
             if attempt == attempts:
                 info = ErrorInfo(code="provider_unavailable",
                                  message=f"{exc.message}; gave up after {attempts} attempts",
@@ -133,8 +141,9 @@ async def forward_attempt(
             ErrorInfo(code="bad_result", message=f"{action.name} returned no ref").model_dump_json(),
             status_code=_PROVIDER_REJECTED_CODE,
         )
-    if may_have_twin and action.late_twin_risk:  # an undo must not run before that copy can land
-        safe[SETTLE_FIELD] = time.time() + window
+    settle_at = settle_until()
+    if settle_at is not None:  # an undo must not run before that copy can land
+        safe[SETTLE_FIELD] = settle_at
     return safe
 
 

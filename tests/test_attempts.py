@@ -28,14 +28,15 @@ class Params(BaseModel):
     name: str = "x"
 
 
-def action(answers: list[Exception | None], idempotency: str = "unique") -> Action:
-    """An action whose provider raises each scripted exception in turn, then writes."""
+def action(answers: list[Exception | None], idempotency: str = "unique", write_s: float = 0.0) -> Action:
+    """An action whose provider raises each scripted exception in turn, then writes (taking `write_s`)."""
     script = list(answers)
 
     async def forward(params: Any, keys: StepKeys) -> JsonDict:
         outcome = script.pop(0) if script else None
         if outcome is not None:
             raise outcome
+        await asyncio.sleep(write_s)
         return {"ref": "test:thing/1"}
 
     async def compensate(params: Any, keys: StepKeys, result: JsonDict | None) -> CompensationReport:
@@ -54,6 +55,7 @@ def run(act: Action, first: bool) -> JsonDict:
 
 
 def settles_within_the_window(value: Any, before: float) -> bool:
+    """Counted from when the copy was given up on (after `before`), not from when the write ended."""
     return isinstance(value, float) and before + WINDOW.total_seconds() <= value <= time.time() + WINDOW.total_seconds()
 
 
@@ -62,7 +64,7 @@ def test_a_proven_first_write_needs_no_wait() -> None:
 
 
 @pytest.mark.parametrize("idempotency, waits", [("unique", True), ("natural", True), ("lookup", True),
-                                                ("key", False)])
+                                                ("key", False), ("transaction", False)])
 def test_a_replayed_write_makes_its_undo_wait_unless_the_provider_deduplicates(idempotency: str, waits: bool) -> None:
     before = time.time()
     result = run(action([], idempotency), first=False)
@@ -78,6 +80,14 @@ REFUSED_CONNECTION: Callable[[], Exception] = lambda: ProviderUnavailable("conne
 def test_an_ambiguous_failure_in_this_attempt_makes_the_undo_wait_too() -> None:
     before = time.time()
     assert settles_within_the_window(run(action([AMBIGUOUS()]), first=True)[SETTLE_FIELD], before)
+
+
+def test_the_wait_counts_from_when_the_copy_was_given_up_on_not_from_the_end_of_the_write() -> None:
+    """A slow successful retry does not stretch the wait: only the lost copy can land late."""
+    before = time.time()
+    settle = run(action([AMBIGUOUS()], write_s=0.5), first=True)[SETTLE_FIELD]
+    assert settle < before + 0.5 + WINDOW.total_seconds()
+    assert settles_within_the_window(settle, before)
 
 
 def test_a_failure_that_sent_nothing_does_not() -> None:

@@ -18,6 +18,7 @@ two contacts. Contacts have no email here (HubSpot's email is unique, which woul
 """
 
 import uuid
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +63,9 @@ class CreateContact(KeyedAction[ContactParams, Contact]):
 
     def __init__(self, client: HubSpotClient):
         self.client = client
+
+    def in_flight_window(self) -> timedelta:
+        return self.client.http.in_flight_window
 
     async def _carrying(self, key: str) -> list[Contact]:
         """Every contact, live or archived, whose key property holds `key` (the API lists; it cannot

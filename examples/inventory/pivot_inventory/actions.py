@@ -10,6 +10,7 @@ warehouse's doing, not the saga's: releasing it would lie, so the undo refuses
 """
 
 import uuid
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,9 +69,14 @@ class ReserveStock(KeyedAction[ReserveParams, Reservation]):
     readback: ClassVar[str] = "GET /v1/reservations?idempotency_key=…: sku, quantity, status held"
     compensation: ClassVar[str] = "release the reservation while it is held; once shipped, a conflict for a person"
     not_run: ClassVar[str] = "No stock was reserved."
+    idempotency = "key"  # a repeated POST with the same Idempotency-Key answers the stored reservation
 
     def __init__(self, client: InventoryClient):
         self.client = client
+
+    def in_flight_window(self) -> timedelta:
+        """How long a request given up on may still land: the HTTP layer's timeout, plus a second."""
+        return self.client.http.in_flight_window
 
     async def lookup(self, params: ReserveParams, key: str) -> Reservation | None:
         found = await self.find_all(params, key)
