@@ -25,7 +25,7 @@ import httpx
 
 from bench.engine_overhead import py_spy
 from bench.harness import stack_cpu_s
-from pivot.compensations.approvals import decision_proof, read_request
+from pivot.compensations.approvals import decision_request, read_request
 from pivot.services.local.processes import wait_until
 from pivot.services.local.stack import LOCAL_CREDENTIALS, Ports, Stack
 
@@ -109,9 +109,12 @@ def run(stack: Stack, sagas: int, plain: int, profile: Path | None = None) -> di
     plain_cpu = meter.per_saga_ms(plain)
     baseline = {"service": rss_mib(stack.service.pid), "restate": rss_mib(stack.restate.pid)}
 
+    digests: dict[str, str] = {}
+
     def listed() -> int:
         proof = read_request("finance", stack.approver_tokens["finance"], time.time())
         body = httpx.post(f"{stack.ingress_url}/Approvals/pending", json=proof, timeout=600).json()
+        digests.update({a["approval_id"]: a["digest"] for a in body if a["approval_id"] in mine})
         return len(mine & {a["approval_id"] for a in body})
 
     meter = Meter(stack)
@@ -126,8 +129,8 @@ def run(stack: Stack, sagas: int, plain: int, profile: Path | None = None) -> di
     async def approve_all() -> None:
         async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=3600) as http:
             async def approve(approval: str) -> None:
-                body = {"approver": "finance", "approved": True, "comment": "bulk",
-                        "proof": decision_proof(stack.approver_tokens["finance"], approval, "finance", True, "bulk")}
+                body = decision_request(stack.approver_tokens["finance"], approval, "finance", True, "bulk",
+                                        digest=digests[approval])
                 (await http.post(f"/Approval/{approval}/decide", json=body)).raise_for_status()
             await _each(sorted(mine), approve)
 

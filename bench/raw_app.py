@@ -192,7 +192,7 @@ def sequential_saga_run() -> restate.Workflow:
     """Pivot's own `SagaRun`, served again as `SequentialSagaRun` with plans run one step at a time
     (explicit groups aside), as they ran before steps overlapped: the "before" of the latency bench."""
     catalog = build_catalog(approvers=configured_approvers() or frozenset())
-    return saga_run_workflow(catalog, InboxGate(), webhook_alert(), name=SEQUENTIAL_SAGA_RUN,
+    return saga_run_workflow(catalog, InboxGate(catalog), webhook_alert(), name=SEQUENTIAL_SAGA_RUN,
                              schedule=one_at_a_time)
 
 

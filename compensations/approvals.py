@@ -3,9 +3,20 @@
 A decision must come from an approver on the gate's list. The approver proves it with an
 HMAC keyed by their own token, so the token itself never travels and never lands in Restate's
 journal (which stores every handler input). The decision proof covers every field of the
-decision — the approval, the approver, the verdict and the comment — so nobody who sees a
-proof in transit or in the journal can reuse it with another comment; an approval is decided
-once, so a replayed proof is harmless.
+decision — the approval, the approver, the verdict, the comment, the channel it came through and
+the digest of what the approver was shown — so nobody who sees a proof in transit or in the
+journal can reuse it with another comment; an approval is decided once, so a replayed proof is
+harmless.
+
+What was shown is bound: when a gate opens, the service writes down in words what the step will
+do (`shown`, the same text on the page, in Slack, in an email and in the agent's chat), and the
+gate's `digest` is a hash of the action, its resolved params and that text. A decision names the
+digest it was made on; one made on anything else — other params, an edited message — is refused,
+so a changed step needs a new approval.
+
+Every channel (`page`, `cli`, `slack`, `email`, `chat`) ends in the same decision with the same
+proof; a gate names the channels it may be decided through. `chat` answers come from the agent's
+own client, so a gate may use it only when it names one approver: the agent's user.
 
 Reading is gated too: what is pending shows amounts, customers and emails. A read proof is an
 HMAC of the approver's name and the current time, valid for `READ_PROOF_TTL_S` either side of
@@ -16,18 +27,28 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pivot.compensations import strict_json
 
-PROOF_CONTEXT = "pivot-approval-v2"
+PROOF_CONTEXT = "pivot-approval-v3"
+DIGEST_CONTEXT = "pivot-approval-shown-v1"
 READ_CONTEXT = "pivot-approval-read-v1"
 READ_PROOF_TTL_S = 300
 """How far a read proof's time may be from the service's clock: long enough for a slow clock,
 short enough that a proof copied out of a journal is stale before it is useful."""
 APPROVER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+NO_DIGEST = "0" * 64
+"""A digest that matches no gate: for a decision whose sender could not read what it decides."""
+
+Channel = Literal["page", "cli", "slack", "email", "chat"]
+CHANNELS: tuple[Channel, ...] = ("page", "cli", "slack", "email", "chat")
+DEFAULT_CHANNELS: tuple[Channel, ...] = ("page", "cli")
+"""Where a gate is decided unless it says otherwise: Pivot's own page and the CLI (or any client of
+the HTTP API): what a gate offered before it could name channels."""
 
 
 class PendingApproval(BaseModel):
@@ -43,6 +64,15 @@ class PendingApproval(BaseModel):
     requested_at: float
     deadline: float
     done: list[dict[str, Any]] = Field(default_factory=list, description="Steps verified so far")
+    channels: list[Channel] = Field(default_factory=lambda: list(DEFAULT_CHANNELS))
+    requested_by: str = ""
+    summary: dict[str, Any] | None = None
+    """What the step will do in words, structured (headline, does, amounts, details), for pages."""
+    shown: str = ""
+    """The same, as the one text every channel shows; bound by `digest`."""
+    digest: str = ""
+    """`approval_digest(self)`, fixed when the gate opened (empty on gates opened before digests:
+    `bound_digest` computes it then)."""
 
 
 class DecisionRequest(BaseModel):
@@ -53,7 +83,9 @@ class DecisionRequest(BaseModel):
     approver: str = Field(pattern=APPROVER_PATTERN)
     approved: bool
     comment: str = Field(default="", max_length=2000)
-    proof: str = Field(pattern=r"^[0-9a-f]{64}$")
+    digest: str = Field(pattern=DIGEST_PATTERN, description="The digest of what the approver was shown")
+    channel: Channel = "cli"
+    proof: str = Field(pattern=DIGEST_PATTERN)
 
 
 class ReadRequest(BaseModel):
@@ -76,9 +108,30 @@ def _mac(token: str, fields: dict[str, Any]) -> str:
     return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def decision_proof(token: str, approval: str, approver: str, approved: bool, comment: str = "") -> str:
+def approval_digest(pending: "PendingApproval") -> str:
+    """SHA-256 over what an approver decides on: the approval, the action, its resolved params and
+    the text shown. Not keyed: it names what was shown; the proof is what authenticates."""
+    fields = {"context": DIGEST_CONTEXT, "approval": pending.approval_id, "action": pending.action,
+              "params": pending.params, "shown": pending.shown}
+    message = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(message.encode()).hexdigest()
+
+
+def bound_digest(pending: "PendingApproval") -> str:
+    return pending.digest or approval_digest(pending)
+
+
+def decision_proof(token: str, approval: str, approver: str, approved: bool, comment: str = "", *,
+                   digest: str, channel: Channel = "cli") -> str:
     return _mac(token, {"context": PROOF_CONTEXT, "approval": approval, "approver": approver,
-                        "approved": approved, "comment": comment})
+                        "approved": approved, "comment": comment, "digest": digest, "channel": channel})
+
+
+def decision_request(token: str, approval: str, approver: str, approved: bool, comment: str = "", *,
+                     digest: str, channel: Channel = "cli") -> dict[str, Any]:
+    """The body `Approval/{id}/decide` (or the gate's awakeable) takes, with its proof."""
+    return {"approver": approver, "approved": approved, "comment": comment, "digest": digest, "channel": channel,
+            "proof": decision_proof(token, approval, approver, approved, comment, digest=digest, channel=channel)}
 
 
 def read_proof(token: str, approver: str, at: int) -> str:
@@ -118,11 +171,33 @@ def check_decision(
     token = tokens.get(decision.approver)
     if token is None:
         return None, f"{decision.approver} has no credentials configured"
-    expected = decision_proof(token, approval.approval_id, decision.approver, decision.approved, decision.comment)
+    expected = decision_proof(token, approval.approval_id, decision.approver, decision.approved, decision.comment,
+                              digest=decision.digest, channel=decision.channel)
     if not hmac.compare_digest(expected, decision.proof):
-        return None, f"the proof does not authenticate {decision.approver} (it covers the approval, the verdict " \
-                     "and the comment)"
+        return None, f"the proof does not authenticate {decision.approver} (it covers the approval, the verdict, " \
+                     "the comment, the channel and the digest of what was shown)"
+    if problem := channel_problem(approval, decision.approver, decision.channel) or digest_problem(
+            approval, decision.digest):
+        return None, problem
     return decision, ""
+
+
+def channel_problem(approval: PendingApproval, approver: str, channel: Channel) -> str:
+    """Why `approver` may not decide `approval` through `channel`, or ""."""
+    if channel not in approval.channels:
+        return f"this approval is decided through {', '.join(approval.channels)}, not {channel}"
+    if channel == "chat" and approval.approvers != [approver]:
+        return ("an answer in the agent's chat comes from the agent's own client: it decides only a gate whose one "
+                "approver is the agent's user")
+    return ""
+
+
+def digest_problem(approval: PendingApproval, digest: str) -> str:
+    """Why a decision made on `digest` does not decide `approval` as it stands, or ""."""
+    if hmac.compare_digest(digest, bound_digest(approval)):
+        return ""
+    return ("the decision was made on something other than what this gate shows now (its params or its text "
+            "differ): look at it again and decide")
 
 
 def check_read(raw: bytes, tokens: Mapping[str, str], now: float) -> tuple[str | None, str]:

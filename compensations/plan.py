@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from pivot.compensations.approvals import DEFAULT_CHANNELS, Channel
 from pivot.compensations.connections import CONNECTION_PATTERN, DEFAULT_CONNECTION
 from pivot.compensations.ids import STEP_ID_PATTERN
 
@@ -35,6 +36,10 @@ class Approval(BaseModel):
     approvers: list[str] = Field(min_length=1, max_length=20)
     timeout: timedelta = Field(default=timedelta(days=3), description="ISO-8601 duration, e.g. P3D")
     reason: str = Field(default="", max_length=500)
+    channels: list[Channel] = Field(
+        default_factory=lambda: list(DEFAULT_CHANNELS), min_length=1, max_length=5,
+        description="Where it may be decided: page, cli, slack, email; chat = the agent's own user (sole approver)")
+    requested_by: str = Field(default="", max_length=200, description="Who asked, as the approver will read it")
 
 
 class StepSpec(BaseModel):

@@ -21,7 +21,7 @@ from restate.serde import BytesSerde
 
 from pivot.compensations import clock
 from pivot.compensations.actions import Action, JsonDict
-from pivot.compensations.approvals import PendingApproval, approval_id
+from pivot.compensations.approvals import PendingApproval, approval_digest, approval_id
 from pivot.compensations.attempts import (
     WAIT_WHOLE_WINDOW,
     FirstWrite,
@@ -55,6 +55,12 @@ class ApprovalGate(Protocol):
     def closed(self, ctx: Context, approval: str, closing: JsonDict) -> None: ...
 
     def verify(self, raw: bytes, pending: JsonDict) -> JsonDict: ...
+
+    def describe(self, pending: JsonDict) -> JsonDict:
+        """What the step will do in words, for every channel: `{"summary": {...}, "shown": "..."}`.
+        Runs inside `ctx.run` once per gate: the text is journaled, so it is the same on replay
+        even after a deployment phrases it differently."""
+        ...
 
 
 AlertSink = Callable[[JsonDict], bool]
@@ -187,11 +193,16 @@ async def await_approval(
     pending = PendingApproval(
         approval_id=approval_id(run_id, step.id), run_id=run_id, step_id=step.id, action=step.action,
         params=params.model_dump(mode="json"), approvers=spec.approvers, reason=spec.reason, requested_at=now,
-        deadline=now + spec.timeout.total_seconds(), done=done,
+        deadline=now + spec.timeout.total_seconds(), done=done, channels=spec.channels,
+        requested_by=spec.requested_by,
     )
+    described = await ctx.run_typed(f"{step.id}:shown", gate.describe, RunOptions(type_hint=dict),
+                                     pending.model_dump(mode="json"))
+    pending = pending.model_copy(update={"summary": described.get("summary"), "shown": str(described["shown"])})
+    pending = pending.model_copy(update={"digest": approval_digest(pending)})
     step.state = StepState.WAITING_APPROVAL
     step.approval = {"approval_id": pending.approval_id, "approvers": spec.approvers, "reason": spec.reason,
-                     "deadline": iso(pending.deadline)}
+                     "deadline": iso(pending.deadline), "channels": spec.channels}
     changed(True)
     deadline = ctx.sleep(timedelta(seconds=spec.timeout.total_seconds()), name=f"{step.id}:deadline")
     while True:

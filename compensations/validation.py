@@ -163,6 +163,13 @@ def check_step(step: StepSpec, catalog: Catalog, where: str = "") -> list[Violat
     if step.approval is not None and step.approval.timeout > MAX_APPROVAL_WAIT:
         violation(_at(where, "approval.timeout"), "approval", f"approval timeout exceeds {MAX_APPROVAL_WAIT.days} days",
                   "use a shorter timeout")
+    if step.approval is not None and len(set(step.approval.channels)) < len(step.approval.channels):
+        violation(_at(where, "approval.channels"), "approval", "a channel is named twice", "name each channel once")
+    if step.approval is not None and "chat" in step.approval.channels and len(step.approval.approvers) != 1:
+        violation(_at(where, "approval.channels"), "approval",
+                  "the chat channel asks the agent's own user, whose answer comes from the agent's client: it "
+                  f"decides a gate with one approver, not {len(step.approval.approvers)}",
+                  "name only the agent's user as approver, or drop chat from channels")
     if step.approval is not None and (unknown := catalog.unknown_approvers(step.approval.approvers)):
         configured = ", ".join(sorted(catalog.approvers or ())) or "none"
         names = ", ".join(f"'{name}'" for name in unknown)

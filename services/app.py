@@ -31,7 +31,7 @@ KEY_CHECKS = {SAGA_RUN: check_run_id, SAGA: check_run_id, SAGA_REPAIR: check_run
 
 def pivot_services(catalog: Catalog) -> Handlers:
     """Every Restate service Pivot serves: plans, open sagas (the engine and its gated steps), approvals, repair."""
-    gate, alert = InboxGate(), webhook_alert()
+    gate, alert = InboxGate(catalog), webhook_alert()
     return [
         saga_run_workflow(catalog, gate, alert),
         open_saga_workflow(catalog, gate, alert), saga_step_service(catalog, gate),

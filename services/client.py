@@ -12,7 +12,14 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from pivot.compensations.approvals import decision_proof, read_request
+from pivot.compensations.approvals import (
+    NO_DIGEST,
+    Channel,
+    PendingApproval,
+    bound_digest,
+    decision_request,
+    read_request,
+)
 from pivot.compensations.error_body import ErrorBody, error_body, status_code_name
 from pivot.compensations.ids import check_approval_id, check_run_id
 from pivot.compensations.validation import Violation, plan_digest
@@ -299,10 +306,24 @@ class PivotClient:
         return self._result(self._http.post(f"/Approval/{_key(approval_id)}/get",
                                             json=read_request(approver, token, time.time())))
 
-    def decide(self, approval_id: str, *, approver: str, token: str, approved: bool,
-               comment: str = "") -> dict[str, Any]:
-        """Approve or reject; the token only keys the proof (which covers every field) and is never sent."""
+    def _gate_digest(self, approval_id: str, approver: str, token: str) -> str:
+        """The gate's digest as it stands; when the gate cannot be read as `approver` (not theirs, a
+        wrong token), one that matches nothing, so that the decision gets the gate's own refusal."""
+        try:
+            pending = self.approval(approval_id, approver=approver, token=token).get("pending")
+        except PivotError:
+            return NO_DIGEST
+        return bound_digest(PendingApproval.model_validate(pending)) if isinstance(pending, dict) else NO_DIGEST
+
+    def decide(self, approval_id: str, *, approver: str, token: str, approved: bool, comment: str = "",
+               digest: str | None = None, channel: Channel = "cli") -> dict[str, Any]:
+        """Approve or reject; the token only keys the proof (which covers every field) and is never sent.
+
+        The decision is bound to `digest`, the gate's digest of what its approver was shown
+        (`approval(...)["pending"]["shown"]`): pass the one you showed. Without it the gate is
+        read first and its own digest used, for a caller that decides on the gate as it stands."""
         check_approval_id(approval_id)
-        proof = decision_proof(token, approval_id, approver, approved, comment)
-        body = {"approver": approver, "approved": approved, "comment": comment, "proof": proof}
+        if digest is None:
+            digest = self._gate_digest(approval_id, approver, token)
+        body = decision_request(token, approval_id, approver, approved, comment, digest=digest, channel=channel)
         return self._result(self._http.post(f"/Approval/{_key(approval_id)}/decide", json=body))

@@ -23,7 +23,7 @@ class Request(BaseModel):
 @gated.handler()
 async def onboard(ctx: restate.Context, request: Request) -> dict[str, Any]:
     try:
-        async with Saga(ctx, request.run_id, catalog, gate=InboxGate()) as saga:
+        async with Saga(ctx, request.run_id, catalog, gate=InboxGate(catalog)) as saga:
             await saga.step("contact", "hubspot.create_contact", {"email": request.email},
                             approval={"approvers": request.approvers, "timeout": "PT1H", "reason": "library gate"})
     except SagaEnded as ended:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pivot.compensations.approvals import decision_proof
+from pivot.compensations.approvals import decision_request
 from pivot.compensations.keys import forward_key
 from pivot.services.client import PivotClient, PivotError
 from pivot.services.local.demo import flagship_plan
@@ -132,8 +132,8 @@ def test_restate_awakeable_endpoint_with_a_malformed_body_does_not_resume(stack:
     assert pivot.status(run_id)["status"] == "waiting_approval"
 
     second = _awakeable_of(stack, approval)
-    good = {"approver": "finance", "approved": True, "comment": "via the awakeable",
-            "proof": decision_proof(APPROVER_TOKENS["finance"], approval, "finance", True, "via the awakeable")}
+    digest = pivot.approval(approval, approver="finance", token=APPROVER_TOKENS["finance"])["pending"]["digest"]
+    good = decision_request(APPROVER_TOKENS["finance"], approval, "finance", True, "via the awakeable", digest=digest)
     assert httpx.post(f"{stack.ingress_url}/restate/awakeables/{second}/resolve", json=good,
                       timeout=10).status_code in {200, 202}
     outcome = pivot.attach(run_id)

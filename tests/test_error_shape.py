@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pivot.compensations.approvals import decision_proof, read_request
+from pivot.compensations.approvals import NO_DIGEST, decision_request, read_request
 from pivot.services.cli.main import main
 from pivot.services.client import PivotClient, PivotError, PlanRejectedError, StepConflictError, StepRejectedError
 from pivot.services.local.demo import flagship_steps
@@ -126,8 +126,7 @@ def test_a_bad_id_and_a_body_where_none_belongs(stack: Stack) -> None:
 
 def test_approval_refusals_name_the_gate(stack: Stack, pivot: PivotClient) -> None:
     run_id, approval = park(pivot)
-    forged = {"approver": "ops", "approved": True, "comment": "",
-              "proof": decision_proof("guess", approval, "ops", True, "")}
+    forged = decision_request("guess", approval, "ops", True, "", digest=NO_DIGEST)
     meta = envelope(post(stack, f"/Approval/{approval}/decide", forged), 403, "decision_refused")
     assert (meta["approval"], meta["run"], meta["step"]) == (approval, run_id, "invoice")
     stale = read_request("finance", "wrong-token", 0)

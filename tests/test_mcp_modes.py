@@ -56,7 +56,7 @@ def test_meta_mode_end_to_end(meta_mcp: McpTools, sandboxes: Sandboxes) -> None:
     listed = meta_mcp.list_tools()
     assert {t.name for t in listed} == META_TOOLS
     wire = {"tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]}
-    assert len(json.dumps(wire)) <= 6_000
+    assert len(json.dumps(wire)) <= 6_200  # 6,061 with the approval gate's channels (issue 26); JSON spacing included
 
     found = ok(meta_mcp.call("find_actions", {"query": "invoice", "provider": "stripe", "kind": None}))
     assert [a["name"] for a in found["actions"]] == ["stripe.create_invoice", "stripe.send_invoice"]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bench.parked import rss_mib
-from pivot.compensations.approvals import decision_proof
+from pivot.compensations.approvals import decision_request
 from pivot.compensations.keys import forward_key
 from pivot.services.client import PivotClient
 from pivot.services.local.demo import DEMO_CUSTOMER
@@ -72,6 +72,7 @@ def test_parked_sagas_list_and_finish(
     wait_until(lambda: mine <= {a["approval_id"] for a in inbox(pivot)}, timeout_s=600,
                what=f"{PARKED} approvals in the inbox", interval_s=1.0)
     listed = [a for a in inbox(pivot) if a["approval_id"] in mine]
+    digests = {a["approval_id"]: a["digest"] for a in listed}
     assert len(listed) == PARKED and {a["run_id"] for a in listed} == set(runs)
     assert [a["deadline"] for a in listed] == sorted(a["deadline"] for a in listed)
 
@@ -85,8 +86,8 @@ def test_parked_sagas_list_and_finish(
     async def approve_all() -> None:
         async with httpx.AsyncClient(base_url=stack.ingress_url, timeout=600) as http:
             async def approve(approval: str) -> None:
-                body = {"approver": "finance", "approved": True, "comment": "bulk",
-                        "proof": decision_proof(APPROVER_TOKENS["finance"], approval, "finance", True, "bulk")}
+                body = decision_request(APPROVER_TOKENS["finance"], approval, "finance", True, "bulk",
+                                        digest=digests[approval])
                 response = await http.post(f"/Approval/{approval}/decide", json=body)
                 assert response.status_code == 200, response.text
             await _each(sorted(mine), approve)

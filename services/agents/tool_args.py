@@ -49,9 +49,25 @@ def _noted(node: Any, notes: dict[str, str]) -> Any:
     return out
 
 
+AGENT_UNSET = ("requested_by",)
+"""Fields of the approval gate that an agent's tools leave out: who asked for an approval is for the
+agent's program to say (library, plan over HTTP), never for the model to claim."""
+UNSHOWN_BOUNDS = frozenset({"minItems", "maxItems"})
+"""How many approvers and channels a gate may name: the service checks it and says so."""
+
+
+def _for_agents(schema: Schema) -> Schema:
+    gate = schema.get("$defs", {}).get("Approval")
+    if gate is not None:
+        gate["properties"] = {name: {k: v for k, v in prop.items() if k not in UNSHOWN_BOUNDS}
+                              for name, prop in gate["properties"].items() if name not in AGENT_UNSET}
+        gate["required"] = [name for name in gate.get("required", []) if name not in AGENT_UNSET]
+    return schema
+
+
 @cache
 def _step_wire() -> Schema:
-    schema = model_schema(StepRequest)
+    schema = _for_agents(model_schema(StepRequest))
     schema["properties"] = {k: v for k, v in schema["properties"].items() if k != "wait_s"}
     schema["required"] = [k for k in schema.get("required", []) if k != "wait_s"]
     return schema
@@ -59,7 +75,7 @@ def _step_wire() -> Schema:
 
 @cache
 def _plan_wire() -> Schema:
-    return model_schema(Plan)
+    return _for_agents(model_schema(Plan))
 
 
 def _unpatterned(node: Any) -> Any:

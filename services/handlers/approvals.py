@@ -14,16 +14,19 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import restate
 from restate import ObjectContext, ObjectSharedContext, RunOptions, TerminalError
 from restate.serde import BytesSerde
 
+from pivot.compensations.actions import Action
 from pivot.compensations.approvals import PendingApproval, check_decision, check_read, parse_approver_tokens
 from pivot.compensations.clock import stamped
 from pivot.compensations.error_body import refusal
 from pivot.compensations.protocol import iso
+from pivot.services.approval_text import describe
 from pivot.services.handlers.names import SAGA, SAGA_RUN
 
 APPROVERS_ENV = "PIVOT_APPROVERS"
@@ -80,6 +83,12 @@ def verify_decision(raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:
 
 class InboxGate:
     """The saga's side of approvals (pivot.compensations.protocol.ApprovalGate)."""
+
+    def __init__(self, catalog: Mapping[str, Action]):
+        self._catalog = catalog
+
+    def describe(self, pending: dict[str, Any]) -> dict[str, Any]:
+        return describe(PendingApproval.model_validate(pending), self._catalog)
 
     def opened(self, ctx: restate.Context, pending: PendingApproval, awakeable_id: str) -> None:
         ctx.object_send(open_approval, key=pending.approval_id,

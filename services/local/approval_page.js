@@ -71,7 +71,8 @@ async function decide(item, approved, card) {
   const resultEl = card.querySelector(".result");
   if (!approved && !comment.trim()) { resultEl.textContent = "Say why you reject it."; return; }
   card.querySelectorAll("button").forEach((b) => (b.disabled = true));
-  const response = await post("/api/decide", { approval_id: item.approval_id, approver, token, approved, comment });
+  const response = await post("/api/decide", { approval_id: item.approval_id, approver, token, approved, comment,
+                                                  digest: item.digest || "" });
   const body = await response.json();
   if (!response.ok) {
     resultEl.textContent = "Refused: " + why(body, response);

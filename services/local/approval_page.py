@@ -36,7 +36,14 @@ from starlette.routing import Route
 
 from pivot.compensations import strict_json
 from pivot.compensations.actions import Action
-from pivot.compensations.approvals import APPROVER_PATTERN, decision_proof, read_request
+from pivot.compensations.approvals import (
+    APPROVER_PATTERN,
+    NO_DIGEST,
+    PendingApproval,
+    bound_digest,
+    decision_request,
+    read_request,
+)
 from pivot.compensations.error_body import ErrorBody
 from pivot.compensations.ids import APPROVAL_ID_PATTERN
 from pivot.services.catalog import build_catalog
@@ -70,6 +77,16 @@ class ApprovalRead(Approver):
 class DecideBody(ApprovalRead):
     approved: bool
     comment: str = Field(default="", max_length=2000)
+    digest: str = Field(default="", pattern=r"^([0-9a-f]{64})?$",
+                        description="The digest of the gate the page showed (empty: a gate opened before digests)")
+
+
+async def _bound_digest(ingress: httpx.AsyncClient, body: DecideBody) -> str:
+    """The digest of a gate opened before gates carried one (computed from what it holds)."""
+    answer = await ingress.post(f"/Approval/{quote(body.approval_id, safe='')}/get",
+                                json=read_request(body.approver, body.token, time.time()))
+    pending = answer.json().get("pending") if answer.status_code == 200 else None
+    return bound_digest(PendingApproval.model_validate(pending)) if isinstance(pending, dict) else NO_DIGEST
 
 
 def _client(request: Request) -> str:
@@ -154,9 +171,9 @@ def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NA
             return body
         if (limited := _limited(decisions, body.approver, request)) is not None:
             return limited
-        proof = decision_proof(body.token, body.approval_id, body.approver, body.approved, body.comment)
-        decision: dict[str, Any] = {"approver": body.approver, "approved": body.approved,
-                                    "comment": body.comment, "proof": proof}
+        digest = body.digest or await _bound_digest(ingress, body)
+        decision = decision_request(body.token, body.approval_id, body.approver, body.approved, body.comment,
+                                    digest=digest, channel="page")
         return _upstream(await ingress.post(f"/Approval/{quote(body.approval_id, safe='')}/decide", json=decision))
 
     return Starlette(

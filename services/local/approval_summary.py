@@ -167,7 +167,10 @@ def summarize_step(action_name: str, params: Mapping[str, Any], catalog: Mapping
 
 
 def add_summaries(items: list[Any], catalog: Mapping[str, Action]) -> None:
-    """Give each pending approval (as `Approvals/pending` or `Approval/get` answer it) its `summary`."""
+    """Give each pending approval (as `Approvals/pending` or `Approval/get` answer it) its `summary`:
+    the one the service wrote when the gate opened (what its digest binds), else one made here."""
     for item in items:
+        if isinstance(item, dict) and isinstance(item.get("summary"), dict):
+            continue
         if isinstance(item, dict) and isinstance(item.get("action"), str) and isinstance(item.get("params"), dict):
             item["summary"] = summarize_step(item["action"], item["params"], catalog).model_dump()

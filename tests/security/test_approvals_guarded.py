@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pivot.compensations.approvals import decision_proof, read_request
+from pivot.compensations.approvals import decision_request, read_request
 from pivot.services.client import PivotClient, PivotError
 from pivot.services.local.approver_tokens import ensure_approver_tokens
 from pivot.services.local.processes import ManagedProcess, free_port, wait_until
@@ -69,16 +69,16 @@ def test_each_approver_sees_only_the_gates_that_name_them(pivot: PivotClient, pa
 
 
 def test_the_decision_proof_covers_the_comment(stack: Stack, pivot: PivotClient, parked: tuple[str, str]) -> None:
-    """A proof seen in transit cannot be replayed with another comment (or verdict)."""
+    """A proof seen in transit cannot be replayed with another comment (or verdict, or channel)."""
     run_id, approval = parked
-    proof = decision_proof(FINANCE, approval, "finance", True, "looks right")
-    for changed in ({"comment": "approved by the CFO"}, {"approved": False}):
-        body = {"approver": "finance", "approved": True, "comment": "looks right", "proof": proof, **changed}
+    digest = pivot.approval(approval, approver="finance", token=FINANCE)["pending"]["digest"]
+    valid = decision_request(FINANCE, approval, "finance", True, "looks right", digest=digest)
+    for changed in ({"comment": "approved by the CFO"}, {"approved": False}, {"channel": "page"}):
+        body = {**valid, **changed}
         response = _read(stack, f"/Approval/{approval}/decide", body)
         assert response.status_code == 403 and "does not authenticate" in response.text, response.text
     assert pivot.status(run_id)["status"] == "waiting_approval"
-    body = {"approver": "finance", "approved": True, "comment": "looks right", "proof": proof}
-    assert _read(stack, f"/Approval/{approval}/decide", body).status_code == 200
+    assert _read(stack, f"/Approval/{approval}/decide", valid).status_code == 200
     invoice = next(s for s in pivot.attach(run_id)["steps"] if s["id"] == "invoice")
     assert invoice["decision"]["comment"] == "looks right"
 

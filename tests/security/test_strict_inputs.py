@@ -98,13 +98,14 @@ def test_input_where_none_is_taken_is_refused(stack: Stack) -> None:
 
 def test_a_decision_is_not_coerced(pivot: PivotClient, stack: Stack) -> None:
     """`"approved": "true"` is refused even with an otherwise valid proof; the saga keeps waiting."""
-    from pivot.compensations.approvals import decision_proof
+    from pivot.compensations.approvals import decision_request
     from tests.conftest import APPROVER_TOKENS
 
     run_id, approval = park(pivot)
-    proof = decision_proof(APPROVER_TOKENS["finance"], approval, "finance", True)
+    digest = pivot.approval(approval, approver="finance", token=APPROVER_TOKENS["finance"])["pending"]["digest"]
+    valid = decision_request(APPROVER_TOKENS["finance"], approval, "finance", True, digest=digest)
     for approved in ("true", 1):
-        body = {"approver": "finance", "approved": approved, "comment": "", "proof": proof}
+        body = {**valid, "approved": approved}
         response = httpx.post(f"{stack.ingress_url}/Approval/{approval}/decide", json=body, timeout=60)
         assert response.status_code == 403 and "malformed" in response.text, response.text
     assert pivot.status(run_id)["status"] == "waiting_approval"
