@@ -22,6 +22,8 @@ class Decision(BaseModel):
     approver: str
     at: str
     comment: str = ""
+    channel: str | None = None
+    """Where it was decided: page, cli, slack, email or chat."""
 
 
 class StepOutcome(BaseModel):

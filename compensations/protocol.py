@@ -234,7 +234,8 @@ async def await_approval(
                         extra={"run_id": run_id, "step_id": step.id})
             continue
         step.decision = Decision(approved=bool(verdict["approved"]), approver=str(verdict["approver"]),
-                                 at=iso(float(verdict["at"])), comment=str(verdict.get("comment", "")))
+                                 at=iso(float(verdict["at"])), comment=str(verdict.get("comment", "")),
+                                 channel=verdict.get("channel"))
         if not verdict.get("gate_closed"):
             gate.closed(ctx, pending.approval_id, {"decision": step.decision.model_dump()})
         step.state = StepState.PENDING

@@ -13,6 +13,7 @@ from pivot.compensations.actions import Catalog
 from pivot.compensations.ids import check_approval_id, check_run_id
 from pivot.services.catalog import build_catalog, configured_approvers
 from pivot.services.handlers.alerts import webhook_alert
+from pivot.services.handlers.approval_notices import notices
 from pivot.services.handlers.approvals import InboxGate, approval, approvals_service, inbox
 from pivot.services.handlers.ingress_guard import guard_services
 from pivot.services.handlers.names import SAGA, SAGA_RUN
@@ -35,7 +36,7 @@ def pivot_services(catalog: Catalog) -> Handlers:
     return [
         saga_run_workflow(catalog, gate, alert),
         open_saga_workflow(catalog, gate, alert), saga_step_service(catalog, gate),
-        approval, inbox, approvals_service, saga_repair_object(catalog),
+        approval, inbox, approvals_service, notices, saga_repair_object(catalog),
     ]
 
 

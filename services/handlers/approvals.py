@@ -27,6 +27,8 @@ from pivot.compensations.clock import stamped
 from pivot.compensations.error_body import refusal
 from pivot.compensations.protocol import iso
 from pivot.services.approval_text import describe
+from pivot.services.handlers.approval_notices import CHANNELS, announce
+from pivot.services.handlers.approval_notices import settle as settle_notices
 from pivot.services.handlers.names import SAGA, SAGA_RUN
 
 APPROVERS_ENV = "PIVOT_APPROVERS"
@@ -78,7 +80,7 @@ def verify_decision(raw: bytes, pending: dict[str, Any]) -> dict[str, Any]:
     if decision is None:
         return {"ok": False, "problem": problem}
     return {"ok": True, "approver": decision.approver, "approved": decision.approved, "comment": decision.comment,
-            "gate_closed": through_gate}
+            "channel": decision.channel, "gate_closed": through_gate}
 
 
 class InboxGate:
@@ -112,6 +114,8 @@ async def open_approval(ctx: ObjectContext, request: dict[str, Any]) -> None:
     if first:
         for approver in request["pending"]["approvers"]:
             ctx.object_send(inbox_add, key=inbox_shard(approver, ctx.key()), arg=request["pending"])
+        if set(request["pending"].get("channels", ())) & set(CHANNELS):
+            ctx.object_send(announce, key=ctx.key(), arg=request["pending"])
 
 
 @approval.handler("close", ingress_private=True)
@@ -123,6 +127,12 @@ async def close_approval(ctx: ObjectContext, closing: dict[str, Any]) -> None:
     ctx.clear("awakeable")
     pending = await ctx.get("pending", type_hint=dict)
     _leave_inboxes(ctx, (pending or {}).get("approvers", []))
+    _settle_notices(ctx, pending, closing)
+
+
+def _settle_notices(ctx: ObjectContext, pending: dict[str, Any] | None, closing: dict[str, Any]) -> None:
+    if pending is not None and set(pending.get("channels", ())) & set(CHANNELS):
+        ctx.object_send(settle_notices, key=ctx.key(), arg=closing)
 
 
 def _leave_inboxes(ctx: ObjectContext, approvers: list[str]) -> None:
@@ -171,11 +181,13 @@ async def decide(ctx: ObjectContext, request: dict[str, Any]) -> dict[str, Any]:
     awakeable_id = await ctx.get("awakeable", type_hint=str)
     if awakeable_id is None:
         raise _refused(ctx, 409, "not_waiting", f"approval {ctx.key()} is not waiting for a decision")
-    ctx.set("closed", {"decision": {"approved": verdict["approved"], "approver": verdict["approver"],
-                                    "at": iso(float(verdict["at"]))}})
+    closing = {"decision": {"approved": verdict["approved"], "approver": verdict["approver"],
+                            "at": iso(float(verdict["at"])), "channel": verdict.get("channel", "cli")}}
+    ctx.set("closed", closing)
     ctx.resolve_awakeable(awakeable_id, json.dumps({FROM_DECIDE: request}).encode(), serde=restate.serde.BytesSerde())
     ctx.clear("awakeable")
     _leave_inboxes(ctx, pending.approvers)  # the gate is closed here: the saga sends no `close` after a decision
+    _settle_notices(ctx, pending_raw, closing)
     return {"approval_id": ctx.key(), "approved": verdict["approved"], "approver": verdict["approver"]}
 
 
