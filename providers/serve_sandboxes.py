@@ -7,6 +7,9 @@ One process (not one per provider) keeps the local stack and the test suite chea
 leaves a single pid to stop. Each sandbox accepts only the credentials listed in
 `PIVOT_SANDBOX_<PROVIDER>_CREDENTIALS` (comma-separated), or its local fake when that is unset
 (`pivot.providers.sandbox_kit.credentials`); it refuses every other one the way the real API does.
+The Slack sandbox also calls the app back when a test clicks a button: it signs those requests with
+`PIVOT_SANDBOX_SLACK_SIGNING_SECRET` (else the local fake) and sends them to
+`PIVOT_SANDBOX_SLACK_INTERACTIVITY_URL` (loopback only; else none until `POST /_sandbox/app`).
 "sandboxes ready" is printed only once every sandbox has answered its own health check over HTTP,
 so a caller can wait on that line instead of sleeping. SIGTERM and SIGINT shut all servers down
 gracefully; the exit code is 0 then, 1 if a server failed.
@@ -33,12 +36,14 @@ from starlette.applications import Starlette
 from pivot.providers.hubspot.sandbox import create_app as create_hubspot_app
 from pivot.providers.resend.sandbox import create_app as create_resend_app
 from pivot.providers.salesforce.sandbox import create_app as create_salesforce_app
-from pivot.providers.sandbox_kit.credentials import NoCredentials, accepted_credentials
+from pivot.providers.sandbox_kit.credentials import accepted_credentials, signing_secret
 from pivot.providers.shopify.sandbox import create_app as create_shopify_app
 from pivot.providers.slack.sandbox import create_app as create_slack_app
+from pivot.providers.slack.sandbox.interactivity import loopback_url
 from pivot.providers.stripe.sandbox import create_app as create_stripe_app
 
 READY_LINE = "sandboxes ready"
+SLACK_INTERACTIVITY_URL = "PIVOT_SANDBOX_SLACK_INTERACTIVITY_URL"
 READY_TIMEOUT_S = 15.0
 GRACEFUL_TIMEOUT_S = 2.0
 
@@ -79,9 +84,23 @@ def parse_args(argv: Sequence[str] | None = None) -> dict[str, str]:
     try:
         for name in binds:
             accepted_credentials(name, os.environ)
-    except NoCredentials as empty:
-        parser.error(str(empty))
+            if name == "slack":
+                signing_secret(name, os.environ)
+                if os.environ.get(SLACK_INTERACTIVITY_URL):
+                    loopback_url(os.environ[SLACK_INTERACTIVITY_URL])
+    except ValueError as refused:  # NoCredentials (an empty list or secret), or a URL off this machine
+        parser.error(str(refused))
     return binds
+
+
+def create_sandbox(name: str, environ: Mapping[str, str]) -> Starlette:
+    """`name`'s sandbox app, configured from `environ`: its credentials, and Slack's signing secret and
+    interactivity URL."""
+    accepted = accepted_credentials(name, environ)
+    if name != "slack":
+        return SANDBOXES[name](accepted)
+    return create_slack_app(accepted, signing_secret=signing_secret("slack", environ),
+                            interactivity_url=environ.get(SLACK_INTERACTIVITY_URL) or None)
 
 
 async def _answers_health(bind: str) -> bool:
@@ -130,7 +149,7 @@ async def serve_sandboxes(binds: dict[str, str], environ: Mapping[str, str] = os
         config.accesslog = None
         config.loglevel = "WARNING"
         # Starlette is an ASGI app; hypercorn's stricter event types just do not name it as one.
-        app = cast(ASGIFramework, SANDBOXES[name](accepted_credentials(name, environ)))
+        app = cast(ASGIFramework, create_sandbox(name, environ))
         servers.append(asyncio.create_task(
             serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi"), name=f"sandbox-{name}"
         ))

@@ -16,6 +16,11 @@ The list travels in the environment, not on the command line, because any user o
 read a process's arguments. It has a variable of its own, not the service's `STRIPE_API_KEY`, so
 that a shell holding a real key never makes a local fake accept it. These are test credentials:
 the sandboxes never print or log them.
+
+A sandbox that calls the app back (Slack's interactivity requests) also signs what it sends, with the
+app's signing secret: `PIVOT_SANDBOX_<PROVIDER>_SIGNING_SECRET` when set (an empty value is refused at
+start, like an empty credential list), otherwise its `LOCAL_SIGNING_SECRETS` entry, the fake the local
+stack hands the service so the service can verify those requests.
 """
 
 from collections.abc import Iterable, Mapping
@@ -31,6 +36,13 @@ LOCAL_CREDENTIALS: Mapping[str, str] = MappingProxyType({
 })
 """Each sandbox's credential when it is given none: recognisable fakes (the security tests search
 journals and logs for them)."""
+
+
+LOCAL_SIGNING_SECRETS: Mapping[str, str] = MappingProxyType({
+    "slack": "pivotlocal5ec7e75ac1c5161f9d0bb8e3",
+})
+"""Each calling-back sandbox's signing secret when it is given none: a recognisable fake, 32 characters
+like Slack's."""
 
 
 class NoCredentials(ValueError):
@@ -57,3 +69,19 @@ def accepted_credentials(provider: str, environ: Mapping[str, str]) -> frozenset
 def credentials_environment(accepted: Mapping[str, Iterable[str]]) -> dict[str, str]:
     """The variables that make a sandboxes process accept exactly `accepted` (provider -> credentials)."""
     return {credentials_variable(provider): ",".join(credentials) for provider, credentials in accepted.items()}
+
+
+def signing_secret_variable(provider: str) -> str:
+    """The variable that sets what `provider`'s sandbox signs with: PIVOT_SANDBOX_SLACK_SIGNING_SECRET."""
+    return f"PIVOT_SANDBOX_{provider.upper()}_SIGNING_SECRET"
+
+
+def signing_secret(provider: str, environ: Mapping[str, str]) -> str:
+    """The secret `provider`'s sandbox signs its callbacks with under `environ` (see the module docstring)."""
+    variable = signing_secret_variable(provider)
+    value = environ.get(variable)
+    if value is None:
+        return LOCAL_SIGNING_SECRETS[provider]
+    if not value.strip():
+        raise NoCredentials(f"{variable} is set but empty")
+    return value.strip()

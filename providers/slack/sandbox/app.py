@@ -1,4 +1,4 @@
-"""A local Slack Web API: chat.postMessage / update / delete and conversations.history.
+"""A local Slack Web API: chat.postMessage / update / delete / postEphemeral, conversations.history, users.info.
 
 Slack has no idempotency header; the saga key rides in message metadata
 (`metadata.event_payload.pivot_key`) and clients scan `conversations.history` for it before a
@@ -14,6 +14,12 @@ Tokens and scopes follow the kit's token book (`/_sandbox/tokens`): no token at 
 `needed` and `provided`, and every authenticated answer carries `x-oauth-scopes` (see
 `scopes`). A configured token has every scope.
 
+Besides what an app calls, the sandbox plays Slack's side of interactivity (`interactivity`): a
+test clicks a button of a posted message as one of the workspace's members (`workspace`) and the
+sandbox POSTs the signed `block_actions` request to the app's interactivity URL; `chat.postEphemeral`,
+`users.info` and the click's `response_url` complete the flow. As on slack.com, every block of a stored
+message has a `block_id` (a random one when posted without).
+
 State lives in one `SlackSandbox` per `create_app()` call; nothing is module-level.
 """
 
@@ -23,6 +29,8 @@ import base64
 import binascii
 import json
 import logging
+import secrets
+import string
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,13 +50,25 @@ from pivot.providers.sandbox_kit import (
     build_sandbox_app,
     format_retry_after,
 )
-from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS
+from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS, LOCAL_SIGNING_SECRETS
 from pivot.providers.sandbox_kit.recorder import RecorderMiddleware, RequestRecorder
 from pivot.providers.sandbox_kit.tokens import TokenBook, token_routes
+from pivot.providers.slack.sandbox.args import (
+    JsonDict,
+    SlackError,
+    bool_arg,
+    content_args,
+    metadata_arg,
+    text_arg,
+    ts_arg,
+)
+from pivot.providers.slack.sandbox.interactivity import Ephemeral, ResponseUrl, SlackInteractivity
 from pivot.providers.slack.sandbox.scopes import SANDBOX_SCOPES, needed_scope, scope_headers
+from pivot.providers.slack.sandbox.workspace import Workspace, workspace_routes
 
 TEAM_ID = "T07PIVOTSB"
 TEAM_NAME = "Pivot Sandbox"
+TEAM_DOMAIN = "pivot-sandbox"
 TEAM_URL = "https://pivot-sandbox.slack.com/"
 BOT_USER_ID = "U07PIVOTBT"
 BOT_ID = "B07PIVOTBT"
@@ -56,27 +76,13 @@ APP_ID = "A07PIVOTAP"
 SEED_CHANNELS = (("C024BE91L", "general"),)
 DEFAULT_HISTORY_LIMIT = 100
 MAX_HISTORY_LIMIT = 999
-MAX_TEXT_LENGTH = 40_000
 BOT_UPDATED = 1_700_000_000
 BOT_ICONS = MappingProxyType({size: f"https://a.slack-edge.com/pivot/bot_{size[6:]}.png"
                               for size in ("image_36", "image_48", "image_72")})
 
+BLOCK_ID_ALPHABET = string.ascii_letters + string.digits + "+="
+
 log = logging.getLogger("pivot.sandbox.slack")
-
-JsonDict = dict[str, Any]
-
-
-class SlackError(Exception):
-    """`{"ok": false, "error": code}`; Slack reports almost every failure with HTTP 200."""
-
-    def __init__(self, code: str, status: int = 200, **extra: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.status = status
-        self.extra = extra
-
-    def body(self) -> JsonDict:
-        return {"ok": False, "error": self.code, **self.extra}
 
 
 @dataclass
@@ -108,48 +114,23 @@ class SlackState:
         default_factory=lambda: {channel_id: {} for channel_id, _ in SEED_CHANNELS}
     )
     last_ts_us: int = 0
+    workspace: Workspace = field(
+        default_factory=lambda: Workspace.seeded(TEAM_ID, [channel_id for channel_id, _ in SEED_CHANNELS])
+    )
+    ephemerals: list[Ephemeral] = field(default_factory=list)
+    response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
+
+
+def _with_block_ids(blocks: list[Any] | None) -> list[Any] | None:
+    """Slack gives every block of a stored message a `block_id`; a block posted without one gets a random one."""
+    if blocks is None:
+        return None
+    return [{**block, "block_id": "".join(secrets.choice(BLOCK_ID_ALPHABET) for _ in range(5))}
+            if isinstance(block, dict) and not block.get("block_id") else block
+            for block in blocks]
 
 
 # --------------------------------------------------------------------------- argument helpers
-
-
-def _text_arg(args: JsonDict, name: str) -> str | None:
-    value = args.get(name)
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _bool_arg(args: JsonDict, name: str) -> bool:
-    value = args.get(name)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value != 0
-    return isinstance(value, str) and value.strip().lower() in ("true", "1", "yes")
-
-
-def _json_arg(args: JsonDict, name: str, error: str) -> Any:
-    """Structured args arrive as JSON values (JSON bodies) or JSON strings (form bodies)."""
-    value = args.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise SlackError(error) from None
-    return value
-
-
-def _ts_arg(args: JsonDict, name: str, error: str) -> float | None:
-    value = _text_arg(args, name)
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise SlackError(error) from None
 
 
 def _ts_key(ts: str) -> tuple[int, int]:
@@ -175,37 +156,6 @@ def _decode_cursor(cursor: str) -> str:
     except ValueError:
         raise SlackError("invalid_cursor") from None
     return ts
-
-
-def _metadata_arg(args: JsonDict) -> JsonDict | None:
-    metadata = _json_arg(args, "metadata", "invalid_metadata_format")
-    if metadata is None:
-        return None
-    if not isinstance(metadata, dict):
-        raise SlackError("invalid_metadata_format")
-    if not isinstance(metadata.get("event_type"), str) or not metadata["event_type"]:
-        raise SlackError("invalid_metadata_schema")
-    payload = metadata.get("event_payload", {})
-    if not isinstance(payload, dict):
-        raise SlackError("invalid_metadata_schema")
-    if len(json.dumps(metadata)) > 8000:
-        raise SlackError("metadata_too_large")
-    return {"event_type": metadata["event_type"], "event_payload": payload}
-
-
-def _content_args(args: JsonDict) -> tuple[str | None, list[Any] | None, list[Any] | None]:
-    text = _text_arg(args, "text")
-    blocks = _json_arg(args, "blocks", "invalid_blocks")
-    if blocks is not None and not isinstance(blocks, list):
-        raise SlackError("invalid_blocks")
-    attachments = _json_arg(args, "attachments", "invalid_attachments")
-    if attachments is not None and not isinstance(attachments, list):
-        raise SlackError("invalid_attachments")
-    if text is not None and len(text) > MAX_TEXT_LENGTH:
-        raise SlackError("msg_too_long")
-    if attachments is not None and len(attachments) > 100:
-        raise SlackError("too_many_attachments")
-    return text, blocks or None, attachments or None
 
 
 # --------------------------------------------------------------------------- faults
@@ -235,31 +185,40 @@ SlackMethod = Callable[[JsonDict], JsonDict]
 class SlackSandbox:
     """All state and Web API methods of one Slack sandbox instance."""
 
-    def __init__(self, credentials: Iterable[str] = (LOCAL_CREDENTIALS["slack"],)) -> None:
+    app_id = APP_ID
+    team = MappingProxyType({"id": TEAM_ID, "domain": TEAM_DOMAIN})
+
+    def __init__(self, credentials: Iterable[str] = (LOCAL_CREDENTIALS["slack"],),
+                 signing_secret: str = LOCAL_SIGNING_SECRETS["slack"], interactivity_url: str | None = None) -> None:
         self.faults = FaultBook()
         self.ledger = Ledger()
         self.recorder = RequestRecorder()
         self.state = SlackState()
         self.tokens = TokenBook(accepted=frozenset(credentials))
+        self.interactivity = SlackInteractivity(self, signing_secret, interactivity_url)
         self.methods: dict[str, SlackMethod] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.post_message,
             "chat.update": self.update_message,
             "chat.delete": self.delete_message,
             "chat.getPermalink": self.get_permalink,
+            "chat.postEphemeral": self.post_ephemeral_message,
             "conversations.history": self.history,
             "conversations.replies": self.replies,
+            "users.info": self.users_info,
         }
 
     def reset(self) -> None:
         self.recorder.clear()
         self.tokens.clear()
         self.state = SlackState()
+        self.interactivity.reset()
 
     def app(self) -> Starlette:
         routes: list[BaseRoute] = [Route("/api/{method}", self.dispatch, methods=["GET", "POST"])]
         app = build_sandbox_app(
-            routes=[*self.recorder.routes(), *token_routes(self.tokens), *routes],
+            routes=[*self.recorder.routes(), *token_routes(self.tokens),
+                    *workspace_routes(lambda: self.state.workspace), *self.interactivity.routes(), *routes],
             faults=self.faults,
             ledger=self.ledger,
             responder=SlackFaultResponder(),
@@ -301,8 +260,10 @@ class SlackSandbox:
         return JSONResponse(body, status_code=status, headers=headers)
 
     def _channel(self, args: JsonDict) -> str:
+        return self.channel_id(text_arg(args, "channel"))
+
+    def channel_id(self, value: str | None) -> str:
         """A channel id from an id or a name (`general`, `#general`)."""
-        value = _text_arg(args, "channel")
         if value is None:
             raise SlackError("channel_not_found")
         if value in self.state.channels:
@@ -314,20 +275,21 @@ class SlackSandbox:
         raise SlackError("channel_not_found")
 
     def _message(self, channel: str, args: JsonDict, name: str = "ts") -> SlackMessage:
-        ts = _text_arg(args, name)
+        ts = text_arg(args, name)
         message = self.state.messages[channel].get(ts or "")
         if message is None:
             raise SlackError("message_not_found")
         return message
 
-    def _next_ts(self) -> str:
+    def next_ts(self) -> str:
         """Unix time with microseconds, strictly increasing even within one microsecond."""
         now_us = time.time_ns() // 1000
         self.state.last_ts_us = max(now_us, self.state.last_ts_us + 1)
         seconds, micros = divmod(self.state.last_ts_us, 1_000_000)
         return f"{seconds}.{micros:06d}"
 
-    def _render(self, message: SlackMessage, *, include_metadata: bool) -> JsonDict:
+    def render(self, message: SlackMessage, *, include_metadata: bool) -> JsonDict:
+        """The message as conversations.history shows it."""
         body: JsonDict = {
             "type": "message",
             "user": BOT_USER_ID,
@@ -372,43 +334,86 @@ class SlackSandbox:
 
     def post_message(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
-        text, blocks, attachments = _content_args(args)
-        metadata = _metadata_arg(args)
+        text, blocks, attachments = content_args(args)
+        metadata = metadata_arg(args)
         if text is None and blocks is None and attachments is None:
             raise SlackError("no_text")
-        thread_ts = _text_arg(args, "thread_ts")
-        message = SlackMessage(channel=channel, ts=self._next_ts(), text=text or "", blocks=blocks,
-                               attachments=attachments, metadata=metadata, thread_ts=thread_ts)
-        self.state.messages[channel][message.ts] = message
-        self.ledger.record("send", "message", message.ts, message.pivot_key,
-                           {"channel": channel, "thread_ts": thread_ts})
-        return {"channel": channel, "ts": message.ts, "message": self._render(message, include_metadata=True)}
+        message = self.post(channel, text or "", blocks, attachments, metadata, text_arg(args, "thread_ts"))
+        return {"channel": channel, "ts": message.ts, "message": self.render(message, include_metadata=True)}
 
     def update_message(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
         message = self._message(channel, args)
-        text, blocks, attachments = _content_args(args)
-        metadata = _metadata_arg(args)
+        text, blocks, attachments = content_args(args)
+        metadata = metadata_arg(args)
         if text is None and blocks is None and attachments is None:
             raise SlackError("no_text")
-        message.text = text or ""
-        if blocks is not None:
-            message.blocks = blocks
-        if attachments is not None:
-            message.attachments = attachments
-        if metadata is not None:
-            message.metadata = metadata
-        message.edited = {"user": BOT_USER_ID, "ts": self._next_ts()}
-        self.ledger.record("update", "message", message.ts, message.pivot_key, {"channel": channel})
-        rendered = self._render(message, include_metadata=True)
+        self.replace(message, text or "", blocks, attachments, metadata)
+        rendered = self.render(message, include_metadata=True)
         return {"channel": channel, "ts": message.ts, "text": message.text, "message": rendered}
 
     def delete_message(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
         message = self._message(channel, args)
-        del self.state.messages[channel][message.ts]
-        self.ledger.record("delete", "message", message.ts, message.pivot_key, {"channel": channel})
+        self.remove(message)
         return {"channel": channel, "ts": message.ts}
+
+    def post_ephemeral_message(self, args: JsonDict) -> JsonDict:
+        """chat.postEphemeral: a message only `user` sees; they must be a member of the channel."""
+        channel = self._channel(args)
+        user = text_arg(args, "user")
+        if user is None or not self.state.workspace.in_channel(user, channel):
+            raise SlackError("user_not_in_channel")
+        text, blocks, attachments = content_args(args)
+        if text is None and blocks is None and attachments is None:
+            raise SlackError("no_text")
+        shown = self.post_ephemeral(channel, user, text or "", blocks, attachments, text_arg(args, "thread_ts"),
+                                    via="chat.postEphemeral")
+        return {"message_ts": shown.message_ts}
+
+    def users_info(self, args: JsonDict) -> JsonDict:
+        user = self.state.workspace.users.get(text_arg(args, "user") or "")
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": user.info()}
+
+    # ----------------------------------------------------------------- effects (Web API and response_url)
+
+    def post(self, channel: str, text: str, blocks: list[Any] | None, attachments: list[Any] | None,
+             metadata: JsonDict | None, thread_ts: str | None) -> SlackMessage:
+        """Store a new message from the bot and record the send."""
+        message = SlackMessage(channel=channel, ts=self.next_ts(), text=text, blocks=_with_block_ids(blocks),
+                               attachments=attachments, metadata=metadata, thread_ts=thread_ts)
+        self.state.messages[channel][message.ts] = message
+        self.ledger.record("send", "message", message.ts, message.pivot_key,
+                           {"channel": channel, "thread_ts": thread_ts})
+        return message
+
+    def replace(self, message: SlackMessage, text: str, blocks: list[Any] | None, attachments: list[Any] | None,
+                metadata: JsonDict | None = None, *, via: str | None = None) -> None:
+        """Edit a message as chat.update does (what is not given is kept) and record the update."""
+        message.text = text
+        if blocks is not None:
+            message.blocks = _with_block_ids(blocks)
+        if attachments is not None:
+            message.attachments = attachments
+        if metadata is not None:
+            message.metadata = metadata
+        message.edited = {"user": BOT_USER_ID, "ts": self.next_ts()}
+        self.ledger.record("update", "message", message.ts, message.pivot_key, _detail(message.channel, via))
+
+    def remove(self, message: SlackMessage, *, via: str | None = None) -> None:
+        del self.state.messages[message.channel][message.ts]
+        self.ledger.record("delete", "message", message.ts, message.pivot_key, _detail(message.channel, via))
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[Any] | None,
+                       attachments: list[Any] | None, thread_ts: str | None, *, via: str) -> Ephemeral:
+        """Show `user` a message in `channel` that nobody else sees and no history lists; record the send."""
+        shown = Ephemeral(channel=channel, user=user, message_ts=self.next_ts(), text=text,
+                          blocks=_with_block_ids(blocks), attachments=attachments, thread_ts=thread_ts, via=via)
+        self.state.ephemerals.append(shown)
+        self.ledger.record("send", "ephemeral", shown.message_ts, None, {"channel": channel, "user": user, "via": via})
+        return shown
 
     def get_permalink(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
@@ -418,17 +423,17 @@ class SlackSandbox:
 
     def _page(self, messages: list[SlackMessage], args: JsonDict, *, newest_first: bool) -> JsonDict:
         """Window by latest/oldest/inclusive, then one page by limit and cursor."""
-        latest = _ts_arg(args, "latest", "invalid_ts_latest")
-        oldest = _ts_arg(args, "oldest", "invalid_ts_oldest")
-        inclusive = _bool_arg(args, "inclusive")
+        latest = ts_arg(args, "latest", "invalid_ts_latest")
+        oldest = ts_arg(args, "oldest", "invalid_ts_oldest")
+        inclusive = bool_arg(args, "inclusive")
         raw_limit = args.get("limit")
         try:
             limit = int(raw_limit) if raw_limit not in (None, "") else DEFAULT_HISTORY_LIMIT
         except (TypeError, ValueError):
             raise SlackError("invalid_limit") from None
         limit = DEFAULT_HISTORY_LIMIT if limit <= 0 else min(limit, MAX_HISTORY_LIMIT)
-        cursor = _text_arg(args, "cursor")
-        include_metadata = _bool_arg(args, "include_all_metadata")
+        cursor = text_arg(args, "cursor")
+        include_metadata = bool_arg(args, "include_all_metadata")
 
         def in_window(message: SlackMessage) -> bool:
             value = float(message.ts)
@@ -445,7 +450,7 @@ class SlackSandbox:
                 window = [m for m in window if _ts_key(m.ts) >= start]
         page, rest = window[:limit], window[limit:]
         return {
-            "messages": [self._render(m, include_metadata=include_metadata) for m in page],
+            "messages": [self.render(m, include_metadata=include_metadata) for m in page],
             "has_more": bool(rest),
             "response_metadata": {"next_cursor": _encode_cursor(rest[0].ts) if rest else ""},
         }
@@ -459,7 +464,7 @@ class SlackSandbox:
 
     def replies(self, args: JsonDict) -> JsonDict:
         channel = self._channel(args)
-        ts = _text_arg(args, "ts")
+        ts = text_arg(args, "ts")
         parent = self.state.messages[channel].get(ts or "")
         if parent is None or parent.is_reply:
             raise SlackError("thread_not_found")
@@ -498,7 +503,14 @@ async def _read_args(request: Request, warnings: list[str]) -> tuple[JsonDict, s
     return args, token
 
 
-def create_app(credentials: Iterable[str] = (LOCAL_CREDENTIALS["slack"],)) -> Starlette:
-    """A fresh Slack sandbox with its own state and the seeded channel C024BE91L (#general), accepting
-    the credentials in `credentials` (and those registered at `/_sandbox/tokens`)."""
-    return SlackSandbox(credentials).app()
+def _detail(channel: str, via: str | None) -> JsonDict:
+    """A ledger entry's detail: the channel, and `via` when the effect came from a response_url."""
+    return {"channel": channel} if via is None else {"channel": channel, "via": via}
+
+
+def create_app(credentials: Iterable[str] = (LOCAL_CREDENTIALS["slack"],),
+               signing_secret: str = LOCAL_SIGNING_SECRETS["slack"], interactivity_url: str | None = None) -> Starlette:
+    """A fresh Slack sandbox with its own state, the seeded channel C024BE91L (#general) and members
+    (`workspace`), accepting the credentials in `credentials` (and those registered at
+    `/_sandbox/tokens`), signing the clicks it sends `interactivity_url` with `signing_secret`."""
+    return SlackSandbox(credentials, signing_secret, interactivity_url).app()

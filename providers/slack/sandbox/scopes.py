@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 SANDBOX_SCOPES = ("channels:history", "channels:read", "chat:write", "groups:history", "im:history",
-                  "mpim:history")
-"""What a bot token has when no rule narrows it."""
+                  "mpim:history", "users:read", "users:read.email")
+"""What a bot token has when no rule narrows it (`users.info` shows a member's email, which on slack.com
+needs users:read.email besides users:read; the sandbox shows it to every token that may call the method)."""
 
 CHAT_WRITE = ("chat:write",)
 HISTORY_SCOPES = ("channels:history", "groups:history", "im:history", "mpim:history")
@@ -32,8 +33,10 @@ METHOD_SCOPES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "chat.postMessage": CHAT_WRITE,
     "chat.update": CHAT_WRITE,
     "chat.delete": CHAT_WRITE,
+    "chat.postEphemeral": CHAT_WRITE,
     "conversations.history": HISTORY_SCOPES,
     "conversations.replies": HISTORY_SCOPES,
+    "users.info": ("users:read",),
 })
 """The scopes each method accepts (any one of them), as `x-accepted-oauth-scopes` lists them."""
 

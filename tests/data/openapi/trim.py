@@ -72,8 +72,10 @@ SLACK_OPERATIONS = [
     ("/chat.update", "post"),
     ("/chat.delete", "post"),
     ("/chat.getPermalink", "get"),
+    ("/chat.postEphemeral", "post"),
     ("/conversations.history", "get"),
     ("/conversations.replies", "get"),
+    ("/users.info", "get"),
 ]
 DROPPED_KEYS = frozenset({"description", "examples", "example", "externalDocs", "summary"})
 SLACK_EXTRA_ERRORS = ["ratelimited", "message_not_found", "cant_update_message", "edit_window_closed",
