@@ -28,7 +28,6 @@ from pivot.services.agents.mcp_results import (
     preview_result,
     refusal_result,
     result,
-    step_result,
     unreachable_result,
 )
 from pivot.services.agents.mcp_tools import Handler
@@ -49,8 +48,8 @@ class PivotTools:
         self._catalog = catalog
         self._recent = recent
 
-    async def _ask(self, call: Callable[[], Answer], answer: Callable[[Answer], CallToolResult],
-                   saga: str | None = None) -> CallToolResult:
+    async def _call(self, call: Callable[[], Answer], saga: str | None = None) -> Answer | CallToolResult:
+        """The ingress's answer to `call`, or the tool result that says why there is none."""
         try:
             body = await anyio.to_thread.run_sync(call)
         except InvalidId as invalid:  # the client checks ids before it sends anything
@@ -62,41 +61,43 @@ class PivotTools:
             return unreachable_result(self._ingress_url, error)
         if saga is not None:
             self._recent.seen(saga)
-        return answer(body)
+        return body
 
-    async def _step(self, saga: str, call: dict[str, Any], *, dry_run: bool) -> CallToolResult:
-        """One step call, from either mode: taken (`step`) or only previewed (`preview`)."""
+    async def _ask(self, call: Callable[[], Answer], answer: Callable[[Answer], CallToolResult],
+                   saga: str | None = None) -> CallToolResult:
+        body = await self._call(call, saga)
+        return body if isinstance(body, CallToolResult) else answer(body)
+
+    async def step_answer(self, saga: str, call: dict[str, Any], *, dry_run: bool = False,
+                          wait_s: float | None = None) -> dict[str, Any] | CallToolResult:
+        """One step call, from either mode, taken (`step`) or only previewed (`dry_run`): the
+        service's answer, or the refusal as a tool result. `wait_s` None: the service's default."""
         if (problem := params_error(call.get("params"))) is not None:
             return failure_result(f"Refused: {problem}. {NOTHING_WRITTEN}",
                                   ErrorBody(code="invalid_request", message=problem, field="params", run=saga,
                                             step=call.get("step")))
         request = step_request(self._catalog, call)
-        ask = self._client.preview if dry_run else self._client.step
-        partial = functools.partial(ask, saga, request["step"], request["action"], request.get("params"),
-                                    pivot=bool(request.get("pivot")), approval=request.get("approval"),
-                                    connection=request.get("connection", "default"), repeat=bool(request.get("repeat")))
-        return await self._ask(partial, preview_result if dry_run else step_result, saga)
+        options: dict[str, Any] = {"pivot": bool(request.get("pivot")), "approval": request.get("approval"),
+                                   "connection": request.get("connection", "default"),
+                                   "repeat": bool(request.get("repeat"))}
+        if dry_run:
+            ask = functools.partial(self._client.preview, saga, request["step"], request["action"],
+                                    request.get("params"), **options)
+        else:
+            ask = functools.partial(self._client.step, saga, request["step"], request["action"],
+                                    request.get("params"), wait_s=wait_s, **options)
+        return await self._call(ask, saga)
 
-    def action_step(self, action: str) -> Handler:
-        """The handler of one action's own tool (full mode): a step of the saga the call names."""
-
-        async def take_step(saga: str, step: str, params: dict[str, Any], pivot: bool | None = None,
-                            connection: str | None = None, repeat: bool | None = None) -> CallToolResult:
-            call = {"step": step, "action": action, "params": params, "pivot": pivot, "connection": connection,
-                    "repeat": repeat}
-            return await self._step(saga, call, dry_run=False)
-
-        return take_step
-
-    def any_step(self, *, dry_run: bool) -> Handler:
-        """`step` (meta mode), or `saga_preview` (`dry_run`): the action named by the call."""
+    def preview(self) -> Handler:
+        """`saga_preview`: what a step of the action named by the call would do."""
 
         async def call(saga: str, step: str, action: str, params: Any = None,
                        pivot: bool | None = None, connection: str | None = None,
                        approval: dict[str, Any] | None = None, repeat: bool | None = None) -> CallToolResult:
             request = {"step": step, "action": action, "params": params, "pivot": pivot, "connection": connection,
                        "approval": approval, "repeat": repeat}
-            return await self._step(saga, request, dry_run=dry_run)
+            answer = await self.step_answer(saga, request, dry_run=True)
+            return answer if isinstance(answer, CallToolResult) else preview_result(answer)
 
         return call
 

@@ -61,13 +61,14 @@ def result(body: dict[str, Any], lines: Iterable[str], *, is_error: bool) -> Cal
     return CallToolResult(content=_text(summary, _json(body)), structured_content=body, is_error=is_error)
 
 
-def step_result(answer: dict[str, Any]) -> CallToolResult:
-    """A step's answer `{"step", "saga"}`. A step that failed (the provider refused or never
-    answered) is an error result, with the saga's verified state attached: it may have unwound.
-    A duplicate (`duplicate_of`) is not an error: the write the model wants exists, once."""
+def step_result(answer: dict[str, Any], notes: Iterable[str] = ()) -> CallToolResult:
+    """A step's answer `{"step", "saga"}`, with `notes` after the step's line (where a gate waiting
+    for a decision is decided). A step that failed (the provider refused or never answered) is an
+    error result, with the saga's verified state attached: it may have unwound. A duplicate
+    (`duplicate_of`) is not an error: the write the model wants exists, once."""
     step, saga = answer.get("step") or {}, answer.get("saga") or {}
     first = duplicate_line(step) if step.get("duplicate_of") else _step_line(step)
-    return result(answer, [first, _saga_line(saga)], is_error=step.get("state") == "failed")
+    return result(answer, [first, *notes, _saga_line(saga)], is_error=step.get("state") == "failed")
 
 
 def preview_result(preview: dict[str, Any]) -> CallToolResult:

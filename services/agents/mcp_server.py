@@ -22,11 +22,13 @@ from typing import Literal
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 
 from pivot.compensations.actions import Catalog
 from pivot.services.admin import DEFAULT_ADMIN
 from pivot.services.agents.mcp_access import HttpAccess, http_access
+from pivot.services.agents.mcp_chat import ChatSteps
 from pivot.services.agents.mcp_handlers import PivotTools
 from pivot.services.agents.mcp_http import DEFAULT_BIND, serve_http, split_bind
 from pivot.services.agents.mcp_resources import PivotServer, RecentSagas, add_saga_resources
@@ -67,8 +69,7 @@ def _handlers(tools: PivotTools) -> dict[str, tuple[Handler, type[ArgModelBase]]
         "saga_commit": (tools.commit, SagaArgs),
         "saga_abort": (tools.abort, AbortArgs),
         "saga_status": (tools.status, SagaArgs),
-        "saga_preview": (tools.any_step(dry_run=True), AnyStepArgs),
-        "step": (tools.any_step(dry_run=False), AnyStepArgs),
+        "saga_preview": (tools.preview(), AnyStepArgs),
         "find_actions": (tools.find_actions, FindArgs),
         "describe_action": (tools.describe_action, DescribeArgs),
         "run_saga_plan": (tools.run_plan, RunArgs),
@@ -87,15 +88,19 @@ def build_server(client: PivotClient, ingress_url: str, catalog: Catalog, action
     recent = RecentSagas()
     tools = PivotTools(client, ingress_url, catalog, recent)
     handlers = _handlers(tools)
+    steps = ChatSteps(tools, client)
 
-    def handler(spec: ToolSpec) -> tuple[Handler, type[ArgModelBase]]:
+    def tool(spec: ToolSpec) -> Tool:
+        """A step tool takes its step with the chat channel (`mcp_chat`); the others just answer."""
         if spec.role == "step" and spec.action is not None:
-            return tools.action_step(spec.action), step_args(spec)
-        return handlers[spec.name]
+            return steps.tool(spec, step_args(spec), spec.action)
+        if spec.name == "step":
+            return steps.tool(spec, AnyStepArgs, None)
+        return as_tool(spec, *handlers[spec.name])
 
     server = PivotServer("pivot", title="Pivot", version=importlib.metadata.version("pivot"),
                          instructions=INSTRUCTIONS, log_level="WARNING", recent=recent,
-                         tools=[as_tool(spec, *handler(spec)) for spec in tool_specs(catalog, patterns, mode)])
+                         tools=[tool(spec) for spec in tool_specs(catalog, patterns, mode)])
     add_saga_resources(server, client, admin_url)
     return server
 

@@ -10,9 +10,10 @@ Everything inside `params` and `plan` is checked by the service itself (or `vali
 which names each problem with its fix.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from mcp.server.mcpserver.resolve import Resolve, build_resolver_plans
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import CallToolResult, ToolAnnotations
@@ -100,10 +101,18 @@ def annotations(spec: ToolSpec) -> ToolAnnotations:
                            idempotent_hint=hints.get("idempotentHint"), open_world_hint=hints.get("openWorldHint"))
 
 
-def as_tool(spec: ToolSpec, handler: Handler, args: type[ArgModelBase]) -> Tool:
-    """The SDK tool for `spec`, answered by `handler(**validated args)`, which returns the whole
-    `CallToolResult` itself (structured content, text, `is_error`). No output schema: every answer
-    has one of two shapes (`describe_action` gives them), carried as structured content anyway."""
+Resolved = Mapping[str, tuple[Resolve, bool]]
+"""Handler parameters the SDK fills by running a resolver before the handler (`mcp_chat`): the
+`Resolve` marker, and whether the handler takes the whole elicitation outcome (True) or its value."""
+
+
+def as_tool(spec: ToolSpec, handler: Handler, args: type[ArgModelBase], resolved: Resolved | None = None) -> Tool:
+    """The SDK tool for `spec`, answered by `handler(**validated args, **resolved values)`, which
+    returns the whole `CallToolResult` itself (structured content, text, `is_error`). No output
+    schema: every answer has one of two shapes (`describe_action` gives them), carried as
+    structured content anyway."""
+    resolved = dict(resolved or {})
     return Tool(fn=handler, name=spec.name, title=None, description=spec.description, parameters=spec.input_schema,
                 fn_metadata=FuncMetadata(arg_model=args), is_async=True, context_kwarg=None,
+                resolved_params=resolved, resolver_plans=build_resolver_plans(resolved, set(args.model_fields)),
                 annotations=annotations(spec), meta=spec.meta)
