@@ -11,6 +11,7 @@ gets the approval page's address and stays open: nothing is ever decided for it.
 
 import json
 import os
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult, TextContent
+from pydantic_ai import Agent
+from pydantic_ai.mcp import MCPToolset
+from pydantic_ai.models.function import FunctionModel
 
 from pivot.services.agents.chat_approval import ChatUser, question
 from pivot.services.client import PivotClient
@@ -35,20 +39,21 @@ from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.mcp_process import ACCEPT, INITIALIZE, SERVER, server_env
 from tests.sandboxes import Sandboxes
+from tests.test_mcp_agents import NextCall, ScriptedModel, call
 from tests.test_open_sagas import CONTACT, INVOICE, new_run
 
 USER = "finance"
-PAGE = "http://127.0.0.1:9095"
 LEGACY, MODERN = "2025-11-25", "2026-07-28"
 CHAT_GATE = {"approvers": [USER], "channels": ["chat", "page"], "timeout": "PT2H",
              "reason": "first invoice for a new customer"}
 
 
 def chat_env(stack: Stack) -> dict[str, str]:
-    """`pivot mcp`'s environment: the stack, meta tools (the generic `step` carries a gate), and
-    the chat user with their token only."""
+    """`pivot mcp`'s environment: the stack (its state folder too: its approval page is the one
+    linked), and the chat user with their token only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIVOT_")}
     return env | server_env(stack.ingress_url, stack.admin_url) | {
+        "PIVOT_STATE_DIR": str(stack.state_dir),
         "PIVOT_CHAT_APPROVER": USER, "PIVOT_APPROVERS": f"{USER}:{APPROVER_TOKENS[USER]}"}
 
 
@@ -134,9 +139,9 @@ def gate_of(pivot: PivotClient, run_id: str, approver: str = USER) -> dict[str, 
     return pivot.approval(f"{run_id}~invoice", approver=approver, token=APPROVER_TOKENS[approver])
 
 
-def assert_page_link(answer: CallToolResult, run_id: str) -> None:
-    """The step waits, and the answer says where it is decided: the approval page, the gate named."""
-    link = f"{PAGE}/#approval={run_id}~invoice"
+def assert_page_link(answer: CallToolResult, stack: Stack, run_id: str) -> None:
+    """The step waits, and the answer says where it is decided: the stack's approval page, the gate named."""
+    link = f"{stack.approvals_url}/#approval={run_id}~invoice"
     step = structured(answer)["step"]
     assert not answer.is_error and step["state"] == "waiting_approval", text(answer)
     assert step["approval"]["page"] == link and f"on the approval page: {link}" in text(answer)
@@ -175,7 +180,7 @@ def test_declining_decides_nothing_and_a_rejection_unwinds(stack: Stack, pivot: 
         run_id, invoice = start(session, pivot, "decline")
         session.replies.append(ElicitResult(action="decline"))
         declined = session.step(run_id, invoice, CHAT_GATE)
-        assert_page_link(declined, run_id)
+        assert_page_link(declined, stack, run_id)
         assert "You declined to answer in the chat: nothing was decided." in text(declined)
         assert gate_of(pivot, run_id)["closed"] is None and pivot.status(run_id)["status"] == "open"
 
@@ -198,7 +203,7 @@ def test_a_client_without_elicitation_gets_the_page_link(stack: Stack, pivot: Pi
     with stdio_chat(stack, server_log, revision, elicits=False) as session:
         run_id, invoice = start(session, pivot, f"no-elicitation-{revision}")
         answer = session.step(run_id, invoice, CHAT_GATE)
-        assert_page_link(answer, run_id)
+        assert_page_link(answer, stack, run_id)
         assert gate_of(pivot, run_id)["closed"] is None
         assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
         assert structured(session.call("saga_abort", {"saga": run_id}))["status"] == "compensated"
@@ -214,7 +219,7 @@ def test_a_gate_naming_other_approvers_is_never_asked(stack: Stack, pivot: Pivot
         run_id, invoice = start(session, pivot, "others")
         answer = session.step(run_id, invoice, {**gate, "timeout": "PT2H"})
         assert session.asked == []
-        assert_page_link(answer, run_id)
+        assert_page_link(answer, stack, run_id)
         assert gate_of(pivot, run_id, "ops")["closed"] is None
         assert sandboxes.effects_of("stripe", run_id, "invoice", INVOICE) == []
         assert structured(session.call("saga_abort", {"saga": run_id}))["status"] == "compensated"
@@ -239,13 +244,13 @@ def http_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_over_stateless_http_the_newest_revision_asks_and_the_older_gets_the_page(
-        pivot: PivotClient, sandboxes: Sandboxes, http_url: str) -> None:
+        stack: Stack, pivot: PivotClient, sandboxes: Sandboxes, http_url: str) -> None:
     """The stateless HTTP transport has no back-channel: up to 2025-11-25 the question cannot be
     sent there, so the page it is; from 2026-07-28 it rides the tool call's answer."""
     with chat(streamable_http_client(http_url), LEGACY) as session:
         run_id, invoice = start(session, pivot, "http-legacy")
         session.replies.append(approve())
-        assert_page_link(session.step(run_id, invoice, CHAT_GATE), run_id)
+        assert_page_link(session.step(run_id, invoice, CHAT_GATE), stack, run_id)
         assert session.asked == [] and gate_of(pivot, run_id)["closed"] is None
         session.call("saga_abort", {"saga": run_id})
 
@@ -259,3 +264,58 @@ def test_over_stateless_http_the_newest_revision_asks_and_the_older_gets_the_pag
         assert step["state"] == "verified" and step["decision"]["channel"] == "chat", text(answer)
         assert structured(session.call("saga_commit", {"saga": run_id}))["status"] == "committed"
     assert Counter(sandboxes.ops("stripe", run_id, "invoice", INVOICE))[("create", "invoice")] == 1
+
+
+@pytest.mark.filterwarnings("ignore:`elicitation_handler` will never be called:UserWarning")
+def test_a_pydantic_ai_agent_s_user_approves_through_its_elicitation_handler(
+        pivot: PivotClient, sandboxes: Sandboxes, http_url: str) -> None:
+    """pydantic-ai's own MCP client (FastMCP underneath) negotiates 2026-07-28, where the question
+    rides `input_required`; its `elicitation_handler` answers it. (pydantic-ai warns that the
+    handler will never be called on such a session: true of `ctx.elicit`, not of resolvers.)"""
+    run_id, email = new_run("chat-agent")
+    contact, _, invoice = flagship_steps(email)
+    asked: list[str] = []
+
+    async def user(message: str, _response_type: Any, _params: Any, _context: Any) -> dict[str, Any]:
+        asked.append(message)
+        return {"approve": True, "comment": "fine by me"}
+
+    def step(call: dict[str, Any], gate: dict[str, Any] | None = None) -> NextCall:
+        return lambda _: ("step", {"saga": run_id, "step": call["step"], "action": call["action"],
+                                   "params": json.dumps(call["params"]), "pivot": None, "connection": None,
+                                   "approval": gate, "repeat": None})
+
+    model = ScriptedModel([step(contact), step(invoice, CHAT_GATE), call("saga_commit", {"saga": run_id})])
+    agent = Agent(FunctionModel(model), toolsets=[MCPToolset(http_url, max_retries=0, elicitation_handler=user)])
+    assert agent.run_sync("Invoice Ada.").output == "done"
+
+    assert asked == [question(gate_of(pivot, run_id)["pending"], ChatUser(USER, "-"))]
+    decided = model.answer(1)["step"]
+    assert decided["state"] == "verified" and decided["decision"]["channel"] == "chat", decided
+    assert decided["decision"]["comment"] == "fine by me"
+    assert model.answer(2)["status"] == "committed"
+    assert Counter(sandboxes.ops("stripe", run_id, "invoice", INVOICE))[("create", "invoice")] == 1
+
+
+def test_the_printed_client_config_names_the_chat_user_and_no_token(stack: Stack, pivot: PivotClient,
+                                                                     tmp_path: Path) -> None:
+    """`pivot mcp config` passes the chat user on (never a token): spawned as the client would, in
+    another folder, pivot mcp finds their token in the running local stack's approvers file."""
+    shell = {k: v for k, v in os.environ.items() if not k.startswith("PIVOT_")} | {
+        "PIVOT_INGRESS_URL": stack.ingress_url, "PIVOT_ADMIN_URL": stack.admin_url,
+        "PIVOT_STATE_DIR": str(stack.state_dir), "PIVOT_CHAT_APPROVER": USER}
+    printed = subprocess.run([*SERVER, "config", "--client", "claude"], cwd=tmp_path, env=shell, capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL, check=True).stdout
+    server = json.loads(printed)["mcpServers"]["pivot"]
+    assert server["env"] == {"PIVOT_INGRESS_URL": stack.ingress_url, "PIVOT_ADMIN_URL": stack.admin_url,
+                             "PIVOT_CHAT_APPROVER": USER, "PIVOT_STATE_DIR": str(stack.state_dir)}
+    assert APPROVER_TOKENS[USER] not in printed
+
+    params = StdioServerParameters(command=server["command"], args=[*server["args"], "--tools", "meta"],
+                                   env=server["env"], cwd=tmp_path)
+    with (tmp_path / "server.log").open("w") as errlog, chat(stdio_client(params, errlog=errlog), MODERN) as session:
+        run_id, invoice = start(session, pivot, "config")
+        session.replies.append(approve())
+        answer = session.step(run_id, invoice, CHAT_GATE)
+        assert len(session.asked) == 1 and structured(answer)["step"]["decision"]["channel"] == "chat", text(answer)
+        assert structured(session.call("saga_commit", {"saga": run_id}))["status"] == "committed"

@@ -6,27 +6,32 @@ of on the approval page. pivot mcp then decides as that approver, so it needs th
 their token (which only keys the decision's proof and never travels):
 
     PIVOT_CHAT_APPROVER=<name>   the approver this pivot mcp's user is
-    PIVOT_APPROVERS=<name>:<token>[,...]   where their token is found (only theirs is needed)
+    PIVOT_APPROVERS=<name>:<token>[,...]   where their token is found (only theirs is needed);
+                                           else the running local stack's approvers file, as the
+                                           CLI reads it for PIVOT_APPROVER
 
-Both are read from the environment at each call (never a flag, which `ps` shows), so a changed
+Both are read at each call (from the environment, never a flag, which `ps` shows), so a changed
 setting needs no restart; the token is never logged, never in a tool result, never in a repr.
 A gate naming anyone else, or several approvers, is never asked about here: an answer in the
 chat comes from the agent's own client, which speaks for its user only (the service refuses
 such a decision too).
 
 Whoever cannot be asked here (another approver, a client without elicitation) is given the
-approval page's address: `PIVOT_APPROVAL_PAGE_URL`, by default the local stack's page.
+approval page's address: `PIVOT_APPROVAL_PAGE_URL`, else the running local stack's page, else
+the local stack's default address.
 """
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from pivot.compensations.approvals import parse_approver_tokens
+from pivot.services.local.stack_file import approver_token, running_stack
 
 CHAT_APPROVER_ENV = "PIVOT_CHAT_APPROVER"
 APPROVERS_ENV = "PIVOT_APPROVERS"
@@ -43,17 +48,23 @@ class ChatUser:
     token: str = field(repr=False)
 
 
-def chat_user(environ: Mapping[str, str] = os.environ) -> ChatUser | None:
+def chat_user() -> ChatUser | None:
     """The configured chat approver, or None (no name set, or no token for that name)."""
-    name = environ.get(CHAT_APPROVER_ENV, "").strip()
-    token = parse_approver_tokens(environ.get(APPROVERS_ENV, "")).get(name) if name else None
-    return ChatUser(name, token) if name and token else None
+    name = os.environ.get(CHAT_APPROVER_ENV, "").strip()
+    if not name:
+        return None
+    token = parse_approver_tokens(os.environ.get(APPROVERS_ENV, "")).get(name)
+    if token is None and (stack := running_stack()) is not None:
+        token = approver_token(Path(stack.info.approvers_file), name)
+    return ChatUser(name, token) if token else None
 
 
-def page_link(approval_id: str, environ: Mapping[str, str] = os.environ) -> str:
+def page_link(approval_id: str) -> str:
     """The approval page, with the gate named in the fragment (which no server or log sees)."""
-    base = (environ.get(PAGE_URL_ENV) or DEFAULT_PAGE_URL).rstrip("/")
-    return f"{base}/#approval={quote(approval_id, safe='')}"
+    base = os.environ.get(PAGE_URL_ENV) or ""
+    if not base and (stack := running_stack()) is not None:
+        base = stack.info.approvals
+    return f"{(base or DEFAULT_PAGE_URL).rstrip('/')}/#approval={quote(approval_id, safe='')}"
 
 
 def for_chat(step: Mapping[str, Any], user: ChatUser | None) -> bool:

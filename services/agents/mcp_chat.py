@@ -14,7 +14,9 @@ form (`Annotated[T, Resolve(fn)]`, `mcp/server/mcpserver/resolve.py`) serves bot
   the call answers `input_required` with the question, and the client calls the tool again with
   the answer (and the server's sealed `request_state`). The resolvers run again on that call,
   before the handler, and the SDK hands the recorded answer to the question only if it is asked
-  in the same words.
+  in the same words. The SDK seals that state with a key of this process, valid 10 minutes: an
+  answer that comes later, or reaches another replica or a restarted process, is refused by the
+  SDK ("Invalid or expired requestState") and decides nothing; calling the step again asks again.
 
 So the work happens in two resolvers that run before the handler: `take` makes the step call
 (the same call the tool always made) and reads the gate; `ask` returns the question (`Elicit`)
@@ -116,7 +118,7 @@ def waiting_notes(answer: dict[str, Any], note: str = "") -> tuple[dict[str, Any
     else:
         where = f"through {', '.join(channels)}" if channels else "by an approver"
     lines = [f"It waits for {who} to decide{before}, {where}.", note,
-             "Call this tool again with the same saga and step for its outcome (nothing is written twice), "
+             "Call this tool again with the same arguments for its outcome (nothing is written twice), "
              "or saga_abort to undo the saga."]
     return {**answer, "step": {**step, "approval": gate}}, [line for line in lines if line]
 

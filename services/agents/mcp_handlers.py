@@ -3,7 +3,8 @@
 Each handler makes one ingress call through `PivotClient` on a worker thread (the client is sync)
 and turns the answer, or the refusal, into a tool result (`mcp_results`). An action's own tool
 (full mode) and the generic `step` (meta mode) build the same step request (`tool_args`) and make
-the same call, so the two modes cannot drift apart: only the schema the model saw differs.
+the same call (`step_answer`, through `mcp_chat`, which also asks the agent's user about a gate
+that is theirs), so the two modes cannot drift apart: only the schema the model saw differs.
 """
 
 import functools

@@ -23,8 +23,13 @@ WHERE = {
 }
 TOKEN_REFERENCE = {"claude": "${PIVOT_MCP_TOKEN}", "cursor": "${env:PIVOT_MCP_TOKEN}",
                    "vscode": "${input:pivot-mcp-token}", "generic": "${PIVOT_MCP_TOKEN}"}
-PASSED_ON = ("PIVOT_CATALOG_PLUGINS", "PIVOT_CONNECTIONS_FILE")
-"""Settings that shape the catalog the tools come from: passed on when this shell has them (never a secret)."""
+PASSED_ON = ("PIVOT_CATALOG_PLUGINS", "PIVOT_CONNECTIONS_FILE", "PIVOT_CHAT_APPROVER", "PIVOT_APPROVAL_PAGE_URL",
+             "PIVOT_STATE_DIR")
+"""Settings passed on when this shell has them, none a secret: what shapes the catalog the tools
+come from, and the chat channel's (who the client's user is as an approver, the approval page, and
+the local stack whose approvers file holds their token). A token is never written into the file:
+the chat approver's comes from the local stack's approvers file, or from `PIVOT_APPROVERS` set in
+the server's environment by the client's own means."""
 
 
 def pivot_command() -> tuple[str, list[str]]:
