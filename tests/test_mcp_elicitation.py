@@ -140,11 +140,12 @@ def gate_of(pivot: PivotClient, run_id: str, approver: str = USER) -> dict[str, 
 
 
 def assert_page_link(answer: CallToolResult, stack: Stack, run_id: str) -> None:
-    """The step waits, and the answer says where it is decided: the stack's approval page, the gate named."""
-    link = f"{stack.approvals_url}/#approval={run_id}~invoice"
+    """The step waits, and the answer says where it is decided: the stack's approval page, and which gate."""
+    page = f"{stack.approvals_url}/"
     step = structured(answer)["step"]
     assert not answer.is_error and step["state"] == "waiting_approval", text(answer)
-    assert step["approval"]["page"] == link and f"on the approval page: {link}" in text(answer)
+    assert step["approval"]["page"] == page
+    assert f"on the approval page, {page} (approval {run_id}~invoice)" in text(answer)
     assert step.get("decision") is None
 
 

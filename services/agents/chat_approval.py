@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -59,12 +58,13 @@ def chat_user() -> ChatUser | None:
     return ChatUser(name, token) if token else None
 
 
-def page_link(approval_id: str) -> str:
-    """The approval page, with the gate named in the fragment (which no server or log sees)."""
+def page_link() -> str:
+    """The approval page, where an approver signs in and finds the gates that name them. Just the
+    page: a fragment `#approval=…` is an email's signed link there, which an unsigned one is not."""
     base = os.environ.get(PAGE_URL_ENV) or ""
     if not base and (stack := running_stack()) is not None:
         base = stack.info.approvals
-    return f"{(base or DEFAULT_PAGE_URL).rstrip('/')}/#approval={quote(approval_id, safe='')}"
+    return f"{(base or DEFAULT_PAGE_URL).rstrip('/')}/"
 
 
 def for_chat(step: Mapping[str, Any], user: ChatUser | None) -> bool:

@@ -112,9 +112,9 @@ def waiting_notes(answer: dict[str, Any], note: str = "") -> tuple[dict[str, Any
     gate = dict(step.get("approval") or {})
     who, channels = " or ".join(gate.get("approvers") or ["an approver"]), list(gate.get("channels") or [])
     before = f" before {gate['deadline']}" if gate.get("deadline") else ""
-    if "page" in channels and gate.get("approval_id"):
-        gate["page"] = page_link(str(gate["approval_id"]))
-        where = f"on the approval page: {gate['page']}"
+    if "page" in channels:
+        gate["page"] = page_link()
+        where = f"on the approval page, {gate['page']} (approval {gate.get('approval_id')})"
     else:
         where = f"through {', '.join(channels)}" if channels else "by an approver"
     lines = [f"It waits for {who} to decide{before}, {where}.", note,
