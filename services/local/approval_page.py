@@ -51,6 +51,7 @@ from pivot.services.client import error_of
 from pivot.services.handlers.ingress_guard import allowed_origins
 from pivot.services.ingress_token import ingress_headers
 from pivot.services.local.approval_summary import add_summaries
+from pivot.services.local.slack_interactivity import slack_routes
 from pivot.services.local.web_guard import ApiOriginCheck, AttemptLimits, SecurityHeaders
 from pivot.services.plugins import CatalogError
 
@@ -182,6 +183,7 @@ def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NA
             Route("/api/pending", pending, methods=["POST"]),
             Route("/api/approval", approval, methods=["POST"]),
             Route("/api/decide", decide, methods=["POST"]),
+            *slack_routes(ingress),
         ],
         middleware=[
             Middleware(SecurityHeaders),
