@@ -24,10 +24,10 @@ from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
 from pivot.compensations.protocol import fence
 from pivot.providers.http import Endpoint
 from pivot.providers.slack.actions.history import History
+from pivot.providers.slack.approvals_config import CHANNEL_ENV
 from pivot.providers.slack.client import SLACK_API, SlackClient
 from pivot.services.approval_channels.slack_blocks import approval_blocks, decided_blocks, headline, outcome_line
 
-CHANNEL_ENV = "PIVOT_SLACK_APPROVALS_CHANNEL"
 EVENT_TYPE = "pivot_approval"
 POST_ATTEMPTS = 6
 

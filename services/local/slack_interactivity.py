@@ -34,19 +34,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pivot.compensations.approvals import PendingApproval, decision_request, parse_approver_tokens, read_request
+from pivot.providers.slack.approvals_config import (
+    INTERACTIVITY_PATH,
+    SIGNING_SECRET_ENV,
+    SLACK_APPROVERS_ENV,
+    slack_users,
+)
 from pivot.services.approval_channels.slack_blocks import APPROVE, REJECT, outcome_line, shows
 from pivot.services.client import error_of
 
-SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
-SLACK_APPROVERS_ENV = "PIVOT_SLACK_APPROVERS"
 APPROVERS_ENV = "PIVOT_APPROVERS"
-PATH = "/slack/interactivity"
+PATH = INTERACTIVITY_PATH
 log = logging.getLogger("pivot.approvals.slack")
 
 
 def slack_approvers(spec: str) -> dict[str, str]:
     """"finance:U07FINLEAD,ops:U07OPSLEAD" → {"U07FINLEAD": "finance", …}: Slack user id → approver."""
-    return {user: name for name, user in parse_approver_tokens(spec).items()}
+    return {user: name for name, user in slack_users(spec).items()}
 
 
 def verified(verifier: SignatureVerifier, body: bytes, headers: Any) -> bool:
