@@ -91,7 +91,8 @@ function fill(card, item, now) {
   const facts = card.querySelector(".facts");
   for (const amount of summary.amounts) fact(facts, "Amount", amount, "amount");
   for (const [label, value] of summary.details) fact(facts, label, value, "detail");
-  fact(facts, "Asked by", "saga " + item.run_id + ", step “" + item.step_id + "”, " + duration(now - item.requested_at) + " ago", "asker");
+  const who = item.requested_by ? item.requested_by + " (saga " + item.run_id + ")" : "saga " + item.run_id;
+  fact(facts, "Asked by", who + ", step “" + item.step_id + "”, " + duration(now - item.requested_at) + " ago", "asker");
   fact(facts, "Why", item.reason, "reason");
   fact(facts, "Already done", item.done.length
     ? item.done.map((d) => d.id + " (" + d.action + (d.ref ? ", " + d.ref : "") + ")").join("; ") : "nothing yet", "done");
