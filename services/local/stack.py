@@ -28,6 +28,8 @@ from pivot.services.local.slack_interactivity import PATH as SLACK_INTERACTIVITY
 from pivot.services.local.stack_file import FILE_NAME, StackInfo, remove_stack_file, state_dir, write_stack_file
 
 SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify", "resend")
+LOCAL_MAIL_DOMAIN = "example.com"
+"""Approval emails go from and to this domain locally: the one the Resend sandbox has verified."""
 
 # Recognisable fake credentials, by the variable the service reads each from: the sandboxes accept
 # these and nothing else (providers/sandbox_kit/credentials.py); the security tests search
@@ -119,6 +121,7 @@ class Stack:
         self.approvers_file = self.state_dir / "approvers"
         self.approver_tokens = ensure_approver_tokens(self.approvers_file)
         self.identity_public_key = identity_public
+        approvers = ",".join(f"{name}:{token}" for name, token in self.approver_tokens.items())
         self.restate = ManagedProcess(
             "restate-server",
             [str(ensure_restate()), "--config-file", str(PROJECT_ROOT / "restate.toml")],
@@ -154,8 +157,13 @@ class Stack:
                 **base_env,
                 **LOCAL_CREDENTIALS,
                 "PIVOT_IDENTITY_KEYS": identity_public,
-                "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in self.approver_tokens.items()),
+                "PIVOT_APPROVERS": approvers,
                 "PIVOT_SLACK_APPROVALS_CHANNEL": LOCAL_SLACK_APPROVALS_CHANNEL,
+                # approval emails (to <name>@example.com through the Resend sandbox) link to the local page
+                "PIVOT_APPROVER_EMAILS": ",".join(f"{name}:{name}@{LOCAL_MAIL_DOMAIN}"
+                                                  for name in self.approver_tokens),
+                "PIVOT_APPROVALS_FROM": f"Pivot approvals <approvals@{LOCAL_MAIL_DOMAIN}>",
+                "PIVOT_APPROVAL_PAGE_URL": self.approvals_url,
                 **{f"PIVOT_{name.upper()}_BASE_URL": url for name, url in self.sandbox_urls.items()},
                 "PIVOT_POSTGRES_DSN": self.postgres.dsn,
                 # the tables a step may write: the user's, else the checkout example's `orders`
@@ -170,11 +178,11 @@ class Stack:
             "approval-page",
             [sys.executable, "-m", "pivot.services.local.approval_page", "--bind", f"{host}:{self.ports.approvals}",
              "--ingress", self.ingress_url],
-            env={**base_env,
-                 # Slack clicks: verified with the app's signing secret, decided as the mapped approver
+            # the approvers' tokens make the proofs for Slack clicks and check approval emails' links;
+            # Slack clicks are verified with the app's signing secret and decided as the mapped approver
+            env={**base_env, "PIVOT_APPROVERS": approvers,
                  "SLACK_SIGNING_SECRET": LOCAL_SIGNING_SECRETS["slack"],
-                 "PIVOT_SLACK_APPROVERS": ",".join(f"{n}:{u}" for n, u in LOCAL_SLACK_APPROVERS.items()),
-                 "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in self.approver_tokens.items())},
+                 "PIVOT_SLACK_APPROVERS": ",".join(f"{n}:{u}" for n, u in LOCAL_SLACK_APPROVERS.items())},
             cwd=PROJECT_ROOT, log_path=self.log_dir / "approval-page.log",
         )
 
