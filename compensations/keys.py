@@ -42,6 +42,13 @@ class StepKeys:
         return sub_key(self.forward, suffix)
 
 
+def notice_key(approval_id: str, recipient: str, purpose: str) -> str:
+    """The key of one announcement of an approval gate (an email to one approver): where it sits —
+    the gate, its recipient, what it is — never its content, so a redelivered announcement replays
+    instead of sending again. The approval id holds a `~`, which no run id does: no step key equals it."""
+    return _digest(approval_id, recipient, purpose)
+
+
 def sub_key(key: str, suffix: str) -> str:
     """`StepKeys.sub` from the forward key alone (what a kit action is given): "<key>:<suffix>"."""
     return f"{key}:{suffix}"

@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 CheckName = Literal["credentials", "scopes", "key carriers", "api version", "clock", "rate limit", "reachable",
-                    "permissions"]
+                    "permissions", "approvals"]
 API_CHECKS: tuple[CheckName, ...] = ("credentials", "scopes", "key carriers", "api version", "clock", "rate limit",
                                      "reachable")
 """What doctor checks of an HTTP API's account; a database's adds `permissions` (its grants)."""

@@ -16,11 +16,13 @@ from pivot.compensations.approvals import (
     check_decision,
     decision_request,
 )
+from pivot.services.cli.main import main
 from pivot.services.client import PivotClient, PivotError, PlanRejectedError
 from pivot.services.local.processes import wait_until
+from pivot.services.local.stack import Stack
 from tests.conftest import APPROVER_TOKENS
 from tests.sandboxes import Sandboxes
-from tests.test_approvals import gated_plan
+from tests.test_approvals import gated_plan, park
 
 TOKENS = {"finance": "finance-secret", "ops": "ops-secret"}
 
@@ -111,3 +113,15 @@ def test_a_gate_shows_its_text_and_refuses_channels_it_does_not_name(pivot: Pivo
 
     pivot.decide(approval, approver="finance", token=APPROVER_TOKENS["finance"], approved=True, channel="page")
     assert pivot.attach(run_id)["status"] == "committed"
+
+
+def test_pivot_approve_prints_what_it_approves_and_decides_on_exactly_that(
+        stack: Stack, pivot: PivotClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    run_id, approval = park(pivot)
+    monkeypatch.setenv("PIVOT_APPROVER", "finance")
+    monkeypatch.setenv("PIVOT_APPROVER_TOKEN", APPROVER_TOKENS["finance"])
+    assert main(["approve", approval, "--comment", "read it", "--ingress", stack.ingress_url]) == 0
+    printed = capsys.readouterr().out
+    assert "Create and finalize a Stripe invoice · $120.00 USD" in printed and f"{approval} approved" in printed
+    decision = next(s for s in pivot.attach(run_id)["steps"] if s["id"] == "invoice")["decision"]
+    assert (decision["approver"], decision["channel"], decision["comment"]) == ("finance", "cli", "read it")

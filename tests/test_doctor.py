@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from pivot.providers.sandbox_kit.credentials import LOCAL_SIGNING_SECRETS
 from pivot.services.cli import main
 from pivot.services.local.processes import free_port
-from pivot.services.local.stack import LOCAL_CREDENTIALS, Stack
+from pivot.services.local.stack import LOCAL_CREDENTIALS, LOCAL_SLACK_APPROVALS_CHANNEL, Stack
 from tests.sandbox.process import running_sandbox
 
 
@@ -62,6 +63,27 @@ def test_doctor_names_a_bad_token_and_an_unreachable_api(
     assert ("shopify", "reachable") in problems and closed in problems[("shopify", "reachable")]["detail"]
     assert revoked not in json.dumps(report)
     assert all(c["provider"] in {"slack", "shopify"} for c in report["checks"] if not c["ok"])  # type: ignore[union-attr]
+
+
+def test_doctor_checks_approvals_in_slack_once_they_are_configured(
+    operator_env: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", LOCAL_SIGNING_SECRETS["slack"])
+    monkeypatch.setenv("PIVOT_SLACK_APPROVALS_CHANNEL", LOCAL_SLACK_APPROVALS_CHANNEL)
+    monkeypatch.setenv("PIVOT_SLACK_APPROVERS", "finance:U07FINLEAD,ops:U07OPSLEAD")
+    code, report = doctor(capsys, "slack")
+    approvals = [c for c in report["checks"] if c["name"] == "approvals"]  # type: ignore[union-attr]
+    assert code == 0 and len(approvals) == 1 and approvals[0]["ok"], approvals
+    assert "finance = U07FINLEAD" in approvals[0]["detail"] and "/slack/interactivity" in approvals[0]["detail"]
+    assert LOCAL_SIGNING_SECRETS["slack"] not in json.dumps(report)
+
+    monkeypatch.setenv("PIVOT_SLACK_APPROVERS", "finance:U07NOBODY1")
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    code, report = doctor(capsys, "slack")
+    approvals = [c for c in report["checks"] if c["name"] == "approvals"]  # type: ignore[union-attr]
+    assert code == 1 and not approvals[0]["ok"]
+    assert "SLACK_SIGNING_SECRET is not set" in approvals[0]["detail"]
+    assert "finance's Slack user U07NOBODY1 was not found (user_not_found)" in approvals[0]["detail"]
 
 
 @pytest.fixture

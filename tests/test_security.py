@@ -10,6 +10,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pivot.providers.sandbox_kit.credentials import LOCAL_SIGNING_SECRETS
 from pivot.services.client import PivotClient
 from pivot.services.local.demo import flagship_plan
 from pivot.services.local.stack import LOCAL_CREDENTIALS, Stack
@@ -17,6 +18,7 @@ from tests.conftest import APPROVER_TOKENS, EU_STRIPE_KEY
 from tests.restate_scan import stored
 from tests.sandboxes import Sandboxes
 from tests.test_approvals import decide, park
+from tests.test_slack_approvals import FINANCE, click, park_in_slack
 
 
 def _jwt(key: Ed25519PrivateKey, audience: str) -> str:
@@ -59,13 +61,18 @@ def test_no_secret_reaches_the_journal_state_or_logs(stack: Stack, pivot: PivotC
     run_id, approval = park(pivot)
     decide(pivot, approval, comment="secret scan")
     assert pivot.attach(run_id)["status"] == "committed"
+    # A gate decided in Slack: the click is signed with the app's secret; the approver's proof is made
+    # on the approval page's server.
+    run_id, _, message = park_in_slack(pivot, sandboxes)
+    click(stack, message, FINANCE)
+    assert pivot.attach(run_id)["status"] == "committed"
 
     # A named connection's credential comes from the connections file: it is read inside the step too.
     eu_plan = {"steps": [{"id": "eu", "action": "stripe.create_invoice", "connection": "eu",
                           "params": flagship_plan()["steps"][1]["params"]}]}
     assert pivot.run(f"sec-eu-{token}", eu_plan)["status"] == "committed"
 
-    secrets = [*LOCAL_CREDENTIALS.values(), *APPROVER_TOKENS.values(), EU_STRIPE_KEY]
+    secrets = [*LOCAL_CREDENTIALS.values(), *APPROVER_TOKENS.values(), EU_STRIPE_KEY, *LOCAL_SIGNING_SECRETS.values()]
 
     found = stored(stack)
     assert len(found.journal) > 50 and len(found.state) >= 4  # the scan looked at real data

@@ -12,6 +12,7 @@ Slack's clock, and a 429 says the token is rate-limited right now. The details n
 environment variable holding the token, never its value.
 """
 
+import os
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +21,14 @@ import httpx
 
 from pivot.providers.account_kit import AccountBase, Check, Probe, SetupStep
 from pivot.providers.http import retry_after_seconds
+from pivot.providers.slack.approvals_config import (
+    CHANNEL_ENV,
+    EVERY_ENV,
+    INTERACTIVITY_PATH,
+    SIGNING_SECRET_ENV,
+    SLACK_APPROVERS_ENV,
+    slack_users,
+)
 from pivot.providers.slack.client import SlackClient
 
 APPS_PAGE = "https://api.slack.com/apps"
@@ -34,6 +43,7 @@ OPTIONAL_SCOPES: Mapping[str, str] = MappingProxyType({
     "im:history": "read-backs in direct messages (D… channels)",
     "mpim:history": "read-backs in group direct messages",
     "chat:write.public": "posting in public channels the bot has not been invited to",
+    "users:read": "approvals in Slack: doctor checks that each approver's Slack user exists",
 })
 """Needed only for some plans; doctor mentions them, never fails on them."""
 AUTH_ERRORS = frozenset({"not_authed", "invalid_auth", "token_revoked", "token_expired", "account_inactive",
@@ -43,6 +53,10 @@ RATE_LIMITS = ("Slack sends no quota headers: chat.postMessage allows about 1 me
                "conversations.history is Tier 3 (50+ per minute; 1 per minute with limit 15 for commercially "
                "distributed apps outside the Marketplace installed since 2025-05-29); Pivot waits out a 429's "
                "Retry-After")
+
+
+def approvals_configured() -> bool:
+    return any(os.environ.get(name, "").strip() for name in EVERY_ENV)
 
 
 def slack_body(response: httpx.Response) -> dict[str, Any] | None:
@@ -92,9 +106,11 @@ class SlackAccount(AccountBase):
         body = slack_body(response)
         identity = self._credentials(response, body)
         granted = granted_scopes(response) if body is not None and body["ok"] else None
+        approvals = [await self._approvals(granted)] if identity.ok and approvals_configured() else []
         return [
             identity,
             self._scopes(identity.ok, granted),
+            *approvals,
             self._check("key carriers", True, "none to create: the key rides in message metadata "
                         "(event_payload.pivot_key) and the channel history is scanned for it"),
             self._api_version(response, body),
@@ -102,6 +118,39 @@ class SlackAccount(AccountBase):
             self._rate_limit(response),
             self._reachable(response),
         ]
+
+    async def _approvals(self, granted: list[str] | None) -> Check:
+        """Approvals in Slack, checked when configured: the signing secret is there, the channel is
+        readable by the bot, and each approver's Slack user exists (`users.info`)."""
+        problems: list[str] = []
+        secret = os.environ.get(SIGNING_SECRET_ENV, "").strip()
+        if not secret:
+            problems.append(f"{SIGNING_SECRET_ENV} is not set: no click can be verified")
+        channel = os.environ.get(CHANNEL_ENV, "").strip()
+        if not channel:
+            problems.append(f"{CHANNEL_ENV} is not set: a gate naming slack has nowhere to go")
+        else:
+            answer = slack_body(await self.client.answer("conversations.history", {"channel": channel, "limit": 1}))
+            if answer is None or not answer["ok"]:
+                problems.append(f"the bot cannot read {channel} ({(answer or {}).get('error', 'no answer')}): "
+                                "invite it to the channel")
+        users = slack_users(os.environ.get(SLACK_APPROVERS_ENV, ""))
+        if not users:
+            problems.append(f"{SLACK_APPROVERS_ENV} names no approver (approver:SlackUserId,…)")
+        elif granted is not None and "users:read" not in granted:
+            problems.append("the token lacks users:read, so the approvers' Slack users cannot be checked")
+        else:
+            for approver, user in users.items():
+                answer = slack_body(await self.client.answer("users.info", {"user": user}))
+                if answer is None or not answer["ok"]:
+                    problems.append(f"{approver}'s Slack user {user} was not found "
+                                    f"({(answer or {}).get('error', 'no answer')})")
+        where = f"set the app's Interactivity Request URL to <approval page>{INTERACTIVITY_PATH}"
+        if problems:
+            return self._check("approvals", False, "; ".join(problems), f"fix the above, and {where}")
+        return self._check("approvals", True, f"clicks verified with {SIGNING_SECRET_ENV}; gates posted to {channel}; "
+                           f"approvers {', '.join(f'{a} = {u}' for a, u in users.items())}; {where} "
+                           "(no API can read it back)")
 
     def _credentials(self, response: httpx.Response, body: dict[str, Any] | None) -> Check:
         if body is None:

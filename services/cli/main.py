@@ -121,10 +121,22 @@ def cmd_approvals(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
+    """Show the gate's text, then decide on exactly that (its digest): what the CLI printed is what
+    is approved. A gate this approver cannot read is decided blind, to get the gate's own refusal."""
+    from pivot.compensations.approvals import PendingApproval, bound_digest
+
     approver, token = _approver(args)
     with PivotClient(args.ingress) as client:
+        digest = None
         try:
-            result = client.decide(args.approval_id, approver=approver, token=token,
+            pending = client.approval(args.approval_id, approver=approver, token=token).get("pending")
+        except PivotError:
+            pending = None
+        if isinstance(pending, dict):
+            console.print(pending.get("shown") or pending.get("action"), markup=False, highlight=False)
+            digest = bound_digest(PendingApproval.model_validate(pending))
+        try:
+            result = client.decide(args.approval_id, approver=approver, token=token, digest=digest,
                                    approved=args.command == "approve", comment=args.comment or "")
         except PivotError as exc:
             console.print(markup("[red]refused[/] ({}) {}", exc.status, exc.message))

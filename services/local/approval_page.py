@@ -12,6 +12,13 @@ attempts per approver and per client (see web_guard.py).
 
 Each pending approval comes with a summary of what its step will do, in words (approval_summary.py):
 the page shows that first and the raw params one click away.
+
+An approval email's link (services/approval_channels/email_link.py) lands here with the gate in the
+URL's fragment, which the browser never sends: the page's script posts it to `/api/link`, and this
+server checks its signature with the approver's token — so the server needs the approvers' tokens,
+`PIVOT_APPROVERS`, as the service has them (without them the link routes answer 503) — and reads the
+gate as that approver with a read proof it makes itself; `/api/link/decide` decides through the
+`email` channel, on the digest the link carries. No token is typed, none leaves this server.
 """
 
 import argparse
@@ -42,15 +49,24 @@ from pivot.compensations.approvals import (
     PendingApproval,
     bound_digest,
     decision_request,
+    parse_approver_tokens,
     read_request,
 )
 from pivot.compensations.error_body import ErrorBody
 from pivot.compensations.ids import APPROVAL_ID_PATTERN
+from pivot.services.approval_channels.email_link import (
+    MAX_LINK_CHARS,
+    EmailLink,
+    LinkRefused,
+    check_link,
+    claimed_approver,
+)
 from pivot.services.catalog import build_catalog
 from pivot.services.client import error_of
 from pivot.services.handlers.ingress_guard import allowed_origins
 from pivot.services.ingress_token import ingress_headers
 from pivot.services.local.approval_summary import add_summaries
+from pivot.services.local.slack_interactivity import slack_routes
 from pivot.services.local.web_guard import ApiOriginCheck, AttemptLimits, SecurityHeaders
 from pivot.services.plugins import CatalogError
 
@@ -59,6 +75,7 @@ ASSETS = {"/": ("approval_page.html", "text/html; charset=utf-8"),
           "/approval_page.js": ("approval_page.js", "text/javascript; charset=utf-8"),
           "/approval_page.css": ("approval_page.css", "text/css; charset=utf-8")}
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+APPROVERS_ENV = "PIVOT_APPROVERS"
 
 
 class Approver(BaseModel):
@@ -79,6 +96,24 @@ class DecideBody(ApprovalRead):
     comment: str = Field(default="", max_length=2000)
     digest: str = Field(default="", pattern=r"^([0-9a-f]{64})?$",
                         description="The digest of the gate the page showed (empty: a gate opened before digests)")
+
+
+class LinkBody(BaseModel):
+    """An email link as the page read it from its URL (the whole link or its fragment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    link: str = Field(min_length=1, max_length=MAX_LINK_CHARS)
+
+
+class LinkDecideBody(LinkBody):
+    approved: bool
+    comment: str = Field(default="", max_length=2000)
+
+
+NO_TOKENS = ErrorBody(code="links_unavailable", status=503,
+                      message="this page cannot open approval links: its server has no approver tokens (set "
+                              f"{APPROVERS_ENV} where it runs, as for the service); enter your token instead")
 
 
 async def _bound_digest(ingress: httpx.AsyncClient, body: DecideBody) -> str:
@@ -135,8 +170,16 @@ def _catalog() -> Mapping[str, Action]:
         return {}
 
 
-def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES) -> Starlette:
+def _path(approval_id: str, handler: str) -> str:
+    return f"/Approval/{quote(approval_id, safe='')}/{handler}"
+
+
+def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES,
+               approver_tokens: Mapping[str, str] | None = None) -> Starlette:
+    """`approver_tokens`: what checks email links and makes their proofs (default `PIVOT_APPROVERS`)."""
     ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0, headers=ingress_headers())
+    tokens = dict(parse_approver_tokens(os.environ.get(APPROVERS_ENV, "")) if approver_tokens is None
+                  else approver_tokens)
     catalog = _catalog()
     reads = AttemptLimits(per_approver="60/minute", per_client="120/minute")
     decisions = AttemptLimits(per_approver="10/minute", per_client="30/minute")
@@ -176,12 +219,67 @@ def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NA
                                     digest=digest, channel="page")
         return _upstream(await ingress.post(f"/Approval/{quote(body.approval_id, safe='')}/decide", json=decision))
 
+    async def opened(request: Request, model: type[LinkBody],
+                     limits: AttemptLimits) -> tuple[LinkBody, EmailLink] | Response:
+        """The body and the link it carries, checked; or the answer that refuses it."""
+        body = await _body(request, model)
+        if isinstance(body, Response):
+            return body
+        if not tokens:
+            return _error(NO_TOKENS)
+        if (limited := _limited(limits, claimed_approver(body.link), request)) is not None:
+            return limited
+        try:
+            return body, check_link(body.link, tokens, time.time())
+        except LinkRefused as refused:
+            return _error(ErrorBody(code=refused.code, message=refused.message, status=refused.status))
+
+    async def link_gate(request: Request) -> Response:
+        """The gate a link opens, read as its approver, with who the link is for."""
+        checked = await opened(request, LinkBody, reads)
+        if isinstance(checked, Response):
+            return checked
+        _, link = checked
+
+        def enrich(answer: Any) -> None:
+            if isinstance(answer, dict):
+                add_summaries([answer.get("pending")], catalog)
+                answer["link"] = {"approver": link.approver, "expires": link.expires}
+
+        proof = read_request(link.approver, tokens[link.approver], time.time())
+        return _upstream(await ingress.post(_path(link.approval_id, "get"), json=proof), enrich)
+
+    async def link_decide(request: Request) -> Response:
+        """A decision through the `email` channel, on what the link's email showed (its digest)."""
+        checked = await opened(request, LinkDecideBody, decisions)
+        if isinstance(checked, Response):
+            return checked
+        body, link = checked
+        assert isinstance(body, LinkDecideBody)
+        decision = decision_request(tokens[link.approver], link.approval_id, link.approver, body.approved,
+                                    body.comment, digest=link.digest, channel="email")
+        answer = await ingress.post(_path(link.approval_id, "decide"), json=decision)
+        if answer.status_code == 409 and await decided_through(link):
+            return _error(ErrorBody(code="link_used", status=409,
+                                    message=f"this link was already used: {error_of(answer).message}"))
+        return _upstream(answer)
+
+    async def decided_through(link: EmailLink) -> bool:
+        """Whether the gate was decided through this very link (by its approver, by email)."""
+        proof = read_request(link.approver, tokens[link.approver], time.time())
+        answer = await ingress.post(_path(link.approval_id, "get"), json=proof)
+        decision = ((answer.json().get("closed") or {}).get("decision") or {}) if answer.status_code == 200 else {}
+        return bool(decision.get("channel") == "email" and decision.get("approver") == link.approver)
+
     return Starlette(
         routes=[
             *(Route(path, asset) for path in ASSETS),
             Route("/api/pending", pending, methods=["POST"]),
             Route("/api/approval", approval, methods=["POST"]),
             Route("/api/decide", decide, methods=["POST"]),
+            Route("/api/link", link_gate, methods=["POST"]),
+            Route("/api/link/decide", link_decide, methods=["POST"]),
+            *slack_routes(ingress),
         ],
         middleware=[
             Middleware(SecurityHeaders),

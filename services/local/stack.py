@@ -15,7 +15,7 @@ import httpx
 
 from pivot.providers.postgres.config import TABLES_ENV
 from pivot.providers.sandbox_kit.credentials import LOCAL_CREDENTIALS as SANDBOX_CREDENTIALS
-from pivot.providers.sandbox_kit.credentials import credentials_environment
+from pivot.providers.sandbox_kit.credentials import LOCAL_SIGNING_SECRETS, credentials_environment
 from pivot.services.catalog import CREDENTIAL_ENV
 from pivot.services.local.approver_tokens import ensure_approver_tokens
 from pivot.services.local.checkout import ORDERS_TABLES_SETTING
@@ -24,14 +24,21 @@ from pivot.services.local.postgres import EmbeddedPostgres
 from pivot.services.local.preflight import check_can_start
 from pivot.services.local.processes import ManagedProcess, free_ports, start_ticks, wait_until
 from pivot.services.local.restate_binary import PROJECT_ROOT, ensure_restate
+from pivot.services.local.slack_interactivity import PATH as SLACK_INTERACTIVITY_PATH
 from pivot.services.local.stack_file import FILE_NAME, StackInfo, remove_stack_file, state_dir, write_stack_file
 
 SANDBOXED_PROVIDERS = ("stripe", "hubspot", "slack", "salesforce", "shopify", "resend")
+LOCAL_MAIL_DOMAIN = "example.com"
+"""Approval emails go from and to this domain locally: the one the Resend sandbox has verified."""
 
 # Recognisable fake credentials, by the variable the service reads each from: the sandboxes accept
 # these and nothing else (providers/sandbox_kit/credentials.py); the security tests search
 # journals and logs for them.
 LOCAL_CREDENTIALS = {CREDENTIAL_ENV[provider]: SANDBOX_CREDENTIALS[provider] for provider in SANDBOXED_PROVIDERS}
+LOCAL_SLACK_APPROVERS = {"finance": "U07FINLEAD", "ops": "U07OPSLEAD"}
+"""The local approvers' Slack users: members the Slack sandbox seeds (providers/slack/sandbox/workspace.py)."""
+LOCAL_SLACK_APPROVALS_CHANNEL = "C024BE91L"
+"""Where the local stack posts gates that name Slack: the sandbox's #general."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ class Stack:
         self.approvers_file = self.state_dir / "approvers"
         self.approver_tokens = ensure_approver_tokens(self.approvers_file)
         self.identity_public_key = identity_public
+        approvers = ",".join(f"{name}:{token}" for name, token in self.approver_tokens.items())
         self.restate = ManagedProcess(
             "restate-server",
             [str(ensure_restate()), "--config-file", str(PROJECT_ROOT / "restate.toml")],
@@ -135,7 +143,9 @@ class Stack:
             "sandboxes",
             [sys.executable, "-m", "pivot.providers.serve_sandboxes",
              *(arg for name in SANDBOXED_PROVIDERS for arg in (f"--{name}", f"{host}:{self.ports.of(name)}"))],
-            env={**base_env, **credentials_environment({p: [SANDBOX_CREDENTIALS[p]] for p in SANDBOXED_PROVIDERS})},
+            env={**base_env, **credentials_environment({p: [SANDBOX_CREDENTIALS[p]] for p in SANDBOXED_PROVIDERS}),
+                 # a click in the Slack sandbox reaches the approval page's interactivity endpoint
+                 "PIVOT_SANDBOX_SLACK_INTERACTIVITY_URL": f"{self.approvals_url}{SLACK_INTERACTIVITY_PATH}"},
             cwd=PROJECT_ROOT, log_path=self.log_dir / "sandboxes.log",
         )
         self.postgres = EmbeddedPostgres(home=self.state_dir / "postgres", port=self.ports.postgres,
@@ -147,7 +157,13 @@ class Stack:
                 **base_env,
                 **LOCAL_CREDENTIALS,
                 "PIVOT_IDENTITY_KEYS": identity_public,
-                "PIVOT_APPROVERS": ",".join(f"{name}:{token}" for name, token in self.approver_tokens.items()),
+                "PIVOT_APPROVERS": approvers,
+                "PIVOT_SLACK_APPROVALS_CHANNEL": LOCAL_SLACK_APPROVALS_CHANNEL,
+                # approval emails (to <name>@example.com through the Resend sandbox) link to the local page
+                "PIVOT_APPROVER_EMAILS": ",".join(f"{name}:{name}@{LOCAL_MAIL_DOMAIN}"
+                                                  for name in self.approver_tokens),
+                "PIVOT_APPROVALS_FROM": f"Pivot approvals <approvals@{LOCAL_MAIL_DOMAIN}>",
+                "PIVOT_APPROVAL_PAGE_URL": self.approvals_url,
                 **{f"PIVOT_{name.upper()}_BASE_URL": url for name, url in self.sandbox_urls.items()},
                 "PIVOT_POSTGRES_DSN": self.postgres.dsn,
                 # the tables a step may write: the user's, else the checkout example's `orders`
@@ -162,7 +178,12 @@ class Stack:
             "approval-page",
             [sys.executable, "-m", "pivot.services.local.approval_page", "--bind", f"{host}:{self.ports.approvals}",
              "--ingress", self.ingress_url],
-            env=base_env, cwd=PROJECT_ROOT, log_path=self.log_dir / "approval-page.log",
+            # the approvers' tokens make the proofs for Slack clicks and check approval emails' links;
+            # Slack clicks are verified with the app's signing secret and decided as the mapped approver
+            env={**base_env, "PIVOT_APPROVERS": approvers,
+                 "SLACK_SIGNING_SECRET": LOCAL_SIGNING_SECRETS["slack"],
+                 "PIVOT_SLACK_APPROVERS": ",".join(f"{n}:{u}" for n, u in LOCAL_SLACK_APPROVERS.items())},
+            cwd=PROJECT_ROOT, log_path=self.log_dir / "approval-page.log",
         )
 
         mcp_token = {"PIVOT_MCP_TOKEN": os.environ["PIVOT_MCP_TOKEN"]} if os.environ.get("PIVOT_MCP_TOKEN") else {}

@@ -4,7 +4,6 @@ headers a browser app needs."""
 
 import os
 import stat
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,8 @@ import pytest
 from pivot.compensations.approvals import decision_request, read_request
 from pivot.services.client import PivotClient, PivotError
 from pivot.services.local.approver_tokens import ensure_approver_tokens
-from pivot.services.local.processes import ManagedProcess, free_port, wait_until
-from pivot.services.local.restate_binary import PROJECT_ROOT
 from pivot.services.local.stack import Stack
+from tests.approval_pages import served_page
 from tests.conftest import APPROVER_TOKENS
 from tests.test_approvals import inbox, park
 
@@ -143,29 +141,8 @@ def test_the_page_sends_the_headers_of_a_browser_app(stack: Stack) -> None:
 def own_page(stack: Stack) -> Iterator[str]:
     """An approval page of this test's own: its limits count only this test's attempts (the stack's
     page is shared by every test, all from 127.0.0.1, one client to its per-client limit)."""
-    port = free_port()
-    page = ManagedProcess("approval-page-limits", [sys.executable, "-m", "pivot.services.local.approval_page",
-                                                   "--bind", f"127.0.0.1:{port}", "--ingress", stack.ingress_url],
-                          env=dict(os.environ), cwd=PROJECT_ROOT, log_path=stack.log_dir / "approval-page-limits.log")
-    page.start()
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        page.check_alive()
-        return _answers(url)
-
-    try:
-        wait_until(ready, timeout_s=30, what="the approval page")
+    with served_page(stack, "approval-page-limits", dict(os.environ)) as url:
         yield url
-    finally:
-        page.stop()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_decisions_are_rate_limited_per_approver(own_page: str, pivot: PivotClient, parked: tuple[str, str]) -> None:
