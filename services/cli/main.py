@@ -326,7 +326,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from contextlib import suppress
     from importlib.util import find_spec
 
-    from pivot.services.cli.dev_signals import stop_on_signals
+    from pivot.services.cli.dev_signals import stop_on_signals, until_stopped
     from pivot.services.local.preflight import CannotStart
     from pivot.services.local.processes import ProcessExited
     from pivot.services.local.sandbox_credentials import print_sandbox_credentials
@@ -369,11 +369,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 return 0
             console.print(markup("[bold green]ready[/] — Ctrl-C (or closing this terminal) stops every process "
                                  "started here"))
-            while True:
+            while not until_stopped(1.0):
                 for proc in (stack.restate, stack.service, stack.sandboxes, stack.approval_page, stack.mcp,
                              stack.postgres.process):
                     proc.check_alive()
-                time.sleep(1)
+            raise KeyboardInterrupt  # here, not inside a child's bookkeeping: `with stack:` stops them all
     except CannotStart as refused:
         console.print(markup("[red]pivot dev cannot start[/]: nothing was started"))
         for line in str(refused).splitlines():
