@@ -289,3 +289,21 @@ def test_contract_shapes_over_plain_http(stack: Stack, sandboxes: Sandboxes) -> 
     aborted = httpx.post(f"{url}/abort", json={"reason": "testing the contract"}, timeout=60)
     assert aborted.status_code == 200 and aborted.json()["status"] == "compensated"
     assert httpx.post(f"{url}/commit", timeout=60).json()["status"] == "compensated"
+
+
+def test_a_step_that_parks_at_a_gate_is_answered_at_once_not_after_its_wait(
+        pivot: PivotClient, sandboxes: Sandboxes) -> None:
+    """An approval may take days: the caller hears "waiting_approval" as the gate opens, though it
+    asked to wait the longest a call may (before, the call held on for its whole `wait_s`)."""
+    from pivot.compensations.open_calls import MAX_WAIT_S
+    from tests.conftest import APPROVER_TOKENS
+
+    run_id, email = new_run()
+    contact, _, invoice = flagship_steps(email)
+    take(pivot, run_id, contact)
+    answered = take(pivot, run_id, invoice, approval={"approvers": ["finance"]}, wait_s=MAX_WAIT_S)
+    assert answered["step"]["state"] == "waiting_approval" and answered["step"]["approval"]["approvers"] == ["finance"]
+    assert sandboxes.effects_of("stripe", run_id, "invoice", "stripe.create_invoice") == []
+    pivot.decide(f"{run_id}~invoice", approver="finance", token=APPROVER_TOKENS["finance"], approved=True)
+    assert take(pivot, run_id, invoice, approval={"approvers": ["finance"]})["step"]["state"] == "verified"
+    assert pivot.commit(run_id)["status"] == "committed"

@@ -380,8 +380,12 @@ class Engine:
         kind = message.get("kind")
         if kind == "progress":
             if self.record is not None:
-                progress(self.record, StepRecord.model_validate(message["step"]))
+                incoming = StepRecord.model_validate(message["step"])
+                progress(self.record, incoming)
                 self.dirty = True
+                parked = self.record.step(incoming.id)
+                if parked is not None and parked.state is StepState.WAITING_APPROVAL and self.ending is None:
+                    self.release(incoming.id)  # a gate may wait for days: its callers hear it now
         elif kind == "hurry":
             self.hurry(message["reply"])
         elif self.taken:
