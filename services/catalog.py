@@ -69,16 +69,30 @@ class Clients:
     postgres: PostgresClient = field(default_factory=PostgresClient)
 
 
+def slack_client() -> SlackClient:
+    return SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"], "Slack"))
+
+
+def resend_client() -> ResendClient:
+    return ResendClient(Endpoint.from_env("resend", RESEND_API, CREDENTIAL_ENV["resend"], "Resend"))
+
+
 def build_clients() -> Clients:
     return Clients(
         stripe=StripeClient(Endpoint.from_env("stripe", STRIPE_API, CREDENTIAL_ENV["stripe"], "Stripe")),
         hubspot=HubSpotClient(Endpoint.from_env("hubspot", HUBSPOT_API, CREDENTIAL_ENV["hubspot"], "HubSpot")),
-        slack=SlackClient(Endpoint.from_env("slack", SLACK_API, CREDENTIAL_ENV["slack"], "Slack")),
+        slack=slack_client(),
         salesforce=SalesforceClient(
             Endpoint.from_env("salesforce", SALESFORCE_API, CREDENTIAL_ENV["salesforce"], "Salesforce")),
         shopify=ShopifyClient(Endpoint.from_env("shopify", SHOPIFY_API, CREDENTIAL_ENV["shopify"], "Shopify")),
-        resend=ResendClient(Endpoint.from_env("resend", RESEND_API, CREDENTIAL_ENV["resend"], "Resend")),
+        resend=resend_client(),
     )
+
+
+def approver_tokens() -> dict[str, str]:
+    """name → token from `PIVOT_APPROVERS`, read now (never kept): for the processes that make or
+    check approvers' proofs — the service, the approval page, pivot mcp's chat user."""
+    return parse_approver_tokens(os.environ.get(APPROVERS_ENV, ""))
 
 
 def configured_approvers(environ: Mapping[str, str] | None = None) -> frozenset[str] | None:

@@ -10,6 +10,8 @@ The app's Interactivity Request URL is `<approval page>/slack/interactivity` (In
 Shortcuts in the app's settings); no Web API reads it back, so `pivot doctor` can only say so.
 """
 
+from pivot.compensations.approvals import parse_approver_tokens
+
 CHANNEL_ENV = "PIVOT_SLACK_APPROVALS_CHANNEL"
 SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
 SLACK_APPROVERS_ENV = "PIVOT_SLACK_APPROVERS"
@@ -18,10 +20,5 @@ EVERY_ENV = (CHANNEL_ENV, SIGNING_SECRET_ENV, SLACK_APPROVERS_ENV)
 
 
 def slack_users(spec: str) -> dict[str, str]:
-    """"finance:U07FINLEAD,ops:U07OPSLEAD" → {"finance": "U07FINLEAD", …}."""
-    users: dict[str, str] = {}
-    for item in spec.split(","):
-        name, sep, user = item.strip().partition(":")
-        if sep and name.strip() and user.strip():
-            users[name.strip()] = user.strip()
-    return users
+    """"finance:U07FINLEAD,ops:U07OPSLEAD" → {"finance": "U07FINLEAD", …}: the `PIVOT_APPROVERS` format."""
+    return parse_approver_tokens(spec)

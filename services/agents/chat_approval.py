@@ -29,14 +29,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from pivot.compensations.approvals import parse_approver_tokens
+from pivot.services.approval_channels import DEFAULT_PAGE_URL, configured_page_url
+from pivot.services.catalog import approver_tokens
 from pivot.services.local.stack_file import approver_token, running_stack
 
 CHAT_APPROVER_ENV = "PIVOT_CHAT_APPROVER"
-APPROVERS_ENV = "PIVOT_APPROVERS"
-PAGE_URL_ENV = "PIVOT_APPROVAL_PAGE_URL"
-DEFAULT_PAGE_URL = "http://127.0.0.1:9095"
-"""The local stack's approval page (`pivot dev`)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,7 @@ def chat_user() -> ChatUser | None:
     name = os.environ.get(CHAT_APPROVER_ENV, "").strip()
     if not name:
         return None
-    token = parse_approver_tokens(os.environ.get(APPROVERS_ENV, "")).get(name)
+    token = approver_tokens().get(name)
     if token is None and (stack := running_stack()) is not None:
         token = approver_token(Path(stack.info.approvers_file), name)
     return ChatUser(name, token) if token else None
@@ -61,7 +58,7 @@ def chat_user() -> ChatUser | None:
 def page_link() -> str:
     """The approval page, where an approver signs in and finds the gates that name them. Just the
     page: a fragment `#approval=…` is an email's signed link there, which an unsigned one is not."""
-    base = os.environ.get(PAGE_URL_ENV) or ""
+    base = configured_page_url() or ""
     if not base and (stack := running_stack()) is not None:
         base = stack.info.approvals
     return f"{(base or DEFAULT_PAGE_URL).rstrip('/')}/"

@@ -58,9 +58,8 @@ INPUT_REQUIRED_REVISION = "2026-07-28"
 """The first revision that asks through `input_required` instead of a request to the client."""
 SHORT_WAIT_S = 1.0
 """Around a gate, a step is asked for in waits this short (within the service's default wait in
-all): the service answers a waiting caller when its step settles or its wait passes, but not when
-the step parks at a gate, so with the default wait (30 s) the question would come 30 s late; and
-a call that reaches a saga just as a rejection closes it can wait its whole wait for an answer."""
+all): the service answers a caller as its step parks at a gate, but a call that reaches a saga
+just as a rejection closes it can wait its whole wait for an answer."""
 ROUNDS = int(DEFAULT_WAIT_S / SHORT_WAIT_S)
 IN_FLIGHT = frozenset({"pending", "running"})
 """Step states on the way to the gate, or to the step's outcome."""

@@ -11,3 +11,14 @@ comes before its settling and neither holds up the gate itself:
 
 A channel reads its credentials from the environment inside `ctx.run`; only references are journaled.
 """
+
+import os
+
+PAGE_URL_ENV = "PIVOT_APPROVAL_PAGE_URL"
+DEFAULT_PAGE_URL = "http://127.0.0.1:9095"
+"""The local stack's approval page (`pivot dev`)."""
+
+
+def configured_page_url() -> str | None:
+    """Where approvers reach the approval page, when configured (`PIVOT_APPROVAL_PAGE_URL`)."""
+    return os.environ.get(PAGE_URL_ENV) or None

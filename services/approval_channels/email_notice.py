@@ -34,20 +34,16 @@ from pivot.compensations.approvals import PendingApproval, bound_digest, parse_a
 from pivot.compensations.attempts import is_cancel, run_options, transient
 from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
 from pivot.compensations.keys import notice_key
-from pivot.providers.http import Endpoint
-from pivot.providers.redaction import redact
+from pivot.providers.redaction import APPROVERS_ENV, redact
 from pivot.providers.resend.actions import SendEmail, SendEmailParams
 from pivot.providers.resend.actions.emails import RETRY
-from pivot.providers.resend.client import RESEND_API, ResendClient
+from pivot.services.approval_channels import DEFAULT_PAGE_URL, configured_page_url
 from pivot.services.approval_channels.email_link import EmailLink, make_link
 from pivot.services.approval_text import when
-from pivot.services.catalog import CREDENTIAL_ENV
+from pivot.services.catalog import approver_tokens, resend_client
 
 APPROVER_EMAILS_ENV = "PIVOT_APPROVER_EMAILS"
 SENDER_ENV = "PIVOT_APPROVALS_FROM"
-PAGE_URL_ENV = "PIVOT_APPROVAL_PAGE_URL"
-DEFAULT_PAGE_URL = "http://127.0.0.1:9095"
-TOKENS_ENV = "PIVOT_APPROVERS"
 PURPOSE = "approval-email"
 MAX_SUBJECT_CHARS = 200
 
@@ -55,7 +51,7 @@ log = logging.getLogger("pivot.approvals")
 
 
 def page_url() -> str:
-    return os.environ.get(PAGE_URL_ENV) or DEFAULT_PAGE_URL
+    return configured_page_url() or DEFAULT_PAGE_URL
 
 
 def approver_emails() -> dict[str, str]:
@@ -94,16 +90,16 @@ async def send_approval_email(pending: dict[str, Any], approver: str) -> dict[st
     address = approver_emails().get(approver)
     if address is None:
         return {"skipped": f"{approver} has no address in {APPROVER_EMAILS_ENV}"}
-    token = parse_approver_tokens(os.environ.get(TOKENS_ENV, "")).get(approver)
+    token = approver_tokens().get(approver)
     if token is None:
-        return {"skipped": f"{approver} has no token in {TOKENS_ENV}: no link can be signed"}
+        return {"skipped": f"{approver} has no token in {APPROVERS_ENV}: no link can be signed"}
     sender = os.environ.get(SENDER_ENV)
     if not sender:
         raise TerminalError(f"set {SENDER_ENV} to the sender of approval emails (on a domain verified at Resend)")
     link = make_link(page_url(), token, EmailLink(approval_id=gate.approval_id, approver=approver,
                                                   digest=bound_digest(gate), expires=int(gate.deadline)))
     params = _params(sender, address, gate, approver, link)
-    client = ResendClient(Endpoint.from_env("resend", RESEND_API, CREDENTIAL_ENV["resend"], "Resend"))
+    client = resend_client()
     try:
         sent = await SendEmail(client).write(params, notice_key(gate.approval_id, approver, PURPOSE))
     except ProviderRejected as exc:

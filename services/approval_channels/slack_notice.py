@@ -12,33 +12,28 @@ name) the messages go to; the bot token is the Slack provider's (`SLACK_BOT_TOKE
 """
 
 import asyncio
-import hashlib
 import os
 from typing import Any
 
 from restate import ObjectContext, RunOptions, TerminalError
 
+from pivot.compensations import keys
 from pivot.compensations.approvals import PendingApproval
 from pivot.compensations.attempts import FirstWrite
 from pivot.compensations.errors import ProviderRejected, ProviderUnavailable
 from pivot.compensations.protocol import fence
-from pivot.providers.http import Endpoint
 from pivot.providers.slack.actions.history import History
 from pivot.providers.slack.approvals_config import CHANNEL_ENV
-from pivot.providers.slack.client import SLACK_API, SlackClient
 from pivot.services.approval_channels.slack_blocks import approval_blocks, decided_blocks, headline, outcome_line
+from pivot.services.catalog import slack_client
 
 EVENT_TYPE = "pivot_approval"
 POST_ATTEMPTS = 6
 
 
-def slack_client() -> SlackClient:
-    return SlackClient(Endpoint.from_env("slack", SLACK_API, "SLACK_BOT_TOKEN", "Slack"))
-
-
 def notice_key(approval_id: str) -> str:
-    """Structural: the gate's id, hashed — the same on every attempt, never derived from content."""
-    return "pva_" + hashlib.sha256(f"pivot-approval-slack-v1:{approval_id}".encode()).hexdigest()[:32]
+    """The message's key: the gate's, for Slack (`keys.notice_key`) — never derived from content."""
+    return keys.notice_key(approval_id, "slack", "approval-message")
 
 
 def approvals_channel() -> str:

@@ -12,7 +12,6 @@ gate only to an approver it names (anyone else gets the same 404 as for no gate 
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,16 +21,15 @@ from restate import ObjectContext, ObjectSharedContext, RunOptions, TerminalErro
 from restate.serde import BytesSerde
 
 from pivot.compensations.actions import Action
-from pivot.compensations.approvals import PendingApproval, check_decision, check_read, parse_approver_tokens
+from pivot.compensations.approvals import PendingApproval, check_decision, check_read
 from pivot.compensations.clock import stamped
 from pivot.compensations.error_body import refusal
 from pivot.compensations.protocol import iso
 from pivot.services.approval_text import describe
+from pivot.services.catalog import approver_tokens
 from pivot.services.handlers.approval_notices import CHANNELS, announce
 from pivot.services.handlers.approval_notices import settle as settle_notices
 from pivot.services.handlers.names import SAGA, SAGA_RUN
-
-APPROVERS_ENV = "PIVOT_APPROVERS"
 
 approval = restate.VirtualObject("Approval")
 inbox = restate.VirtualObject("ApprovalInbox", ingress_private=True)
@@ -55,7 +53,7 @@ def _refused(ctx: ObjectContext | ObjectSharedContext, status: int, code: str, m
 
 
 def _tokens() -> dict[str, str]:
-    return parse_approver_tokens(os.environ.get(APPROVERS_ENV, ""))
+    return approver_tokens()
 
 
 FROM_DECIDE = "decided_through_gate"
@@ -114,7 +112,7 @@ async def open_approval(ctx: ObjectContext, request: dict[str, Any]) -> None:
     if first:
         for approver in request["pending"]["approvers"]:
             ctx.object_send(inbox_add, key=inbox_shard(approver, ctx.key()), arg=request["pending"])
-        if set(request["pending"].get("channels", ())) & set(CHANNELS):
+        if _announced(request["pending"]):
             ctx.object_send(announce, key=ctx.key(), arg=request["pending"])
 
 
@@ -130,8 +128,13 @@ async def close_approval(ctx: ObjectContext, closing: dict[str, Any]) -> None:
     _settle_notices(ctx, pending, closing)
 
 
+def _announced(pending: dict[str, Any]) -> bool:
+    """Whether the gate names a channel that announces it (ApprovalNotices)."""
+    return bool(set(pending.get("channels", ())) & set(CHANNELS))
+
+
 def _settle_notices(ctx: ObjectContext, pending: dict[str, Any] | None, closing: dict[str, Any]) -> None:
-    if pending is not None and set(pending.get("channels", ())) & set(CHANNELS):
+    if pending is not None and _announced(pending):
         ctx.object_send(settle_notices, key=ctx.key(), arg=closing)
 
 

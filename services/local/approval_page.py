@@ -49,11 +49,11 @@ from pivot.compensations.approvals import (
     PendingApproval,
     bound_digest,
     decision_request,
-    parse_approver_tokens,
     read_request,
 )
 from pivot.compensations.error_body import ErrorBody
 from pivot.compensations.ids import APPROVAL_ID_PATTERN
+from pivot.providers.redaction import APPROVERS_ENV
 from pivot.services.approval_channels.email_link import (
     MAX_LINK_CHARS,
     EmailLink,
@@ -61,6 +61,7 @@ from pivot.services.approval_channels.email_link import (
     check_link,
     claimed_approver,
 )
+from pivot.services.catalog import approver_tokens as configured_tokens
 from pivot.services.catalog import build_catalog
 from pivot.services.client import error_of
 from pivot.services.handlers.ingress_guard import allowed_origins
@@ -75,7 +76,6 @@ ASSETS = {"/": ("approval_page.html", "text/html; charset=utf-8"),
           "/approval_page.js": ("approval_page.js", "text/javascript; charset=utf-8"),
           "/approval_page.css": ("approval_page.css", "text/css; charset=utf-8")}
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
-APPROVERS_ENV = "PIVOT_APPROVERS"
 
 
 class Approver(BaseModel):
@@ -178,8 +178,7 @@ def create_app(ingress_url: str, *, allowed_hosts: tuple[str, ...] = LOOPBACK_NA
                approver_tokens: Mapping[str, str] | None = None) -> Starlette:
     """`approver_tokens`: what checks email links and makes their proofs (default `PIVOT_APPROVERS`)."""
     ingress = httpx.AsyncClient(base_url=ingress_url.rstrip("/"), timeout=30.0, headers=ingress_headers())
-    tokens = dict(parse_approver_tokens(os.environ.get(APPROVERS_ENV, "")) if approver_tokens is None
-                  else approver_tokens)
+    tokens = dict(configured_tokens() if approver_tokens is None else approver_tokens)
     catalog = _catalog()
     reads = AttemptLimits(per_approver="60/minute", per_client="120/minute")
     decisions = AttemptLimits(per_approver="10/minute", per_client="30/minute")

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pivot.compensations.approvals import PendingApproval, decision_request, parse_approver_tokens, read_request
+from pivot.compensations.approvals import PendingApproval, decision_request, read_request
 from pivot.providers.slack.approvals_config import (
     INTERACTIVITY_PATH,
     SIGNING_SECRET_ENV,
@@ -41,9 +41,9 @@ from pivot.providers.slack.approvals_config import (
     slack_users,
 )
 from pivot.services.approval_channels.slack_blocks import APPROVE, REJECT, outcome_line, shows
+from pivot.services.catalog import approver_tokens
 from pivot.services.client import error_of
 
-APPROVERS_ENV = "PIVOT_APPROVERS"
 PATH = INTERACTIVITY_PATH
 log = logging.getLogger("pivot.approvals.slack")
 
@@ -112,7 +112,7 @@ class SlackClicks:
             return "This button does not name a Pivot approval; nothing was decided."
         if approver is None:
             return "You are not a configured approver, so you cannot decide this; nothing changed."
-        token = parse_approver_tokens(os.environ.get(APPROVERS_ENV, "")).get(approver)
+        token = approver_tokens().get(approver)
         if token is None:
             return f"The approver {approver} has no credentials on this server; nothing was decided."
         read = await self.ingress.post(f"/Approval/{quote(approval, safe='')}/get",
